@@ -1,0 +1,102 @@
+"""The `bnrepro` command: a dispatcher over subcommands.
+
+`bnrepro train ...` hands the rest of the command line to the Hydra application
+(bnrepro/app.py); the other subcommands are plain argparse programs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+USAGE = """usage: bnrepro <command> [args]
+
+commands:
+  train     train networks (Hydra): bnrepro train +experiment=sigmoid10 [key=value ...]
+            bnrepro train --help shows every option; -m / comma lists sweep
+  table     comparison tables from runs: bnrepro table runs/sigmoid10/<time> [...]
+  figures   figures from runs: bnrepro figures runs/mnist_fig1/<time> [...]
+  data      datasets: bnrepro data fetch mnist|fashion_mnist|cifar10 [--root DIR]
+
+Quick start: bnrepro train +experiment=sigmoid10, then
+  tensorboard --logdir runs/sigmoid10 and bnrepro table runs/sigmoid10/<time>
+"""
+COMMANDS = ("train", "table", "figures", "data")
+
+
+def _complete() -> int:
+    """Shell completion: Hydra's script calls `bnrepro -sc query=bash` with COMP_LINE set."""
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    if len(words) >= 2 and words[1] == "train" and (len(words) > 2 or line.endswith(" ")):
+        os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]]) + (" " if line.endswith(" ") else "")
+        return _train(sys.argv[1:])
+    if len(words) <= 2:
+        print(" ".join(COMMANDS))
+    return 0
+
+
+def _train(args: list[str]) -> int:
+    from .train import Interrupted
+
+    os.environ.setdefault("BNREPRO_COMMAND", shlex.join(["bnrepro", "train", *args]))
+    sys.argv = [sys.argv[0], *args]  # @hydra.main parses sys.argv itself
+    from .app import main as app
+
+    try:
+        app()
+    except Interrupted:
+        print("interrupted: the runs' summaries say `interrupted`", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _data(args: list[str]) -> int:
+    from .data import DataError, fetch
+    from .data.sources import SPECS
+
+    parser = argparse.ArgumentParser(prog="bnrepro data", description="Fetch and verify datasets.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    get = sub.add_parser("fetch", help="download (or find offline) and verify a dataset")
+    get.add_argument("name", choices=sorted(SPECS))
+    get.add_argument("--root", default=os.environ.get("BNREPRO_DATA", "~/.cache/bnrepro/data"),
+                     help="data root (default: $BNREPRO_DATA or ~/.cache/bnrepro/data)")
+    opts = parser.parse_args(args)
+    try:
+        print(fetch(opts.name, opts.root))
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _table(args: list[str]) -> int:
+    from .tables import main as table_main
+
+    return table_main(args)
+
+
+def _figures(args: list[str]) -> int:
+    from .figures import main as figures_main
+
+    return figures_main(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] in ("-sc", "--shell-completion"):
+        return _complete()
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    handlers = {"train": _train, "table": _table, "figures": _figures, "data": _data}
+    if command not in handlers:
+        print(f"bnrepro: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
+        return 2
+    return handlers[command](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""bnrepro's Hydra sweeper and launcher (installed as hydra_plugins.bnrepro).
+
+Hydra only instantiates plugins from the hydra_plugins namespace, hence this shim;
+the behaviour is in bnrepro/sweep.py. Selected in conf/train.yaml with
+`override hydra/sweeper: bnrepro` and `override hydra/launcher: bnrepro`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+
+@dataclass
+class BnreproSweeperConf(BasicSweeperConf):
+    _target_: str = "hydra_plugins.bnrepro.BnreproSweeper"
+
+
+@dataclass
+class BnreproLauncherConf:
+    _target_: str = "hydra_plugins.bnrepro.BnreproLauncher"
+    batch: bool = True  # train runs that share an architecture together, in one process
+    max_runs: int = 64  # at most this many runs per group
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="bnrepro", node=BnreproSweeperConf, provider="bnrepro")
+ConfigStore.instance().store(group="hydra/launcher", name="bnrepro", node=BnreproLauncherConf, provider="bnrepro")
+
+
+class BnreproSweeper(BasicSweeper):
+    """Hydra's basic sweeper (grid over comma lists and hydra.sweeper.params), except
+    that every job is composed and checked before the sweep directory is created."""
+
+    def sweep(self, arguments: List[str]) -> Any:
+        from bnrepro.sweep import check, typed
+
+        params = self._parse_config() + list(arguments)
+        overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(params)
+        jobs = [job for batch in self.split_arguments(overrides, None) for job in batch]
+        loader = self.hydra_context.config_loader
+        check([typed(loader.load_sweep_config(self.config, list(job))) for job in jobs], jobs)
+        return super().sweep(arguments)
+
+
+class BnreproLauncher(Launcher):
+    def __init__(self, batch: bool = True, max_runs: int = 64) -> None:
+        self.batch, self.max_runs = batch, max_runs
+        self.config: Optional[DictConfig] = None
+        self.hydra_context: Optional[HydraContext] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from bnrepro.sweep import launch
+
+        loader = self.hydra_context.config_loader
+        configs = [loader.load_sweep_config(self.config, list(job)) for job in job_overrides]
+        return launch(configs, job_overrides, Path(self.config.hydra.sweep.dir), self.batch, self.max_runs)

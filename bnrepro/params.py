@@ -1,0 +1,47 @@
+"""All parameters of K runs in one flat buffer, laid out layer by layer.
+
+Slot `name` occupies theta[offset : offset + K * numel] and is viewed as [K, *shape]:
+every layer's block is contiguous, so a conv weight reshapes to [K*C_out, ...] for a
+grouped convolution and BN's gamma to [K*C] without copies, and the optimizer
+updates every parameter of every run with a handful of whole-buffer operations.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    kind: str  # "weight", "bias", "gamma" or "beta"
+    shape: tuple  # per run
+    offset: int
+    runs: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def view(self, flat: torch.Tensor) -> torch.Tensor:
+        return flat[self.offset: self.offset + self.runs * self.numel].view(self.runs, *self.shape)
+
+
+class Layout:
+    def __init__(self, runs: int):
+        self.runs = runs
+        self.slots: dict[str, Slot] = {}
+        self.size = 0
+
+    def add(self, name: str, kind: str, shape: tuple) -> Slot:
+        slot = Slot(name, kind, tuple(shape), self.size, self.runs)
+        self.slots[name] = slot
+        self.size += self.runs * slot.numel
+        return slot
+
+    def run_index(self) -> torch.Tensor:
+        """For every element of the flat buffer, the run it belongs to: [size] int64."""
+        parts = [torch.arange(self.runs).repeat_interleave(s.numel) for s in self.slots.values()]
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)

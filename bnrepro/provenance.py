@@ -1,0 +1,45 @@
+"""Where a result came from: commit, package versions, device."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+SOURCE_DIR = Path(__file__).resolve().parent.parent
+PACKAGES = ("torch", "hydra-core", "omegaconf", "numpy", "pandas", "tensorboard")
+
+
+def git_state() -> tuple[str, bool | None]:
+    """(commit, dirty) of the source tree. A copy without .git (e.g. on a remote GPU)
+    passes them in BNREPRO_COMMIT / BNREPRO_DIRTY."""
+    if os.environ.get("BNREPRO_COMMIT"):
+        return os.environ["BNREPRO_COMMIT"], os.environ.get("BNREPRO_DIRTY", "") == "1"
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=SOURCE_DIR, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=SOURCE_DIR,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+        return commit, bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", None
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    found["torch"] = torch.__version__  # the running build, e.g. 2.14.1+cu130
+    return found
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -1,0 +1,61 @@
+"""Counter-based random numbers: a pure function of (seed, stream, counters).
+
+Each run draws its data order and dropout masks from hash(seed, stream, ...)
+instead of a stateful generator. That makes a run's randomness independent of which
+other runs it is batched with (bnrepro trains several runs in one step), of the
+device, and of CUDA-graph capture (no generator state to register). Integer
+arithmetic stays below 2^63 so int64 tensors compute it exactly everywhere.
+"""
+from __future__ import annotations
+
+import torch
+
+MASK32 = 0xFFFFFFFF
+
+# Streams keep the uses of one seed apart.
+STREAM_DATA_ORDER = 1
+STREAM_DROPOUT = 2
+
+
+def _mul32(x, c: int):
+    """(x * c) mod 2^32 for x in [0, 2^32), without overflowing int64."""
+    lo, hi = c & 0xFFFF, c >> 16
+    return (x * lo + ((x * hi) & 0xFFFF) * 65536) & MASK32
+
+
+def mix32(x):
+    """A 32-bit integer finaliser (lowbias32, C. Wellons): good avalanche, cheap."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def hash32(*keys: torch.Tensor | int) -> torch.Tensor:
+    """Hash of broadcastable int64 keys to int64 values in [0, 2^32).
+
+    Python ints stay Python ints until they meet a tensor: no host-to-device copies,
+    so this is safe inside CUDA-graph capture.
+    """
+    h: torch.Tensor | int = 0
+    for k in keys:
+        k = k & MASK32 if isinstance(k, torch.Tensor) else int(k) & MASK32
+        h = mix32((_mul32(h, 0x9E3779B1) + k) & MASK32)
+    return h
+
+
+def uniform(*keys: torch.Tensor | int) -> torch.Tensor:
+    """float32 uniform in [0, 1) on 24 bits (exact in float32), one per broadcast key."""
+    return (hash32(*keys) >> 8).to(torch.float32) * (1.0 / 2**24)
+
+
+def permutations(seeds: torch.Tensor, stream: int, epoch: int, n: int) -> torch.Tensor:
+    """One permutation of range(n) per seed: [len(seeds), n], int64, on seeds' device.
+
+    Sorting 62-bit hash keys; a stable sort keeps it deterministic in the (rare) ties.
+    """
+    idx = torch.arange(n, dtype=torch.int64, device=seeds.device).unsqueeze(0)
+    s = seeds.unsqueeze(1)
+    key = hash32(s, stream, epoch, idx) * 2**30 + (hash32(s, stream, epoch, idx, 1) >> 2)
+    return torch.argsort(key, dim=1, stable=True)

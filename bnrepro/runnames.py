@@ -1,0 +1,59 @@
+"""Run directory names, from the overrides that differ between the jobs of a sweep.
+
+`bnrepro train +experiment=mnist_fig1 seed=1,2` gives runs named `bn=none_seed=1`,
+`bn=none_seed=2`, `bn=pre_seed=1`, ...: only what varies, and always the seed, so
+seeds never collide. A key is shortened to its last part when that is unambiguous
+in the config (optim.lr -> lr). Characters TensorBoard or shells dislike become '-'.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# Overrides that never name a run: they choose what to run or where, not what differs.
+_IGNORED = ("experiment", "device", "out_dir", "train.progress", "train.graph", "data.root")
+
+
+def _parse(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def _short(key: str, leaf_counts: dict) -> str:
+    leaf = key.rsplit(".", 1)[-1]
+    return leaf if leaf_counts.get(leaf, 0) == 1 else key
+
+
+def _clean(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", value).strip("-") or "empty"
+
+
+def run_names(job_overrides: list[list[str]], seeds: list[int], config_keys: list[str]) -> list[str]:
+    parsed = [dict(_parse(o) for o in job) for job in job_overrides]
+    keys: list[str] = []
+    for job in parsed:
+        keys += [k for k in job if k not in keys and not k.startswith(("hydra.", "hydra/")) and k not in _IGNORED]
+    varying = [k for k in keys if len({job.get(k) for job in parsed}) > 1 or k == "seed"]
+    leaf_counts: dict[str, int] = {}
+    for key in config_keys:
+        leaf = key.rsplit(".", 1)[-1]
+        leaf_counts[leaf] = leaf_counts.get(leaf, 0) + 1
+    names, seen = [], set()
+    for job, seed in zip(parsed, seeds):
+        parts = [f"{_short(k, leaf_counts)}={_clean(job[k])}" for k in varying if k in job and k != "seed"]
+        parts.append(f"seed={seed}")
+        name = "_".join(parts)
+        unique, n = name, 2
+        while unique in seen:
+            unique, n = f"{name}-{n}", n + 1
+        seen.add(unique)
+        names.append(unique)
+    return names
+
+
+def fresh_dir(parent: Path, name: str) -> Path:
+    """parent/name, or parent/name-2, ... if a previous sweep already used it."""
+    candidate, n = parent / name, 2
+    while candidate.exists() and any(candidate.iterdir()):
+        candidate, n = parent / f"{name}-{n}", n + 1
+    return candidate

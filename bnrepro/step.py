@@ -1,0 +1,120 @@
+"""The training step for a group of K runs, eager or replayed from CUDA graphs.
+
+One step: gather each run's batch on the device, forward, per-run mean cross-entropy,
+backward (the sum over runs: each run's gradient is its own loss's gradient), SGD
+update, and on-device bookkeeping (running sums of loss and accuracy, the first step
+at which a run's loss stopped being finite). A probe step does the same and also
+returns gradient norms and nonlinearity-input statistics.
+
+Nothing here reads a value back to the host. On a GPU, after a few eager warm-up
+steps (real training steps), the plain step and the probe step are each captured
+once as a CUDA graph and replayed: the whole step costs one launch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import probes
+from .data import Dataset
+from .model import StackedNet
+from .optim import StackedSGD
+from .sampler import Sampler
+
+WARMUP_STEPS = 3  # eager steps before capture (the first is a probe step)
+
+
+@dataclass
+class ProbeOutput:
+    grad_norm: torch.Tensor  # [weights, K]
+    act: torch.Tensor  # [hidden layers, K, len(probes.ACT_STATS)]
+    taps: list  # nonlinearity inputs per hidden layer, [K, B, U, *rest]
+
+
+class Stepper:
+    def __init__(self, model: StackedNet, opt: StackedSGD, sampler: Sampler, data: Dataset,
+                 unit: int, use_graph: bool):
+        self.model, self.opt, self.sampler, self.data, self.unit = model, opt, sampler, data, unit
+        K, device = model.K, model.theta.device
+        self.t = torch.zeros((), dtype=torch.int64, device=device)  # completed steps
+        self.loss_sum = torch.zeros(K, device=device)
+        self.correct_sum = torch.zeros(K, device=device)
+        self.first_bad = torch.full((K,), -1, dtype=torch.int64, device=device)
+        self.use_graph = use_graph
+        self.graphs: dict[bool, torch.cuda.CUDAGraph] | None = None
+        self.graph_out: dict[bool, ProbeOutput | None] = {}
+        self.eager_steps = 0
+        self.side_stream = torch.cuda.Stream() if use_graph else None
+
+    def _step(self, probe: bool) -> ProbeOutput | None:
+        model, K, B = self.model, self.model.K, self.sampler.batch_size
+        index = self.sampler.indices(self.t).flatten()
+        x = self.data.train_x.index_select(0, index).unflatten(0, (K, B))
+        y = self.data.train_y.index_select(0, index).view(K, B)
+        taps: list | None = [] if probe else None
+        logits = model(x, train=True, step=self.t, taps=taps)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, B).mean(1)
+        (grad,) = torch.autograd.grad(loss.sum(), model.theta)
+        with torch.no_grad():
+            self.opt.update(model.theta, grad, self.t)
+            self.t += 1
+            self.loss_sum += loss
+            self.correct_sum += (logits.argmax(-1) == y).float().mean(1)
+            newly_bad = (self.first_bad < 0) & ~torch.isfinite(loss)
+            self.first_bad.copy_(torch.where(newly_bad, self.t, self.first_bad))
+            if not probe:
+                return None
+            act = torch.stack([probes.activation_stats(z, self.unit, model.activation_name) for z in taps])
+            return ProbeOutput(probes.grad_norms(grad, model.weight_slots()), act,
+                               [z.detach() for z in taps])
+
+    def step(self, probe: bool) -> ProbeOutput | None:
+        if self.graphs is not None:
+            self.graphs[probe].replay()
+            return self.graph_out[probe]
+        if not self.use_graph:
+            return self._step(probe)
+        # Warm-up on a side stream, as CUDA-graph capture requires; these are real steps.
+        self.side_stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side_stream):
+            out = self._step(probe)
+        torch.cuda.current_stream().wait_stream(self.side_stream)
+        self.eager_steps += 1
+        if self.eager_steps >= WARMUP_STEPS:
+            self._capture()
+        return out
+
+    def _capture(self) -> None:
+        """Record one plain and one probe step. Capture runs no kernels: state is unchanged."""
+        graphs = {}
+        for probe in (False, True):
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self.graph_out[probe] = self._step(probe)
+            graphs[probe] = graph
+        self.graphs = graphs
+
+    def take_train_metrics(self, steps_in_interval: int) -> torch.Tensor:
+        """[3, K] (mean loss, mean accuracy over the interval, first non-finite step); resets the sums."""
+        metrics = torch.stack([self.loss_sum / steps_in_interval, self.correct_sum / steps_in_interval,
+                               self.first_bad.float()])
+        self.loss_sum.zero_()
+        self.correct_sum.zero_()
+        return metrics
+
+
+@torch.no_grad()
+def evaluate(model: StackedNet, data: Dataset, chunk: int) -> torch.Tensor:
+    """[2, K]: test loss and accuracy of every run, in eval mode, over the whole test set."""
+    loss = torch.zeros(model.K, device=data.test_x.device)
+    correct = torch.zeros(model.K, device=data.test_x.device)
+    n = len(data.test_y)
+    for start in range(0, n, chunk):
+        x, y = data.test_x[start: start + chunk], data.test_y[start: start + chunk]
+        logits = model(x, train=False)  # [K, b, classes]
+        target = y.expand(model.K, -1)
+        loss += F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(model.K, -1).sum(1)
+        correct += (logits.argmax(-1) == target).float().sum(1)
+    return torch.stack([loss / n, correct / n])

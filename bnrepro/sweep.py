@@ -1,0 +1,111 @@
+"""How `bnrepro train` runs its jobs: check them all, then train compatible ones together.
+
+Hydra's plugins live in hydra_plugins.bnrepro (bnrepro/hydra_plugin/); they hold
+no logic and call these functions:
+
+- the sweeper composes every job's config and checks it (types, ranges, device,
+  dataset) before anything is created: a bad value fails the whole command with a
+  message naming the key, and no directory is left behind;
+- the launcher names each run from the overrides that vary, groups jobs that
+  share an architecture (they may differ in seed, learning rate, momentum, weight
+  decay, lr decay, init and dropout rate) and trains each group in one process
+  with train_runs: every run keeps its own data order, optimizer state, TensorBoard
+  run, summary and table row, as if it had run alone.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException
+from omegaconf import DictConfig, OmegaConf
+
+from .config import Config, ConfigError, DatasetName, flatten, from_plain, to_plain, validate
+from .runnames import fresh_dir, run_names
+
+# Config keys that runs trained together may differ in (per-run tensors in the step).
+BATCHABLE = ("seed", "optim.lr", "optim.momentum", "optim.weight_decay", "optim.decay_every",
+             "optim.decay_factor", "model.dropout", "model.init", "model.init_std", "model.init_gain",
+             "report.columns")
+
+
+class InvalidJob(CompactHydraException):
+    """Printed by Hydra as its message only (no traceback), exit code 1."""
+
+
+def typed(cfg: DictConfig) -> Config:
+    ours = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    return from_plain(OmegaConf.to_container(ours, resolve=True))
+
+
+def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None:
+    """Everything that can be wrong with a sweep before training starts."""
+    import torch
+
+    from .data import DataError, fetch
+
+    for cfg, overrides in zip(configs, job_overrides):
+        try:
+            validate(cfg)
+            if cfg.device.value == "cuda" and not torch.cuda.is_available():
+                raise ConfigError("device=cuda but no CUDA device is available (use device=auto or device=cpu)")
+        except ConfigError as e:
+            where = f" (job: {' '.join(overrides)})" if len(configs) > 1 else ""
+            raise InvalidJob(f"Invalid configuration{where}: {e}") from None
+    for name, root in {(c.data.name, c.data.root) for c in configs}:
+        if name != DatasetName.synthetic:
+            try:
+                fetch(name.value, root)
+            except DataError as e:
+                raise InvalidJob(str(e)) from None
+
+
+def compatibility_key(cfg: Config) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in flatten(to_plain(cfg)).items() if k not in BATCHABLE))
+
+
+def groups(configs: list[Config], batch: bool, max_runs: int) -> list[list[int]]:
+    """Indices of jobs to train together, in order of first appearance."""
+    if not batch:
+        return [[i] for i in range(len(configs))]
+    by_key: dict[tuple, list[list[int]]] = {}
+    order: list[list[int]] = []
+    for i, cfg in enumerate(configs):
+        chunks = by_key.setdefault(compatibility_key(cfg), [])
+        if not chunks or len(chunks[-1]) >= max_runs:
+            chunks.append([])
+            order.append(chunks[-1])
+        chunks[-1].append(i)
+    return order
+
+
+def command_line() -> str:
+    return os.environ.get("BNREPRO_COMMAND") or " ".join(["bnrepro train", *sys.argv[1:]])
+
+
+def launch(job_configs: list[DictConfig], job_overrides: Sequence[Sequence[str]], sweep_dir: Path,
+           batch: bool, max_runs: int) -> list[JobReturn]:
+    from .train import train_runs
+
+    configs = [typed(c) for c in job_configs]
+    names = run_names([list(o) for o in job_overrides], [c.seed for c in configs],
+                      list(flatten(to_plain(configs[0]))))
+    returns: list[JobReturn | None] = [None] * len(configs)
+    for group in groups(configs, batch, max_runs):
+        run_dirs = [fresh_dir(sweep_dir, names[i]) for i in group]
+        status, values, error = JobStatus.COMPLETED, None, None
+        try:
+            values = train_runs([configs[i] for i in group], run_dirs, command_line())
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # reported by Hydra once the sweep is over, like its own launcher
+            status, error = JobStatus.FAILED, e
+        for j, i in enumerate(group):
+            ret = JobReturn(overrides=list(job_overrides[i]), cfg=job_configs[i], working_dir=str(run_dirs[j]),
+                            task_name="train", status=status)
+            ret.return_value = values[j] if values is not None else error
+            returns[i] = ret
+    return returns

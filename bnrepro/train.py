@@ -1,0 +1,206 @@
+"""The one training loop: K runs of one architecture, trained together (K = 1 alone).
+
+train_runs(configs, run_dirs) is plain Python, called by the Hydra launcher, by
+tests and by benchmarks alike. Per step it launches work and returns: no value comes
+back to the host except through the Fetcher, once per log interval and late. A run
+whose loss becomes NaN/inf is recorded as `diverged` (the others go on); Ctrl-C
+records `interrupted`; both write their summaries before the loop returns or raises.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import provenance, tags
+from .config import Config, DeviceChoice, GraphMode, to_plain
+from .data import load
+from .fetcher import Fetcher
+from .model import StackedNet
+from .optim import StackedSGD
+from .sampler import Sampler
+from .step import Stepper, evaluate
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, after the runs' summaries were written."""
+
+
+def resolve_device(choice: DeviceChoice) -> torch.device:
+    if choice == DeviceChoice.cuda and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda but no CUDA device is available (use device=auto or device=cpu)")
+    if choice == DeviceChoice.cpu or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+@dataclass
+class RunState:
+    status: str = "running"
+    diverged_at: int | None = None
+    evals: list = field(default_factory=list)  # (step, loss, acc)
+    last_train: dict = field(default_factory=dict)
+
+
+def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
+               log=lambda message: print(message, file=sys.stderr)) -> list[dict]:
+    """Train runs that share an architecture together; return their summaries."""
+    from .writers import RunWriter  # tensorboard is slow to import; only needed here
+
+    head = cfgs[0]
+    t_setup = time.perf_counter()
+    device = resolve_device(head.device)
+    use_graph = device.type == "cuda" and head.train.graph != GraphMode.off
+    data = load(head.data, device)
+    seeds = [c.seed for c in cfgs]
+    model = StackedNet([c.model for c in cfgs], seeds, data.input_shape, data.classes).to(device)
+    opt = StackedSGD(model.layout, [c.optim for c in cfgs], head.train.steps, device)
+    sampler = Sampler(model.seeds, len(data.train_y), head.train.batch_size)
+    stepper = Stepper(model, opt, sampler, data, head.probes.unit, use_graph)
+    fetcher = Fetcher(device)
+    writers = [RunWriter(d, to_plain(c), head.model.depth) for c, d in zip(cfgs, run_dirs)]
+    states = [RunState() for _ in cfgs]
+    K, steps, tr = len(cfgs), head.train.steps, head.train
+    where = provenance.device_name(device)
+    log(f"{head.name}: training {K} run{'s' if K > 1 else ''} together on {device.type} ({where})"
+        f"{', CUDA graphs' if use_graph else ''}: {steps} steps, batch {tr.batch_size}")
+    setup_s = time.perf_counter() - t_setup
+
+    def handle(record) -> None:
+        for k, (state, writer) in enumerate(zip(states, writers)):
+            if state.status != "running":
+                continue
+            if record.kind == "train":
+                v = record.values
+                scalars = tags.train_scalars(v["metrics"], v["lr"], v["grad_norm"], v["act"], k)
+                writer.scalars(record.step, scalars)
+                state.last_train = scalars
+                bad = int(v["metrics"][2, k])
+                if bad >= 0:
+                    state.status, state.diverged_at = "diverged", bad
+            elif record.kind == "eval":
+                writer.scalars(record.step, tags.eval_scalars(record.values["eval"], k))
+                state.evals.append((record.step, *record.values["eval"][:, k]))
+            else:
+                for i, values in enumerate(record.values.values()):
+                    writer.histogram(record.step, tags.hist_tag(i), values[k])
+        if record.kind == "eval":
+            accs = [s.evals[-1][2] for s in states if s.evals]
+            progress.set_postfix_str(f"test acc {np.nanmean(accs):.4f}" + (" (mean)" if K > 1 else ""))
+        progress.update(record.step - progress.n)
+
+    show = tr.progress if tr.progress is not None else sys.stderr.isatty()
+    progress = tqdm(total=steps, unit="step", desc=head.name, disable=not show, dynamic_ncols=True,
+                    file=sys.stderr, smoothing=0.1)
+    interrupted, done, last_log = False, 0, 0
+    t_train = time.perf_counter()
+    try:
+        for t in range(steps):
+            if t % sampler.steps_per_epoch == 0:
+                sampler.start_epoch(t // sampler.steps_per_epoch)
+            step_no = t + 1
+            probe = step_no == 1 or step_no % tr.log_every == 0 or step_no == steps
+            out = stepper.step(probe)
+            done = step_no
+            if probe:
+                metrics = stepper.take_train_metrics(step_no - last_log)
+                last_log = step_no
+                fetcher.push("train", step_no, {"metrics": metrics, "lr": opt.lr_at(stepper.t - 1),
+                                                "grad_norm": out.grad_norm, "act": out.act})
+                hist = head.probes.hist_every
+                if hist and (step_no % hist == 0 or step_no == 1):
+                    fetcher.push("hist", step_no, {str(i): z.flatten(1) for i, z in enumerate(out.taps)})
+            if step_no % tr.eval_every == 0 or step_no == steps:
+                fetcher.push("eval", step_no, {"eval": evaluate(model, data, tr.eval_batch_size)})
+            if probe:
+                for record in fetcher.ready():
+                    handle(record)
+                if all(s.status != "running" for s in states):
+                    break  # every run diverged
+    except KeyboardInterrupt:
+        interrupted = True
+    for record in fetcher.ready(wait=True):
+        handle(record)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    train_s = time.perf_counter() - t_train
+    progress.close()
+
+    common = _common_facts(cfgs, device, where, use_graph, command, setup_s, train_s, done)
+    summaries = []
+    for cfg, state, writer in zip(cfgs, states, writers):
+        if state.status == "running":
+            state.status = "interrupted" if interrupted else "completed"
+        summary = _summary(cfg, state, writer, common)
+        writer.finish(summary)
+        summaries.append(summary)
+        log(f"  {writer.run_dir}: {summary['status']}, test acc {_fmt(summary['test_acc_final'])} "
+            f"(best {_fmt(summary['test_acc_best'])} at step {summary['best_step']})")
+    log(f"{head.name}: {done} steps in {train_s:.1f} s ({done / train_s:.0f} steps/s, "
+        f"{K * done / train_s:.0f} run-steps/s)")
+    if interrupted:
+        raise Interrupted()
+    return summaries
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+def _common_facts(cfgs, device, where, use_graph, command, setup_s, train_s, done) -> dict:
+    commit, dirty = provenance.git_state()
+    return {
+        "steps_done": done,
+        "wall_time_s": round(train_s, 3),
+        "setup_time_s": round(setup_s, 3),
+        "steps_per_s": round(done / train_s, 2) if train_s > 0 else None,
+        "runs_trained_together": len(cfgs),
+        "device": device.type,
+        "device_name": where,
+        "cuda_graphs": use_graph,
+        "commit": commit,
+        "dirty": dirty,
+        "versions": provenance.versions(),
+        "host": platform.node(),
+        "command": command,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _summary(cfg: Config, state: RunState, writer, common: dict) -> dict:
+    series: dict[str, list] = {}
+    for _, values in writer.history:
+        for tag, value in values.items():
+            series.setdefault(tag, []).append(value)
+    finite_evals = [e for e in state.evals if math.isfinite(e[2])]
+    best = max(finite_evals, key=lambda e: e[2]) if finite_evals else None
+    last = state.evals[-1] if state.evals else None
+    return {
+        "name": cfg.name,
+        "run": writer.run_dir.name,
+        "status": state.status,
+        "diverged_at": state.diverged_at,
+        "test_acc_final": last[2] if last else None,
+        "test_loss_final": last[1] if last else None,
+        "test_acc_best": best[2] if best else None,
+        "best_step": best[0] if best else None,
+        "train_loss_final": state.last_train.get("train/loss"),
+        **common,
+        # Every logged tag's last value, and its median over the run's finite values.
+        "final": {tag: values[-1] for tag, values in series.items()},
+        "median": {tag: _finite_median(values) for tag, values in series.items()},
+        "config": to_plain(cfg),
+    }
+
+
+def _finite_median(values: list) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.median(finite)) if finite else None
