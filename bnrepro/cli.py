@@ -41,7 +41,10 @@ def _train(args: list[str]) -> int:
     from .train import Interrupted
 
     os.environ.setdefault("BNREPRO_COMMAND", shlex.join(["bnrepro", "train", *args]))
-    sys.argv = [sys.argv[0], *args]  # @hydra.main parses sys.argv itself
+    # @hydra.main parses sys.argv itself; its completion script names sys.argv[0]'s
+    # program, which under `python -m bnrepro` is __main__.py: it is still bnrepro.
+    program = "bnrepro" if sys.argv[0].endswith("__main__.py") else sys.argv[0]
+    sys.argv = [program, *args]
     from .app import main as app
 
     try:

@@ -132,10 +132,31 @@ class ProbeConfig:
 
 
 @dataclass
+class ClaimConfig:
+    """A claim an experiment tests, judged by `bnrepro table` from the runs' summaries.
+
+    metric: a summary value (test_acc_final, test_acc_best, best_step) or a logged
+    tag ("grad_norm/layer_01" for its final value, "...:median" over the run,
+    "...:change" for |final - first|).
+    where / than: the arms compared, as "key=value[,key=value]" over config keys.
+    Verdict: `where`'s mean <op> `than`'s mean (or <op> `value`).
+    """
+    text: str = "???"
+    source: str = ""  # where the paper (or a later paper) makes it
+    metric: str = "test_acc_final"
+    where: str = ""
+    op: str = ">"
+    than: Optional[str] = None
+    value: Optional[float] = None
+
+
+@dataclass
 class ReportConfig:
-    # Extra table columns: a logged tag for its final value, or "tag:median" for
-    # the median over the run. Tables always have the test accuracies and status.
+    # Extra table columns: a logged tag for its final value, "tag:median" for its
+    # median over the run, "tag:change" for |final - first|. Tables always have the
+    # test accuracies and status.
     columns: List[str] = field(default_factory=list)
+    claims: List[ClaimConfig] = field(default_factory=list)
 
 
 @dataclass
@@ -150,6 +171,11 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+
+
+# Image side and training-set size of each dataset, for checks before any data is read.
+IMAGE_SIDE = {DatasetName.mnist: 28, DatasetName.fashion_mnist: 28, DatasetName.cifar10: 32, DatasetName.synthetic: 28}
+TRAIN_SIZE = {DatasetName.mnist: 60000, DatasetName.fashion_mnist: 60000, DatasetName.cifar10: 50000}
 
 
 def register() -> None:
@@ -194,6 +220,14 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(t.eval_batch_size >= 1, "train.eval_batch_size", t.eval_batch_size, "must be >= 1")
     _check(0 <= cfg.probes.unit < m.width, "probes.unit", cfg.probes.unit,
            f"must be in [0, model.width={m.width})")
+    if m.arch == Arch.convnet:
+        side, pools = IMAGE_SIDE[d.name], m.depth // m.pool_every
+        _check(side >> pools >= 1, "model.depth", m.depth,
+               f"{pools} 2x2 pools (one every model.pool_every={m.pool_every} layers) shrink a "
+               f"{side}x{side} input to nothing")
+    n_train = min(TRAIN_SIZE.get(d.name, d.synthetic_train), d.train_limit or 2**62)
+    _check(t.batch_size <= n_train, "train.batch_size", t.batch_size,
+           f"must be <= the training set's size ({n_train})")
     _check(cfg.probes.hist_every >= 0 and cfg.probes.hist_every % t.log_every == 0,
            "probes.hist_every", cfg.probes.hist_every,
            f"must be 0 or a multiple of train.log_every={t.log_every}")
@@ -204,8 +238,13 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(d.synthetic_test >= 1, "data.synthetic_test", d.synthetic_test, "must be >= 1")
     for column in cfg.report.columns:
         tag, _, how = column.partition(":")
-        _check(bool(tag) and how in ("", "final", "median"), "report.columns", column,
-               "entries are 'tag', 'tag:final' or 'tag:median'")
+        _check(bool(tag) and how in ("", "final", "median", "change"), "report.columns", column,
+               "entries are 'tag', 'tag:final', 'tag:median' or 'tag:change'")
+    for i, claim in enumerate(cfg.report.claims):
+        key = f"report.claims[{i}]"
+        _check(claim.op in (">", "<"), f"{key}.op", claim.op, "must be '>' or '<'")
+        _check((claim.than is None) != (claim.value is None), key, claim.text,
+               "needs exactly one of `than` (another arm) or `value` (a threshold)")
 
 
 def _uses_bn(cfg: Config | DictConfig) -> bool:

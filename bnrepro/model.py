@@ -69,13 +69,14 @@ class StackedNet(nn.Module):
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         self.register_buffer("dropout_p", torch.tensor([c.dropout for c in cfgs], dtype=torch.float32))
         self.use_dropout = any(c.dropout > 0 for c in cfgs)
+        self._views: dict[str, torch.Tensor] = {}  # slot views of theta, during a forward pass
 
     # ---- what the probes and optimizer need ----
     def weight_slots(self) -> list[Slot]:
         return [layer["weight"] for layer in self.hidden] + [self.out_weight]
 
     def p(self, slot: Slot | None) -> torch.Tensor | None:
-        return None if slot is None else slot.view(self.theta)
+        return None if slot is None else self._views[slot.name]
 
     # ---- forward ----
     def forward(self, x: torch.Tensor, *, train: bool, step: torch.Tensor | None = None,
@@ -83,6 +84,7 @@ class StackedNet(nn.Module):
         """x: [K, B, C, H, W] (each run its own batch) or [N, C, H, W] (shared). -> logits [K, B, classes]."""
         shared = x.dim() == 4
         mlp = self.arch == Arch.mlp
+        self._views = self.layout.split(self.theta)
         h = (x.flatten(-3) if mlp else x if shared else x.transpose(0, 1).flatten(1, 2))
         for l, layer in enumerate(self.hidden):
             first_shared = shared and l == 0
@@ -100,7 +102,9 @@ class StackedNet(nn.Module):
                 h = F.max_pool2d(h, 2)
         if not mlp:  # global average pool, back to [K, B, C]
             h = h.mean(dim=(2, 3)).unflatten(1, (self.K, -1)).transpose(0, 1)
-        return torch.baddbmm(self.p(self.out_bias).unsqueeze(1), h, self.p(self.out_weight))
+        logits = torch.baddbmm(self.p(self.out_bias).unsqueeze(1), h, self.p(self.out_weight))
+        self._views = {}
+        return logits
 
     def _linear(self, layer: dict, h: torch.Tensor, shared: bool) -> torch.Tensor:
         w, b = self.p(layer["weight"]), self.p(layer["bias"])  # [K, in, out], [K, out]

@@ -2,9 +2,9 @@
 
 Same update as torch.optim.SGD (dampening 0, no Nesterov):
     g = grad + weight_decay * theta;  buf = momentum * buf + g;  theta -= lr_t * buf
-applied to the whole flat parameter buffer at once, with per-run values expanded to
-per-element vectors. The learning rate is computed on the device from the step
-counter, so a CUDA graph replays the schedule without the host.
+applied to the whole flat parameter buffer at once; per-run values are expanded once
+to per-element vectors. The schedule's factor is computed on the device from the
+step counter (one schedule per group), so a CUDA graph replays it without the host.
 """
 from __future__ import annotations
 
@@ -18,29 +18,40 @@ from .params import Layout
 
 class StackedSGD:
     def __init__(self, layout: Layout, cfgs: list[OptimConfig], total_steps: int, device: torch.device):
-        schedules = {c.schedule for c in cfgs}
+        schedules = {(c.schedule, c.decay_every, c.decay_factor) for c in cfgs}
         if len(schedules) != 1:
             raise ValueError(f"runs trained together need one lr schedule, got {schedules}")
-        self.schedule = schedules.pop()
+        self.schedule, self.decay_every, self.decay_factor = schedules.pop()
         self.total_steps = total_steps
+        run_index = layout.run_index()
 
-        def per_run(key: str) -> torch.Tensor:
-            return torch.tensor([float(getattr(c, key)) for c in cfgs], dtype=torch.float32, device=device)
+        def per_element(key: str) -> torch.Tensor | float | None:
+            """None where every run has 0; a float where all agree; else [size] per element."""
+            values = torch.tensor([float(getattr(c, key)) for c in cfgs], dtype=torch.float32)
+            if not values.any():
+                return None
+            if (values == values[0]).all():
+                return float(getattr(cfgs[0], key))
+            return values[run_index].to(device)
 
-        self.lr0, self.decay_every, self.decay_factor = per_run("lr"), per_run("decay_every"), per_run("decay_factor")
-        self.run_index = layout.run_index().to(device)
-        self.momentum = per_run("momentum")[self.run_index] if any(c.momentum for c in cfgs) else None
-        self.weight_decay = per_run("weight_decay")[self.run_index] if any(c.weight_decay for c in cfgs) else None
+        self.lr0 = torch.tensor([c.lr for c in cfgs], dtype=torch.float32, device=device)
+        self.lr = per_element("lr")
+        self.momentum = per_element("momentum")
+        self.weight_decay = per_element("weight_decay")
         self.buf = torch.zeros(layout.size, device=device) if self.momentum is not None else None
+
+    def factor(self, t: torch.Tensor) -> torch.Tensor | float:
+        """The schedule's multiplier for the step taken after t completed steps."""
+        if self.schedule == Schedule.constant:
+            return 1.0
+        t = t.to(torch.float32)
+        if self.schedule == Schedule.step:
+            return self.decay_factor ** torch.floor(t / self.decay_every)
+        return 0.5 * (1 + torch.cos(t * (math.pi / self.total_steps)))
 
     def lr_at(self, t: torch.Tensor) -> torch.Tensor:
         """Per-run learning rate [K] for the step taken after t completed steps."""
-        if self.schedule == Schedule.constant:
-            return self.lr0
-        t = t.to(torch.float32)
-        if self.schedule == Schedule.step:
-            return self.lr0 * self.decay_factor.pow(torch.floor(t / self.decay_every))
-        return self.lr0 * 0.5 * (1 + torch.cos(t * (math.pi / self.total_steps)))
+        return self.lr0 * self.factor(t)
 
     @torch.no_grad()
     def update(self, theta: torch.Tensor, grad: torch.Tensor, t: torch.Tensor) -> None:
@@ -49,4 +60,8 @@ class StackedSGD:
         if self.buf is not None:
             self.buf.mul_(self.momentum).add_(grad)
             grad = self.buf
-        theta.sub_(self.lr_at(t)[self.run_index] * grad)
+        lr = self.lr * self.factor(t)
+        if isinstance(lr, float):
+            theta.add_(grad, alpha=-lr)
+        else:
+            theta.sub_(lr * grad)

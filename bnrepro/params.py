@@ -41,6 +41,12 @@ class Layout:
         self.size += self.runs * slot.numel
         return slot
 
+    def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every slot's [K, *shape] view, from one split: its backward is a single
+        concatenation, where slicing slot by slot would zero-fill the buffer per slot."""
+        blocks = flat.split([self.runs * s.numel for s in self.slots.values()])
+        return {s.name: b.view(self.runs, *s.shape) for s, b in zip(self.slots.values(), blocks)}
+
     def run_index(self) -> torch.Tensor:
         """For every element of the flat buffer, the run it belongs to: [size] int64."""
         parts = [torch.arange(self.runs).repeat_interleave(s.numel) for s in self.slots.values()]

@@ -11,7 +11,7 @@ import math
 import torch
 
 from .config import Activation
-from .params import Slot
+from .params import Layout, Slot
 
 QUANTILES = (0.15, 0.50, 0.85)  # paper Fig. 1(b, c)
 # Per hidden layer, in this order; the glossary in README.md explains each.
@@ -58,6 +58,7 @@ def activation_stats(z: torch.Tensor, unit: int, activation: Activation) -> torc
                       every.std(1, keepdim=True), saturated], dim=1)
 
 
-def grad_norms(grad: torch.Tensor, slots: list[Slot]) -> torch.Tensor:
+def grad_norms(grad: torch.Tensor, layout: Layout, slots: list[Slot]) -> torch.Tensor:
     """Frobenius norm of each weight matrix's gradient, per run: [len(slots), K]."""
-    return torch.stack([slot.view(grad).flatten(1).norm(dim=1) for slot in slots])
+    views = layout.split(grad)
+    return torch.stack([views[slot.name].flatten(1).norm(dim=1) for slot in slots])

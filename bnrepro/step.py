@@ -67,7 +67,7 @@ class Stepper:
             if not probe:
                 return None
             act = torch.stack([probes.activation_stats(z, self.unit, model.activation_name) for z in taps])
-            return ProbeOutput(probes.grad_norms(grad, model.weight_slots()), act,
+            return ProbeOutput(probes.grad_norms(grad, model.layout, model.weight_slots()), act,
                                [z.detach() for z in taps])
 
     def step(self, probe: bool) -> ProbeOutput | None:

@@ -7,8 +7,8 @@ no logic and call these functions:
   dataset) before anything is created: a bad value fails the whole command with a
   message naming the key, and no directory is left behind;
 - the launcher names each run from the overrides that vary, groups jobs that
-  share an architecture (they may differ in seed, learning rate, momentum, weight
-  decay, lr decay, init and dropout rate) and trains each group in one process
+  share an architecture and schedule (they may differ in seed, learning rate,
+  momentum, weight decay, init and dropout rate) and trains each group in one process
   with train_runs: every run keeps its own data order, optimizer state, TensorBoard
   run, summary and table row, as if it had run alone.
 """
@@ -27,9 +27,8 @@ from .config import Config, ConfigError, DatasetName, flatten, from_plain, to_pl
 from .runnames import fresh_dir, run_names
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
-BATCHABLE = ("seed", "optim.lr", "optim.momentum", "optim.weight_decay", "optim.decay_every",
-             "optim.decay_factor", "model.dropout", "model.init", "model.init_std", "model.init_gain",
-             "report.columns")
+BATCHABLE = ("seed", "optim.lr", "optim.momentum", "optim.weight_decay", "model.dropout", "model.init",
+             "model.init_std", "model.init_gain")
 
 
 class InvalidJob(CompactHydraException):
@@ -64,7 +63,8 @@ def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None
 
 
 def compatibility_key(cfg: Config) -> tuple:
-    return tuple(sorted((k, str(v)) for k, v in flatten(to_plain(cfg)).items() if k not in BATCHABLE))
+    return tuple(sorted((k, str(v)) for k, v in flatten(to_plain(cfg)).items()
+                        if k not in BATCHABLE and not k.startswith("report.")))
 
 
 def groups(configs: list[Config], batch: bool, max_runs: int) -> list[list[int]]:

@@ -194,7 +194,8 @@ def _summary(cfg: Config, state: RunState, writer, common: dict) -> dict:
         "best_step": best[0] if best else None,
         "train_loss_final": state.last_train.get("train/loss"),
         **common,
-        # Every logged tag's last value, and its median over the run's finite values.
+        # Every logged tag's first and last value, and its median over the run's finite values.
+        "first": {tag: values[0] for tag, values in series.items()},
         "final": {tag: values[-1] for tag, values in series.items()},
         "median": {tag: _finite_median(values) for tag, values in series.items()},
         "config": to_plain(cfg),

@@ -1,0 +1,48 @@
+"""Shared helpers: tiny configurations on the synthetic dataset, and the CLI in a subprocess."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bnrepro.config import Config, from_plain
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tiny(**overrides) -> Config:
+    """A few steps of a small MLP on the synthetic data set, on the CPU."""
+    plain = {
+        "device": "cpu",
+        "data": {"name": "synthetic", "synthetic_train": 256, "synthetic_test": 128},
+        "model": {"depth": 3, "width": 16, "init": "xavier"},
+        "train": {"steps": 30, "batch_size": 16, "log_every": 10, "eval_every": 15, "progress": False},
+        "probes": {"hist_every": 0},
+    }
+    for dotted, value in overrides.items():
+        node = plain
+        *parents, leaf = dotted.split("__")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return from_plain(plain)
+
+
+def bnrepro(*args: str, cwd: Path, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the `bnrepro` command line as a user would (python -m, same interpreter)."""
+    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    done = subprocess.run([sys.executable, "-m", "bnrepro", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=600)
+    if check and done.returncode != 0:
+        raise AssertionError(f"bnrepro {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
+    return done
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads():
+    torch.manual_seed(0)
+    yield

@@ -1,0 +1,90 @@
+"""The command line, run as a user runs it (subprocesses)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import bnrepro
+
+TINY = ["data=synthetic", "data.synthetic_train=256", "data.synthetic_test=128", "device=cpu",
+        "model.width=16", "train.steps=20", "train.batch_size=16", "train.log_every=10", "train.eval_every=10"]
+
+
+def test_help_lists_the_subcommands(tmp_path):
+    out = bnrepro("--help", cwd=tmp_path, check=True).stdout
+    for command in ("train", "table", "figures", "data"):
+        assert f"\n  {command}" in out
+
+
+def test_unknown_subcommand_fails(tmp_path):
+    done = bnrepro("trian", cwd=tmp_path)
+    assert done.returncode == 2 and "unknown command 'trian'" in done.stderr
+
+
+@pytest.mark.slow
+def test_train_help_and_cfg_job(tmp_path):
+    help_text = bnrepro("train", "--help", cwd=tmp_path, check=True).stdout
+    assert "mnist_fig1" in help_text and "sigmoid10" in help_text
+    job = bnrepro("train", "--cfg", "job", "+experiment=sigmoid10", cwd=tmp_path, check=True).stdout
+    assert "depth: 10" in job
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_tab_completion_through_the_dispatcher(tmp_path):
+    env = {"COMP_LINE": "bnrepro train model.acti", "COMP_POINT": "24"}
+    keys = bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout
+    assert "model.activation=" in keys
+    env = {"COMP_LINE": "bnrepro train +experiment=", "COMP_POINT": "26"}
+    assert "+experiment=sigmoid10" in bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout
+    env = {"COMP_LINE": "bnrepro ", "COMP_POINT": "8"}
+    assert "train" in bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout.split()
+    script = bnrepro("train", "-sc", "install=bash", cwd=tmp_path, check=True).stdout
+    assert "complete" in script and script.rstrip().endswith("bnrepro")
+
+
+@pytest.mark.slow
+def test_a_sweep_writes_one_summary_per_run_and_a_table_with_one_row_per_config(tmp_path):
+    runs = tmp_path / "runs"
+    done = bnrepro("train", *TINY, f"out_dir={runs}", "name=smoke", "model.bn=none,pre", "seed=1,2",
+                   cwd=tmp_path, check=True)
+    (sweep,) = (runs / "smoke").iterdir()
+    names = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert names == ["bn=none_seed=1", "bn=none_seed=2", "bn=pre_seed=1", "bn=pre_seed=2"]
+    for name in names:
+        summary = json.loads((sweep / name / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["steps_done"] == 20
+        assert summary["command"].startswith("bnrepro train data=synthetic")
+        assert any(f.name.startswith("events.out.tfevents") for f in (sweep / name).iterdir())
+    assert "training 2 runs together" in done.stderr  # seeds of one architecture are batched
+
+    results = tmp_path / "results"
+    bnrepro("table", str(sweep), "--out", str(results), cwd=tmp_path, check=True)
+    table = pd.read_csv(results / "smoke.csv")
+    assert list(table["model.bn"]) == ["none", "pre"]
+    assert list(table["n"]) == [2, 2]
+    assert (table["test_acc_final std"] > 0).all()
+    markdown = (results / "smoke.md").read_text()
+    assert "± " in markdown and "bnrepro train data=synthetic" in markdown and "CPU" in markdown
+
+
+@pytest.mark.slow
+def test_one_by_one_launcher_option(tmp_path):
+    done = bnrepro("train", *TINY, f"out_dir={tmp_path / 'runs'}", "seed=1,2", "hydra.launcher.batch=false",
+                   cwd=tmp_path, check=True)
+    assert done.stderr.count("training 1 run together") == 2
+
+
+@pytest.mark.slow
+def test_data_fetch_reports_failure_clearly(tmp_path):
+    # An empty PATH: no npm, no apt-get; torchvision's download fails without network here.
+    env = {"PATH": "", "BNREPRO_DATA": str(tmp_path / "data")}
+    done = bnrepro("data", "fetch", "mnist", cwd=tmp_path, env=env)
+    if done.returncode == 0:
+        pytest.skip("torchvision could download MNIST from this machine")
+    assert "Tried:" in done.stderr and "npm" in done.stderr and "What to do" in done.stderr
+    assert not any((tmp_path / "data").rglob("*-ubyte"))

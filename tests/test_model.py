@@ -1,0 +1,141 @@
+"""The network: BN where the config says, the same numbers as plain PyTorch, batched = alone."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from bnrepro.config import Arch, BNPlacement
+from bnrepro.data import load
+from bnrepro.model import StackedNet
+from bnrepro.optim import StackedSGD
+from bnrepro.sampler import Sampler
+from bnrepro.step import Stepper
+
+from conftest import tiny
+
+
+def build(cfgs):
+    data = load(cfgs[0].data, torch.device("cpu"))
+    model = StackedNet([c.model for c in cfgs], [c.seed for c in cfgs], data.input_shape, data.classes)
+    return data, model
+
+
+def spy_on_norms(model):
+    """Record (input, output) of every BN call."""
+    seen = []
+    for norm in model.norms:
+        original = norm.forward
+
+        def spy(x, gamma, beta, train, original=original):
+            y = original(x, gamma, beta, train)
+            seen.append((x.detach(), y.detach()))
+            return y
+
+        norm.forward = spy
+    return seen
+
+
+@pytest.mark.parametrize("placement", ["pre", "post"])
+def test_bn_sits_where_the_config_says(placement):
+    cfg = tiny(model__bn=placement)
+    data, model = build([cfg])
+    seen = spy_on_norms(model)
+    taps = []
+    model(data.train_x[:32].unsqueeze(0), train=True, taps=taps)
+    assert len(seen) == len(taps) == cfg.model.depth
+    for (bn_in, bn_out), z in zip(seen, taps):
+        z = z[0]  # run 0: [B, units], the nonlinearity's input
+        if placement == "pre":  # BN output is the nonlinearity's input
+            torch.testing.assert_close(bn_out, z)
+            torch.testing.assert_close(z.mean(0), torch.zeros(z.shape[1]), atol=1e-5, rtol=0)
+        else:  # BN input is the nonlinearity's output
+            torch.testing.assert_close(bn_in, torch.sigmoid(z))
+
+
+def test_no_bn_means_no_norm_layers_and_bias_only_where_bn_does_not_replace_it():
+    assert len(build([tiny()])[1].norms) == 0
+    for placement, hidden_bias in (("none", True), ("pre", False), ("post", True)):
+        slots = build([tiny(model__bn=placement)])[1].layout.slots
+        assert ("layer_01.bias" in slots) == hidden_bias
+        assert "layer_04.bias" in slots  # the output layer keeps its bias
+    assert "layer_01.bias" in build([tiny(model__bn="pre", model__bias=True)])[1].layout.slots
+
+
+def test_conv_bn_normalises_each_channel_over_batch_height_width():
+    conv = dict(model__arch="convnet", model__bn="pre", model__width=8, model__depth=2, model__bn_eps=1e-9)
+    data, model = build([tiny(**conv), tiny(seed=3, **conv)])
+    taps = []
+    x = data.train_x[:40].view(2, 20, *data.input_shape)
+    model(x, train=True, taps=taps)
+    z = taps[0]  # [K=2, B, C, H, W]
+    mean, var = z.mean(dim=(1, 3, 4)), z.var(dim=(1, 3, 4), unbiased=False)
+    torch.testing.assert_close(mean, torch.zeros_like(mean), atol=1e-5, rtol=0)
+    torch.testing.assert_close(var, torch.ones_like(var), atol=1e-3, rtol=0)
+
+
+def plain_pytorch_copy(model: StackedNet, cfg) -> nn.Sequential:
+    """A textbook nn.Sequential holding run 0's initial parameters."""
+    views = model.layout.split(model.theta.detach())
+    layers: list[nn.Module] = [nn.Flatten()]
+    for l, slots in enumerate(model.hidden):
+        w = views[slots["weight"].name][0]
+        linear = nn.Linear(*w.shape, bias=slots["bias"] is not None)
+        linear.weight.data.copy_(w.T)
+        if slots["bias"] is not None:
+            linear.bias.data.copy_(views[slots["bias"].name][0])
+        bn = nn.BatchNorm1d(cfg.model.width, eps=cfg.model.bn_eps, momentum=cfg.model.bn_momentum)
+        if slots["gamma"] is not None:
+            bn.weight.data.copy_(views[slots["gamma"].name][0])
+            bn.bias.data.copy_(views[slots["beta"].name][0])
+        layers += {"none": [linear, nn.Sigmoid()], "pre": [linear, bn, nn.Sigmoid()],
+                   "post": [linear, nn.Sigmoid(), bn]}[cfg.model.bn.value]
+    out = nn.Linear(cfg.model.width, 10)
+    out.weight.data.copy_(views[model.out_weight.name][0].T)
+    out.bias.data.copy_(views[model.out_bias.name][0])
+    return nn.Sequential(*layers, out)
+
+
+@pytest.mark.parametrize("placement", ["none", "pre", "post"])
+def test_one_run_computes_what_plain_pytorch_computes(placement):
+    """Same init, same batches: bnrepro's step (stacked params, own SGD) matches
+    nn.Sequential + torch.optim.SGD step for step, and so do the test predictions."""
+    cfg = tiny(model__bn=placement, optim__lr=0.1, optim__momentum=0.9, optim__weight_decay=1e-3)
+    data, model = build([cfg])
+    reference = plain_pytorch_copy(model, cfg)
+    sgd = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    sampler = Sampler(model.seeds, len(data.train_y), cfg.train.batch_size)
+    stepper = Stepper(model, StackedSGD(model.layout, [cfg.optim], 30, torch.device("cpu")), sampler, data,
+                      0, use_graph=False)
+    for t in range(30):
+        if t % sampler.steps_per_epoch == 0:
+            sampler.start_epoch(t // sampler.steps_per_epoch)
+        index = sampler.indices(torch.tensor(t))[0]
+        stepper.step(probe=t % 7 == 0)
+        ours = stepper.take_train_metrics(1)[0, 0]
+        sgd.zero_grad()
+        loss = nn.functional.cross_entropy(reference(data.train_x[index]), data.train_y[index])
+        loss.backward()
+        sgd.step()
+        torch.testing.assert_close(ours, loss.detach(), rtol=1e-4, atol=1e-6)
+    reference.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(data.test_x, train=False)[0], reference(data.test_x), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "convnet"])
+def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch):
+    """Seeds, learning rates, momentum, init and dropout differ; each run's numbers
+    must not depend on which runs it shared a step with."""
+    variants = [dict(seed=1), dict(seed=2, optim__lr=0.3, model__dropout=0.2),
+                dict(seed=3, optim__momentum=0.9, model__init="gaussian", model__init_std=0.1)]
+    cfgs = [tiny(model__arch=arch, model__bn="pre", model__width=8, model__depth=2, **v) for v in variants]
+    from bnrepro.train import train_runs
+
+    together = train_runs(cfgs, [tmp_path / f"together{i}" for i in range(3)], log=lambda m: None)
+    for i, cfg in enumerate(cfgs):
+        (alone,) = train_runs([cfg], [tmp_path / f"alone{i}"], log=lambda m: None)
+        for key in ("test_acc_final", "test_loss_final", "train_loss_final"):
+            assert together[i][key] == pytest.approx(alone[key], rel=1e-4, abs=1e-6), key
+        for tag, value in alone["final"].items():
+            assert together[i]["final"][tag] == pytest.approx(value, rel=1e-3, abs=1e-5), tag

@@ -1,0 +1,47 @@
+"""Probe arithmetic and the counter-based random numbers."""
+from __future__ import annotations
+
+import torch
+
+from bnrepro import probes, rng
+from bnrepro.config import Activation
+
+
+def test_quantiles_match_torch_quantile():
+    values = torch.randn(4, 61)
+    expected = torch.quantile(values, torch.tensor(probes.QUANTILES), dim=1).T
+    torch.testing.assert_close(probes.quantiles(values), expected)
+
+
+def test_activation_stats_separate_one_unit_from_all_units():
+    z = torch.zeros(2, 100, 3)  # [K, B, units]
+    z[:, :, 0] = torch.linspace(-1, 1, 100)  # the tracked unit
+    z[:, :, 1] = 10.0  # a saturated unit
+    stats = dict(zip(probes.ACT_STATS, probes.activation_stats(z, 0, Activation.sigmoid)[0].tolist()))
+    assert abs(stats["unit_p50"]) < 1e-6 and abs(stats["unit_p15"] + 0.7) < 1e-6
+    assert stats["p85"] == 10.0
+    assert abs(stats["saturated"] - 1 / 3) < 1e-6  # only the unit at z=10 has sigmoid' < 10% of its max
+
+
+def test_saturation_is_relative_to_each_nonlinearity():
+    z = torch.tensor([[[-5.0], [-1.0], [0.5], [3.0]]])
+    frac = {a: float(probes.activation_stats(z, 0, a)[0, -1]) for a in Activation}
+    assert frac == {Activation.sigmoid: 0.25, Activation.tanh: 0.5, Activation.relu: 0.5}
+
+
+def test_permutations_are_permutations_deterministic_and_per_seed():
+    seeds = torch.tensor([0, 1, 2**32 - 1])
+    perm = rng.permutations(seeds, rng.STREAM_DATA_ORDER, 0, 1000)
+    assert (perm.sort(dim=1).values == torch.arange(1000)).all()
+    assert torch.equal(perm, rng.permutations(seeds, rng.STREAM_DATA_ORDER, 0, 1000))
+    assert not torch.equal(perm[0], perm[1])
+    assert not torch.equal(perm, rng.permutations(seeds, rng.STREAM_DATA_ORDER, 1, 1000))
+    # a run's order does not depend on which other seeds it is drawn with
+    assert torch.equal(perm[1], rng.permutations(seeds[1:2], rng.STREAM_DATA_ORDER, 0, 1000)[0])
+
+
+def test_uniforms_are_uniform_and_python_ints_hash_like_tensors():
+    u = rng.uniform(7, rng.STREAM_DROPOUT, torch.arange(200_000))
+    assert 0 <= float(u.min()) and float(u.max()) < 1
+    assert abs(float(u.mean()) - 0.5) < 0.005 and abs(float(u.std()) - (1 / 12) ** 0.5) < 0.005
+    assert int(rng.hash32(torch.tensor(5), 6)) == int(rng.hash32(5, torch.tensor(6)))

@@ -1,0 +1,90 @@
+"""The training loop: statuses (completed, diverged, interrupted), determinism, probes logged."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from bnrepro.step import Stepper
+from bnrepro.train import Interrupted, train_runs
+
+from conftest import tiny
+
+quiet = dict(log=lambda message: None)
+
+
+def test_every_layer_gets_a_gradient_norm_and_every_hidden_layer_activation_stats(tmp_path):
+    cfg = tiny(model__depth=4, model__bn="pre")
+    (summary,) = train_runs([cfg], [tmp_path / "run"], **quiet)
+    table = pd.read_csv(tmp_path / "run" / "scalars.csv")
+    assert list(table["step"]) == [1, 10, 15, 20, 30]  # probes at step 1 and every 10; eval every 15
+    for layer in range(1, 6):  # 4 hidden + the output layer
+        assert (table[f"grad_norm/layer_{layer:02d}"].dropna() > 0).all()
+    for layer in range(1, 5):
+        for stat in ("unit_p15", "unit_p50", "unit_p85", "p15", "p50", "p85", "mean", "std", "saturated"):
+            assert table[f"act/layer_{layer:02d}/{stat}"].notna().sum() == 4
+    assert table["test/acc"].notna().sum() == 2
+    assert summary["status"] == "completed" and summary["best_step"] in (15, 30)
+
+
+def test_a_run_whose_loss_becomes_nan_is_recorded_as_diverged(tmp_path):
+    cfg = tiny(model__activation="relu", model__init="gaussian", model__init_std=1e19,
+               train__steps=200)
+    (summary,) = train_runs([cfg], [tmp_path / "run"], **quiet)
+    assert summary["status"] == "diverged"
+    assert summary["diverged_at"] == 1
+    assert summary["steps_done"] < 200  # it stopped
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert saved["status"] == "diverged" and saved["test_acc_best"] is None or saved["test_acc_best"] >= 0
+
+
+def test_one_diverging_run_does_not_stop_the_runs_trained_with_it(tmp_path):
+    cfgs = [tiny(model__activation="relu", seed=1), tiny(model__activation="relu", seed=2, optim__lr=1e9)]
+    good, bad = train_runs(cfgs, [tmp_path / "good", tmp_path / "bad"], **quiet)
+    assert (good["status"], bad["status"]) == ("completed", "diverged")
+    assert 1 <= bad["diverged_at"] <= 30
+    (alone,) = train_runs(cfgs[:1], [tmp_path / "alone"], **quiet)
+    assert good["steps_done"] == 30
+    assert good["test_acc_final"] == pytest.approx(alone["test_acc_final"], abs=1e-6)
+
+
+def test_ctrl_c_records_interrupted_and_writes_the_summary(tmp_path, monkeypatch):
+    real_step, calls = Stepper.step, []
+
+    def interrupt_at_12(self, probe):
+        calls.append(1)
+        if len(calls) == 12:
+            raise KeyboardInterrupt
+        return real_step(self, probe)
+
+    monkeypatch.setattr(Stepper, "step", interrupt_at_12)
+    with pytest.raises(Interrupted):
+        train_runs([tiny()], [tmp_path / "run"], **quiet)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["steps_done"] == 11
+
+
+def test_the_same_seed_gives_the_same_numbers_on_the_cpu(tmp_path):
+    cfg = tiny(model__bn="pre", model__dropout=0.1, optim__momentum=0.9)
+    train_runs([cfg], [tmp_path / "a"], **quiet)
+    train_runs([cfg], [tmp_path / "b"], **quiet)
+    a, b = (pd.read_csv(tmp_path / name / "scalars.csv") for name in "ab")
+    pd.testing.assert_frame_equal(a, b)
+    c = tmp_path / "c"
+    train_runs([tiny(model__bn="pre", model__dropout=0.1, optim__momentum=0.9, seed=1)], [c], **quiet)
+    assert not pd.read_csv(c / "scalars.csv").equals(a)
+
+
+def test_hparams_and_layout_are_in_the_runs_own_event_file(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = tiny(probes__hist_every=10)
+    train_runs([cfg], [tmp_path / "run"], **quiet)
+    events = EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    assert "act_hist/layer_01" in events.Tags()["histograms"]
+    plugins = events.PluginTagToContent("hparams")
+    assert "_hparams_/session_start_info" in plugins and "_hparams_/experiment" in plugins
+    assert "custom_scalars__config__" in events.Tags()["tensors"] or events.PluginTagToContent("custom_scalars")
+    assert [p.name for p in (tmp_path / "run").iterdir() if p.is_dir()] == []  # no hparams sub-run
