@@ -18,11 +18,12 @@ commands:
   table     comparison tables from runs: bnrepro table runs/sigmoid10/<time> [...]
   figures   figures from runs: bnrepro figures runs/mnist_fig1/<time> [...]
   data      datasets: bnrepro data fetch mnist|fashion_mnist|cifar10 [--root DIR]
+  bench     speed: a plain PyTorch loop vs bnrepro's single-run and batched paths
 
 Quick start: bnrepro train +experiment=sigmoid10, then
   tensorboard --logdir runs/sigmoid10 and bnrepro table runs/sigmoid10/<time>
 """
-COMMANDS = ("train", "table", "figures", "data")
+COMMANDS = ("train", "table", "figures", "data", "bench")
 
 
 def _complete() -> int:
@@ -86,6 +87,12 @@ def _figures(args: list[str]) -> int:
     return figures_main(args)
 
 
+def _bench(args: list[str]) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args and args[0] in ("-sc", "--shell-completion"):
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    handlers = {"train": _train, "table": _table, "figures": _figures, "data": _data}
+    handlers = {"train": _train, "table": _table, "figures": _figures, "data": _data, "bench": _bench}
     if command not in handlers:
         print(f"bnrepro: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
         return 2

@@ -45,21 +45,24 @@ class StackedNet(nn.Module):
         has_bias = (m.bn != BNPlacement.pre) if m.bias is None else m.bias
 
         layout = Layout(K)
+        mlp = m.arch == Arch.mlp
         self.hidden: list[dict[str, Slot | None]] = []
-        fan_in = math.prod(input_shape) if m.arch == Arch.mlp else input_shape[0]
+        fan_in = math.prod(input_shape) if mlp else input_shape[0]
+        k_size = m.conv_kernel
         for index in range(1, m.depth + 1):
-            tag = layer_tag(index)
-            shape = (fan_in, m.width) if m.arch == Arch.mlp else (m.width, fan_in, m.conv_kernel, m.conv_kernel)
-            self.hidden.append({
-                "weight": layout.add(f"{tag}.weight", "weight", shape),
-                "bias": layout.add(f"{tag}.bias", "bias", (m.width,)) if has_bias else None,
-                "gamma": layout.add(f"{tag}.gamma", "gamma", (m.width,)) if m.bn != BNPlacement.none else None,
-                "beta": layout.add(f"{tag}.beta", "beta", (m.width,)) if m.bn != BNPlacement.none else None,
+            tag, W = layer_tag(index), m.width
+            has_bn = m.bn != BNPlacement.none
+            self.hidden.append({  # views: what bmm / baddbmm / conv2d / batch_norm take
+                "weight": layout.add(f"{tag}.weight", "weight", (fan_in, W)) if mlp else
+                layout.add(f"{tag}.weight", "weight", (W, fan_in, k_size, k_size), (K * W, fan_in, k_size, k_size)),
+                "bias": layout.add(f"{tag}.bias", "bias", (W,), (K, 1, W) if mlp else (K * W,)) if has_bias else None,
+                "gamma": layout.add(f"{tag}.gamma", "gamma", (W,), (K * W,)) if has_bn else None,
+                "beta": layout.add(f"{tag}.beta", "beta", (W,), (K * W,)) if has_bn else None,
             })
-            fan_in = m.width
+            fan_in = W
         out_tag = layer_tag(m.depth + 1)
         self.out_weight = layout.add(f"{out_tag}.weight", "weight", (m.width, classes))
-        self.out_bias = layout.add(f"{out_tag}.bias", "bias", (classes,))
+        self.out_bias = layout.add(f"{out_tag}.bias", "bias", (classes,), (K, 1, classes))
         self.layout = layout
         self.theta = nn.Parameter(_initial_values(layout, cfgs, seeds))
 
@@ -102,32 +105,33 @@ class StackedNet(nn.Module):
                 h = F.max_pool2d(h, 2)
         if not mlp:  # global average pool, back to [K, B, C]
             h = h.mean(dim=(2, 3)).unflatten(1, (self.K, -1)).transpose(0, 1)
-        logits = torch.baddbmm(self.p(self.out_bias).unsqueeze(1), h, self.p(self.out_weight))
+        logits = torch.baddbmm(self.p(self.out_bias), h, self.p(self.out_weight))
         self._views = {}
         return logits
 
     def _linear(self, layer: dict, h: torch.Tensor, shared: bool) -> torch.Tensor:
-        w, b = self.p(layer["weight"]), self.p(layer["bias"])  # [K, in, out], [K, out]
+        w, b = self.p(layer["weight"]), self.p(layer["bias"])  # [K, in, out], [K, 1, out]
         if shared:  # h [N, in]: one matmul against all runs' weights side by side
             z = h @ w.permute(1, 0, 2).flatten(1)
             if b is not None:
                 z = z + b.flatten()
             return z.unflatten(1, (self.K, -1)).transpose(0, 1)
-        return torch.bmm(h, w) if b is None else torch.baddbmm(b.unsqueeze(1), h, w)
+        return torch.bmm(h, w) if b is None else torch.baddbmm(b, h, w)
 
     def _conv(self, layer: dict, h: torch.Tensor, shared: bool) -> torch.Tensor:
-        w, b = self.p(layer["weight"]), self.p(layer["bias"])  # [K, C_out, C_in, k, k]
-        return F.conv2d(h, w.flatten(0, 1), None if b is None else b.flatten(),
-                        padding=self.kernel // 2, groups=1 if shared else self.K)
+        w, b = self.p(layer["weight"]), self.p(layer["bias"])  # [K*C_out, C_in, k, k], [K*C_out]
+        return F.conv2d(h, w, b, padding=self.kernel // 2, groups=1 if shared else self.K)
 
     def _norm(self, l: int, layer: dict, z: torch.Tensor, train: bool) -> torch.Tensor:
-        gamma, beta = self.p(layer["gamma"]).flatten(), self.p(layer["beta"]).flatten()
+        gamma, beta = self.p(layer["gamma"]), self.p(layer["beta"])  # [K*F]
         norm = self.norms[l]
-        if self.arch == Arch.mlp:  # [K, B, F] -> [B, K*F]: one channel per (run, unit)
-            K, B, F_ = z.shape
-            y = norm(z.transpose(0, 1).reshape(B, K * F_), gamma, beta, train)
-            return y.view(B, K, F_).transpose(0, 1)
-        return norm(z, gamma, beta, train)
+        if self.arch != Arch.mlp:
+            return norm(z, gamma, beta, train)
+        K, B, F_ = z.shape  # [K, B, F] -> [B, K*F]: one channel per (run, unit)
+        if K == 1:
+            return norm(z.squeeze(0), gamma, beta, train).unsqueeze(0)
+        y = norm(z.transpose(0, 1).reshape(B, K * F_), gamma, beta, train)
+        return y.view(B, K, F_).transpose(0, 1)
 
     def _dropout(self, h: torch.Tensor, l: int, step: torch.Tensor) -> torch.Tensor:
         # Masks are a hash of (run seed, step, layer, element): see rng.py.

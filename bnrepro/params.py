@@ -20,13 +20,11 @@ class Slot:
     shape: tuple  # per run
     offset: int
     runs: int
+    view_shape: tuple  # the shape its consumer takes, e.g. [K*C] for BN's gamma; default [K, *shape]
 
     @property
     def numel(self) -> int:
         return math.prod(self.shape)
-
-    def view(self, flat: torch.Tensor) -> torch.Tensor:
-        return flat[self.offset: self.offset + self.runs * self.numel].view(self.runs, *self.shape)
 
 
 class Layout:
@@ -35,15 +33,22 @@ class Layout:
         self.slots: dict[str, Slot] = {}
         self.size = 0
 
-    def add(self, name: str, kind: str, shape: tuple) -> Slot:
-        slot = Slot(name, kind, tuple(shape), self.size, self.runs)
+    def add(self, name: str, kind: str, shape: tuple, view_shape: tuple | None = None) -> Slot:
+        view_shape = tuple(view_shape) if view_shape is not None else (self.runs, *shape)
+        slot = Slot(name, kind, tuple(shape), self.size, self.runs, view_shape)
         self.slots[name] = slot
         self.size += self.runs * slot.numel
         return slot
 
     def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every slot's [K, *shape] view, from one split: its backward is a single
-        concatenation, where slicing slot by slot would zero-fill the buffer per slot."""
+        """Every slot's view in the shape its consumer takes, from one split: its backward
+        is a single concatenation (slicing slot by slot would zero-fill the buffer per
+        slot), and one view per slot keeps autograd's bookkeeping small."""
+        blocks = flat.split([self.runs * s.numel for s in self.slots.values()])
+        return {s.name: b.view(s.view_shape) for s, b in zip(self.slots.values(), blocks)}
+
+    def per_run(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every slot as [K, *shape] (its per-run shape), e.g. for gradient norms."""
         blocks = flat.split([self.runs * s.numel for s in self.slots.values()])
         return {s.name: b.view(self.runs, *s.shape) for s, b in zip(self.slots.values(), blocks)}
 

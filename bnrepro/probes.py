@@ -60,5 +60,5 @@ def activation_stats(z: torch.Tensor, unit: int, activation: Activation) -> torc
 
 def grad_norms(grad: torch.Tensor, layout: Layout, slots: list[Slot]) -> torch.Tensor:
     """Frobenius norm of each weight matrix's gradient, per run: [len(slots), K]."""
-    views = layout.split(grad)
+    views = layout.per_run(grad)
     return torch.stack([views[slot.name].flatten(1).norm(dim=1) for slot in slots])

@@ -2,9 +2,9 @@
 
 One step: gather each run's batch on the device, forward, per-run mean cross-entropy,
 backward (the sum over runs: each run's gradient is its own loss's gradient), SGD
-update, and on-device bookkeeping (running sums of loss and accuracy, the first step
-at which a run's loss stopped being finite). A probe step does the same and also
-returns gradient norms and nonlinearity-input statistics.
+update, and on-device bookkeeping (running sums of loss, accuracy and of steps whose
+loss was not finite). A probe step does the same and also returns gradient norms and
+nonlinearity-input statistics.
 
 Nothing here reads a value back to the host. On a GPU, after a few eager warm-up
 steps (real training steps), the plain step and the probe step are each captured
@@ -35,14 +35,12 @@ class ProbeOutput:
 
 class Stepper:
     def __init__(self, model: StackedNet, opt: StackedSGD, sampler: Sampler, data: Dataset,
-                 unit: int, use_graph: bool):
+                 unit: int, use_graph: bool, graph_required: bool = False, warn=print):
         self.model, self.opt, self.sampler, self.data, self.unit = model, opt, sampler, data, unit
         K, device = model.K, model.theta.device
         self.t = torch.zeros((), dtype=torch.int64, device=device)  # completed steps
-        self.loss_sum = torch.zeros(K, device=device)
-        self.correct_sum = torch.zeros(K, device=device)
-        self.first_bad = torch.full((K,), -1, dtype=torch.int64, device=device)
-        self.use_graph = use_graph
+        self.sums = torch.zeros((3, K), device=device)  # loss, accuracy, non-finite steps
+        self.use_graph, self.graph_required, self.warn = use_graph, graph_required, warn
         self.graphs: dict[bool, torch.cuda.CUDAGraph] | None = None
         self.graph_out: dict[bool, ProbeOutput | None] = {}
         self.eager_steps = 0
@@ -60,10 +58,8 @@ class Stepper:
         with torch.no_grad():
             self.opt.update(model.theta, grad, self.t)
             self.t += 1
-            self.loss_sum += loss
-            self.correct_sum += (logits.argmax(-1) == y).float().mean(1)
-            newly_bad = (self.first_bad < 0) & ~torch.isfinite(loss)
-            self.first_bad.copy_(torch.where(newly_bad, self.t, self.first_bad))
+            accuracy = (logits.argmax(-1) == y).float().mean(1)
+            self.sums += torch.stack([loss, accuracy, (~torch.isfinite(loss)).float()])
             if not probe:
                 return None
             act = torch.stack([probes.activation_stats(z, self.unit, model.activation_name) for z in taps])
@@ -83,7 +79,14 @@ class Stepper:
         torch.cuda.current_stream().wait_stream(self.side_stream)
         self.eager_steps += 1
         if self.eager_steps >= WARMUP_STEPS:
-            self._capture()
+            try:
+                self._capture()
+            except Exception as e:  # train.graph=auto: slower, not wrong; say so
+                if self.graph_required:
+                    raise
+                torch.cuda.synchronize()
+                self.use_graph = False
+                self.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); training eagerly")
         return out
 
     def _capture(self) -> None:
@@ -96,12 +99,16 @@ class Stepper:
             graphs[probe] = graph
         self.graphs = graphs
 
+    @property
+    def graphed(self) -> bool:
+        return self.graphs is not None
+
     def take_train_metrics(self, steps_in_interval: int) -> torch.Tensor:
-        """[3, K] (mean loss, mean accuracy over the interval, first non-finite step); resets the sums."""
-        metrics = torch.stack([self.loss_sum / steps_in_interval, self.correct_sum / steps_in_interval,
-                               self.first_bad.float()])
-        self.loss_sum.zero_()
-        self.correct_sum.zero_()
+        """[3, K]: mean loss and accuracy over the interval, and how many of its steps had a
+        non-finite loss; resets the sums."""
+        metrics = self.sums.clone()
+        metrics[:2] /= steps_in_interval
+        self.sums.zero_()
         return metrics
 
 

@@ -35,6 +35,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 def resolve_device(choice: DeviceChoice) -> torch.device:
+    """auto: the GPU if there is one."""
     if choice == DeviceChoice.cuda and not torch.cuda.is_available():
         raise RuntimeError("device=cuda but no CUDA device is available (use device=auto or device=cpu)")
     if choice == DeviceChoice.cpu or not torch.cuda.is_available():
@@ -64,7 +65,8 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     model = StackedNet([c.model for c in cfgs], seeds, data.input_shape, data.classes).to(device)
     opt = StackedSGD(model.layout, [c.optim for c in cfgs], head.train.steps, device)
     sampler = Sampler(model.seeds, len(data.train_y), head.train.batch_size)
-    stepper = Stepper(model, opt, sampler, data, head.probes.unit, use_graph)
+    stepper = Stepper(model, opt, sampler, data, head.probes.unit, use_graph,
+                      graph_required=head.train.graph == GraphMode.on, warn=log)
     fetcher = Fetcher(device)
     writers = [RunWriter(d, to_plain(c), head.model.depth) for c, d in zip(cfgs, run_dirs)]
     states = [RunState() for _ in cfgs]
@@ -83,9 +85,9 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
                 scalars = tags.train_scalars(v["metrics"], v["lr"], v["grad_norm"], v["act"], k)
                 writer.scalars(record.step, scalars)
                 state.last_train = scalars
-                bad = int(v["metrics"][2, k])
-                if bad >= 0:
-                    state.status, state.diverged_at = "diverged", bad
+                bad = int(v["metrics"][2, k])  # steps with a non-finite loss in this interval
+                if bad:  # NaN weights stay NaN: the bad steps are the interval's last ones
+                    state.status, state.diverged_at = "diverged", record.step - bad + 1
             elif record.kind == "eval":
                 writer.scalars(record.step, tags.eval_scalars(record.values["eval"], k))
                 state.evals.append((record.step, *record.values["eval"][:, k]))
@@ -134,7 +136,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     train_s = time.perf_counter() - t_train
     progress.close()
 
-    common = _common_facts(cfgs, device, where, use_graph, command, setup_s, train_s, done)
+    common = _common_facts(cfgs, device, where, stepper.graphed, command, setup_s, train_s, done)
     summaries = []
     for cfg, state, writer in zip(cfgs, states, writers):
         if state.status == "running":

@@ -46,3 +46,12 @@ def bnrepro(*args: str, cwd: Path, env: dict | None = None, check: bool = False)
 def _deterministic_threads():
     torch.manual_seed(0)
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -76,7 +76,7 @@ def test_conv_bn_normalises_each_channel_over_batch_height_width():
 
 def plain_pytorch_copy(model: StackedNet, cfg) -> nn.Sequential:
     """A textbook nn.Sequential holding run 0's initial parameters."""
-    views = model.layout.split(model.theta.detach())
+    views = model.layout.per_run(model.theta.detach())
     layers: list[nn.Module] = [nn.Flatten()]
     for l, slots in enumerate(model.hidden):
         w = views[slots["weight"].name][0]

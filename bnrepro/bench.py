@@ -1,0 +1,191 @@
+"""`bnrepro bench`: how fast bnrepro trains, against the loop a user would write.
+
+In one process, on one device, for the mnist_fig1 network (784-100-100-100-10
+sigmoid, batch 60):
+- reference: torchvision MNIST + DataLoader(ToTensor, shuffle) + nn.Sequential +
+  torch.optim.SGD, eager, no logging (workers 0, and 4 on a GPU machine);
+- bnrepro, one run: the real `+experiment=mnist_fig1` config through train_runs,
+  with its probes (every 100 steps) and test evaluation (every 500), with BN and
+  without; the same without probes and eval (their cost); eager instead of CUDA graphs;
+- bnrepro, batched: 64 BN runs trained together, probes on;
+- with --full: the whole mnist_fig1 comparison at 5 seeds per arm (10 runs x 50,000
+  steps), as `bnrepro train +experiment=mnist_fig1 seed=1,2,3,4,5` runs it.
+Every figure is steps (or run-steps) per second of training, excluding start-up.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from . import provenance
+from .writers import atomic_write
+
+
+def experiment_config(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from .app import conf_dir
+    from .sweep import typed
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return typed(compose("train", overrides=["+experiment=mnist_fig1", *overrides]))
+
+
+def reference_loop(root: str, device: torch.device, steps: int, bn: bool, workers: int) -> float:
+    """Steps/s of the plain PyTorch loop (data loading included: that is its bottleneck)."""
+    from torch import nn
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    dataset = datasets.MNIST(str(Path(root).expanduser()), train=True, download=False,
+                             transform=transforms.ToTensor())
+    loader = DataLoader(dataset, batch_size=60, shuffle=True, num_workers=workers, drop_last=True,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for fan_in in (784, 100, 100):
+        layers += [nn.Linear(fan_in, 100, bias=not bn)] + ([nn.BatchNorm1d(100)] if bn else []) + [nn.Sigmoid()]
+    model = nn.Sequential(*layers, nn.Linear(100, 10)).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    warmup, done, start = 20, 0, 0.0
+    while done < steps + warmup:
+        for x, y in loader:
+            if done == warmup:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == steps + warmup:
+                break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps / (time.perf_counter() - start)
+
+
+def bnrepro_rate(overrides: list[str], runs: int = 1) -> dict:
+    """Train `runs` runs together through train_runs; return its summary of the first."""
+    from .train import train_runs
+
+    cfgs = [experiment_config([*overrides, f"seed={seed}"]) for seed in range(1, runs + 1)]
+    with tempfile.TemporaryDirectory() as tmp:
+        return train_runs(cfgs, [Path(tmp) / f"run{i}" for i in range(runs)], log=lambda m: None)[0]
+
+
+def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device: torch.device,
+        log=lambda m: print(m, file=sys.stderr)) -> tuple[list[dict], dict]:
+    root = experiment_config([]).data.root
+    dev = f"device={device.type}"
+    rows: list[dict] = []
+
+    def add(path: str, what: str, rate: float, runs: int = 1, **extra) -> None:
+        rows.append({"path": path, "what": what, "steps/s": rate, "run-steps/s": rate * runs, **extra})
+        log(f"  {path}: {what}: {rate:,.0f} steps/s ({rate * runs:,.0f} run-steps/s)")
+
+    def ours(overrides: list[str], runs: int = 1) -> float:
+        return bnrepro_rate([dev, f"train.steps={steps}", *overrides], runs)["steps_per_s"]
+
+    log(f"benchmark on {provenance.device_name(device)}")
+    ref_bn = reference_loop(root, device, reference_steps, bn=True, workers=0)
+    add("reference", "torchvision MNIST + DataLoader (workers 0), eager, BN", ref_bn)
+    add("reference", "same, no BN", reference_loop(root, device, reference_steps, bn=False, workers=0))
+    if device.type == "cuda":
+        add("reference", "same with BN, DataLoader workers 4",
+            reference_loop(root, device, reference_steps, bn=True, workers=4))
+    full_logging = ["model.bn=pre", "train.log_every=100", "train.eval_every=500"]
+    with_probes = ours(full_logging)
+    add("bnrepro", "one run, BN, probes every 100 + eval every 500", with_probes)
+    without = ours(["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"])
+    add("bnrepro", "one run, BN, no probes or eval", without)
+    add("bnrepro", "one run, no BN, probes + eval", ours(["model.bn=none", "train.log_every=100",
+                                                          "train.eval_every=500"]))
+    if device.type == "cuda":
+        add("bnrepro", "one run, BN, probes + eval, eager (train.graph=off)", ours([*full_logging, "train.graph=off"]))
+    batched = ours([*full_logging], runs=batched_runs)
+    add("bnrepro", f"{batched_runs} BN runs trained together, probes + eval", batched, runs=batched_runs)
+    facts = {
+        "single_bn": with_probes, "reference_bn": ref_bn, "speedup": with_probes / ref_bn,
+        "probe_eval_cost": 1 - with_probes / without, "batched_run_steps": batched * batched_runs,
+        "batched_runs": batched_runs,
+    }
+    if full:
+        seconds = 0.0
+        for bn in ("none", "pre"):
+            summary = bnrepro_rate([dev, f"model.bn={bn}"], runs=5)
+            seconds += summary["wall_time_s"]
+            log(f"  mnist_fig1, bn={bn}, 5 seeds x {summary['steps_done']} steps: {summary['wall_time_s']:.1f} s")
+        facts["fig1_seconds"] = seconds
+    return rows, facts
+
+
+def report(rows: list[dict], facts: dict, device: torch.device, command: str, cuda: bool) -> str:
+    commit, dirty = provenance.git_state()
+    lines = [
+        "# bnrepro benchmark", "",
+        f"- device: {provenance.device_name(device)}; torch {torch.__version__}",
+        f"- commit: {commit[:10]}{' (with uncommitted changes)' if dirty else ''}; "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d')}",
+        f"- command: `{command}`",
+        "- network: mnist_fig1's 784-100-100-100-10 sigmoid MLP, batch 60; one measurement each "
+        "(a shared machine: expect a few % of noise)", "",
+        "| path | what | steps/s | run-steps/s | × reference (BN, workers 0) |",
+        "|---|---|---|---|---|",
+    ]
+    ref = facts["reference_bn"]
+    for row in rows:
+        lines.append(f"| {row['path']} | {row['what']} | {row['steps/s']:,.0f} | {row['run-steps/s']:,.0f} "
+                     f"| {row['run-steps/s'] / ref:,.1f} |")
+    lines += ["", "Targets (issue 3):", ""]
+    if cuda:
+        lines += [
+            f"- one BN run with probes and eval ≥ 3,000 steps/s: **{facts['single_bn']:,.0f}** "
+            f"({'met' if facts['single_bn'] >= 3000 else 'not met'})",
+            f"- ≥ 20× the reference DataLoader loop: **{facts['speedup']:.1f}×** "
+            f"({'met' if facts['speedup'] >= 20 else 'not met'})",
+            f"- probes and eval ≤ 15% of the run: **{100 * facts['probe_eval_cost']:.1f}%** "
+            f"({'met' if facts['probe_eval_cost'] <= 0.15 else 'not met'})",
+            f"- {facts['batched_runs']} BN runs together ≥ 50,000 run-steps/s: **{facts['batched_run_steps']:,.0f}** "
+            f"({'met' if facts['batched_run_steps'] >= 50000 else 'not met'})",
+        ]
+        if "fig1_seconds" in facts:
+            lines.append(f"- mnist_fig1 at 5 seeds per arm (10 runs × 50,000 steps) < 30 s of training: "
+                         f"**{facts['fig1_seconds']:.1f} s** ({'met' if facts['fig1_seconds'] < 30 else 'not met'})")
+    else:
+        lines.append(f"- CPU: one run ≥ 5× the reference DataLoader loop: **{facts['speedup']:.1f}×** "
+                     f"({'met' if facts['speedup'] >= 5 else 'not met'})")
+    lines += ["", f"Probes and eval cost: {100 * facts['probe_eval_cost']:.1f}% "
+              "(1 − rate with them / rate without)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(args: list[str]) -> int:
+    import shlex
+
+    parser = argparse.ArgumentParser(prog="bnrepro bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--steps", type=int, default=None, help="steps per bnrepro measurement")
+    parser.add_argument("--reference-steps", type=int, default=None)
+    parser.add_argument("--batched-runs", type=int, default=64)
+    parser.add_argument("--full", action="store_true", help="also time mnist_fig1 at 5 seeds per arm, full length")
+    parser.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
+    opts = parser.parse_args(args)
+    cuda = opts.device == "cuda" or (opts.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if cuda else "cpu")
+    steps = opts.steps or (20000 if cuda else 2000)
+    reference_steps = opts.reference_steps or (3000 if cuda else 300)
+    rows, facts = run(steps, reference_steps, opts.batched_runs, opts.full, device)
+    text = report(rows, facts, device, shlex.join(["bnrepro", "bench", *args]), cuda)
+    if opts.out:
+        opts.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(opts.out, text)
+    print(text)
+    return 0
