@@ -3,8 +3,10 @@
 Hydra only instantiates plugins from the hydra_plugins namespace, hence this shim;
 the behaviour is in bnrepro/sweep.py. Selected in conf/train.yaml with
 `override hydra/sweeper: bnrepro` and `override hydra/launcher: bnrepro`.
+
+No `from __future__ import annotations` here: Hydra's plugin scan executes this
+module before it is in sys.modules, where dataclasses cannot resolve string annotations.
 """
-from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path

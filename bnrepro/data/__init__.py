@@ -1,0 +1,83 @@
+"""Datasets as tensors resident on the training device.
+
+The whole training and test sets are moved to the device once, as float32
+[N, C, H, W] images and int64 labels. Batches are then gathered on the device from
+per-run permutations (bnrepro/sampler.py): no DataLoader, no per-sample Python.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..config import DataConfig, DatasetName, Normalize
+from .formats import read_cifar_batch, read_idx
+from .sources import SPECS, DataError, ensure, log_to_stderr
+from .synthetic import make_synthetic
+
+__all__ = ["Dataset", "load", "fetch", "DataError"]
+
+
+@dataclass
+class Dataset:
+    name: str
+    train_x: torch.Tensor  # [N, C, H, W] float32
+    train_y: torch.Tensor  # [N] int64
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])
+
+
+def fetch(name: str, root: str | Path, log: Callable[[str], None] = log_to_stderr) -> Path:
+    """Make sure dataset `name` is in `root`, verified; return its folder."""
+    if name not in SPECS:
+        raise DataError(f"no fetchable dataset {name!r}; choose from {sorted(SPECS)}")
+    return ensure(SPECS[name], Path(root).expanduser(), log)
+
+
+def _read_raw(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """uint8 images [N, C, H, W] and int64 labels for train and test, and the class count."""
+    name = cfg.name.value
+    if cfg.name == DatasetName.synthetic:
+        return make_synthetic(cfg.synthetic_train, cfg.synthetic_test)
+    directory = fetch(name, cfg.root)
+    if cfg.name == DatasetName.cifar10:
+        parts = [read_cifar_batch(directory / f"data_batch_{i}") for i in range(1, 6)]
+        train_x = np.concatenate([p[0] for p in parts])
+        train_y = np.concatenate([p[1] for p in parts])
+        test_x, test_y = read_cifar_batch(directory / "test_batch")
+        return train_x, train_y, test_x, test_y, 10
+    images = {split: read_idx(directory / f"{split}-images-idx3-ubyte")[:, None] for split in ("train", "t10k")}
+    labels = {split: read_idx(directory / f"{split}-labels-idx1-ubyte").astype(np.int64) for split in ("train", "t10k")}
+    return images["train"], labels["train"], images["t10k"], labels["t10k"], 10
+
+
+def load(cfg: DataConfig, device: torch.device) -> Dataset:
+    train_x, train_y, test_x, test_y, classes = _read_raw(cfg)
+    if cfg.train_limit is not None:
+        train_x, train_y = train_x[: cfg.train_limit], train_y[: cfg.train_limit]
+    if cfg.test_limit is not None:
+        test_x, test_y = test_x[: cfg.test_limit], test_y[: cfg.test_limit]
+
+    def prepare(images: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.array(images)).to(device=device, dtype=torch.float32)  # a writable copy
+        x = x / 255.0
+        return (x > 0.5).float() if cfg.binarize else x
+
+    train, test = prepare(train_x), prepare(test_x)
+    if cfg.normalize == Normalize.standardize:
+        mean = train.mean(dim=(0, 2, 3), keepdim=True)
+        std = train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+        train, test = (train - mean) / std, (test - mean) / std
+
+    def labels(y: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(y)).to(device=device, dtype=torch.int64)
+
+    return Dataset(cfg.name.value, train, labels(train_y), test, labels(test_y), classes)
