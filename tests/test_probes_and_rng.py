@@ -1,14 +1,16 @@
 """Probe arithmetic and the counter-based random numbers."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from bnrepro import probes, rng
 from bnrepro.config import Activation
 
 
-def test_quantiles_match_torch_quantile():
-    values = torch.randn(4, 61)
+@pytest.mark.parametrize("n", [1, 2, 61, 6000])  # small: by sorting; large, on the CPU: by selection
+def test_quantiles_match_torch_quantile(n):
+    values = torch.randn(4, n)
     expected = torch.quantile(values, torch.tensor(probes.QUANTILES), dim=1).T
     torch.testing.assert_close(probes.quantiles(values), expected)
 
