@@ -45,6 +45,25 @@ class BNPlacement(Enum):
     post = "post"  # the nonlinearity, then BN
 
 
+class NormKind(Enum):
+    none = "none"  # no normalization, wherever model.bn would place it
+    torch = "torch"  # PyTorch's BatchNorm kernels
+    paper = "paper"  # Algorithm 1 with the paper's backward pass; Algorithm 2 available
+    renorm = "renorm"  # Batch Renormalization (Ioffe 2017)
+
+
+class Affine(Enum):
+    learn = "learn"  # learnable gamma and beta (the paper)
+    none = "none"  # no gamma, no beta: y = x_hat
+    fixed_gamma = "fixed_gamma"  # gamma fixed at model.bn_gamma, beta learnable
+
+
+class EvalStats(Enum):
+    moving = "moving"  # running averages collected during training
+    population = "population"  # Algorithm 2: averaged over many training mini-batches
+    batch = "batch"  # each test batch normalized with its own statistics (wrong at test time)
+
+
 class Init(Enum):
     gaussian = "gaussian"  # N(0, init_std^2), the paper's "small random Gaussian values"
     xavier = "xavier"  # normal, std = init_gain * sqrt(2 / (fan_in + fan_out)) (Glorot)
@@ -96,9 +115,23 @@ class ModelConfig:
     init: Init = Init.gaussian
     init_std: float = 0.01  # gaussian only
     init_gain: float = 1.0  # xavier / kaiming: multiplies the textbook std
+    # Which normalization, where model.bn places one (none: no normalization at all).
+    norm: NormKind = NormKind.torch
+    bn_affine: Affine = Affine.learn
+    bn_gamma: float = 1.0  # the fixed gamma of bn_affine=fixed_gamma
     bn_eps: float = 1e-5
     # PyTorch convention: running = (1 - m) * running + m * batch_statistic
     bn_momentum: float = 0.1
+    # Batch Renormalization (norm=renorm): plain BN for renorm_warmup steps, then r_max
+    # rises linearly to renorm_rmax at step renorm_rmax_at, d_max to renorm_dmax at
+    # renorm_dmax_at; moving averages of mu and sigma at rate renorm_rate.
+    renorm_rmax: float = 3.0
+    renorm_dmax: float = 5.0
+    renorm_warmup: int = 5000
+    renorm_rmax_at: int = 40000
+    renorm_dmax_at: int = 25000
+    renorm_rate: float = 0.01
+    weight_scale: float = 1.0  # multiplies the hidden layers' initial weights (scale invariance)
     conv_kernel: int = 3
     pool_every: int = 2  # convnet: 2x2 max-pool after every n-th conv layer
 
@@ -126,6 +159,16 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    stats: EvalStats = EvalStats.moving  # what test/loss and test/acc normalize BN with
+    compare_stats: bool = False  # also log test accuracy under every choice of statistics
+    population_batches: int = 100  # Algorithm 2: training mini-batches averaged (size train.batch_size)
+    batch_size: Optional[int] = None  # test batch size for stats=batch (null: train.batch_size)
+    # At the end: test accuracy with batch statistics for each of these test batch sizes.
+    batch_sizes: List[int] = field(default_factory=list)
+
+
+@dataclass
 class ProbeConfig:
     unit: int = 0  # the "typical unit" whose input percentiles are tracked (paper Fig. 1b,c)
     hist_every: int = 5000  # histograms (0: never); a multiple of train.log_every
@@ -136,10 +179,12 @@ class ClaimConfig:
     """A claim an experiment tests, judged by `bnrepro table` from the runs' summaries.
 
     metric: a summary value (test_acc_final, test_acc_best, best_step) or a logged
-    tag ("grad_norm/layer_01" for its final value, "...:median" over the run,
-    "...:change" for |final - first|).
+    tag ("grad_norm/layer_01" for its final value, "...:first", "...:median" over
+    the run, "...:change" for |final - first|).
     where / than: the arms compared, as "key=value[,key=value]" over config keys.
-    Verdict: `where`'s mean <op> `than`'s mean (or <op> `value`).
+    than_metric: compare with another metric (of the `than` arm, or of `where` itself).
+    Verdict: `where`'s mean <op> factor * the other mean (or factor * `value`); op "="
+    holds within a relative tolerance `tol`, op "!=" beyond it.
     """
     text: str = "???"
     source: str = ""  # where the paper (or a later paper) makes it
@@ -147,7 +192,10 @@ class ClaimConfig:
     where: str = ""
     op: str = ">"
     than: Optional[str] = None
+    than_metric: Optional[str] = None
     value: Optional[float] = None
+    factor: float = 1.0
+    tol: float = 0.01
 
 
 @dataclass
@@ -169,6 +217,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
@@ -202,6 +251,19 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(m.init_gain > 0, "model.init_gain", m.init_gain, "must be > 0")
     _check(m.bn_eps > 0, "model.bn_eps", m.bn_eps, "must be > 0")
     _check(0 < m.bn_momentum <= 1, "model.bn_momentum", m.bn_momentum, "must be in (0, 1]")
+    _check(m.renorm_rmax >= 1, "model.renorm_rmax", m.renorm_rmax, "must be >= 1")
+    _check(m.renorm_dmax >= 0, "model.renorm_dmax", m.renorm_dmax, "must be >= 0")
+    _check(m.renorm_warmup >= 0, "model.renorm_warmup", m.renorm_warmup, "must be >= 0")
+    for key in ("renorm_rmax_at", "renorm_dmax_at"):
+        _check(getattr(m, key) >= m.renorm_warmup, f"model.{key}", getattr(m, key),
+               f"must be >= model.renorm_warmup={m.renorm_warmup}")
+    _check(0 < m.renorm_rate <= 1, "model.renorm_rate", m.renorm_rate, "must be in (0, 1]")
+    _check(m.weight_scale > 0, "model.weight_scale", m.weight_scale, "must be > 0")
+    e = cfg.eval
+    _check(e.population_batches >= 1, "eval.population_batches", e.population_batches, "must be >= 1")
+    _check(e.batch_size is None or e.batch_size >= 1, "eval.batch_size", e.batch_size, "must be null or >= 1")
+    for n in e.batch_sizes:
+        _check(n >= 1, "eval.batch_sizes", list(e.batch_sizes), "entries must be >= 1")
     _check(m.conv_kernel >= 1 and m.conv_kernel % 2 == 1, "model.conv_kernel", m.conv_kernel,
            "must be an odd number >= 1")
     _check(m.pool_every >= 1, "model.pool_every", m.pool_every, "must be >= 1")
@@ -238,17 +300,23 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(d.synthetic_test >= 1, "data.synthetic_test", d.synthetic_test, "must be >= 1")
     for column in cfg.report.columns:
         tag, _, how = column.partition(":")
-        _check(bool(tag) and how in ("", "final", "median", "change"), "report.columns", column,
-               "entries are 'tag', 'tag:final', 'tag:median' or 'tag:change'")
+        _check(bool(tag) and how in ("", "first", "final", "median", "change"), "report.columns", column,
+               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median' or 'tag:change'")
     for i, claim in enumerate(cfg.report.claims):
         key = f"report.claims[{i}]"
-        _check(claim.op in (">", "<"), f"{key}.op", claim.op, "must be '>' or '<'")
-        _check((claim.than is None) != (claim.value is None), key, claim.text,
-               "needs exactly one of `than` (another arm) or `value` (a threshold)")
+        _check(claim.op in (">", "<", "=", "!="), f"{key}.op", claim.op, "must be '>', '<', '=' or '!='")
+        compared = claim.than is not None or claim.than_metric is not None
+        _check(compared != (claim.value is not None), key, claim.text,
+               "needs either `than` / `than_metric` (another arm or metric) or `value` (a threshold)")
 
 
 def _uses_bn(cfg: Config | DictConfig) -> bool:
-    return cfg.model.bn != BNPlacement.none
+    return uses_bn(cfg.model)
+
+
+def uses_bn(model: ModelConfig) -> bool:
+    """model.bn says where, model.norm which: either none means no normalization."""
+    return model.bn != BNPlacement.none and model.norm != NormKind.none
 
 
 def to_plain(cfg: Config | DictConfig) -> dict:

@@ -1,8 +1,23 @@
 """Batch normalization layers over the channel dimension of [N, C, *] tensors.
 
 With K runs trained together, C = K * channels: each run's channels are separate
-channels here, so statistics never mix runs. Parameters (gamma, beta) live in the
-model's flat buffer and are passed in; running statistics are this module's buffers.
+channels here, so statistics never mix runs. gamma and beta live in the model's flat
+parameter buffer and are passed in (None: not used); statistics are module buffers.
+
+Three implementations, one interface (`model.norm`):
+- TorchBatchNorm: PyTorch's fused kernels (F.batch_norm).
+- PaperBatchNorm: the paper's Algorithm 1, with the backward pass written from the
+  paper's derivatives (PaperBNFunction), and Algorithm 2's population statistics.
+- BatchRenorm: Ioffe 2017: y = gamma * ((x - mu_B) / sigma_B * r + d) + beta, r and d
+  clipped and not back-propagated, moving averages of mu and sigma for inference.
+
+Modes of `forward`: "train"; at evaluation, which statistics normalize the test data:
+"moving" (running averages), "population" (Algorithm 2: averages over many training
+mini-batches with the unbiased m/(m-1) variance, folded into one affine map), or
+("batch", n): each group of n test examples normalized with its own statistics
+(never what a BN model should do at test time; the inference_stats experiment shows
+why). Running-average convention, as PyTorch: running = (1 - m) * running + m * batch
+(m = model.bn_momentum), the running variance from the unbiased batch variance.
 """
 from __future__ import annotations
 
@@ -11,17 +26,166 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class TorchBatchNorm(nn.Module):
-    """PyTorch's kernels: biased batch variance to normalise, running averages
-    (momentum m: running = (1 - m) * running + m * batch, unbiased variance) for eval."""
+def _stat_dims(x: torch.Tensor) -> tuple:
+    return (0, *range(2, x.dim()))  # all but the channel dimension
+
+
+def _per_channel(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """[C] -> broadcastable against x [N, C, *]."""
+    return v.view(1, -1, *([1] * (x.dim() - 2)))
+
+
+def _affine(x_hat: torch.Tensor, gamma, beta) -> torch.Tensor:
+    y = x_hat if gamma is None else x_hat * _per_channel(gamma, x_hat)
+    return y if beta is None else y + _per_channel(beta, x_hat)
+
+
+def normalize_in_groups(x: torch.Tensor, group: int, gamma, beta, eps: float) -> torch.Tensor:
+    """Each run of `group` consecutive examples normalized with its own (biased) statistics."""
+    n = x.shape[0]
+    if n % group:
+        raise ValueError(f"{n} examples do not split into groups of {group}")
+    g = x.view(n // group, group, *x.shape[1:])
+    dims = (1, *range(3, g.dim()))
+    mean = g.mean(dims, keepdim=True)
+    var = g.var(dims, unbiased=False, keepdim=True)
+    return _affine(((g - mean) * torch.rsqrt(var + eps)).view_as(x), gamma, beta)
+
+
+class PaperBNFunction(torch.autograd.Function):
+    """Algorithm 1 forward; backward from the paper's section 3 derivatives, term by term.
+
+    Returns (y, batch mean, biased batch variance); the statistics are not differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, eps: float):
+        dims = _stat_dims(x)
+        mu = x.mean(dims, keepdim=True)
+        var = ((x - mu) ** 2).mean(dims, keepdim=True)  # biased, as Algorithm 1
+        x_hat = (x - mu) / torch.sqrt(var + eps)
+        y = _affine(x_hat, gamma, beta)
+        ctx.save_for_backward(x, mu, var, x_hat, gamma)
+        ctx.eps, ctx.has_beta = eps, beta is not None
+        mu_out, var_out = mu.flatten(), var.flatten()
+        ctx.mark_non_differentiable(mu_out, var_out)
+        return y, mu_out, var_out
+
+    @staticmethod
+    def backward(ctx, dy, _dmu, _dvar):
+        x, mu, var, x_hat, gamma = ctx.saved_tensors
+        dims = _stat_dims(x)
+        m = x.numel() // x.shape[1]
+        std_inv = 1.0 / torch.sqrt(var + ctx.eps)
+        dx_hat = dy if gamma is None else dy * _per_channel(gamma, x)
+        # dl/dvar = sum dl/dx_hat * (x - mu) * -1/2 (var + eps)^-3/2
+        dvar = (dx_hat * (x - mu)).sum(dims, keepdim=True) * -0.5 * (var + ctx.eps) ** -1.5
+        # dl/dmu = sum dl/dx_hat * -1/sqrt(var + eps) + dl/dvar * sum(-2 (x - mu)) / m
+        dmu = (dx_hat * -std_inv).sum(dims, keepdim=True) + dvar * (-2 * (x - mu)).sum(dims, keepdim=True) / m
+        # dl/dx = dl/dx_hat / sqrt(var + eps) + dl/dvar * 2 (x - mu) / m + dl/dmu / m
+        dx = dx_hat * std_inv + dvar * 2 * (x - mu) / m + dmu / m
+        dgamma = (dy * x_hat).sum(dims) if gamma is not None and ctx.needs_input_grad[1] else None
+        dbeta = dy.sum(dims) if ctx.has_beta and ctx.needs_input_grad[2] else None
+        return dx, dgamma, dbeta, None
+
+
+class BatchNormBase(nn.Module):
+    """Statistics buffers, the evaluation modes and Algorithm 2 shared by all three layers."""
 
     def __init__(self, channels: int, eps: float, momentum: float):
         super().__init__()
         self.eps, self.momentum = eps, momentum
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
+        self.register_buffer("population_mean", torch.zeros(channels))
+        self.register_buffer("population_var", torch.ones(channels))
+        self.recorded: list | None = None  # (mean, biased var, values per channel) per batch
 
-    def forward(self, x: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None,
-                train: bool) -> torch.Tensor:
+    def forward(self, x, gamma, beta, mode="train", step=None):
+        if mode == "train":
+            return self.train_forward(x, gamma, beta, step)
+        if mode == "moving":
+            return self.moving_forward(x, gamma, beta)
+        if mode == "population":  # Algorithm 2, step 11: one affine map per channel
+            scale = torch.rsqrt(self.population_var + self.eps)
+            scale = scale if gamma is None else gamma * scale
+            shift = -scale * self.population_mean + (0 if beta is None else beta)
+            return x * _per_channel(scale, x) + _per_channel(shift, x)
+        _, group = mode  # ("batch", n)
+        if self.recorded is not None:
+            dims = _stat_dims(x)
+            self.recorded.append((x.mean(dims), x.var(dims, unbiased=False), x.numel() // x.shape[1]))
+        return normalize_in_groups(x, group or x.shape[0], gamma, beta, self.eps)
+
+    def moving_forward(self, x, gamma, beta):
+        x_hat = (x - _per_channel(self.running_mean, x)) * _per_channel(torch.rsqrt(self.running_var + self.eps), x)
+        return _affine(x_hat, gamma, beta)
+
+    def _update_running(self, mean: torch.Tensor, biased_var: torch.Tensor, m: int) -> None:
+        with torch.no_grad():
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(biased_var * (m / max(m - 1, 1)), self.momentum)
+
+    def set_population(self) -> None:
+        """Algorithm 2, step 10: E[x] = mean of the batch means, Var[x] = m/(m-1) * mean of
+        the batch variances, over the batches recorded since `recorded` was set to []."""
+        means = torch.stack([mean for mean, _, _ in self.recorded])
+        variances = torch.stack([var for _, var, _ in self.recorded])
+        m = self.recorded[0][2]
+        self.population_mean.copy_(means.mean(0))
+        self.population_var.copy_(variances.mean(0) * (m / max(m - 1, 1)))
+        self.recorded = None
+
+
+class TorchBatchNorm(BatchNormBase):
+    def train_forward(self, x, gamma, beta, step):
         return F.batch_norm(x, self.running_mean, self.running_var, gamma, beta,
-                            training=train, momentum=self.momentum, eps=self.eps)
+                            training=True, momentum=self.momentum, eps=self.eps)
+
+    def moving_forward(self, x, gamma, beta):
+        return F.batch_norm(x, self.running_mean, self.running_var, gamma, beta,
+                            training=False, momentum=self.momentum, eps=self.eps)
+
+
+class PaperBatchNorm(BatchNormBase):
+    def train_forward(self, x, gamma, beta, step):
+        y, mean, var = PaperBNFunction.apply(x, gamma, beta, self.eps)
+        self._update_running(mean, var, x.numel() // x.shape[1])
+        return y
+
+
+class BatchRenorm(BatchNormBase):
+    """Batch Renormalization. Its moving averages are of mu and sigma = sqrt(var + eps)
+    (rate `rate`), kept as running_mean and running_var = sigma^2 - eps, so the
+    "moving" evaluation mode computes (x - mu) / sigma as the paper's inference."""
+
+    def __init__(self, channels: int, eps: float, rate: float, schedule):
+        super().__init__(channels, eps, rate)
+        self.schedule = schedule  # step tensor -> (r_max, d_max) tensors
+        self.register_buffer("running_std", torch.ones(channels))
+
+    def train_forward(self, x, gamma, beta, step):
+        if step is None:
+            raise ValueError("Batch Renormalization needs the training step (its r_max, d_max schedule)")
+        dims = _stat_dims(x)
+        mu = x.mean(dims)
+        sigma = torch.sqrt(x.var(dims, unbiased=False) + self.eps)
+        r_max, d_max = self.schedule(step)
+        with torch.no_grad():  # r and d are constants for back-propagation
+            r = (sigma / self.running_std).clamp(1 / r_max, r_max)
+            d = ((mu - self.running_mean) / self.running_std).clamp(-d_max, d_max)
+            self.running_mean.lerp_(mu, self.momentum)
+            self.running_std.lerp_(sigma, self.momentum)
+            self.running_var.copy_(self.running_std ** 2 - self.eps)
+        x_hat = (x - _per_channel(mu, x)) / _per_channel(sigma, x) * _per_channel(r, x) + _per_channel(d, x)
+        return _affine(x_hat, gamma, beta)
+
+
+def renorm_schedule(r_max: float, d_max: float, warmup: int, r_max_at: int, d_max_at: int):
+    """Plain BN (r_max = 1, d_max = 0) for `warmup` steps, then r_max rises linearly to its
+    final value at step r_max_at and d_max to its final value at step d_max_at."""
+
+    def ramp(t: torch.Tensor, end: int) -> torch.Tensor:
+        return ((t.to(torch.float32) - warmup) / max(end - warmup, 1)).clamp(0, 1)
+
+    return lambda t: (1 + (r_max - 1) * ramp(t, r_max_at), d_max * ramp(t, d_max_at))

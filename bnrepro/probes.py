@@ -15,8 +15,9 @@ from .params import Layout, Slot
 
 QUANTILES = (0.15, 0.50, 0.85)  # paper Fig. 1(b, c)
 # Per hidden layer, in this order; the glossary in README.md explains each.
-ACT_STATS = ("unit_p15", "unit_p50", "unit_p85", "p15", "p50", "p85", "mean", "std", "saturated")
+ACT_STATS = ("unit_p15", "unit_p50", "unit_p85", "p15", "p50", "p85", "mean", "std", "saturated", "linear")
 SATURATION = 0.1  # a unit is saturated where g'(z) < 10% of the nonlinearity's largest slope
+LINEAR = 0.8  # and in its near-linear range where g'(z) >= 80% of it
 
 
 def quantiles(values: torch.Tensor, qs=QUANTILES) -> torch.Tensor:
@@ -53,15 +54,18 @@ def activation_stats(z: torch.Tensor, unit: int, activation: Activation) -> torc
     """Statistics of one hidden layer's nonlinearity input z [K, B, U, *rest] -> [K, len(ACT_STATS)].
 
     unit_p*: percentiles over the batch (and positions) of one fixed unit; p*, mean,
-    std: over all units; saturated: fraction of all units' inputs where g' < 10% of max.
+    std: over all units; saturated / linear: fraction of all units' inputs where
+    g' < 10% / g' >= 80% of its maximum.
     """
     z = z.detach().float()
     K = z.shape[0]
     every = z.reshape(K, -1)
     one = z[:, :, unit].reshape(K, -1)
-    saturated = (slope(every, activation) < SATURATION).float().mean(dim=1, keepdim=True)
+    g = slope(every, activation)
+    saturated = (g < SATURATION).float().mean(dim=1, keepdim=True)
+    linear = (g >= LINEAR).float().mean(dim=1, keepdim=True)
     return torch.cat([quantiles(one), quantiles(every), every.mean(1, keepdim=True),
-                      every.std(1, keepdim=True), saturated], dim=1)
+                      every.std(1, keepdim=True), saturated, linear], dim=1)
 
 
 def grad_norms(grad: torch.Tensor, layout: Layout, slots: list[Slot]) -> torch.Tensor:

@@ -15,6 +15,7 @@ MASK32 = 0xFFFFFFFF
 # Streams keep the uses of one seed apart.
 STREAM_DATA_ORDER = 1
 STREAM_DROPOUT = 2
+STREAM_POPULATION = 3  # the training mini-batches of Algorithm 2
 
 
 def _mul32(x, c: int):

@@ -24,6 +24,15 @@ class Sampler:
     def start_epoch(self, epoch: int) -> None:
         self.perm.copy_(rng.permutations(self.seeds, rng.STREAM_DATA_ORDER, epoch, self.n))
 
+    def population_indices(self, count: int):
+        """`count` mini-batches [K, B] for Algorithm 2, from their own permutations (not
+        the training order), one epoch after another if count * B exceeds the set."""
+        for i in range(count):
+            epoch, j = divmod(i, self.steps_per_epoch)
+            if j == 0:
+                perm = rng.permutations(self.seeds, rng.STREAM_POPULATION, epoch, self.n)
+            yield perm[:, j * self.batch_size: (j + 1) * self.batch_size]
+
     def indices(self, t: torch.Tensor) -> torch.Tensor:
         """Example indices [K, B] for the step after t completed steps."""
         start = (t % self.steps_per_epoch) * self.batch_size

@@ -110,18 +110,3 @@ class Stepper:
         metrics[:2] /= steps_in_interval
         self.sums.zero_()
         return metrics
-
-
-@torch.no_grad()
-def evaluate(model: StackedNet, data: Dataset, chunk: int) -> torch.Tensor:
-    """[2, K]: test loss and accuracy of every run, in eval mode, over the whole test set."""
-    loss = torch.zeros(model.K, device=data.test_x.device)
-    correct = torch.zeros(model.K, device=data.test_x.device)
-    n = len(data.test_y)
-    for start in range(0, n, chunk):
-        x, y = data.test_x[start: start + chunk], data.test_y[start: start + chunk]
-        logits = model(x, train=False)  # [K, b, classes]
-        target = y.expand(model.K, -1)
-        loss += F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(model.K, -1).sum(1)
-        correct += (logits.argmax(-1) == target).float().sum(1)
-    return torch.stack([loss / n, correct / n])

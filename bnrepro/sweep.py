@@ -28,7 +28,7 @@ from .runnames import fresh_dir, run_names
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
 BATCHABLE = ("seed", "optim.lr", "optim.momentum", "optim.weight_decay", "model.dropout", "model.init",
-             "model.init_std", "model.init_gain")
+             "model.init_std", "model.init_gain", "model.weight_scale")
 
 
 class InvalidJob(CompactHydraException):

@@ -30,10 +30,6 @@ def train_scalars(metrics: np.ndarray, lr: np.ndarray, grad_norm: np.ndarray, ac
     return {tag: float(v) for tag, v in values.items()}
 
 
-def eval_scalars(result: np.ndarray, k: int) -> dict:
-    return {"test/loss": float(result[0, k]), "test/acc": float(result[1, k])}
-
-
 def hist_tag(hidden_index: int) -> str:
     return f"act_hist/{layer_tag(hidden_index + 1)}"
 

@@ -27,7 +27,8 @@ from .fetcher import Fetcher
 from .model import StackedNet
 from .optim import StackedSGD
 from .sampler import Sampler
-from .step import Stepper, evaluate
+from .evaluation import batch_size_sweep, test_metrics
+from .step import Stepper
 
 
 class Interrupted(KeyboardInterrupt):
@@ -89,12 +90,14 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
                 if bad:  # NaN weights stay NaN: the bad steps are the interval's last ones
                     state.status, state.diverged_at = "diverged", record.step - bad + 1
             elif record.kind == "eval":
-                writer.scalars(record.step, tags.eval_scalars(record.values["eval"], k))
-                state.evals.append((record.step, *record.values["eval"][:, k]))
+                scalars = {tag: float(values[k]) for tag, values in record.values.items()}
+                writer.scalars(record.step, scalars)
+                if "test/acc" in scalars:
+                    state.evals.append((record.step, scalars["test/loss"], scalars["test/acc"]))
             else:
                 for i, values in enumerate(record.values.values()):
                     writer.histogram(record.step, tags.hist_tag(i), values[k])
-        if record.kind == "eval":
+        if record.kind == "eval" and "test/acc" in record.values:
             accs = [s.evals[-1][2] for s in states if s.evals]
             progress.set_postfix_str(f"test acc {np.nanmean(accs):.4f}" + (" (mean)" if K > 1 else ""))
         progress.update(record.step - progress.n)
@@ -121,12 +124,14 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
                 if hist and (step_no % hist == 0 or step_no == 1):
                     fetcher.push("hist", step_no, {str(i): z.flatten(1) for i, z in enumerate(out.taps)})
             if step_no % tr.eval_every == 0 or step_no == steps:
-                fetcher.push("eval", step_no, {"eval": evaluate(model, data, tr.eval_batch_size)})
+                fetcher.push("eval", step_no, test_metrics(model, data, sampler, head))
             if probe:
                 for record in fetcher.ready():
                     handle(record)
                 if all(s.status != "running" for s in states):
                     break  # every run diverged
+        if head.eval.batch_sizes and done == steps:
+            fetcher.push("eval", done, batch_size_sweep(model, data, head))
     except KeyboardInterrupt:
         interrupted = True
     for record in fetcher.ready(wait=True):

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Produce the committed GPU results. Runs on the lent GPU machine, from the repository
 # root, after scripts/gpu_bundle.sh ran here (carry .whl, .gpu and .provenance):
-#   bash scripts/gpu_results.sh [stage ...]    stages: tests bench fig1 sigmoid10 (default: all)
+#   bash scripts/gpu_results.sh [stage ...]
+# stages: tests, bench, compare (paper vs torch BN layers), or an experiment's name
+# (default: tests bench compare and every experiment in conf/experiment/).
 # Writes $OUT/log.txt, $OUT/runs.tgz (every run's summary.json, scalars.csv,
 # config.yaml) and $OUT/bench.md. Tables and figures are then made from the runs with
 # `bnrepro table` / `bnrepro figures` (see README, Results).
@@ -9,7 +11,7 @@ set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
-stages=${*:-tests bench fig1 sigmoid10}
+stages=${*:-tests bench compare $(ls conf/experiment | sed 's/\.yaml$//')}
 
 SITE=/tmp/bnrepro-site
 mkdir -p "$SITE/hydra_plugins"
@@ -28,8 +30,7 @@ for stage in $stages; do
   case $stage in
     tests) python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py ;;
     bench) bnrepro bench --full --out "$OUT/bench.md" ;;
-    fig1) bnrepro train +experiment=mnist_fig1 out_dir=runs ;;
-    sigmoid10) bnrepro train +experiment=sigmoid10 out_dir=runs ;;
+    compare) python3 scripts/compare_bn_layers.py --out "$OUT/bn_layers.md" ;;
     *) bnrepro train "+experiment=$stage" out_dir=runs ;;
   esac
   echo "=== $stage done (exit $?): $(date -u +%T)"

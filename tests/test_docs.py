@@ -27,7 +27,8 @@ def glossary_patterns() -> list[re.Pattern]:
 
 
 def test_every_logged_tag_is_in_the_readme_glossary(tmp_path):
-    train_runs([tiny(model__bn="pre", probes__hist_every=10)], [tmp_path / "run"], log=lambda m: None)
+    cfg = tiny(model__bn="pre", probes__hist_every=10, eval__compare_stats=True, eval__batch_sizes=[1, 16])
+    train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()
     tags = events.Tags()["scalars"] + events.Tags()["histograms"]

@@ -27,8 +27,8 @@ def spy_on_norms(model):
     for norm in model.norms:
         original = norm.forward
 
-        def spy(x, gamma, beta, train, original=original):
-            y = original(x, gamma, beta, train)
+        def spy(x, gamma, beta, mode="train", step=None, original=original):
+            y = original(x, gamma, beta, mode, step)
             seen.append((x.detach(), y.detach()))
             return y
 
@@ -123,13 +123,16 @@ def test_one_run_computes_what_plain_pytorch_computes(placement):
         torch.testing.assert_close(model(data.test_x, train=False)[0], reference(data.test_x), rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("arch", ["mlp", "convnet"])
-def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch):
+@pytest.mark.parametrize("arch, norm", [("mlp", "torch"), ("convnet", "torch"), ("mlp", "paper"), ("mlp", "renorm")])
+def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch, norm):
     """Seeds, learning rates, momentum, init and dropout differ; each run's numbers
     must not depend on which runs it shared a step with."""
     variants = [dict(seed=1), dict(seed=2, optim__lr=0.3, model__dropout=0.2),
                 dict(seed=3, optim__momentum=0.9, model__init="gaussian", model__init_std=0.1)]
-    cfgs = [tiny(model__arch=arch, model__bn="pre", model__width=8, model__depth=2, **v) for v in variants]
+    common = dict(model__arch=arch, model__bn="pre", model__norm=norm, model__width=8, model__depth=2,
+                  model__renorm_warmup=5, model__renorm_rmax_at=20, model__renorm_dmax_at=15,
+                  eval__compare_stats=True)
+    cfgs = [tiny(**common, **v) for v in variants]
     from bnrepro.train import train_runs
 
     together = train_runs(cfgs, [tmp_path / f"together{i}" for i in range(3)], log=lambda m: None)

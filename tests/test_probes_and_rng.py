@@ -25,10 +25,14 @@ def test_activation_stats_separate_one_unit_from_all_units():
     assert abs(stats["saturated"] - 1 / 3) < 1e-6  # only the unit at z=10 has sigmoid' < 10% of its max
 
 
-def test_saturation_is_relative_to_each_nonlinearity():
+def test_saturation_and_linear_range_are_relative_to_each_nonlinearity():
     z = torch.tensor([[[-5.0], [-1.0], [0.5], [3.0]]])
-    frac = {a: float(probes.activation_stats(z, 0, a)[0, -1]) for a in Activation}
-    assert frac == {Activation.sigmoid: 0.25, Activation.tanh: 0.5, Activation.relu: 0.5}
+    stats = {a: dict(zip(probes.ACT_STATS, probes.activation_stats(z, 0, a)[0].tolist())) for a in Activation}
+    assert {a: s["saturated"] for a, s in stats.items()} == {
+        Activation.sigmoid: 0.25, Activation.tanh: 0.5, Activation.relu: 0.5}
+    # near-linear: sigmoid |z| < 0.96 (only 0.5), tanh |z| < 0.48 (none), relu z > 0
+    assert {a: s["linear"] for a, s in stats.items()} == {
+        Activation.sigmoid: 0.25, Activation.tanh: 0.0, Activation.relu: 0.5}
 
 
 def test_permutations_are_permutations_deterministic_and_per_seed():

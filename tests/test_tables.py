@@ -59,3 +59,18 @@ def test_a_claim_that_does_not_hold_is_reported_as_such(tmp_path):
 def test_no_runs_is_a_clear_error(tmp_path):
     with pytest.raises(TableError, match="no summary.json"):
         write_tables([tmp_path], tmp_path / "results")
+
+
+def test_equality_claims_with_a_factor_and_a_second_metric(tmp_path):
+    from bnrepro.tables import judge, load_summaries
+
+    fake_run(tmp_path, "a", 1, "pre", 0.5, ratio=2.0)
+    fake_run(tmp_path, "b", 1, "none", 0.9, ratio=0.2)
+    runs = load_summaries([tmp_path])
+    base = {"text": "", "source": "", "metric": "grad_norm/first_over_last_hidden:median", "value": None}
+    assert judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "=", "factor": 10.0,
+                        "tol": 1e-6})["verdict"] == "reproduced"
+    assert judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "!=",
+                        "tol": 0.01})["verdict"] == "reproduced"
+    assert judge(runs, {**base, "where": "model.bn=pre", "than_metric": "test_acc_final", "op": "=", "factor": 4.0,
+                        "tol": 1e-6})["verdict"] == "reproduced"  # 2.0 == 4 x 0.5, within one arm

@@ -1,0 +1,93 @@
+"""Test-time evaluation: which statistics BN normalizes the test data with.
+
+- test/loss, test/acc: with eval.stats (moving averages by default);
+- eval.compare_stats: test accuracy under each choice (moving averages, Algorithm 2's
+  population statistics, each test batch's own statistics) and how far the moving
+  averages are from the population statistics;
+- eval.batch_sizes, at the end: test accuracy when each group of n test examples is
+  normalized with its own statistics, for every n: what a model that used the test
+  batch's statistics would score, and how that depends on who shares the batch.
+Evaluation never changes the model's training state (running averages included).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .config import Config, EvalStats
+from .data import Dataset
+from .model import StackedNet
+from .sampler import Sampler
+
+STATS = {EvalStats.moving: "moving", EvalStats.population: "population", EvalStats.batch: "batch"}
+
+
+def _segments(n: int, chunk: int, group: int | None):
+    """(start, end, group) pieces covering n test examples; with groups, every piece holds
+    whole groups of `group` examples, and the tail is one smaller group."""
+    if group is None:
+        return [(s, min(s + chunk, n), None) for s in range(0, n, chunk)]
+    step = max(group, chunk // group * group)
+    whole = n - n % group
+    pieces = [(s, min(s + step, whole), group) for s in range(0, whole, step)]
+    return pieces + ([(whole, n, n - whole)] if whole < n else [])
+
+
+@torch.no_grad()
+def evaluate(model: StackedNet, data: Dataset, chunk: int, stats="moving", group: int | None = None) -> torch.Tensor:
+    """[2, K]: test loss and accuracy of every run over the whole test set."""
+    loss = torch.zeros(model.K, device=data.test_x.device)
+    correct = torch.zeros(model.K, device=data.test_x.device)
+    n = len(data.test_y)
+    for start, end, size in _segments(n, chunk, group if stats == "batch" else None):
+        mode = ("batch", size) if stats == "batch" else stats
+        logits = model(data.test_x[start:end], train=False, stats=mode)  # [K, b, classes]
+        target = data.test_y[start:end].expand(model.K, -1)
+        loss += F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(model.K, -1).sum(1)
+        correct += (logits.argmax(-1) == target).float().sum(1)
+    return torch.stack([loss / n, correct / n])
+
+
+def set_population(model: StackedNet, data: Dataset, sampler: Sampler, batches: int) -> None:
+    """Algorithm 2 on the current weights, from `batches` training mini-batches per run."""
+    K, B = model.K, sampler.batch_size
+
+    def inputs():
+        for index in sampler.population_indices(batches):
+            yield data.train_x.index_select(0, index.flatten()).unflatten(0, (K, B))
+
+    model.set_population_statistics(inputs())
+
+
+def moving_population_gap(model: StackedNet) -> torch.Tensor:
+    """[K]: mean over BN units of |moving mean - population mean| / population std."""
+    gaps = []
+    for norm in model.norms:
+        gap = (norm.running_mean - norm.population_mean).abs() * torch.rsqrt(norm.population_var + norm.eps)
+        gaps.append(gap.view(model.K, -1).mean(1))
+    return torch.stack(gaps).mean(0)
+
+
+def test_metrics(model: StackedNet, data: Dataset, sampler: Sampler, cfg: Config) -> dict:
+    """Tag -> [K] tensor, at one evaluation step."""
+    e, chunk = cfg.eval, cfg.train.eval_batch_size
+    group = e.batch_size or cfg.train.batch_size
+    has_bn = len(model.norms) > 0
+    wanted = STATS[e.stats]
+    if has_bn and (wanted == "population" or e.compare_stats):
+        set_population(model, data, sampler, e.population_batches)
+    main = evaluate(model, data, chunk, wanted if has_bn else "moving", group)
+    metrics = {"test/loss": main[0], "test/acc": main[1]}
+    if has_bn and e.compare_stats:
+        for name in ("moving", "population", "batch"):
+            metrics[f"test_stats/{name}_acc"] = evaluate(model, data, chunk, name, group)[1]
+        metrics["test_stats/moving_population_gap"] = moving_population_gap(model)
+    return metrics
+
+
+def batch_size_sweep(model: StackedNet, data: Dataset, cfg: Config) -> dict:
+    """Tag -> [K]: test accuracy with each test batch's own statistics, per test batch size."""
+    if not model.norms:
+        return {}
+    return {f"test_batch_stats/bs_{n:04d}_acc": evaluate(model, data, cfg.train.eval_batch_size, "batch", n)[1]
+            for n in cfg.eval.batch_sizes if n <= len(data.test_y)}
