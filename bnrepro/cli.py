@@ -9,6 +9,7 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 
 USAGE = """usage: bnrepro <command> [args]
 
@@ -17,13 +18,14 @@ commands:
             bnrepro train --help shows every option; -m / comma lists sweep
   table     comparison tables from runs: bnrepro table runs/sigmoid10/<time> [...]
   figures   figures from runs: bnrepro figures runs/mnist_fig1/<time> [...]
+  report    every experiment's claims and verdicts: results/claims.md (after `table`)
   data      datasets: bnrepro data fetch mnist|fashion_mnist|cifar10 [--root DIR]
   bench     speed: a plain PyTorch loop vs bnrepro's single-run and batched paths
 
 Quick start: bnrepro train +experiment=sigmoid10, then
   tensorboard --logdir runs/sigmoid10 and bnrepro table runs/sigmoid10/<time>
 """
-COMMANDS = ("train", "table", "figures", "data", "bench")
+COMMANDS = ("train", "table", "figures", "report", "data", "bench")
 
 
 def _complete() -> int:
@@ -75,16 +77,40 @@ def _data(args: list[str]) -> int:
     return 0
 
 
-def _table(args: list[str]) -> int:
-    from .tables import main as table_main
+def _over_runs(prog: str, what: str, args: list[str], make) -> int:
+    """`bnrepro table|figures DIR... [--out results]`: make(dirs, out) -> written paths."""
+    from .tables import TableError
 
-    return table_main(args)
+    parser = argparse.ArgumentParser(prog=prog, description=what)
+    parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep directories (searched recursively)")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
+    opts = parser.parse_args(args)
+    try:
+        for path in make(opts.dirs, opts.out):
+            print(path)
+    except TableError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _table(args: list[str]) -> int:
+    from .tables import write_tables
+
+    return _over_runs("bnrepro table", "Comparison tables (CSV, Markdown) and claim verdicts from runs.",
+                      args, write_tables)
+
+
+def _report(args: list[str]) -> int:
+    from .tables import report_main
+
+    return report_main(args)
 
 
 def _figures(args: list[str]) -> int:
-    from .figures import main as figures_main
+    from .figures import figures
 
-    return figures_main(args)
+    return _over_runs("bnrepro figures", "Figures (PNG) from runs.", args, figures)
 
 
 def _bench(args: list[str]) -> int:
@@ -101,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    handlers = {"train": _train, "table": _table, "figures": _figures, "data": _data, "bench": _bench}
+    handlers = {"train": _train, "table": _table, "figures": _figures, "report": _report, "data": _data,
+                "bench": _bench}
     if command not in handlers:
         print(f"bnrepro: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
         return 2

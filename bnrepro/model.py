@@ -103,12 +103,12 @@ class StackedNet(nn.Module):
             first_shared = shared and l == 0
             z = self._linear(layer, h, first_shared) if mlp else self._conv(layer, h, first_shared)
             if self.bn == BNPlacement.pre:
-                z = self._norm(l, layer, z, train)
+                z = self._norm(l, layer, z)
             if taps is not None:
                 taps.append(z if mlp else z.unflatten(1, (self.K, -1)).transpose(0, 1))
             h = self.activation(z)
             if self.bn == BNPlacement.post:
-                h = self._norm(l, layer, h, train)
+                h = self._norm(l, layer, h)
             if train and self.use_dropout:
                 h = self._dropout(h, l, step)
             if not mlp and (l + 1) % self.pool_every == 0:
@@ -132,7 +132,7 @@ class StackedNet(nn.Module):
         w, b = self.p(layer["weight"]), self.p(layer["bias"])  # [K*C_out, C_in, k, k], [K*C_out]
         return F.conv2d(h, w, b, padding=self.kernel // 2, groups=1 if shared else self.K)
 
-    def _norm(self, l: int, layer: dict, z: torch.Tensor, train: bool) -> torch.Tensor:
+    def _norm(self, l: int, layer: dict, z: torch.Tensor) -> torch.Tensor:
         gamma = self.p(layer["gamma"]) if layer["gamma"] is not None else self.fixed_gamma  # [K*F]
         beta = self.p(layer["beta"])
 

@@ -78,25 +78,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     setup_s = time.perf_counter() - t_setup
 
     def handle(record) -> None:
-        for k, (state, writer) in enumerate(zip(states, writers)):
-            if state.status != "running":
-                continue
-            if record.kind == "train":
-                v = record.values
-                scalars = tags.train_scalars(v["metrics"], v["lr"], v["grad_norm"], v["act"], k)
-                writer.scalars(record.step, scalars)
-                state.last_train = scalars
-                bad = int(v["metrics"][2, k])  # steps with a non-finite loss in this interval
-                if bad:  # NaN weights stay NaN: the bad steps are the interval's last ones
-                    state.status, state.diverged_at = "diverged", record.step - bad + 1
-            elif record.kind == "eval":
-                scalars = {tag: float(values[k]) for tag, values in record.values.items()}
-                writer.scalars(record.step, scalars)
-                if "test/acc" in scalars:
-                    state.evals.append((record.step, scalars["test/loss"], scalars["test/acc"]))
-            else:
-                for i, values in enumerate(record.values.values()):
-                    writer.histogram(record.step, tags.hist_tag(i), values[k])
+        _record(record, states, writers)
         if record.kind == "eval" and "test/acc" in record.values:
             accs = [s.evals[-1][2] for s in states if s.evals]
             progress.set_postfix_str(f"test acc {np.nanmean(accs):.4f}" + (" (mean)" if K > 1 else ""))
@@ -156,6 +138,29 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     if interrupted:
         raise Interrupted()
     return summaries
+
+
+def _record(record, states: list[RunState], writers: list) -> None:
+    """One fetched record into every still-running run's writer and state."""
+    for k, (state, writer) in enumerate(zip(states, writers)):
+        if state.status != "running":
+            continue  # a diverged run logs nothing after its divergence
+        if record.kind == "train":
+            v = record.values
+            scalars = tags.train_scalars(v["metrics"], v["lr"], v["grad_norm"], v["act"], k)
+            writer.scalars(record.step, scalars)
+            state.last_train = scalars
+            bad = int(v["metrics"][2, k])  # steps with a non-finite loss in this interval
+            if bad:  # NaN weights stay NaN: the bad steps are the interval's last ones
+                state.status, state.diverged_at = "diverged", record.step - bad + 1
+        elif record.kind == "eval":
+            scalars = {tag: float(values[k]) for tag, values in record.values.items()}
+            writer.scalars(record.step, scalars)
+            if "test/acc" in scalars:
+                state.evals.append((record.step, scalars["test/loss"], scalars["test/acc"]))
+        else:
+            for i, values in enumerate(record.values.values()):
+                writer.histogram(record.step, tags.hist_tag(i), values[k])
 
 
 def _fmt(value) -> str:

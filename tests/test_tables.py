@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bnrepro.config import to_plain
-from bnrepro.tables import TableError, write_tables
+from bnrepro.tables import TableError, write_report, write_tables
 
 from conftest import tiny
 
@@ -43,15 +43,17 @@ def test_one_row_per_configuration_with_mean_std_n(tmp_path):
     assert table.loc["none", "test_acc_final mean"] == pytest.approx(0.50)  # diverged/interrupted left out
     markdown = (tmp_path / "results" / "exp.md").read_text()
     assert "0.9200 ± 0.0200" in markdown and "left out: 1 runs not finished (interrupted)" in markdown
-    verdicts = json.loads((tmp_path / "results" / "exp.claims.json").read_text())
+    verdicts = json.loads((tmp_path / "results" / "exp.claims.json").read_text())["claims"]
     assert [v["verdict"] for v in verdicts] == ["reproduced", "reproduced"]
+    report = write_report(tmp_path / "results").read_text()
+    assert "BN helps" in report and "Totals: 2 reproduced" in report and "### exp (6 runs)" in report
 
 
 def test_a_claim_that_does_not_hold_is_reported_as_such(tmp_path):
     fake_run(tmp_path, "a", 1, "pre", 0.5)
     fake_run(tmp_path, "b", 1, "none", 0.9, ratio=0.5)
     write_tables([tmp_path], tmp_path / "results")
-    verdicts = json.loads((tmp_path / "results" / "exp.claims.json").read_text())
+    verdicts = json.loads((tmp_path / "results" / "exp.claims.json").read_text())["claims"]
     assert [v["verdict"] for v in verdicts] == ["not reproduced", "not reproduced"]
     assert "0.5000" in verdicts[0]["evidence"] and "0.9000" in verdicts[0]["evidence"]
 

