@@ -15,7 +15,6 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .config import flatten
@@ -141,7 +140,8 @@ def _select(runs: pd.DataFrame, condition: str) -> pd.DataFrame:
         column = f"config.{key.strip()}"
         if column not in runs:
             raise TableError(f"claim condition {part!r}: no config key {key!r}")
-        mask &= runs[column].map(lambda stored: _same(stored, value.strip()))
+        wanted = value.strip()
+        mask &= runs[column].map(lambda stored, wanted=wanted: _same(stored, wanted))
     return runs[mask & (runs["status"] == "completed")]
 
 

@@ -28,9 +28,9 @@ def test_cuda_graph_replay_equals_eager(tmp_path, arch, norm):
     """Renorm's r_max/d_max schedule reads the device step counter inside the graph."""
     extra = dict(model__arch=arch, model__width=8, model__depth=2, model__norm=norm, model__renorm_warmup=20,
                  model__renorm_rmax_at=80, model__renorm_dmax_at=60, eval__compare_stats=True)
-    graphed = train_runs([c for c in gpu_cfgs(train__graph="on", **extra)],
+    graphed = train_runs(gpu_cfgs(train__graph="on", **extra),
                          [tmp_path / f"g{i}" for i in range(3)], **quiet)
-    eager = train_runs([c for c in gpu_cfgs(train__graph="off", **extra)],
+    eager = train_runs(gpu_cfgs(train__graph="off", **extra),
                        [tmp_path / f"e{i}" for i in range(3)], **quiet)
     assert all(s["cuda_graphs"] for s in graphed) and not any(s["cuda_graphs"] for s in eager)
     for i in range(3):

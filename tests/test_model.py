@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-from bnrepro.config import Arch, BNPlacement
 from bnrepro.data import load
 from bnrepro.model import StackedNet
 from bnrepro.optim import StackedSGD
@@ -78,7 +77,7 @@ def plain_pytorch_copy(model: StackedNet, cfg) -> nn.Sequential:
     """A textbook nn.Sequential holding run 0's initial parameters."""
     views = model.layout.per_run(model.theta.detach())
     layers: list[nn.Module] = [nn.Flatten()]
-    for l, slots in enumerate(model.hidden):
+    for slots in model.hidden:
         w = views[slots["weight"].name][0]
         linear = nn.Linear(*w.shape, bias=slots["bias"] is not None)
         linear.weight.data.copy_(w.T)

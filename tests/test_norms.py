@@ -26,7 +26,7 @@ def test_paper_layer_matches_torch_in_training_and_eval(shape):
     torch.manual_seed(0)
     C = shape[1]
     paper, ours_torch = PaperBatchNorm(C, 1e-5, 0.1), TorchBatchNorm(C, 1e-5, 0.1)
-    for step in range(5):
+    for _ in range(5):
         x = leaf(*shape, scale=3.0, shift=2.0)
         gamma, beta = leaf(C), leaf(C)
         upstream = torch.randn(shape)
