@@ -10,11 +10,13 @@ sigmoid, batch 60):
 - bnrepro, batched: 64 BN runs trained together, probes on;
 - with --full: the whole mnist_fig1 comparison at 5 seeds per arm (10 runs x 50,000
   steps), as `bnrepro train +experiment=mnist_fig1 seed=1,2,3,4,5` runs it.
-Every figure is steps (or run-steps) per second of training, excluding start-up.
+Every figure is steps (or run-steps) per second of training, excluding start-up: the
+median of --repeats interleaved measurements, with their range.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -81,41 +83,54 @@ def bnrepro_rate(overrides: list[str], runs: int = 1) -> dict:
         return train_runs(cfgs, [Path(tmp) / f"run{i}" for i in range(runs)], log=lambda m: None)[0]
 
 
-def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device: torch.device,
+def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device: torch.device, repeats: int = 1,
         log=lambda m: print(m, file=sys.stderr)) -> tuple[list[dict], dict]:
+    """Every measurement `repeats` times, interleaved (a slow spell of a shared machine
+    hits all of them), summarized by the median and the range."""
     root = experiment_config([]).data.root
     dev = f"device={device.type}"
-    rows: list[dict] = []
 
-    def add(path: str, what: str, rate: float, runs: int = 1, **extra) -> None:
-        rows.append({"path": path, "what": what, "steps/s": rate, "run-steps/s": rate * runs, **extra})
-        log(f"  {path}: {what}: {rate:,.0f} steps/s ({rate * runs:,.0f} run-steps/s)")
+    def ours(overrides: list[str], runs: int = 1):
+        return lambda: bnrepro_rate([dev, f"train.steps={steps}", *overrides], runs)["steps_per_s"]
 
-    def ours(overrides: list[str], runs: int = 1) -> float:
-        return bnrepro_rate([dev, f"train.steps={steps}", *overrides], runs)["steps_per_s"]
+    def reference(bn: bool, workers: int):
+        return lambda: reference_loop(root, device, reference_steps, bn=bn, workers=workers)
 
-    log(f"benchmark on {provenance.device_name(device)}")
-    ref_bn = reference_loop(root, device, reference_steps, bn=True, workers=0)
-    add("reference", "torchvision MNIST + DataLoader (workers 0), eager, BN", ref_bn)
-    add("reference", "same, no BN", reference_loop(root, device, reference_steps, bn=False, workers=0))
-    if device.type == "cuda":
-        add("reference", "same with BN, DataLoader workers 4",
-            reference_loop(root, device, reference_steps, bn=True, workers=4))
     full_logging = ["model.bn=pre", "train.log_every=100", "train.eval_every=500"]
-    with_probes = ours(full_logging)
-    add("bnrepro", "one run, BN, probes every 100 + eval every 500", with_probes)
-    without = ours(["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"])
-    add("bnrepro", "one run, BN, no probes or eval", without)
-    add("bnrepro", "one run, no BN, probes + eval", ours(["model.bn=none", "train.log_every=100",
-                                                          "train.eval_every=500"]))
+    plan = [  # (key, path, what, runs trained together, measurement)
+        ("reference_bn", "reference", "torchvision MNIST + DataLoader (workers 0), eager, BN", 1, reference(True, 0)),
+        ("reference_nobn", "reference", "same, no BN", 1, reference(False, 0)),
+        ("single_bn", "bnrepro", "one run, BN, probes every 100 + eval every 500", 1, ours(full_logging)),
+        ("single_bn_quiet", "bnrepro", "one run, BN, no probes or eval", 1,
+         ours(["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"])),
+        ("single_nobn", "bnrepro", "one run, no BN, probes + eval", 1,
+         ours(["model.bn=none", "train.log_every=100", "train.eval_every=500"])),
+        ("batched", "bnrepro", f"{batched_runs} BN runs trained together, probes + eval", batched_runs,
+         ours(full_logging, runs=batched_runs)),
+    ]
     if device.type == "cuda":
-        add("bnrepro", "one run, BN, probes + eval, eager (train.graph=off)", ours([*full_logging, "train.graph=off"]))
-    batched = ours([*full_logging], runs=batched_runs)
-    add("bnrepro", f"{batched_runs} BN runs trained together, probes + eval", batched, runs=batched_runs)
+        plan.insert(2, ("reference_workers", "reference", "same with BN, DataLoader workers 4", 1, reference(True, 4)))
+        plan.insert(6, ("single_bn_eager", "bnrepro", "one run, BN, probes + eval, eager (train.graph=off)", 1,
+                        ours([*full_logging, "train.graph=off"])))
+    log(f"benchmark on {provenance.device_name(device)}, {repeats} round(s)")
+    rates: dict[str, list[float]] = {key: [] for key, *_ in plan}
+    for round_ in range(repeats):
+        for key, path, what, runs, measure in plan:
+            rates[key].append(measure())
+            log(f"  round {round_ + 1}: {path}: {what}: {rates[key][-1]:,.0f} steps/s")
+    rows = []
+    for key, path, what, runs, _ in plan:
+        values = rates[key]
+        median = statistics.median(values)
+        rows.append({"path": path, "what": what, "steps/s": median, "run-steps/s": median * runs,
+                     "range": (min(values), max(values)), "runs": runs})
+    med = {key: row["steps/s"] for (key, *_), row in zip(plan, rows)}
     facts = {
-        "single_bn": with_probes, "reference_bn": ref_bn, "speedup": with_probes / ref_bn,
-        "probe_eval_cost": 1 - with_probes / without, "batched_run_steps": batched * batched_runs,
-        "batched_runs": batched_runs,
+        "single_bn": med["single_bn"], "reference_bn": med["reference_bn"],
+        "speedup": med["single_bn"] / med["reference_bn"],
+        "speedups": [a / b for a, b in zip(rates["single_bn"], rates["reference_bn"])],
+        "probe_eval_cost": 1 - med["single_bn"] / med["single_bn_quiet"],
+        "batched_run_steps": med["batched"] * batched_runs, "batched_runs": batched_runs, "repeats": repeats,
     }
     if full:
         seconds = 0.0
@@ -135,15 +150,17 @@ def report(rows: list[dict], facts: dict, device: torch.device, command: str, cu
         f"- commit: {commit[:10]}{' (with uncommitted changes)' if dirty else ''}; "
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d')}",
         f"- command: `{command}`",
-        "- network: mnist_fig1's 784-100-100-100-10 sigmoid MLP, batch 60; one measurement each "
-        "(a shared machine: expect a few % of noise)", "",
-        "| path | what | steps/s | run-steps/s | × reference (BN, workers 0) |",
-        "|---|---|---|---|---|",
+        "- network: mnist_fig1's 784-100-100-100-10 sigmoid MLP, batch 60; "
+        + ("one measurement each (a shared machine: expect a few % of noise)" if facts["repeats"] == 1 else
+           f"the median of {facts['repeats']} interleaved measurements each, with their range"), "",
+        "| path | what | steps/s | range | run-steps/s | × reference (BN, workers 0) |",
+        "|---|---|---|---|---|---|",
     ]
     ref = facts["reference_bn"]
     for row in rows:
-        lines.append(f"| {row['path']} | {row['what']} | {row['steps/s']:,.0f} | {row['run-steps/s']:,.0f} "
-                     f"| {row['run-steps/s'] / ref:,.1f} |")
+        low, high = row["range"]
+        lines.append(f"| {row['path']} | {row['what']} | {row['steps/s']:,.0f} | {low:,.0f}–{high:,.0f} "
+                     f"| {row['run-steps/s']:,.0f} | {row['run-steps/s'] / ref:,.1f} |")
     lines += ["", "Targets (issue 3):", ""]
     if cuda:
         lines += [
@@ -160,8 +177,9 @@ def report(rows: list[dict], facts: dict, device: torch.device, command: str, cu
             lines.append(f"- mnist_fig1 at 5 seeds per arm (10 runs × 50,000 steps) < 30 s of training: "
                          f"**{facts['fig1_seconds']:.1f} s** ({'met' if facts['fig1_seconds'] < 30 else 'not met'})")
     else:
-        lines.append(f"- CPU: one run ≥ 5× the reference DataLoader loop: **{facts['speedup']:.1f}×** "
-                     f"({'met' if facts['speedup'] >= 5 else 'not met'})")
+        each = ", ".join(f"{x:.1f}×" for x in facts["speedups"])
+        lines.append(f"- CPU: one run ≥ 5× the reference DataLoader loop: **{facts['speedup']:.1f}×** (median; "
+                     f"round by round {each}) ({'met' if facts['speedup'] >= 5 else 'not met'})")
     lines += ["", f"Probes and eval cost: {100 * facts['probe_eval_cost']:.1f}% "
               "(1 − rate with them / rate without)."]
     return "\n".join(lines) + "\n"
@@ -176,13 +194,14 @@ def main(args: list[str]) -> int:
     parser.add_argument("--reference-steps", type=int, default=None)
     parser.add_argument("--batched-runs", type=int, default=64)
     parser.add_argument("--full", action="store_true", help="also time mnist_fig1 at 5 seeds per arm, full length")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of measurements (median reported)")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
     opts = parser.parse_args(args)
     cuda = opts.device == "cuda" or (opts.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")
     steps = opts.steps or (20000 if cuda else 2000)
     reference_steps = opts.reference_steps or (3000 if cuda else 300)
-    rows, facts = run(steps, reference_steps, opts.batched_runs, opts.full, device)
+    rows, facts = run(steps, reference_steps, opts.batched_runs, opts.full, device, opts.repeats)
     text = report(rows, facts, device, shlex.join(["bnrepro", "bench", *args]), cuda)
     if opts.out:
         opts.out.parent.mkdir(parents=True, exist_ok=True)
