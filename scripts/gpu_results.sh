@@ -4,6 +4,7 @@
 #   bash scripts/gpu_results.sh [stage ...]
 # stages: tests, bench, compare (paper vs torch BN layers), or an experiment's name
 # (default: tests bench compare and every experiment in conf/experiment/).
+# BENCH_ARGS adds options to `bnrepro bench` (e.g. "--steps 10000").
 # Writes $OUT/log.txt, $OUT/runs.tgz (every run's summary.json, scalars.csv,
 # config.yaml) and $OUT/bench.md. Tables and figures are then made from the runs with
 # `bnrepro table` / `bnrepro figures` (see README, Results).
@@ -29,7 +30,7 @@ for stage in $stages; do
   echo "=== $stage: $(date -u +%T)"
   case $stage in
     tests) python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py ;;
-    bench) bnrepro bench --full --out "$OUT/bench.md" ;;
+    bench) bnrepro bench --full ${BENCH_ARGS:-} --out "$OUT/bench.md" ;;
     compare) python3 scripts/compare_bn_layers.py --out "$OUT/bn_layers.md" ;;
     *) bnrepro train "+experiment=$stage" out_dir=runs ;;
   esac
