@@ -115,7 +115,7 @@ def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device:
     log(f"benchmark on {provenance.device_name(device)}, {repeats} round(s)")
     rates: dict[str, list[float]] = {key: [] for key, *_ in plan}
     for round_ in range(repeats):
-        for key, path, what, runs, measure in plan:
+        for key, path, what, _runs, measure in plan:
             rates[key].append(measure())
             log(f"  round {round_ + 1}: {path}: {what}: {rates[key][-1]:,.0f} steps/s")
     rows = []

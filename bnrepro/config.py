@@ -222,6 +222,9 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
 
 
+# Keys that say where or how a run executes, not what it computes.
+WHERE_KEYS = ("device", "out_dir", "data.root", "train.progress", "train.graph")
+
 # Image side and training-set size of each dataset, for checks before any data is read.
 IMAGE_SIDE = {DatasetName.mnist: 28, DatasetName.fashion_mnist: 28, DatasetName.cifar10: 32, DatasetName.synthetic: 28}
 TRAIN_SIZE = {DatasetName.mnist: 60000, DatasetName.fashion_mnist: 60000, DatasetName.cifar10: 50000}
@@ -273,7 +276,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(o.decay_every >= 1, "optim.decay_every", o.decay_every, "must be >= 1")
     _check(0 < o.decay_factor <= 1, "optim.decay_factor", o.decay_factor, "must be in (0, 1]")
     _check(t.steps >= 1, "train.steps", t.steps, "must be >= 1")
-    min_batch = 2 if _uses_bn(cfg) else 1
+    min_batch = 2 if uses_bn(m) else 1
     _check(t.batch_size >= min_batch, "train.batch_size", t.batch_size,
            "must be >= 2 with batch normalization (a batch of one has no variance)"
            if min_batch == 2 else "must be >= 1")
@@ -308,10 +311,6 @@ def validate(cfg: Config | DictConfig) -> None:
         compared = claim.than is not None or claim.than_metric is not None
         _check(compared != (claim.value is not None), key, claim.text,
                "needs either `than` / `than_metric` (another arm or metric) or `value` (a threshold)")
-
-
-def _uses_bn(cfg: Config | DictConfig) -> bool:
-    return uses_bn(cfg.model)
 
 
 def uses_bn(model: ModelConfig) -> bool:

@@ -14,13 +14,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .config import Config, EvalStats
+from .config import Config
 from .data import Dataset
 from .model import StackedNet
 from .sampler import Sampler
-
-STATS = {EvalStats.moving: "moving", EvalStats.population: "population", EvalStats.batch: "batch"}
-
 
 def _segments(n: int, chunk: int, group: int | None):
     """(start, end, group) pieces covering n test examples; with groups, every piece holds
@@ -50,13 +47,7 @@ def evaluate(model: StackedNet, data: Dataset, chunk: int, stats="moving", group
 
 def set_population(model: StackedNet, data: Dataset, sampler: Sampler, batches: int) -> None:
     """Algorithm 2 on the current weights, from `batches` training mini-batches per run."""
-    K, B = model.K, sampler.batch_size
-
-    def inputs():
-        for index in sampler.population_indices(batches):
-            yield data.train_x.index_select(0, index.flatten()).unflatten(0, (K, B))
-
-    model.set_population_statistics(inputs())
+    model.set_population_statistics(data.train_batch(index)[0] for index in sampler.population_indices(batches))
 
 
 def moving_population_gap(model: StackedNet) -> torch.Tensor:
@@ -73,14 +64,14 @@ def test_metrics(model: StackedNet, data: Dataset, sampler: Sampler, cfg: Config
     e, chunk = cfg.eval, cfg.train.eval_batch_size
     group = e.batch_size or cfg.train.batch_size
     has_bn = len(model.norms) > 0
-    wanted = STATS[e.stats]
-    if has_bn and (wanted == "population" or e.compare_stats):
+    wanted = e.stats.value if has_bn else "moving"
+    choices = ("moving", "population", "batch") if has_bn and e.compare_stats else (wanted,)
+    if "population" in choices:
         set_population(model, data, sampler, e.population_batches)
-    main = evaluate(model, data, chunk, wanted if has_bn else "moving", group)
-    metrics = {"test/loss": main[0], "test/acc": main[1]}
-    if has_bn and e.compare_stats:
-        for name in ("moving", "population", "batch"):
-            metrics[f"test_stats/{name}_acc"] = evaluate(model, data, chunk, name, group)[1]
+    results = {name: evaluate(model, data, chunk, name, group) for name in choices}
+    metrics = {"test/loss": results[wanted][0], "test/acc": results[wanted][1]}
+    if len(choices) > 1:
+        metrics.update({f"test_stats/{name}_acc": result[1] for name, result in results.items()})
         metrics["test_stats/moving_population_gap"] = moving_population_gap(model)
     return metrics
 

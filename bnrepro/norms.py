@@ -35,6 +35,11 @@ def _per_channel(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.view(1, -1, *([1] * (x.dim() - 2)))
 
 
+def _unbiased(biased_var: torch.Tensor, m: int) -> torch.Tensor:
+    """m/(m-1) * the biased variance of m values (Algorithm 2; PyTorch's running variance)."""
+    return biased_var * (m / max(m - 1, 1))
+
+
 def _affine(x_hat: torch.Tensor, gamma, beta) -> torch.Tensor:
     y = x_hat if gamma is None else x_hat * _per_channel(gamma, x_hat)
     return y if beta is None else y + _per_channel(beta, x_hat)
@@ -124,16 +129,15 @@ class BatchNormBase(nn.Module):
     def _update_running(self, mean: torch.Tensor, biased_var: torch.Tensor, m: int) -> None:
         with torch.no_grad():
             self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(biased_var * (m / max(m - 1, 1)), self.momentum)
+            self.running_var.lerp_(_unbiased(biased_var, m), self.momentum)
 
     def set_population(self) -> None:
         """Algorithm 2, step 10: E[x] = mean of the batch means, Var[x] = m/(m-1) * mean of
         the batch variances, over the batches recorded since `recorded` was set to []."""
         means = torch.stack([mean for mean, _, _ in self.recorded])
         variances = torch.stack([var for _, var, _ in self.recorded])
-        m = self.recorded[0][2]
         self.population_mean.copy_(means.mean(0))
-        self.population_var.copy_(variances.mean(0) * (m / max(m - 1, 1)))
+        self.population_var.copy_(_unbiased(variances.mean(0), self.recorded[0][2]))
         self.recorded = None
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .config import WHERE_KEYS
+
 # Overrides that never name a run: they choose what to run or where, not what differs.
-_IGNORED = ("experiment", "device", "out_dir", "train.progress", "train.graph", "data.root")
+_IGNORED = ("experiment", *WHERE_KEYS)
 
 
 def _parse(override: str) -> tuple[str, str]:

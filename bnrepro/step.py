@@ -48,9 +48,7 @@ class Stepper:
 
     def _step(self, probe: bool) -> ProbeOutput | None:
         model, K, B = self.model, self.model.K, self.sampler.batch_size
-        index = self.sampler.indices(self.t).flatten()
-        x = self.data.train_x.index_select(0, index).unflatten(0, (K, B))
-        y = self.data.train_y.index_select(0, index).view(K, B)
+        x, y = self.data.train_batch(self.sampler.indices(self.t))
         taps: list | None = [] if probe else None
         logits = model(x, train=True, step=self.t, taps=taps)
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, B).mean(1)

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import flatten
+from .config import WHERE_KEYS, flatten
 from .writers import atomic_write
 
 BASE_METRICS = ("test_acc_final", "test_acc_best", "best_step")
 LABELS = {"test_acc_final": "test acc (final)", "test_acc_best": "test acc (best)", "best_step": "step of best"}
 # Keys that differ between runs without making them different configurations.
-_NOT_CONFIG = ("config.seed", "config.data.root", "config.out_dir", "config.train.progress",
-               "config.train.graph", "config.device")
+_NOT_CONFIG = ("config.seed", *(f"config.{key}" for key in WHERE_KEYS))
 
 
 class TableError(ValueError):
@@ -211,9 +210,10 @@ def write_tables(paths: list[Path], out: Path) -> list[Path]:
         shown = display(table, metrics)
         verdicts = [judge(group, claim) for claim in claims]
         skipped = group[~group["status"].isin(["completed", "diverged"])]
+        provenance = provenance_lines(group, paths)
         lines = [f"# {name}", "", markdown_table(shown), "",
                  "Mean ± sample std over seeds (n = completed runs); diverged runs are counted, not averaged.", "",
-                 *provenance_lines(group, paths)]
+                 *provenance]
         if len(skipped):
             lines.append(f"- left out: {len(skipped)} runs not finished ("
                          f"{', '.join(sorted(set(skipped['status'])))})")
@@ -223,7 +223,7 @@ def write_tables(paths: list[Path], out: Path) -> list[Path]:
                  for v in verdicts]))]
         atomic_write(out / f"{name}.csv", table.to_csv(index=False))
         atomic_write(out / f"{name}.md", "\n".join(lines) + "\n")
-        claims_file = {"experiment": name, "runs": len(group), "provenance": provenance_lines(group, paths),
+        claims_file = {"experiment": name, "runs": len(group), "provenance": provenance,
                        "claims": verdicts}
         atomic_write(out / f"{name}.claims.json", json.dumps(claims_file, indent=2) + "\n")
         written += [out / f"{name}.csv", out / f"{name}.md"]

@@ -34,6 +34,12 @@ class Dataset:
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.train_x.shape[1:])
 
+    def train_batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each run's mini-batch, gathered on the device: index [K, B] -> x [K, B, C, H, W], y [K, B]."""
+        flat = index.flatten()
+        return (self.train_x.index_select(0, flat).unflatten(0, index.shape),
+                self.train_y.index_select(0, flat).view(index.shape))
+
 
 def fetch(name: str, root: str | Path, log: Callable[[str], None] = log_to_stderr) -> Path:
     """Make sure dataset `name` is in `root`, verified; return its folder."""
