@@ -25,15 +25,15 @@ from pathlib import Path
 
 import torch
 
-from . import provenance
-from .writers import atomic_write
+from .run import provenance
+from .run.files import atomic_write
 
 
 def experiment_config(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    from .app import conf_dir
-    from .sweep import typed
+    from .launch.app import conf_dir
+    from .launch.sweep import typed
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return typed(compose("train", overrides=["+experiment=mnist_fig1", *overrides]))
@@ -76,7 +76,7 @@ def reference_loop(root: str, device: torch.device, steps: int, bn: bool, worker
 
 def bnrepro_rate(overrides: list[str], runs: int = 1) -> dict:
     """Train `runs` runs together through train_runs; return its summary of the first."""
-    from .train import train_runs
+    from .run.loop import train_runs
 
     cfgs = [experiment_config([*overrides, f"seed={seed}"]) for seed in range(1, runs + 1)]
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """The `bnrepro` command: a dispatcher over subcommands.
 
 `bnrepro train ...` hands the rest of the command line to the Hydra application
-(bnrepro/app.py); the other subcommands are plain argparse programs.
+(bnrepro/launch/app.py); the other subcommands are plain argparse programs.
 """
 from __future__ import annotations
 
@@ -41,14 +41,14 @@ def _complete() -> int:
 
 
 def _train(args: list[str]) -> int:
-    from .train import Interrupted
+    from .run.loop import Interrupted
 
     os.environ.setdefault("BNREPRO_COMMAND", shlex.join(["bnrepro", "train", *args]))
     # @hydra.main parses sys.argv itself; its completion script names sys.argv[0]'s
     # program, which under `python -m bnrepro` is __main__.py: it is still bnrepro.
     program = "bnrepro" if sys.argv[0].endswith("__main__.py") else sys.argv[0]
     sys.argv = [program, *args]
-    from .app import main as app
+    from .launch.app import main as app
 
     try:
         app()
@@ -79,7 +79,7 @@ def _data(args: list[str]) -> int:
 
 def _over_runs(prog: str, what: str, args: list[str], make) -> int:
     """`bnrepro table|figures DIR... [--out results]`: make(dirs, out) -> written paths."""
-    from .tables import TableError
+    from .report.summaries import TableError
 
     parser = argparse.ArgumentParser(prog=prog, description=what)
     parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep directories (searched recursively)")
@@ -95,20 +95,20 @@ def _over_runs(prog: str, what: str, args: list[str], make) -> int:
 
 
 def _table(args: list[str]) -> int:
-    from .tables import write_tables
+    from .report.tables import write_tables
 
     return _over_runs("bnrepro table", "Comparison tables (CSV, Markdown) and claim verdicts from runs.",
                       args, write_tables)
 
 
 def _report(args: list[str]) -> int:
-    from .tables import report_main
+    from .report.claims_report import report_main
 
     return report_main(args)
 
 
 def _figures(args: list[str]) -> int:
-    from .figures import figures
+    from .report.figures import figures
 
     return _over_runs("bnrepro figures", "Figures (PNG) from runs.", args, figures)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from bnrepro import provenance
-from bnrepro.norms import PaperBatchNorm, TorchBatchNorm
+from bnrepro.run import provenance
+from bnrepro.stacked.norms import PaperBatchNorm, TorchBatchNorm
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:

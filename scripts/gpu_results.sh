@@ -17,7 +17,7 @@ stages=${*:-tests bench compare $(ls conf/experiment | sed 's/\.yaml$//')}
 SITE=/tmp/bnrepro-site
 mkdir -p "$SITE/hydra_plugins"
 for wheel in .whl/*.whl; do python3 -m zipfile -e "$wheel" "$SITE"; done  # pure-Python wheels
-ln -sfn "$PWD/bnrepro/hydra_plugin" "$SITE/hydra_plugins/bnrepro"
+ln -sfn "$PWD/bnrepro/launch/hydra_plugin" "$SITE/hydra_plugins/bnrepro"
 export PYTHONPATH="$PWD:$SITE"
 export BNREPRO_DATA=/tmp/bnrepro-data
 mkdir -p "$BNREPRO_DATA/MNIST/raw"

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from bnrepro.app import conf_dir
+from bnrepro.launch.app import conf_dir
 from bnrepro.config import ConfigError, validate
-from bnrepro.sweep import typed
+from bnrepro.launch.sweep import typed
 
 from conftest import bnrepro, tiny
 

@@ -5,7 +5,7 @@ import re
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from bnrepro.train import train_runs
+from bnrepro.run.loop import train_runs
 
 from conftest import REPO, tiny
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bnrepro.train import train_runs
+from bnrepro.run.loop import train_runs
 
 from conftest import tiny
 
@@ -26,8 +26,9 @@ def gpu_cfgs(**extra):
                                         ("mlp", "renorm"), ("convnet", "renorm")])
 def test_cuda_graph_replay_equals_eager(tmp_path, arch, norm):
     """Renorm's r_max/d_max schedule reads the device step counter inside the graph."""
-    extra = dict(model__arch=arch, model__width=8, model__depth=2, model__norm=norm, model__renorm_warmup=20,
-                 model__renorm_rmax_at=80, model__renorm_dmax_at=60, eval__compare_stats=True)
+    schedule = dict(model__norm__warmup=20, model__norm__rmax_at=80, model__norm__dmax_at=60) if norm == "renorm" else {}
+    extra = dict(model__arch=arch, model__width=8, model__depth=2, model__norm__kind=norm, eval__compare_stats=True,
+                 **schedule)
     graphed = train_runs(gpu_cfgs(train__graph="on", **extra),
                          [tmp_path / f"g{i}" for i in range(3)], **quiet)
     eager = train_runs(gpu_cfgs(train__graph="off", **extra),

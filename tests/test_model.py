@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 from bnrepro.data import load
-from bnrepro.model import StackedNet
-from bnrepro.optim import StackedSGD
-from bnrepro.sampler import Sampler
-from bnrepro.step import Stepper
+from bnrepro.stacked.model import StackedNet
+from bnrepro.stacked.optim import StackedSGD
+from bnrepro.run.sampler import Sampler
+from bnrepro.run.step import StepState, train_step
 
 from conftest import tiny
 
@@ -41,7 +41,7 @@ def test_bn_sits_where_the_config_says(placement):
     data, model = build([cfg])
     seen = spy_on_norms(model)
     taps = []
-    model(data.train_x[:32].unsqueeze(0), train=True, taps=taps)
+    model(data.train_x[:32].unsqueeze(0), "train", taps=taps)
     assert len(seen) == len(taps) == cfg.model.depth
     for (bn_in, bn_out), z in zip(seen, taps):
         z = z[0]  # run 0: [B, units], the nonlinearity's input
@@ -62,11 +62,11 @@ def test_no_bn_means_no_norm_layers_and_bias_only_where_bn_does_not_replace_it()
 
 
 def test_conv_bn_normalises_each_channel_over_batch_height_width():
-    conv = dict(model__arch="convnet", model__bn="pre", model__width=8, model__depth=2, model__bn_eps=1e-9)
+    conv = dict(model__arch="convnet", model__bn="pre", model__width=8, model__depth=2, model__norm__eps=1e-9)
     data, model = build([tiny(**conv), tiny(seed=3, **conv)])
     taps = []
     x = data.train_x[:40].view(2, 20, *data.input_shape)
-    model(x, train=True, taps=taps)
+    model(x, "train", taps=taps)
     z = taps[0]  # [K=2, B, C, H, W]
     mean, var = z.mean(dim=(1, 3, 4)), z.var(dim=(1, 3, 4), unbiased=False)
     torch.testing.assert_close(mean, torch.zeros_like(mean), atol=1e-5, rtol=0)
@@ -75,7 +75,7 @@ def test_conv_bn_normalises_each_channel_over_batch_height_width():
 
 def plain_pytorch_copy(model: StackedNet, cfg) -> nn.Sequential:
     """A textbook nn.Sequential holding run 0's initial parameters."""
-    views = model.layout.per_run(model.theta.detach())
+    views = model.layout.per_run(model.params.detach())
     layers: list[nn.Module] = [nn.Flatten()]
     for slots in model.hidden:
         w = views[slots["weight"].name][0]
@@ -83,7 +83,7 @@ def plain_pytorch_copy(model: StackedNet, cfg) -> nn.Sequential:
         linear.weight.data.copy_(w.T)
         if slots["bias"] is not None:
             linear.bias.data.copy_(views[slots["bias"].name][0])
-        bn = nn.BatchNorm1d(cfg.model.width, eps=cfg.model.bn_eps, momentum=cfg.model.bn_momentum)
+        bn = nn.BatchNorm1d(cfg.model.width, eps=cfg.model.norm.eps, momentum=cfg.model.norm.momentum)
         if slots["gamma"] is not None:
             bn.weight.data.copy_(views[slots["gamma"].name][0])
             bn.bias.data.copy_(views[slots["beta"].name][0])
@@ -104,14 +104,13 @@ def test_one_run_computes_what_plain_pytorch_computes(placement):
     reference = plain_pytorch_copy(model, cfg)
     sgd = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
     sampler = Sampler(model.seeds, len(data.train_y), cfg.train.batch_size)
-    stepper = Stepper(model, StackedSGD(model.layout, [cfg.optim], 30, torch.device("cpu")), sampler, data,
-                      0, use_graph=False)
+    state = StepState(model, StackedSGD(model.layout, [cfg.optim], 30, torch.device("cpu")), sampler, data, 0)
     for t in range(30):
         if t % sampler.steps_per_epoch == 0:
             sampler.start_epoch(t // sampler.steps_per_epoch)
         index = sampler.indices(torch.tensor(t))[0]
-        stepper.step(probe=t % 7 == 0)
-        ours = stepper.take_train_metrics(1)[0, 0]
+        train_step(state, probe=t % 7 == 0)
+        ours = state.take_train_metrics(1)[0, 0]
         sgd.zero_grad()
         loss = nn.functional.cross_entropy(reference(data.train_x[index]), data.train_y[index])
         loss.backward()
@@ -119,7 +118,7 @@ def test_one_run_computes_what_plain_pytorch_computes(placement):
         torch.testing.assert_close(ours, loss.detach(), rtol=1e-4, atol=1e-6)
     reference.eval()
     with torch.no_grad():
-        torch.testing.assert_close(model(data.test_x, train=False)[0], reference(data.test_x), rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(model(data.test_x, "moving")[0], reference(data.test_x), rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.parametrize("arch, norm", [("mlp", "torch"), ("convnet", "torch"), ("mlp", "paper"), ("mlp", "renorm")])
@@ -128,11 +127,11 @@ def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch, norm):
     must not depend on which runs it shared a step with."""
     variants = [dict(seed=1), dict(seed=2, optim__lr=0.3, model__dropout=0.2),
                 dict(seed=3, optim__momentum=0.9, model__init="gaussian", model__init_std=0.1)]
-    common = dict(model__arch=arch, model__bn="pre", model__norm=norm, model__width=8, model__depth=2,
-                  model__renorm_warmup=5, model__renorm_rmax_at=20, model__renorm_dmax_at=15,
-                  eval__compare_stats=True)
+    schedule = dict(model__norm__warmup=5, model__norm__rmax_at=20, model__norm__dmax_at=15) if norm == "renorm" else {}
+    common = dict(model__arch=arch, model__bn="pre", model__norm__kind=norm, model__width=8, model__depth=2,
+                  eval__compare_stats=True, **schedule)
     cfgs = [tiny(**common, **v) for v in variants]
-    from bnrepro.train import train_runs
+    from bnrepro.run.loop import train_runs
 
     together = train_runs(cfgs, [tmp_path / f"together{i}" for i in range(3)], log=lambda m: None)
     for i, cfg in enumerate(cfgs):
@@ -140,4 +139,9 @@ def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch, norm):
         for key in ("test_acc_final", "test_loss_final", "train_loss_final"):
             assert together[i][key] == pytest.approx(alone[key], rel=1e-4, abs=1e-6), key
         for tag, value in alone["final"].items():
-            assert together[i]["final"][tag] == pytest.approx(value, rel=1e-3, abs=1e-5), tag
+            # Locations of a layer's inputs (percentiles, mean) are compared in units of that
+            # layer's spread: near 0 (a BN'd median) summation order alone moves them ~1e-4 std.
+            layer, _, stat = tag.rpartition("/")
+            spread = alone["final"].get(f"{layer}/std") if tag.startswith("act/") and stat != "std" else None
+            tolerance = 1e-3 * spread if spread else 1e-5
+            assert together[i]["final"][tag] == pytest.approx(value, rel=1e-3, abs=tolerance), tag

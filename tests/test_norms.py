@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from bnrepro.data import load
-from bnrepro.evaluation import evaluate, set_population
-from bnrepro.model import StackedNet
-from bnrepro.norms import BatchRenorm, PaperBatchNorm, PaperBNFunction, TorchBatchNorm, renorm_schedule
-from bnrepro.sampler import Sampler
+from bnrepro.run.evaluation import evaluate, set_population
+from bnrepro.stacked.model import StackedNet
+from bnrepro.stacked.norms import BatchRenorm, PaperBatchNorm, PaperBNFunction, TorchBatchNorm, renorm_schedule
+from bnrepro.run.sampler import Sampler
 
 from conftest import tiny
 
@@ -78,15 +78,15 @@ def test_scale_invariance_of_bn(norm):
     """BN((aW)u) = BN(Wu); the input gradient is unchanged; the weights' gradient scales by 1/a."""
     results = {}
     for a in (0.1, 1.0, 10.0):
-        cfg = tiny(model__bn="pre", model__norm=norm, model__weight_scale=a, model__bn_eps=1e-12,
+        cfg = tiny(model__bn="pre", model__norm__kind=norm, model__weight_scale=a, model__norm__eps=1e-12,
                    data__synthetic_train=64)
         data = load(cfg.data, torch.device("cpu"))
         model = StackedNet([cfg.model], [cfg.seed], data.input_shape, data.classes).double()
         x = data.train_x[:32].double().unsqueeze(0).requires_grad_()
-        logits = model(x, train=True)
+        logits = model(x, "train")
         loss = F.cross_entropy(logits[0], data.train_y[:32])
-        grad_theta, grad_x = torch.autograd.grad(loss, (model.theta, x))
-        views = model.layout.per_run(grad_theta)
+        grad_params, grad_x = torch.autograd.grad(loss, (model.params, x))
+        views = model.layout.per_run(grad_params)
         results[a] = (logits.detach(), grad_x, [views[s.name] for s in model.weight_slots()])
     close = dict(rtol=1e-5, atol=1e-7)  # the weights a*W are rounded to float32 before the float64 pass
     for a in (0.1, 10.0):
@@ -104,20 +104,20 @@ def test_without_bn_scaling_the_weights_changes_the_function():
         cfg = tiny(model__weight_scale=a)
         data = load(cfg.data, torch.device("cpu"))
         model = StackedNet([cfg.model], [cfg.seed], data.input_shape, data.classes)
-        outputs.append(model(data.test_x[:8], train=False))
+        outputs.append(model(data.test_x[:8], "moving"))
     assert not torch.allclose(*outputs, atol=1e-3)
 
 
 @pytest.mark.parametrize("norm", ["paper", "torch", "renorm"])
 def test_population_statistics_are_the_exact_statistics_of_the_training_minibatches(norm):
-    cfg = tiny(model__bn="pre", model__norm=norm, model__depth=1, train__batch_size=16)
+    cfg = tiny(model__bn="pre", model__norm__kind=norm, model__depth=1, train__batch_size=16)
     data = load(cfg.data, torch.device("cpu"))
     model = StackedNet([cfg.model], [cfg.seed], data.input_shape, data.classes)
     sampler = Sampler(model.seeds, len(data.train_y), 16)
     running = model.norms[0].running_mean.clone()
     set_population(model, data, sampler, batches=20)
     # by hand: the first layer's pre-activations Wu of the same 20 batches
-    w = model.layout.per_run(model.theta.detach())["layer_01.weight"][0]
+    w = model.layout.per_run(model.params.detach())["layer_01.weight"][0]
     means, variances = [], []
     for index in sampler.population_indices(20):
         z = data.train_x[index[0]].flatten(1) @ w
@@ -174,29 +174,29 @@ def test_renorm_schedule_starts_as_bn_and_relaxes_linearly():
 
 @pytest.mark.parametrize("norm", ["paper", "torch", "renorm"])
 def test_eval_mode_predictions_do_not_depend_on_the_rest_of_the_batch(norm):
-    cfg = tiny(model__bn="pre", model__norm=norm, train__steps=20)
+    cfg = tiny(model__bn="pre", model__norm__kind=norm, train__steps=20)
     data = load(cfg.data, torch.device("cpu"))
     model = StackedNet([cfg.model], [cfg.seed], data.input_shape, data.classes)
     sampler = Sampler(model.seeds, len(data.train_y), 16)
     set_population(model, data, sampler, batches=5)
     with torch.no_grad():
-        model(data.train_x[:64].unsqueeze(0), train=True, step=torch.tensor(0))  # running averages off their init
+        model(data.train_x[:64].unsqueeze(0), "train", step=torch.tensor(0))  # running averages off their init
     for stats in ("moving", "population"):
-        alone = model(data.test_x[:1], train=False, stats=stats)
-        in_a_batch = model(data.test_x[:50], train=False, stats=stats)[:, :1]
+        alone = model(data.test_x[:1], stats)
+        in_a_batch = model(data.test_x[:50], stats)[:, :1]
         torch.testing.assert_close(alone, in_a_batch, rtol=1e-5, atol=1e-6)
     # with the test batch's own statistics the same example's prediction changes with its company
-    first = model(data.test_x[:50], train=False, stats=("batch", 50))[:, :1]
-    other = model(torch.cat([data.test_x[:1], data.test_x[50:99]]), train=False, stats=("batch", 50))[:, :1]
+    first = model(data.test_x[:50], ("batch", 50))[:, :1]
+    other = model(torch.cat([data.test_x[:1], data.test_x[50:99]]), ("batch", 50))[:, :1]
     assert not torch.allclose(first, other, atol=1e-4)
 
 
 def test_batch_statistics_evaluation_normalizes_each_group_on_its_own():
-    cfg = tiny(model__bn="pre", model__norm="paper")
+    cfg = tiny(model__bn="pre", model__norm__kind="paper")
     data = load(cfg.data, torch.device("cpu"))
     model = StackedNet([cfg.model], [cfg.seed], data.input_shape, data.classes)
     result = evaluate(model, data, chunk=40, stats="batch", group=16)  # 128 = 8 groups of 16
-    by_hand = torch.cat([model(data.test_x[i:i + 16], train=False, stats=("batch", None))
+    by_hand = torch.cat([model(data.test_x[i:i + 16], ("batch", None))
                          for i in range(0, 128, 16)], dim=1)
     accuracy = (by_hand.argmax(-1) == data.test_y).float().mean()
     torch.testing.assert_close(result[1, 0], accuracy)

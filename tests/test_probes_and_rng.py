@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bnrepro import probes, rng
+from bnrepro.run import probes
+from bnrepro.stacked import rng
 from bnrepro.config import Activation
 
 

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from bnrepro.config import to_plain
-from bnrepro.tables import TableError, write_report, write_tables
+from bnrepro.report.claims_report import write_report
+from bnrepro.report.summaries import TableError
+from bnrepro.report.tables import write_tables
 
 from conftest import tiny
 
@@ -64,7 +66,8 @@ def test_no_runs_is_a_clear_error(tmp_path):
 
 
 def test_equality_claims_with_a_factor_and_a_second_metric(tmp_path):
-    from bnrepro.tables import judge, load_summaries
+    from bnrepro.report.claims import judge
+    from bnrepro.report.summaries import load_summaries
 
     fake_run(tmp_path, "a", 1, "pre", 0.5, ratio=2.0)
     fake_run(tmp_path, "b", 1, "none", 0.9, ratio=0.2)

@@ -6,8 +6,8 @@ import json
 import pandas as pd
 import pytest
 
-from bnrepro.step import Stepper
-from bnrepro.train import Interrupted, train_runs
+from bnrepro.run import loop
+from bnrepro.run.loop import Interrupted, train_runs
 
 from conftest import tiny
 
@@ -50,15 +50,15 @@ def test_one_diverging_run_does_not_stop_the_runs_trained_with_it(tmp_path):
 
 
 def test_ctrl_c_records_interrupted_and_writes_the_summary(tmp_path, monkeypatch):
-    real_step, calls = Stepper.step, []
+    real_step, calls = loop.train_step, []
 
-    def interrupt_at_12(self, probe):
+    def interrupt_at_12(state, probe):
         calls.append(1)
         if len(calls) == 12:
             raise KeyboardInterrupt
-        return real_step(self, probe)
+        return real_step(state, probe)
 
-    monkeypatch.setattr(Stepper, "step", interrupt_at_12)
+    monkeypatch.setattr(loop, "train_step", interrupt_at_12)
     with pytest.raises(Interrupted):
         train_runs([tiny()], [tmp_path / "run"], **quiet)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

@@ -2,7 +2,7 @@
 
 The whole training and test sets are moved to the device once, as float32
 [N, C, H, W] images and int64 labels. Batches are then gathered on the device from
-per-run permutations (bnrepro/sampler.py): no DataLoader, no per-sample Python.
+per-run permutations (bnrepro/run/sampler.py): no DataLoader, no per-sample Python.
 """
 from __future__ import annotations
 

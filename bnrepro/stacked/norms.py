@@ -4,7 +4,10 @@ With K runs trained together, C = K * channels: each run's channels are separate
 channels here, so statistics never mix runs. gamma and beta live in the model's flat
 parameter buffer and are passed in (None: not used); statistics are module buffers.
 
-Three implementations, one interface (`model.norm`):
+Three implementations, one interface, chosen by `norm=NAME` (the config group whose
+options are model.norm) through the registry NORM_LAYERS: a new layer is one class
+with a `from_config`, registered with @register(NormKind.x), and its options'
+dataclass in config/schema.py.
 - TorchBatchNorm: PyTorch's fused kernels (F.batch_norm).
 - PaperBatchNorm: the paper's Algorithm 1, with the backward pass written from the
   paper's derivatives (PaperBNFunction), and Algorithm 2's population statistics.
@@ -21,9 +24,34 @@ why). Running-average convention, as PyTorch: running = (1 - m) * running + m * 
 """
 from __future__ import annotations
 
+from typing import Callable, Literal, Tuple, Union
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..config import BatchNormConfig, NormConfig, NormKind, RenormConfig
+
+# What a forward pass does with BN: train on batch statistics, or evaluate with the
+# moving averages, Algorithm 2's population statistics, or ("batch", n) groups.
+Mode = Union[Literal["train", "moving", "population"], Tuple[str, Union[int, None]]]
+
+NORM_LAYERS: dict[NormKind, type] = {}
+
+
+def register(kind: NormKind) -> Callable[[type], type]:
+    def add(cls: type) -> type:
+        NORM_LAYERS[kind] = cls
+        return cls
+    return add
+
+
+def make_norm(cfg: NormConfig, channels: int) -> "BatchNormBase":
+    """The layer `cfg.kind` names, over `channels` channels (K runs x units)."""
+    if cfg.kind not in NORM_LAYERS:
+        raise ValueError(f"no normalization layer {cfg.kind.value!r}; registered: "
+                         f"{sorted(k.value for k in NORM_LAYERS)}")
+    return NORM_LAYERS[cfg.kind].from_config(cfg, channels)
 
 
 def _stat_dims(x: torch.Tensor) -> tuple:
@@ -106,7 +134,11 @@ class BatchNormBase(nn.Module):
         self.register_buffer("population_var", torch.ones(channels))
         self.recorded: list | None = None  # (mean, biased var, values per channel) per batch
 
-    def forward(self, x, gamma, beta, mode="train", step=None):
+    @classmethod
+    def from_config(cls, cfg: BatchNormConfig, channels: int) -> "BatchNormBase":
+        return cls(channels, cfg.eps, cfg.momentum)
+
+    def forward(self, x, gamma, beta, mode: Mode = "train", step=None):
         if mode == "train":
             return self.train_forward(x, gamma, beta, step)
         if mode == "moving":
@@ -141,6 +173,7 @@ class BatchNormBase(nn.Module):
         self.recorded = None
 
 
+@register(NormKind.torch)
 class TorchBatchNorm(BatchNormBase):
     def train_forward(self, x, gamma, beta, step):
         return F.batch_norm(x, self.running_mean, self.running_var, gamma, beta,
@@ -151,6 +184,7 @@ class TorchBatchNorm(BatchNormBase):
                             training=False, momentum=self.momentum, eps=self.eps)
 
 
+@register(NormKind.paper)
 class PaperBatchNorm(BatchNormBase):
     def train_forward(self, x, gamma, beta, step):
         y, mean, var = PaperBNFunction.apply(x, gamma, beta, self.eps)
@@ -158,6 +192,7 @@ class PaperBatchNorm(BatchNormBase):
         return y
 
 
+@register(NormKind.renorm)
 class BatchRenorm(BatchNormBase):
     """Batch Renormalization. Its moving averages are of mu and sigma = sqrt(var + eps)
     (rate `rate`), kept as running_mean and running_var = sigma^2 - eps, so the
@@ -167,6 +202,11 @@ class BatchRenorm(BatchNormBase):
         super().__init__(channels, eps, rate)
         self.schedule = schedule  # step tensor -> (r_max, d_max) tensors
         self.register_buffer("running_std", torch.ones(channels))
+
+    @classmethod
+    def from_config(cls, cfg: RenormConfig, channels: int) -> "BatchRenorm":
+        return cls(channels, cfg.eps, cfg.rate,
+                   renorm_schedule(cfg.rmax, cfg.dmax, cfg.warmup, cfg.rmax_at, cfg.dmax_at))
 
     def train_forward(self, x, gamma, beta, step):
         if step is None:

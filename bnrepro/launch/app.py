@@ -1,7 +1,7 @@
 """`bnrepro train`: the Hydra application. Thin: composition is Hydra's, the work is train_runs.
 
 conf/train.yaml sets hydra.mode=MULTIRUN, so every `bnrepro train` (one run or a
-grid) goes through bnrepro's sweeper and launcher (bnrepro/sweep.py): configs are
+grid) goes through bnrepro's sweeper and launcher (sweep.py beside this file): configs are
 checked before any directory exists, and compatible runs train together. The task
 function below serves hydra.mode=RUN only.
 """
@@ -14,13 +14,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig
 
-from .config import register
+from ..config import register
 
 
 def conf_dir() -> Path:
     """conf/ ships inside the wheel as bnrepro/conf; in a source checkout it is ../conf."""
-    here = Path(__file__).resolve().parent
-    return here / "conf" if (here / "conf" / "train.yaml").is_file() else here.parent / "conf"
+    package = Path(__file__).resolve().parent.parent
+    return package / "conf" if (package / "conf" / "train.yaml").is_file() else package.parent / "conf"
 
 
 def register_plugins() -> None:
@@ -41,7 +41,7 @@ register_plugins()
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
 def main(cfg: DictConfig) -> None:
     from .sweep import check, command_line, typed
-    from .train import train_runs
+    from ..run.loop import train_runs
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     config = typed(cfg)

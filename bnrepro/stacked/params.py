@@ -1,6 +1,6 @@
 """All parameters of K runs in one flat buffer, laid out layer by layer.
 
-Slot `name` occupies theta[offset : offset + K * numel] and is viewed as [K, *shape]:
+Slot `name` occupies params[offset : offset + K * numel] and is viewed as [K, *shape]:
 every layer's block is contiguous, so a conv weight reshapes to [K*C_out, ...] for a
 grouped convolution and BN's gamma to [K*C] without copies, and the optimizer
 updates every parameter of every run with a handful of whole-buffer operations.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .config import WHERE_KEYS
+from ..config import WHERE_KEYS
 
 # Overrides that never name a run: they choose what to run or where, not what differs.
 _IGNORED = ("experiment", *WHERE_KEYS)

@@ -1,6 +1,6 @@
 """How `bnrepro train` runs its jobs: check them all, then train compatible ones together.
 
-Hydra's plugins live in hydra_plugins.bnrepro (bnrepro/hydra_plugin/); they hold
+Hydra's plugins live in hydra_plugins.bnrepro (bnrepro/launch/hydra_plugin/); they hold
 no logic and call these functions:
 
 - the sweeper composes every job's config and checks it (types, ranges, device,
@@ -23,7 +23,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from .config import Config, ConfigError, DatasetName, flatten, from_plain, to_plain, validate
+from ..config import Config, ConfigError, DatasetName, flatten, from_plain, to_plain, validate
 from .runnames import fresh_dir, run_names
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
@@ -44,7 +44,7 @@ def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None
     """Everything that can be wrong with a sweep before training starts."""
     import torch
 
-    from .data import DataError, fetch
+    from ..data import DataError, fetch
 
     for cfg, overrides in zip(configs, job_overrides):
         try:
@@ -88,7 +88,7 @@ def command_line() -> str:
 
 def launch(job_configs: list[DictConfig], job_overrides: Sequence[Sequence[str]], sweep_dir: Path,
            batch: bool, max_runs: int) -> list[JobReturn]:
-    from .train import train_runs
+    from ..run.loop import train_runs
 
     configs = [typed(c) for c in job_configs]
     names = run_names([list(o) for o in job_overrides], [c.seed for c in configs],

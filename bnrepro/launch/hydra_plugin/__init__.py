@@ -1,7 +1,7 @@
 """bnrepro's Hydra sweeper and launcher (installed as hydra_plugins.bnrepro).
 
 Hydra only instantiates plugins from the hydra_plugins namespace, hence this shim;
-the behaviour is in bnrepro/sweep.py. Selected in conf/train.yaml with
+the behaviour is in bnrepro/launch/sweep.py. Selected in conf/train.yaml with
 `override hydra/sweeper: bnrepro` and `override hydra/launcher: bnrepro`.
 
 No `from __future__ import annotations` here: Hydra's plugin scan executes this
@@ -42,7 +42,7 @@ class BnreproSweeper(BasicSweeper):
     that every job is composed and checked before the sweep directory is created."""
 
     def sweep(self, arguments: List[str]) -> Any:
-        from bnrepro.sweep import check, typed
+        from bnrepro.launch.sweep import check, typed
 
         params = self._parse_config() + list(arguments)
         overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(params)
@@ -62,7 +62,7 @@ class BnreproLauncher(Launcher):
         self.config, self.hydra_context = config, hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from bnrepro.sweep import launch
+        from bnrepro.launch.sweep import launch
 
         loader = self.hydra_context.config_loader
         configs = [loader.load_sweep_config(self.config, list(job)) for job in job_overrides]

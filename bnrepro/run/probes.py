@@ -10,8 +10,8 @@ import math
 
 import torch
 
-from .config import Activation
-from .params import Layout, Slot
+from ..config import Activation
+from ..stacked.params import Layout, Slot
 
 QUANTILES = (0.15, 0.50, 0.85)  # paper Fig. 1(b, c)
 # Per hidden layer, in this order; the glossary in README.md explains each.

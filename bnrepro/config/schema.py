@@ -1,19 +1,21 @@
-"""Typed configuration: the schema every Hydra config is merged into, and range checks.
+"""The schema every Hydra config is merged into: dataclasses, enums, ConfigStore entries.
 
 The dataclasses are registered in Hydra's ConfigStore as `base_config`; conf/train.yaml
 lists it first in its defaults, so every yaml file and command-line override is
 checked against these types (unknown key, wrong type, invalid enum value) while the
-config is composed. `validate` adds the range checks a type cannot express. Both
-run before any run directory exists (see bnrepro/sweep.py).
+config is composed. checks.py adds the range checks a type cannot express. Both
+run before any run directory exists (see bnrepro/launch/sweep.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, List, Optional
+from typing import List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING
+
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
 
 
 class DatasetName(Enum):
@@ -103,6 +105,45 @@ class DataConfig:
 
 
 @dataclass
+class NormConfig:
+    """What every normalization layer's options have: its kind (the registry's key)."""
+    kind: NormKind = NormKind.torch
+
+
+@dataclass
+class NoNormConfig(NormConfig):
+    kind: NormKind = NormKind.none
+
+
+@dataclass
+class BatchNormConfig(NormConfig):
+    kind: NormKind = NormKind.torch
+    eps: float = 1e-5
+    # PyTorch convention: running = (1 - m) * running + m * batch_statistic
+    momentum: float = 0.1
+
+
+@dataclass
+class RenormConfig(NormConfig):
+    """Batch Renormalization: plain BN for `warmup` steps, then r_max rises linearly to
+    `rmax` at step `rmax_at`, d_max to `dmax` at `dmax_at`; moving averages of mu and
+    sigma at rate `rate`."""
+    kind: NormKind = NormKind.renorm
+    eps: float = 1e-5
+    rmax: float = 3.0
+    dmax: float = 5.0
+    warmup: int = 5000
+    rmax_at: int = 40000
+    dmax_at: int = 25000
+    rate: float = 0.01
+
+
+# The dataclass of each `norm` group option (conf/norm/NAME.yaml extends NAME_schema).
+NORM_SCHEMAS = {NormKind.none: NoNormConfig, NormKind.torch: BatchNormConfig, NormKind.paper: BatchNormConfig,
+                NormKind.renorm: RenormConfig}
+
+
+@dataclass
 class ModelConfig:
     arch: Arch = Arch.mlp
     depth: int = 3  # hidden layers (mlp) or conv layers (convnet)
@@ -115,22 +156,11 @@ class ModelConfig:
     init: Init = Init.gaussian
     init_std: float = 0.01  # gaussian only
     init_gain: float = 1.0  # xavier / kaiming: multiplies the textbook std
-    # Which normalization, where model.bn places one (none: no normalization at all).
-    norm: NormKind = NormKind.torch
+    # Which normalization layer, where model.bn places one, and its options: the config
+    # group `norm` (conf/norm/*.yaml: none, torch, paper, renorm), chosen with norm=NAME.
+    norm: NormConfig = MISSING
     bn_affine: Affine = Affine.learn
     bn_gamma: float = 1.0  # the fixed gamma of bn_affine=fixed_gamma
-    bn_eps: float = 1e-5
-    # PyTorch convention: running = (1 - m) * running + m * batch_statistic
-    bn_momentum: float = 0.1
-    # Batch Renormalization (norm=renorm): plain BN for renorm_warmup steps, then r_max
-    # rises linearly to renorm_rmax at step renorm_rmax_at, d_max to renorm_dmax at
-    # renorm_dmax_at; moving averages of mu and sigma at rate renorm_rate.
-    renorm_rmax: float = 3.0
-    renorm_dmax: float = 5.0
-    renorm_warmup: int = 5000
-    renorm_rmax_at: int = 40000
-    renorm_dmax_at: int = 25000
-    renorm_rate: float = 0.01
     weight_scale: float = 1.0  # multiplies the hidden layers' initial weights (scale invariance)
     conv_kernel: int = 3
     pool_every: int = 2  # convnet: 2x2 max-pool after every n-th conv layer
@@ -231,114 +261,9 @@ TRAIN_SIZE = {DatasetName.mnist: 60000, DatasetName.fashion_mnist: 60000, Datase
 
 
 def register() -> None:
-    ConfigStore.instance().store(name="base_config", node=Config)
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=Config)
+    for kind, schema in NORM_SCHEMAS.items():
+        store.store(group="norm", name=f"{kind.value}_schema", package="model.norm", node=schema(kind=kind))
 
 
-class ConfigError(ValueError):
-    """A configuration value out of its allowed range; the message names the key."""
-
-
-def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value} is out of range: {allowed}")
-
-
-def validate(cfg: Config | DictConfig) -> None:
-    """Range checks that types cannot express. Raises ConfigError naming the key."""
-    m, o, t, d = cfg.model, cfg.optim, cfg.train, cfg.data
-    _check(0 <= cfg.seed < 2**32, "seed", cfg.seed, "must be in [0, 2^32)")
-    _check(m.depth >= 1, "model.depth", m.depth, "must be >= 1")
-    _check(m.width >= 1, "model.width", m.width, "must be >= 1")
-    _check(0.0 <= m.dropout < 1.0, "model.dropout", m.dropout, "must be in [0, 1)")
-    _check(m.init_std > 0, "model.init_std", m.init_std, "must be > 0")
-    _check(m.init_gain > 0, "model.init_gain", m.init_gain, "must be > 0")
-    _check(m.bn_eps > 0, "model.bn_eps", m.bn_eps, "must be > 0")
-    _check(0 < m.bn_momentum <= 1, "model.bn_momentum", m.bn_momentum, "must be in (0, 1]")
-    _check(m.renorm_rmax >= 1, "model.renorm_rmax", m.renorm_rmax, "must be >= 1")
-    _check(m.renorm_dmax >= 0, "model.renorm_dmax", m.renorm_dmax, "must be >= 0")
-    _check(m.renorm_warmup >= 0, "model.renorm_warmup", m.renorm_warmup, "must be >= 0")
-    for key in ("renorm_rmax_at", "renorm_dmax_at"):
-        _check(getattr(m, key) >= m.renorm_warmup, f"model.{key}", getattr(m, key),
-               f"must be >= model.renorm_warmup={m.renorm_warmup}")
-    _check(0 < m.renorm_rate <= 1, "model.renorm_rate", m.renorm_rate, "must be in (0, 1]")
-    _check(m.weight_scale > 0, "model.weight_scale", m.weight_scale, "must be > 0")
-    e = cfg.eval
-    _check(e.population_batches >= 1, "eval.population_batches", e.population_batches, "must be >= 1")
-    _check(e.batch_size is None or e.batch_size >= 1, "eval.batch_size", e.batch_size, "must be null or >= 1")
-    for n in e.batch_sizes:
-        _check(n >= 1, "eval.batch_sizes", list(e.batch_sizes), "entries must be >= 1")
-    _check(m.conv_kernel >= 1 and m.conv_kernel % 2 == 1, "model.conv_kernel", m.conv_kernel,
-           "must be an odd number >= 1")
-    _check(m.pool_every >= 1, "model.pool_every", m.pool_every, "must be >= 1")
-    _check(o.lr > 0, "optim.lr", o.lr, "must be > 0")
-    _check(0 <= o.momentum < 1, "optim.momentum", o.momentum, "must be in [0, 1)")
-    _check(o.weight_decay >= 0, "optim.weight_decay", o.weight_decay, "must be >= 0")
-    _check(o.decay_every >= 1, "optim.decay_every", o.decay_every, "must be >= 1")
-    _check(0 < o.decay_factor <= 1, "optim.decay_factor", o.decay_factor, "must be in (0, 1]")
-    _check(t.steps >= 1, "train.steps", t.steps, "must be >= 1")
-    min_batch = 2 if uses_bn(m) else 1
-    _check(t.batch_size >= min_batch, "train.batch_size", t.batch_size,
-           "must be >= 2 with batch normalization (a batch of one has no variance)"
-           if min_batch == 2 else "must be >= 1")
-    _check(t.eval_every >= 1, "train.eval_every", t.eval_every, "must be >= 1")
-    _check(t.log_every >= 1, "train.log_every", t.log_every, "must be >= 1")
-    _check(t.eval_batch_size >= 1, "train.eval_batch_size", t.eval_batch_size, "must be >= 1")
-    _check(0 <= cfg.probes.unit < m.width, "probes.unit", cfg.probes.unit,
-           f"must be in [0, model.width={m.width})")
-    if m.arch == Arch.convnet:
-        side, pools = IMAGE_SIDE[d.name], m.depth // m.pool_every
-        _check(side >> pools >= 1, "model.depth", m.depth,
-               f"{pools} 2x2 pools (one every model.pool_every={m.pool_every} layers) shrink a "
-               f"{side}x{side} input to nothing")
-    n_train = min(TRAIN_SIZE.get(d.name, d.synthetic_train), d.train_limit or 2**62)
-    _check(t.batch_size <= n_train, "train.batch_size", t.batch_size,
-           f"must be <= the training set's size ({n_train})")
-    _check(cfg.probes.hist_every >= 0 and cfg.probes.hist_every % t.log_every == 0,
-           "probes.hist_every", cfg.probes.hist_every,
-           f"must be 0 or a multiple of train.log_every={t.log_every}")
-    for key in ("train_limit", "test_limit"):
-        value = getattr(d, key)
-        _check(value is None or value >= 1, f"data.{key}", value, "must be null or >= 1")
-    _check(d.synthetic_train >= 1, "data.synthetic_train", d.synthetic_train, "must be >= 1")
-    _check(d.synthetic_test >= 1, "data.synthetic_test", d.synthetic_test, "must be >= 1")
-    for column in cfg.report.columns:
-        tag, _, how = column.partition(":")
-        _check(bool(tag) and how in ("", "first", "final", "median", "change"), "report.columns", column,
-               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median' or 'tag:change'")
-    for i, claim in enumerate(cfg.report.claims):
-        key = f"report.claims[{i}]"
-        _check(claim.op in (">", "<", "=", "!="), f"{key}.op", claim.op, "must be '>', '<', '=' or '!='")
-        compared = claim.than is not None or claim.than_metric is not None
-        _check(compared != (claim.value is not None), key, claim.text,
-               "needs either `than` / `than_metric` (another arm or metric) or `value` (a threshold)")
-
-
-def uses_bn(model: ModelConfig) -> bool:
-    """model.bn says where, model.norm which: either none means no normalization."""
-    return model.bn != BNPlacement.none and model.norm != NormKind.none
-
-
-def to_plain(cfg: Config | DictConfig) -> dict:
-    """The config as plain JSON-able Python (enums as their names), without hydra."""
-    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
-    plain = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
-    plain.pop("hydra", None)
-    return plain
-
-
-def from_plain(plain: dict) -> Config:
-    """A typed Config from plain values (as stored in a run's summary.json)."""
-    merged = OmegaConf.merge(OmegaConf.structured(Config), plain)
-    return OmegaConf.to_object(merged)
-
-
-def flatten(plain: dict, prefix: str = "") -> dict:
-    """{'model': {'bn': 'pre'}} -> {'model.bn': 'pre'}; lists stay as values."""
-    out = {}
-    for key, value in plain.items():
-        full = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, full + "."))
-        else:
-            out[full] = value
-    return out

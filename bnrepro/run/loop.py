@@ -21,14 +21,15 @@ import torch
 from tqdm import tqdm
 
 from . import provenance, tags
-from .config import Config, DeviceChoice, GraphMode, to_plain
-from .data import load
+from ..config import Config, DeviceChoice, GraphMode, to_plain
+from ..data import load
 from .fetcher import Fetcher
-from .model import StackedNet
-from .optim import StackedSGD
+from ..stacked.model import StackedNet
+from ..stacked.optim import StackedSGD
 from .sampler import Sampler
 from .evaluation import batch_size_sweep, test_metrics
-from .step import Stepper
+from .graphs import GraphedStep
+from .step import StepState, train_step
 
 
 class Interrupted(KeyboardInterrupt):
@@ -57,24 +58,28 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     """Train runs that share an architecture together; return their summaries."""
     from .writers import RunWriter  # tensorboard is slow to import; only needed here
 
-    head = cfgs[0]
+    shared = cfgs[0]  # what the runs of a group have in common (all but the batchable keys)
     t_setup = time.perf_counter()
-    device = resolve_device(head.device)
-    use_graph = device.type == "cuda" and head.train.graph != GraphMode.off
-    data = load(head.data, device)
+    device = resolve_device(shared.device)
+    use_graph = device.type == "cuda" and shared.train.graph != GraphMode.off
+    data = load(shared.data, device)
     seeds = [c.seed for c in cfgs]
     model = StackedNet([c.model for c in cfgs], seeds, data.input_shape, data.classes).to(device)
-    opt = StackedSGD(model.layout, [c.optim for c in cfgs], head.train.steps, device)
-    sampler = Sampler(model.seeds, len(data.train_y), head.train.batch_size)
-    stepper = Stepper(model, opt, sampler, data, head.probes.unit, use_graph,
-                      graph_required=head.train.graph == GraphMode.on, warn=log)
+    optimizer = StackedSGD(model.layout, [c.optim for c in cfgs], shared.train.steps, device)
+    sampler = Sampler(model.seeds, len(data.train_y), shared.train.batch_size)
+    state = StepState(model, optimizer, sampler, data, shared.probes.unit)
+
+    def step(probe: bool):
+        return train_step(state, probe)
+
+    stepper = GraphedStep(step, required=shared.train.graph == GraphMode.on, warn=log) if use_graph else None
     fetcher = Fetcher(device)
-    writers = [RunWriter(d, to_plain(c), head.model.depth) for c, d in zip(cfgs, run_dirs)]
+    writers = [RunWriter(d, to_plain(c), shared.model.depth) for c, d in zip(cfgs, run_dirs)]
     states = [RunState() for _ in cfgs]
-    K, steps, tr = len(cfgs), head.train.steps, head.train
+    K, steps, schedule = len(cfgs), shared.train.steps, shared.train
     where = provenance.device_name(device)
-    log(f"{head.name}: training {K} run{'s' if K > 1 else ''} together on {device.type} ({where})"
-        f"{', CUDA graphs' if use_graph else ''}: {steps} steps, batch {tr.batch_size}")
+    log(f"{shared.name}: training {K} run{'s' if K > 1 else ''} together on {device.type} ({where})"
+        f"{', CUDA graphs' if use_graph else ''}: {steps} steps, batch {schedule.batch_size}")
     setup_s = time.perf_counter() - t_setup
 
     def handle(record) -> None:
@@ -84,8 +89,8 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
             progress.set_postfix_str(f"test acc {np.nanmean(accs):.4f}" + (" (mean)" if K > 1 else ""))
         progress.update(record.step - progress.n)
 
-    show = tr.progress if tr.progress is not None else sys.stderr.isatty()
-    progress = tqdm(total=steps, unit="step", desc=head.name, disable=not show, dynamic_ncols=True,
+    show = schedule.progress if schedule.progress is not None else sys.stderr.isatty()
+    progress = tqdm(total=steps, unit="step", desc=shared.name, disable=not show, dynamic_ncols=True,
                     file=sys.stderr, smoothing=0.1)
     interrupted, done, last_log = False, 0, 0
     t_train = time.perf_counter()
@@ -94,26 +99,26 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
             if t % sampler.steps_per_epoch == 0:
                 sampler.start_epoch(t // sampler.steps_per_epoch)
             step_no = t + 1
-            probe = step_no == 1 or step_no % tr.log_every == 0 or step_no == steps
-            out = stepper.step(probe)
+            probe = step_no == 1 or step_no % schedule.log_every == 0 or step_no == steps
+            out = stepper(probe) if stepper is not None else step(probe)
             done = step_no
             if probe:
-                metrics = stepper.take_train_metrics(step_no - last_log)
+                metrics = state.take_train_metrics(step_no - last_log)
                 last_log = step_no
-                fetcher.push("train", step_no, {"metrics": metrics, "lr": opt.lr_at(stepper.t - 1),
+                fetcher.push("train", step_no, {"metrics": metrics, "lr": optimizer.lr_at(state.step - 1),
                                                 "grad_norm": out.grad_norm, "act": out.act})
-                hist = head.probes.hist_every
+                hist = shared.probes.hist_every
                 if hist and (step_no % hist == 0 or step_no == 1):
                     fetcher.push("hist", step_no, {str(i): z.flatten(1) for i, z in enumerate(out.taps)})
-            if step_no % tr.eval_every == 0 or step_no == steps:
-                fetcher.push("eval", step_no, test_metrics(model, data, sampler, head))
+            if step_no % schedule.eval_every == 0 or step_no == steps:
+                fetcher.push("eval", step_no, test_metrics(model, data, sampler, shared))
             if probe:
                 for record in fetcher.ready():
                     handle(record)
                 if all(s.status != "running" for s in states):
                     break  # every run diverged
-        if head.eval.batch_sizes and done == steps:
-            fetcher.push("eval", done, batch_size_sweep(model, data, head))
+        if shared.eval.batch_sizes and done == steps:
+            fetcher.push("eval", done, batch_size_sweep(model, data, shared))
     except KeyboardInterrupt:
         interrupted = True
     for record in fetcher.ready(wait=True):
@@ -123,17 +128,18 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     train_s = time.perf_counter() - t_train
     progress.close()
 
-    common = _common_facts(cfgs, device, where, stepper.graphed, command, setup_s, train_s, done)
+    graphed = stepper is not None and stepper.graphed
+    common = _common_facts(cfgs, device, where, graphed, command, setup_s, train_s, done)
     summaries = []
-    for cfg, state, writer in zip(cfgs, states, writers):
-        if state.status == "running":
-            state.status = "interrupted" if interrupted else "completed"
-        summary = _summary(cfg, state, writer, common)
+    for cfg, run, writer in zip(cfgs, states, writers):
+        if run.status == "running":
+            run.status = "interrupted" if interrupted else "completed"
+        summary = _summary(cfg, run, writer, common)
         writer.finish(summary)
         summaries.append(summary)
         log(f"  {writer.run_dir}: {summary['status']}, test acc {_fmt(summary['test_acc_final'])} "
             f"(best {_fmt(summary['test_acc_best'])} at step {summary['best_step']})")
-    log(f"{head.name}: {done} steps in {train_s:.1f} s ({done / train_s:.0f} steps/s, "
+    log(f"{shared.name}: {done} steps in {train_s:.1f} s ({done / train_s:.0f} steps/s, "
         f"{K * done / train_s:.0f} run-steps/s)")
     if interrupted:
         raise Interrupted()

@@ -9,8 +9,6 @@ temporary file and a rename: a reader never sees half a file.
 from __future__ import annotations
 
 import json
-import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +18,12 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from .config import flatten
+from ..config import flatten
+from .files import atomic_write, json_safe
 from .tags import HPARAM_METRICS, custom_scalars_layout
 
 # Config keys that say where, not what: left out of the hparams row.
 _NOT_HPARAMS = ("data.root", "out_dir", "train.progress", "train.graph", "report.")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _hparam_value(value):
@@ -80,17 +73,4 @@ class RunWriter:
         self.tb.close()
         table = self.scalar_table()
         atomic_write(self.run_dir / "scalars.csv", table.to_csv(index=False))
-        atomic_write(self.run_dir / "summary.json", json.dumps(_json_safe(summary), indent=2) + "\n")
-
-
-def _json_safe(value):
-    """NaN and infinities become null: summary.json stays valid JSON."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+        atomic_write(self.run_dir / "summary.json", json.dumps(json_safe(summary), indent=2) + "\n")

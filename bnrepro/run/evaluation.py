@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .config import Config
-from .data import Dataset
-from .model import StackedNet
+from ..config import Config
+from ..data import Dataset
+from ..stacked.model import StackedNet
 from .sampler import Sampler
 
 def _segments(n: int, chunk: int, group: int | None):
@@ -38,7 +38,7 @@ def evaluate(model: StackedNet, data: Dataset, chunk: int, stats="moving", group
     n = len(data.test_y)
     for start, end, size in _segments(n, chunk, group if stats == "batch" else None):
         mode = ("batch", size) if stats == "batch" else stats
-        logits = model(data.test_x[start:end], train=False, stats=mode)  # [K, b, classes]
+        logits = model(data.test_x[start:end], mode)  # [K, b, classes]
         target = data.test_y[start:end].expand(model.K, -1)
         loss += F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(model.K, -1).sum(1)
         correct += (logits.argmax(-1) == target).float().sum(1)

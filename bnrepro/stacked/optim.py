@@ -1,7 +1,7 @@
 """SGD with momentum and weight decay for K runs, each with its own hyper-parameters.
 
 Same update as torch.optim.SGD (dampening 0, no Nesterov):
-    g = grad + weight_decay * theta;  buf = momentum * buf + g;  theta -= lr_t * buf
+    g = grad + weight_decay * params;  buf = momentum * buf + g;  params -= lr_t * buf
 applied to the whole flat parameter buffer at once; per-run values are expanded once
 to per-element vectors. The schedule's factor is computed on the device from the
 step counter (one schedule per group), so a CUDA graph replays it without the host.
@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .config import OptimConfig, Schedule
+from ..config import OptimConfig, Schedule
 from .params import Layout
 
 
@@ -54,14 +54,14 @@ class StackedSGD:
         return self.lr0 * self.factor(t)
 
     @torch.no_grad()
-    def update(self, theta: torch.Tensor, grad: torch.Tensor, t: torch.Tensor) -> None:
+    def update(self, params: torch.Tensor, grad: torch.Tensor, t: torch.Tensor) -> None:
         if self.weight_decay is not None:
-            grad = grad + self.weight_decay * theta
+            grad = grad + self.weight_decay * params
         if self.buf is not None:
             self.buf.mul_(self.momentum).add_(grad)
             grad = self.buf
         lr = self.lr * self.factor(t)
         if isinstance(lr, float):
-            theta.add_(grad, alpha=-lr)
+            params.add_(grad, alpha=-lr)
         else:
-            theta.sub_(lr * grad)
+            params.sub_(lr * grad)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .tables import config_keys, load_summaries
+from .summaries import config_keys, load_summaries
 
 MAX_PANELS = 6
 

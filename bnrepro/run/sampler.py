@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from . import rng
+from ..stacked import rng
 
 
 class Sampler:

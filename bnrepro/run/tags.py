@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import layer_tag
+from ..stacked.model import layer_tag
 from .probes import ACT_STATS
 
 # The hparams plugin's metrics: logged scalars it shows beside each run's hyper-parameters.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-SOURCE_DIR = Path(__file__).resolve().parent.parent
+SOURCE_DIR = Path(__file__).resolve().parents[2]  # the checkout: bnrepro/run/ is two levels down
 PACKAGES = ("torch", "hydra-core", "omegaconf", "numpy", "pandas", "tensorboard")
 
 

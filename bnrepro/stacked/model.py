@@ -6,7 +6,9 @@ seed, dropout masks and BN statistics. Hidden layer l computes
 
     z = W_l h (+ b_l)  -> BN(z) if bn=pre  -> a = g(z)  -> BN(a) if bn=post  -> dropout
 
-and `taps` collects z, the nonlinearity's input, for the probes. Layouts: MLP
+and `taps` collects z, the nonlinearity's input, for the probes. The forward pass takes
+its mode as an argument: "train" (batch statistics, running averages updated) or,
+at evaluation, which statistics BN normalizes with (see norms.py). Layouts: MLP
 activations are [K, B, F] (batched matmul); conv activations are [B, K*C, H, W]
 (grouped convolution, groups=K). Evaluation feeds one shared [N, C, H, W] input to
 all runs: the first layer then is a single matmul / convolution over the runs'
@@ -21,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import rng
-from .config import Activation, Affine, Arch, BNPlacement, Init, ModelConfig, NormKind, uses_bn
-from .norms import BatchNormBase, BatchRenorm, PaperBatchNorm, TorchBatchNorm, renorm_schedule
+from ..config import Activation, Affine, Arch, BNPlacement, Init, ModelConfig, uses_bn
+from .norms import Mode, make_norm
 from .params import Layout, Slot
 
 ACTIVATIONS = {Activation.sigmoid: torch.sigmoid, Activation.tanh: torch.tanh, Activation.relu: torch.relu}
@@ -36,25 +38,25 @@ def layer_tag(index: int) -> str:
 class StackedNet(nn.Module):
     def __init__(self, cfgs: list[ModelConfig], seeds: list[int], input_shape: tuple, classes: int):
         super().__init__()
-        m = cfgs[0]  # the architecture is shared by all runs of a group
+        shared = cfgs[0]  # the architecture is shared by all runs of a group
         self.K = K = len(cfgs)
-        self.arch, self.depth, self.width = m.arch, m.depth, m.width
-        self.bn = m.bn if uses_bn(m) else BNPlacement.none
-        self.activation_name = m.activation
-        self.activation = ACTIVATIONS[m.activation]
-        self.pool_every, self.kernel = m.pool_every, m.conv_kernel
-        has_bias = (self.bn != BNPlacement.pre) if m.bias is None else m.bias
+        self.arch, self.depth, self.width = shared.arch, shared.depth, shared.width
+        self.bn = shared.bn if uses_bn(shared) else BNPlacement.none
+        self.activation_name = shared.activation
+        self.activation = ACTIVATIONS[shared.activation]
+        self.pool_every, self.kernel = shared.pool_every, shared.conv_kernel
+        has_bias = (self.bn != BNPlacement.pre) if shared.bias is None else shared.bias
 
         layout = Layout(K)
-        mlp = m.arch == Arch.mlp
+        mlp = shared.arch == Arch.mlp
         self.hidden: list[dict[str, Slot | None]] = []
         fan_in = math.prod(input_shape) if mlp else input_shape[0]
-        k_size = m.conv_kernel
+        k_size = shared.conv_kernel
         has_bn = self.bn != BNPlacement.none
-        learn_gamma = has_bn and m.bn_affine == Affine.learn
-        learn_beta = has_bn and m.bn_affine != Affine.none
-        for index in range(1, m.depth + 1):
-            tag, W = layer_tag(index), m.width
+        learn_gamma = has_bn and shared.bn_affine == Affine.learn
+        learn_beta = has_bn and shared.bn_affine != Affine.none
+        for index in range(1, shared.depth + 1):
+            tag, W = layer_tag(index), shared.width
             self.hidden.append({  # views: what bmm / baddbmm / conv2d / batch_norm take
                 "weight": layout.add(f"{tag}.weight", "weight", (fan_in, W)) if mlp else
                 layout.add(f"{tag}.weight", "weight", (W, fan_in, k_size, k_size), (K * W, fan_in, k_size, k_size)),
@@ -63,64 +65,57 @@ class StackedNet(nn.Module):
                 "beta": layout.add(f"{tag}.beta", "beta", (W,), (K * W,)) if learn_beta else None,
             })
             fan_in = W
-        out_tag = layer_tag(m.depth + 1)
-        self.out_weight = layout.add(f"{out_tag}.weight", "weight", (m.width, classes))
+        out_tag = layer_tag(shared.depth + 1)
+        self.out_weight = layout.add(f"{out_tag}.weight", "weight", (shared.width, classes))
         self.out_bias = layout.add(f"{out_tag}.bias", "bias", (classes,), (K, 1, classes))
         self.layout = layout
-        self.theta = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
+        self.params = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
 
-        self.norms = nn.ModuleList([_make_norm(m, K * m.width) for _ in range(m.depth)] if has_bn else [])
+        self.norms = nn.ModuleList([make_norm(shared.norm, K * shared.width) for _ in range(shared.depth)] if has_bn else [])
         # gamma when it is not learned: fixed (bn_affine=fixed_gamma) or absent (none)
-        fixed = torch.full((K * m.width,), m.bn_gamma) if m.bn_affine == Affine.fixed_gamma else None
+        fixed = torch.full((K * shared.width,), shared.bn_gamma) if shared.bn_affine == Affine.fixed_gamma else None
         self.register_buffer("fixed_gamma", fixed)
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         self.register_buffer("dropout_p", torch.tensor([c.dropout for c in cfgs], dtype=torch.float32))
         self.use_dropout = any(c.dropout > 0 for c in cfgs)
-        self._views: dict[str, torch.Tensor] = {}  # slot views of theta, during a forward pass
-        self._norm_mode, self._step = "train", None  # what BN layers do, during a forward pass
 
     # ---- what the probes and optimizer need ----
     def weight_slots(self) -> list[Slot]:
         return [layer["weight"] for layer in self.hidden] + [self.out_weight]
 
-    def p(self, slot: Slot | None) -> torch.Tensor | None:
-        return None if slot is None else self._views[slot.name]
-
     # ---- forward ----
-    def forward(self, x: torch.Tensor, *, train: bool, step: torch.Tensor | None = None,
-                taps: list | None = None, stats="moving") -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mode: Mode = "train", *, step: torch.Tensor | None = None,
+                taps: list | None = None) -> torch.Tensor:
         """x: [K, B, C, H, W] (each run its own batch) or [N, C, H, W] (shared) -> logits [K, B, classes].
 
-        stats: when not training, how BN normalizes: "moving", "population" or ("batch", n)
-        (see norms.py)."""
-        self._norm_mode = "train" if train else stats
-        self._step = step
+        mode: "train", or at evaluation how BN normalizes: "moving", "population" or
+        ("batch", n) (see norms.py). step: the completed-steps counter (dropout masks and
+        Batch Renorm's schedule read it). taps: a list to collect each hidden layer's z."""
+        training = mode == "train"
         shared = x.dim() == 4
         mlp = self.arch == Arch.mlp
-        self._views = self.layout.split(self.theta)
+        views = self.layout.split(self.params)
         h = (x.flatten(-3) if mlp else x if shared else x.transpose(0, 1).flatten(1, 2))
-        for l, layer in enumerate(self.hidden):
-            first_shared = shared and l == 0
-            z = self._linear(layer, h, first_shared) if mlp else self._conv(layer, h, first_shared)
+        for index, layer in enumerate(self.hidden):
+            first_shared = shared and index == 0
+            z = self._linear(views, layer, h, first_shared) if mlp else self._conv(views, layer, h, first_shared)
             if self.bn == BNPlacement.pre:
-                z = self._norm(l, layer, z)
+                z = self._norm(views, index, layer, z, mode, step)
             if taps is not None:
                 taps.append(z if mlp else z.unflatten(1, (self.K, -1)).transpose(0, 1))
             h = self.activation(z)
             if self.bn == BNPlacement.post:
-                h = self._norm(l, layer, h)
-            if train and self.use_dropout:
-                h = self._dropout(h, l, step)
-            if not mlp and (l + 1) % self.pool_every == 0:
+                h = self._norm(views, index, layer, h, mode, step)
+            if training and self.use_dropout:
+                h = self._dropout(h, index, step)
+            if not mlp and (index + 1) % self.pool_every == 0:
                 h = F.max_pool2d(h, 2)
         if not mlp:  # global average pool, back to [K, B, C]
             h = h.mean(dim=(2, 3)).unflatten(1, (self.K, -1)).transpose(0, 1)
-        logits = torch.baddbmm(self.p(self.out_bias), h, self.p(self.out_weight))
-        self._views = {}
-        return logits
+        return torch.baddbmm(views[self.out_bias.name], h, views[self.out_weight.name])
 
-    def _linear(self, layer: dict, h: torch.Tensor, shared: bool) -> torch.Tensor:
-        w, b = self.p(layer["weight"]), self.p(layer["bias"])  # [K, in, out], [K, 1, out]
+    def _linear(self, views: dict, layer: dict, h: torch.Tensor, shared: bool) -> torch.Tensor:
+        w, b = _value(views, layer["weight"]), _value(views, layer["bias"])  # [K, in, out], [K, 1, out]
         if shared:  # h [N, in]: one matmul against all runs' weights side by side
             z = h @ w.permute(1, 0, 2).flatten(1)
             if b is not None:
@@ -128,23 +123,22 @@ class StackedNet(nn.Module):
             return z.unflatten(1, (self.K, -1)).transpose(0, 1)
         return torch.bmm(h, w) if b is None else torch.baddbmm(b, h, w)
 
-    def _conv(self, layer: dict, h: torch.Tensor, shared: bool) -> torch.Tensor:
-        w, b = self.p(layer["weight"]), self.p(layer["bias"])  # [K*C_out, C_in, k, k], [K*C_out]
+    def _conv(self, views: dict, layer: dict, h: torch.Tensor, shared: bool) -> torch.Tensor:
+        w, b = _value(views, layer["weight"]), _value(views, layer["bias"])  # [K*C_out, C_in, k, k], [K*C_out]
         return F.conv2d(h, w, b, padding=self.kernel // 2, groups=1 if shared else self.K)
 
-    def _norm(self, l: int, layer: dict, z: torch.Tensor) -> torch.Tensor:
-        gamma = self.p(layer["gamma"]) if layer["gamma"] is not None else self.fixed_gamma  # [K*F]
-        beta = self.p(layer["beta"])
-
-        def norm(x: torch.Tensor) -> torch.Tensor:
-            return self.norms[l](x, gamma, beta, self._norm_mode, self._step)
-
+    def _norm(self, views: dict, index: int, layer: dict, z: torch.Tensor, mode: Mode,
+              step: torch.Tensor | None) -> torch.Tensor:
+        gamma = _value(views, layer["gamma"]) if layer["gamma"] is not None else self.fixed_gamma  # [K*F]
+        beta = _value(views, layer["beta"])
+        norm = self.norms[index]
         if self.arch != Arch.mlp:
-            return norm(z)
-        K, B, F_ = z.shape  # [K, B, F] -> [B, K*F]: one channel per (run, unit)
+            return norm(z, gamma, beta, mode, step)
+        K, B, units = z.shape  # [K, B, F] -> [B, K*F]: one channel per (run, unit)
         if K == 1:
-            return norm(z.squeeze(0)).unsqueeze(0)
-        return norm(z.transpose(0, 1).reshape(B, K * F_)).view(B, K, F_).transpose(0, 1)
+            return norm(z.squeeze(0), gamma, beta, mode, step).unsqueeze(0)
+        channels = z.transpose(0, 1).reshape(B, K * units)
+        return norm(channels, gamma, beta, mode, step).view(B, K, units).transpose(0, 1)
 
     @torch.no_grad()
     def set_population_statistics(self, batches) -> None:
@@ -154,11 +148,11 @@ class StackedNet(nn.Module):
         for norm in self.norms:
             norm.recorded = []
         for x in batches:
-            self(x, train=False, stats=("batch", None))
+            self(x, ("batch", None))
         for norm in self.norms:
             norm.set_population()
 
-    def _dropout(self, h: torch.Tensor, l: int, step: torch.Tensor) -> torch.Tensor:
+    def _dropout(self, h: torch.Tensor, index: int, step: torch.Tensor) -> torch.Tensor:
         # Masks are a hash of (run seed, step, layer, element): see rng.py.
         if self.arch == Arch.mlp:
             K, B, F_ = h.shape
@@ -169,18 +163,14 @@ class StackedNet(nn.Module):
             B, K, E = grouped.shape
             shape, seeds, p = (B, 1, E), self.seeds.view(1, K, 1), self.dropout_p.view(1, K, 1)
         element = torch.arange(math.prod(shape), device=h.device).view(shape)
-        keep = rng.uniform(seeds, rng.STREAM_DROPOUT, step, l, element) >= p
+        keep = rng.uniform(seeds, rng.STREAM_DROPOUT, step, index, element) >= p
         out = grouped * keep / (1 - p)
         return out if self.arch == Arch.mlp else out.view_as(h)
 
 
-def _make_norm(m: ModelConfig, channels: int) -> BatchNormBase:
-    if m.norm == NormKind.torch:
-        return TorchBatchNorm(channels, m.bn_eps, m.bn_momentum)
-    if m.norm == NormKind.paper:
-        return PaperBatchNorm(channels, m.bn_eps, m.bn_momentum)
-    schedule = renorm_schedule(m.renorm_rmax, m.renorm_dmax, m.renorm_warmup, m.renorm_rmax_at, m.renorm_dmax_at)
-    return BatchRenorm(channels, m.bn_eps, m.renorm_rate, schedule)
+def _value(views: dict, slot: Slot | None) -> torch.Tensor | None:
+    """A slot's view of the flat parameters in this forward pass (None: the layer has none)."""
+    return None if slot is None else views[slot.name]
 
 
 def _initial_values(layout: Layout, cfgs: list[ModelConfig], seeds: list[int],

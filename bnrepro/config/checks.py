@@ -1,0 +1,101 @@
+"""Range checks that types cannot express, run on every job before anything is created."""
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from .schema import (IMAGE_SIDE, TRAIN_SIZE, Arch, BatchNormConfig, BNPlacement, Config, ModelConfig, NormConfig,
+                     NormKind, RenormConfig)
+
+
+class ConfigError(ValueError):
+    """A configuration value out of its allowed range; the message names the key."""
+
+
+def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value} is out of range: {allowed}")
+
+
+def validate(cfg: Config | DictConfig) -> None:
+    """Range checks that types cannot express. Raises ConfigError naming the key."""
+    model, optim, train, data, evaluation = cfg.model, cfg.optim, cfg.train, cfg.data, cfg.eval
+    _check(0 <= cfg.seed < 2**32, "seed", cfg.seed, "must be in [0, 2^32)")
+    _check(model.depth >= 1, "model.depth", model.depth, "must be >= 1")
+    _check(model.width >= 1, "model.width", model.width, "must be >= 1")
+    _check(0.0 <= model.dropout < 1.0, "model.dropout", model.dropout, "must be in [0, 1)")
+    _check(model.init_std > 0, "model.init_std", model.init_std, "must be > 0")
+    _check(model.init_gain > 0, "model.init_gain", model.init_gain, "must be > 0")
+    _check_norm(model.norm)
+    _check(model.weight_scale > 0, "model.weight_scale", model.weight_scale, "must be > 0")
+    _check(evaluation.population_batches >= 1, "eval.population_batches", evaluation.population_batches, "must be >= 1")
+    _check(evaluation.batch_size is None or evaluation.batch_size >= 1, "eval.batch_size", evaluation.batch_size, "must be null or >= 1")
+    for size in evaluation.batch_sizes:
+        _check(size >= 1, "eval.batch_sizes", list(evaluation.batch_sizes), "entries must be >= 1")
+    _check(model.conv_kernel >= 1 and model.conv_kernel % 2 == 1, "model.conv_kernel", model.conv_kernel,
+           "must be an odd number >= 1")
+    _check(model.pool_every >= 1, "model.pool_every", model.pool_every, "must be >= 1")
+    _check(optim.lr > 0, "optim.lr", optim.lr, "must be > 0")
+    _check(0 <= optim.momentum < 1, "optim.momentum", optim.momentum, "must be in [0, 1)")
+    _check(optim.weight_decay >= 0, "optim.weight_decay", optim.weight_decay, "must be >= 0")
+    _check(optim.decay_every >= 1, "optim.decay_every", optim.decay_every, "must be >= 1")
+    _check(0 < optim.decay_factor <= 1, "optim.decay_factor", optim.decay_factor, "must be in (0, 1]")
+    _check(train.steps >= 1, "train.steps", train.steps, "must be >= 1")
+    min_batch = 2 if uses_bn(model) else 1
+    _check(train.batch_size >= min_batch, "train.batch_size", train.batch_size,
+           "must be >= 2 with batch normalization (a batch of one has no variance)"
+           if min_batch == 2 else "must be >= 1")
+    _check(train.eval_every >= 1, "train.eval_every", train.eval_every, "must be >= 1")
+    _check(train.log_every >= 1, "train.log_every", train.log_every, "must be >= 1")
+    _check(train.eval_batch_size >= 1, "train.eval_batch_size", train.eval_batch_size, "must be >= 1")
+    _check(0 <= cfg.probes.unit < model.width, "probes.unit", cfg.probes.unit,
+           f"must be in [0, model.width={model.width})")
+    if model.arch == Arch.convnet:
+        side, pools = IMAGE_SIDE[data.name], model.depth // model.pool_every
+        _check(side >> pools >= 1, "model.depth", model.depth,
+               f"{pools} 2x2 pools (one every model.pool_every={model.pool_every} layers) shrink a "
+               f"{side}x{side} input to nothing")
+    n_train = min(TRAIN_SIZE.get(data.name, data.synthetic_train), data.train_limit or 2**62)
+    _check(train.batch_size <= n_train, "train.batch_size", train.batch_size,
+           f"must be <= the training set's size ({n_train})")
+    _check(cfg.probes.hist_every >= 0 and cfg.probes.hist_every % train.log_every == 0,
+           "probes.hist_every", cfg.probes.hist_every,
+           f"must be 0 or a multiple of train.log_every={train.log_every}")
+    for key in ("train_limit", "test_limit"):
+        value = getattr(data, key)
+        _check(value is None or value >= 1, f"data.{key}", value, "must be null or >= 1")
+    _check(data.synthetic_train >= 1, "data.synthetic_train", data.synthetic_train, "must be >= 1")
+    _check(data.synthetic_test >= 1, "data.synthetic_test", data.synthetic_test, "must be >= 1")
+    for column in cfg.report.columns:
+        tag, _, how = column.partition(":")
+        _check(bool(tag) and how in ("", "first", "final", "median", "change"), "report.columns", column,
+               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median' or 'tag:change'")
+    for i, claim in enumerate(cfg.report.claims):
+        key = f"report.claims[{i}]"
+        _check(claim.op in (">", "<", "=", "!="), f"{key}.op", claim.op, "must be '>', '<', '=' or '!='")
+        compared = claim.than is not None or claim.than_metric is not None
+        _check(compared != (claim.value is not None), key, claim.text,
+               "needs either `than` / `than_metric` (another arm or metric) or `value` (a threshold)")
+
+
+def _check_norm(norm: NormConfig) -> None:
+    if isinstance(norm, BatchNormConfig):
+        _check(norm.eps > 0, "model.norm.eps", norm.eps, "must be > 0")
+        _check(0 < norm.momentum <= 1, "model.norm.momentum", norm.momentum, "must be in (0, 1]")
+    if isinstance(norm, RenormConfig):
+        _check(norm.eps > 0, "model.norm.eps", norm.eps, "must be > 0")
+        _check(norm.rmax >= 1, "model.norm.rmax", norm.rmax, "must be >= 1")
+        _check(norm.dmax >= 0, "model.norm.dmax", norm.dmax, "must be >= 0")
+        _check(norm.warmup >= 0, "model.norm.warmup", norm.warmup, "must be >= 0")
+        for key in ("rmax_at", "dmax_at"):
+            _check(getattr(norm, key) >= norm.warmup, f"model.norm.{key}", getattr(norm, key),
+                   f"must be >= model.norm.warmup={norm.warmup}")
+        _check(0 < norm.rate <= 1, "model.norm.rate", norm.rate, "must be in (0, 1]")
+
+
+def uses_bn(model: ModelConfig) -> bool:
+    """model.bn says where, model.norm which: either none means no normalization."""
+    return model.bn != BNPlacement.none and model.norm.kind != NormKind.none
+
+

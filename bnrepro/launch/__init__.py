@@ -1,0 +1,10 @@
+"""`bnrepro train`: from a command line to groups of runs handed to run.train_runs.
+
+- app.py: the Hydra application (the conf/ directory, plugin registration);
+- sweep.py: check every job before anything exists, group compatible jobs, launch;
+- runnames.py: run directory names from the overrides that vary;
+- hydra_plugin/: the sweeper and launcher classes Hydra instantiates (installed as
+  hydra_plugins.bnrepro); they hold no logic.
+
+May import: config, data, run.
+"""

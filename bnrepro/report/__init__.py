@@ -1,0 +1,10 @@
+"""From runs on disk to what a reader sees: tables, claim verdicts, report, figures.
+
+- summaries.py: every summary.json under the given paths as one table of runs;
+- tables.py: `bnrepro table`: per-configuration means, provenance, written out;
+- claims.py: a claim's verdict from the runs;
+- claims_report.py: `bnrepro report`: every experiment's claims in results/claims.md;
+- figures.py: `bnrepro figures`; format.py: numbers and Markdown tables.
+
+May import: config, run.files (reads what run/ wrote; never trains).
+"""

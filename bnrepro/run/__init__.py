@@ -1,0 +1,14 @@
+"""One group of runs trained, probed and written: the one training loop.
+
+- loop.py: train_runs(configs, run_dirs), the loop: set up, step, probe, evaluate, write;
+- step.py: train_step, one step as a plain function; graphs.py wraps it in CUDA graphs;
+- sampler.py: each run's mini-batches, gathered on the device;
+- evaluation.py: test metrics under each choice of BN statistics;
+- probes.py: what is measured at probe steps (gradient norms, nonlinearity inputs);
+- fetcher.py: device-to-host copies without stalling the device;
+- tags.py: the names of everything logged, and the TensorBoard layout;
+- writers.py: TensorBoard events, scalars.csv, summary.json, config.yaml per run;
+- files.py: atomic writes and valid JSON; provenance.py: commit, versions, device.
+
+May import: config, data, stacked.
+"""

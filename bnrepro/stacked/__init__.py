@@ -1,0 +1,10 @@
+"""K runs of one architecture as one model: what a training step computes with.
+
+- params.py: every parameter of every run in one flat buffer, laid out layer by layer;
+- model.py: StackedNet, the MLP and the conv net for K runs (forward takes its mode);
+- norms.py: the normalization layers (torch, paper, renorm) and their registry;
+- optim.py: SGD with momentum and weight decay, per-run hyper-parameters;
+- rng.py: counter-based random numbers (data order, dropout) per run.
+
+May import: config. Nothing here knows of files, Hydra or the training loop.
+"""
