@@ -44,6 +44,14 @@ def _train(args: list[str]) -> int:
     from .run.loop import Interrupted
 
     os.environ.setdefault("BNREPRO_COMMAND", shlex.join(["bnrepro", "train", *args]))
+    args = [a for a in args if a not in ("-m", "--multirun")]  # every train is a sweep already
+    if _shows_job_config(args):
+        from .launch.show import sweep_config
+
+        text = sweep_config([a for a in args if not a.startswith("-") and a != "job"])
+        if text is not None:
+            print(text)
+            return 0
     # @hydra.main parses sys.argv itself; its completion script names sys.argv[0]'s
     # program, which under `python -m bnrepro` is __main__.py: it is still bnrepro.
     program = "bnrepro" if sys.argv[0].endswith("__main__.py") else sys.argv[0]
@@ -56,6 +64,11 @@ def _train(args: list[str]) -> int:
         print("interrupted: the runs' summaries say `interrupted`", file=sys.stderr)
         return 130
     return 0
+
+
+def _shows_job_config(args: list[str]) -> bool:
+    """--cfg job / -c job (Hydra's own --cfg handles hydra and all)."""
+    return any(a in ("--cfg", "-c") and b == "job" for a, b in zip(args, args[1:]))
 
 
 def _data(args: list[str]) -> int:
@@ -77,16 +90,22 @@ def _data(args: list[str]) -> int:
     return 0
 
 
-def _over_runs(prog: str, what: str, args: list[str], make) -> int:
-    """`bnrepro table|figures DIR... [--out results]`: make(dirs, out) -> written paths."""
+def _over_runs(prog: str, what: str, args: list[str], make, columns: bool = False) -> int:
+    """`bnrepro table|figures DIR... [--out results]`: make(dirs, out) -> written paths
+    (with columns=True, also --columns a,b: make(dirs, out, columns))."""
     from .report.summaries import TableError
 
     parser = argparse.ArgumentParser(prog=prog, description=what)
     parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep directories (searched recursively)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
+    if columns:
+        parser.add_argument("--columns", default="", help="extra columns, comma-separated: a logged tag for its "
+                            "final value, tag:first, tag:median or tag:change (|final - first|), or a summary "
+                            "value (e.g. test_loss_final); added to the experiment's report.columns")
     opts = parser.parse_args(args)
+    extra = {"columns": [c.strip() for c in opts.columns.split(",") if c.strip()]} if columns else {}
     try:
-        for path in make(opts.dirs, opts.out):
+        for path in make(opts.dirs, opts.out, **extra):
             print(path)
     except TableError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -98,7 +117,7 @@ def _table(args: list[str]) -> int:
     from .report.tables import write_tables
 
     return _over_runs("bnrepro table", "Comparison tables (CSV, Markdown) and claim verdicts from runs.",
-                      args, write_tables)
+                      args, write_tables, columns=True)
 
 
 def _report(args: list[str]) -> int:

@@ -29,6 +29,10 @@ def test_train_help_and_cfg_job(tmp_path):
     assert "mnist_fig1" in help_text and "sigmoid10" in help_text
     job = bnrepro("train", "--cfg", "job", "+experiment=sigmoid10", cwd=tmp_path, check=True).stdout
     assert "depth: 10" in job
+    sweep = bnrepro("train", "-m", "--cfg", "job", "+experiment=sigmoid10", "seed=1,2,3,4", cwd=tmp_path,
+                    check=True).stdout
+    assert "# a sweep of 8 jobs" in sweep and "#   seed: 1,2,3,4" in sweep and "#   model.bn: none,pre" in sweep
+    assert "depth: 10" in sweep and "seed: 1\n" in sweep
     assert list(tmp_path.iterdir()) == []
 
 

@@ -20,7 +20,7 @@ def test_activation_stats_separate_one_unit_from_all_units():
     z = torch.zeros(2, 100, 3)  # [K, B, units]
     z[:, :, 0] = torch.linspace(-1, 1, 100)  # the tracked unit
     z[:, :, 1] = 10.0  # a saturated unit
-    stats = dict(zip(probes.ACT_STATS, probes.activation_stats(z, 0, Activation.sigmoid)[0].tolist()))
+    stats = {name: float(v[0]) for name, v in probes.activation_stats(z, 0, Activation.sigmoid).items()}
     assert abs(stats["unit_p50"]) < 1e-6 and abs(stats["unit_p15"] + 0.7) < 1e-6
     assert stats["p85"] == 10.0
     assert abs(stats["saturated"] - 1 / 3) < 1e-6  # only the unit at z=10 has sigmoid' < 10% of its max
@@ -28,7 +28,7 @@ def test_activation_stats_separate_one_unit_from_all_units():
 
 def test_saturation_and_linear_range_are_relative_to_each_nonlinearity():
     z = torch.tensor([[[-5.0], [-1.0], [0.5], [3.0]]])
-    stats = {a: dict(zip(probes.ACT_STATS, probes.activation_stats(z, 0, a)[0].tolist())) for a in Activation}
+    stats = {a: {name: float(v[0]) for name, v in probes.activation_stats(z, 0, a).items()} for a in Activation}
     assert {a: s["saturated"] for a, s in stats.items()} == {
         Activation.sigmoid: 0.25, Activation.tanh: 0.5, Activation.relu: 0.5}
     # near-linear: sigmoid |z| < 0.96 (only 0.5), tanh |z| < 0.48 (none), relu z > 0

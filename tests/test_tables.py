@@ -79,3 +79,15 @@ def test_equality_claims_with_a_factor_and_a_second_metric(tmp_path):
                         "tol": 0.01})["verdict"] == "reproduced"
     assert judge(runs, {**base, "where": "model.bn=pre", "than_metric": "test_acc_final", "op": "=", "factor": 4.0,
                         "tol": 1e-6})["verdict"] == "reproduced"  # 2.0 == 4 x 0.5, within one arm
+
+
+def test_columns_chosen_at_table_time(tmp_path):
+    for seed in (1, 2):
+        fake_run(tmp_path / "runs", f"pre{seed}", seed, "pre", 0.9, ratio=0.5 * seed)
+    write_tables([tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/first_over_last_hidden:median",
+                                                                     "test_acc_best"])
+    table = pd.read_csv(tmp_path / "results" / "exp.csv")
+    assert table["grad_norm/first_over_last_hidden:median mean"].iloc[0] == pytest.approx(0.75)
+    assert list(table.columns).count("test_acc_best mean") == 1  # a column asked for twice appears once
+    with pytest.raises(TableError, match="--columns"):
+        write_tables([tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/layer_01:mean"])

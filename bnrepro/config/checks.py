@@ -5,7 +5,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from .schema import (IMAGE_SIDE, TRAIN_SIZE, Arch, BatchNormConfig, BNPlacement, Config, ModelConfig, NormConfig,
+from .schema import (IMAGE_SIDE, TRAIN_SIZE, Arch, DatasetName, BatchNormConfig, BNPlacement, Config, ModelConfig, NormConfig,
                      NormKind, RenormConfig)
 
 
@@ -51,6 +51,8 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(train.eval_batch_size >= 1, "train.eval_batch_size", train.eval_batch_size, "must be >= 1")
     _check(0 <= cfg.probes.unit < model.width, "probes.unit", cfg.probes.unit,
            f"must be in [0, model.width={model.width})")
+    _check(data.name != DatasetName.gaussian or model.arch == Arch.mlp, "data.name", data.name.value,
+           "gaussian inputs are vectors: use model=mlp")
     if model.arch == Arch.convnet:
         side, pools = IMAGE_SIDE[data.name], model.depth // model.pool_every
         _check(side >> pools >= 1, "model.depth", model.depth,
@@ -66,6 +68,7 @@ def validate(cfg: Config | DictConfig) -> None:
         value = getattr(data, key)
         _check(value is None or value >= 1, f"data.{key}", value, "must be null or >= 1")
     _check(data.synthetic_train >= 1, "data.synthetic_train", data.synthetic_train, "must be >= 1")
+    _check(data.dim >= 1, "data.dim", data.dim, "must be >= 1")
     _check(data.synthetic_test >= 1, "data.synthetic_test", data.synthetic_test, "must be >= 1")
     for column in cfg.report.columns:
         tag, _, how = column.partition(":")

@@ -15,7 +15,7 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
 
 
 class DatasetName(Enum):
@@ -23,11 +23,33 @@ class DatasetName(Enum):
     fashion_mnist = "fashion_mnist"
     cifar10 = "cifar10"
     synthetic = "synthetic"
+    gaussian = "gaussian"  # inputs drawn N(0, 1): the classic initialization demonstrations
+
+
+class GaussianLabels(Enum):
+    random = "random"  # uniformly random classes: nothing to learn, statistics only
+    linear = "linear"  # argmax of a fixed random linear map of the input: learnable
+
+
+class Loss(Enum):
+    cross_entropy = "cross_entropy"  # softmax cross-entropy on the logits
+    mse = "mse"  # squared error against one-hot targets, on model.output's values
+
+
+class Output(Enum):
+    linear = "linear"  # the output layer's values as they are
+    sigmoid = "sigmoid"  # squashed by a sigmoid (the classic squared-error setup)
+
+
+class DropoutAt(Enum):
+    every = "every"  # after every hidden layer (with BN: before the next layer's BN)
+    last = "last"  # only after the last hidden layer, after every BN (Li et al. 2019)
 
 
 class Normalize(Enum):
     none = "none"  # pixels scaled to [0, 1]
     standardize = "standardize"  # per channel, with the training set's mean and std
+    standardize_feature = "standardize_feature"  # per feature (pixel), with the training set's mean and std
 
 
 class Arch(Enum):
@@ -70,6 +92,7 @@ class Init(Enum):
     gaussian = "gaussian"  # N(0, init_std^2), the paper's "small random Gaussian values"
     xavier = "xavier"  # normal, std = init_gain * sqrt(2 / (fan_in + fan_out)) (Glorot)
     kaiming = "kaiming"  # normal, std = init_gain * sqrt(2 / fan_in) (He)
+    xavier_uniform = "xavier_uniform"  # U(-a, a), a = init_gain * sqrt(6 / (fan_in + fan_out))
 
 
 class Schedule(Enum):
@@ -102,6 +125,11 @@ class DataConfig:
     # synthetic only: sizes of a deterministic, learnable 10-class problem
     synthetic_train: int = 4096
     synthetic_test: int = 1024
+    # gaussian only: inputs N(0, 1) of this dimension; sizes from synthetic_train/_test;
+    # the inputs (and the linear map of labels=linear) are fixed by data_seed
+    dim: int = 500
+    labels: GaussianLabels = GaussianLabels.linear
+    data_seed: int = 0
 
 
 @dataclass
@@ -153,6 +181,8 @@ class ModelConfig:
     # null: drop the bias where BN directly follows the layer (BN's beta replaces it)
     bias: Optional[bool] = None
     dropout: float = 0.0  # after each hidden nonlinearity (and after BN when post)
+    dropout_at: DropoutAt = DropoutAt.every  # which hidden layers dropout follows
+    output: Output = Output.linear  # applied to the output layer before the loss
     init: Init = Init.gaussian
     init_std: float = 0.01  # gaussian only
     init_gain: float = 1.0  # xavier / kaiming: multiplies the textbook std
@@ -184,6 +214,7 @@ class TrainConfig:
     eval_every: int = 500  # test loss/accuracy, eval mode, whole test set
     log_every: int = 100  # train metrics and probes
     eval_batch_size: int = 10000  # chunk size of the eval forward pass
+    loss: Loss = Loss.cross_entropy
     graph: GraphMode = GraphMode.auto
     progress: Optional[bool] = None  # null: a progress bar when stderr is a terminal
 
@@ -196,12 +227,19 @@ class EvalConfig:
     batch_size: Optional[int] = None  # test batch size for stats=batch (null: train.batch_size)
     # At the end: test accuracy with batch statistics for each of these test batch sizes.
     batch_sizes: List[int] = field(default_factory=list)
+    # Per BN layer: mean over units of (running variance / the variance of BN's input over
+    # the test set in eval mode): the train/test variance shift dropout causes (Li et al. 2019).
+    variance_shift: bool = False
 
 
 @dataclass
 class ProbeConfig:
     unit: int = 0  # the "typical unit" whose input percentiles are tracked (paper Fig. 1b,c)
     hist_every: int = 5000  # histograms (0: never); a multiple of train.log_every
+    # Which probes run on a probe step (the registry in bnrepro/run/probes.py): grad_norm,
+    # act (nonlinearity inputs z), out (outputs a = g(z)), act_grad (dL/da), update_ratio.
+    which: List[str] = field(default_factory=lambda: ["grad_norm", "act"])
+    initial: bool = False  # also probe at step 0: after initialization, before any update
 
 
 @dataclass
@@ -256,7 +294,8 @@ class Config:
 WHERE_KEYS = ("device", "out_dir", "data.root", "train.progress", "train.graph")
 
 # Image side and training-set size of each dataset, for checks before any data is read.
-IMAGE_SIDE = {DatasetName.mnist: 28, DatasetName.fashion_mnist: 28, DatasetName.cifar10: 32, DatasetName.synthetic: 28}
+IMAGE_SIDE = {DatasetName.mnist: 28, DatasetName.fashion_mnist: 28, DatasetName.cifar10: 32, DatasetName.synthetic: 28,
+              DatasetName.gaussian: 1}
 TRAIN_SIZE = {DatasetName.mnist: 60000, DatasetName.fashion_mnist: 60000, DatasetName.cifar10: 50000}
 
 

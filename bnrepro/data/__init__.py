@@ -16,6 +16,7 @@ import torch
 from ..config import DataConfig, DatasetName, Normalize
 from .formats import read_cifar_batch, read_idx
 from .sources import SPECS, DataError, ensure, log_to_stderr
+from .gaussian import make_gaussian
 from .synthetic import make_synthetic
 
 __all__ = ["Dataset", "load", "fetch", "DataError"]
@@ -66,24 +67,31 @@ def _read_raw(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 
 def load(cfg: DataConfig, device: torch.device) -> Dataset:
-    train_x, train_y, test_x, test_y, classes = _read_raw(cfg)
+    generated = cfg.name == DatasetName.gaussian  # already float values, not uint8 pixels
+    train_x, train_y, test_x, test_y, classes = make_gaussian(cfg) if generated else _read_raw(cfg)
     if cfg.train_limit is not None:
         train_x, train_y = train_x[: cfg.train_limit], train_y[: cfg.train_limit]
     if cfg.test_limit is not None:
         test_x, test_y = test_x[: cfg.test_limit], test_y[: cfg.test_limit]
 
-    def prepare(images: np.ndarray) -> torch.Tensor:
+    def prepare(images) -> torch.Tensor:
+        if generated:
+            return images.to(device=device, dtype=torch.float32)
         x = torch.from_numpy(np.array(images)).to(device=device, dtype=torch.float32)  # a writable copy
         x = x / 255.0
         return (x > 0.5).float() if cfg.binarize else x
 
     train, test = prepare(train_x), prepare(test_x)
-    if cfg.normalize == Normalize.standardize:
-        mean = train.mean(dim=(0, 2, 3), keepdim=True)
-        std = train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    if cfg.normalize != Normalize.none:
+        # per channel: over examples and positions; per feature: over examples only
+        dims = (0, 2, 3) if cfg.normalize == Normalize.standardize else (0,)
+        mean = train.mean(dim=dims, keepdim=True)
+        std = train.std(dim=dims, keepdim=True)
+        std = torch.where(std > 1e-6, std, torch.ones_like(std))  # a constant feature (MNIST's border) stays 0
         train, test = (train - mean) / std, (test - mean) / std
 
-    def labels(y: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(y)).to(device=device, dtype=torch.int64)
+    def labels(y) -> torch.Tensor:
+        y = y if isinstance(y, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(y))
+        return y.to(device=device, dtype=torch.int64)
 
     return Dataset(cfg.name.value, train, labels(train_y), test, labels(test_y), classes)

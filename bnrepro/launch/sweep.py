@@ -45,17 +45,22 @@ def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None
     import torch
 
     from ..data import DataError, fetch
+    from ..run.probes import PROBES
 
     for cfg, overrides in zip(configs, job_overrides):
         try:
             validate(cfg)
+            unknown = [name for name in cfg.probes.which if name not in PROBES]
+            if unknown:  # the registry lives in run/, which config/ may not import
+                raise ConfigError(f"probes.which={list(cfg.probes.which)} is out of range: no probe "
+                                  f"{', '.join(unknown)}; the registry has {', '.join(sorted(PROBES))}")
             if cfg.device.value == "cuda" and not torch.cuda.is_available():
                 raise ConfigError("device=cuda but no CUDA device is available (use device=auto or device=cpu)")
         except ConfigError as e:
             where = f" (job: {' '.join(overrides)})" if len(configs) > 1 else ""
             raise InvalidJob(f"Invalid configuration{where}: {e}") from None
     for name, root in {(c.data.name, c.data.root) for c in configs}:
-        if name != DatasetName.synthetic:
+        if name not in (DatasetName.synthetic, DatasetName.gaussian):
             try:
                 fetch(name.value, root)
             except DataError as e:

@@ -18,7 +18,7 @@ import pandas as pd
 from ..run.files import atomic_write
 from .claims import judge
 from .format import markdown_table, mean_std
-from .summaries import config_keys, load_summaries, metric_column
+from .summaries import TableError, config_keys, load_summaries, metric_column
 
 BASE_METRICS = ("test_acc_final", "test_acc_best", "best_step")
 LABELS = {"test_acc_final": "test acc (final)", "test_acc_best": "test acc (best)", "best_step": "step of best"}
@@ -72,14 +72,24 @@ def provenance_lines(runs: pd.DataFrame, sources: list[Path]) -> list[str]:
     ]
 
 
-def write_tables(paths: list[Path], out: Path) -> list[Path]:
+def check_columns(columns: list[str]) -> None:
+    for column in columns:
+        tag, _, how = column.partition(":")
+        if not tag or how not in ("", "first", "final", "median", "change"):
+            raise TableError(f"--columns {column!r}: a column is 'tag', 'tag:first', 'tag:final', 'tag:median' "
+                             "or 'tag:change' (or a summary value such as test_loss_final)")
+
+
+def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None) -> list[Path]:
+    """columns: extra columns chosen at table time, after the experiment's report.columns."""
+    check_columns(columns or [])
     runs = load_summaries(paths)
     written = []
     out.mkdir(parents=True, exist_ok=True)
     for name, group in runs.groupby("name", sort=True):
-        columns = json.loads(group["config.report.columns"].iloc[0]) if "config.report.columns" in group else []
+        configured = json.loads(group["config.report.columns"].iloc[0]) if "config.report.columns" in group else []
         claims = json.loads(group["config.report.claims"].iloc[0]) if "config.report.claims" in group else []
-        metrics = list(BASE_METRICS) + [c for c in columns if c not in BASE_METRICS]
+        metrics = list(dict.fromkeys([*BASE_METRICS, *configured, *(columns or [])]))
         table = aggregate(group, metrics)
         shown = display(table, metrics)
         verdicts = [judge(group, claim) for claim in claims]

@@ -4,6 +4,8 @@
 - eval.compare_stats: test accuracy under each choice (moving averages, Algorithm 2's
   population statistics, each test batch's own statistics) and how far the moving
   averages are from the population statistics;
+- eval.variance_shift: per BN layer, running variance / the variance of BN's input
+  over the test set in eval mode (dropout before BN makes them differ; Li et al. 2019);
 - eval.batch_sizes, at the end: test accuracy when each group of n test examples is
   normalized with its own statistics, for every n: what a model that used the test
   batch's statistics would score, and how that depends on who shares the batch.
@@ -12,12 +14,13 @@ Evaluation never changes the model's training state (running averages included).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from ..config import Config
+from ..config import Config, Loss, Output
 from ..data import Dataset
-from ..stacked.model import StackedNet
+from ..stacked.model import StackedNet, layer_tag
+from . import losses
 from .sampler import Sampler
+
 
 def _segments(n: int, chunk: int, group: int | None):
     """(start, end, group) pieces covering n test examples; with groups, every piece holds
@@ -31,7 +34,8 @@ def _segments(n: int, chunk: int, group: int | None):
 
 
 @torch.no_grad()
-def evaluate(model: StackedNet, data: Dataset, chunk: int, stats="moving", group: int | None = None) -> torch.Tensor:
+def evaluate(model: StackedNet, data: Dataset, chunk: int, stats="moving", group: int | None = None,
+             loss_kind: Loss = Loss.cross_entropy, output: Output = Output.linear) -> torch.Tensor:
     """[2, K]: test loss and accuracy of every run over the whole test set."""
     loss = torch.zeros(model.K, device=data.test_x.device)
     correct = torch.zeros(model.K, device=data.test_x.device)
@@ -40,7 +44,7 @@ def evaluate(model: StackedNet, data: Dataset, chunk: int, stats="moving", group
         mode = ("batch", size) if stats == "batch" else stats
         logits = model(data.test_x[start:end], mode)  # [K, b, classes]
         target = data.test_y[start:end].expand(model.K, -1)
-        loss += F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(model.K, -1).sum(1)
+        loss += losses.per_example(logits, target, loss_kind, output).sum(1)
         correct += (logits.argmax(-1) == target).float().sum(1)
     return torch.stack([loss / n, correct / n])
 
@@ -59,6 +63,20 @@ def moving_population_gap(model: StackedNet) -> torch.Tensor:
     return torch.stack(gaps).mean(0)
 
 
+@torch.no_grad()
+def variance_shift(model: StackedNet, data: Dataset, chunk: int) -> dict:
+    """Tag -> [K]: per BN layer, the mean over units of running variance / variance of the
+    layer's input over the first `chunk` test examples, in eval mode (no dropout)."""
+    inputs: list = []
+    model(data.test_x[:chunk], "moving", bn_inputs=inputs)
+    shift = {}
+    for index, (x, norm) in enumerate(zip(inputs, model.norms)):  # x: [K, N, U, *rest]
+        test_var = x.transpose(1, 2).flatten(2).var(dim=2)  # [K, U]
+        running = norm.running_var.view(model.K, -1)
+        shift[f"bn_shift/{layer_tag(index + 1)}"] = (running / test_var.clamp_min(1e-12)).mean(1)
+    return shift
+
+
 def test_metrics(model: StackedNet, data: Dataset, sampler: Sampler, cfg: Config) -> dict:
     """Tag -> [K] tensor, at one evaluation step."""
     e, chunk = cfg.eval, cfg.train.eval_batch_size
@@ -68,11 +86,13 @@ def test_metrics(model: StackedNet, data: Dataset, sampler: Sampler, cfg: Config
     choices = ("moving", "population", "batch") if has_bn and e.compare_stats else (wanted,)
     if "population" in choices:
         set_population(model, data, sampler, e.population_batches)
-    results = {name: evaluate(model, data, chunk, name, group) for name in choices}
+    results = {name: evaluate(model, data, chunk, name, group, cfg.train.loss, cfg.model.output) for name in choices}
     metrics = {"test/loss": results[wanted][0], "test/acc": results[wanted][1]}
     if len(choices) > 1:
         metrics.update({f"test_stats/{name}_acc": result[1] for name, result in results.items()})
         metrics["test_stats/moving_population_gap"] = moving_population_gap(model)
+    if has_bn and e.variance_shift:
+        metrics.update(variance_shift(model, data, chunk))
     return metrics
 
 

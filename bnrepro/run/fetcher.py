@@ -20,6 +20,7 @@ class Record:
     kind: str  # "train", "eval" or "hist"
     step: int
     values: dict  # name -> numpy array
+    meta: object = None  # passed through as pushed (e.g. the names of a stacked tensor's rows)
 
 
 class Fetcher:
@@ -27,7 +28,7 @@ class Fetcher:
         self.cuda = device.type == "cuda"
         self.pending: deque = deque()
 
-    def push(self, kind: str, step: int, tensors: dict) -> None:
+    def push(self, kind: str, step: int, tensors: dict, meta: object = None) -> None:
         shapes = {name: tuple(t.shape) for name, t in tensors.items()}
         packed = torch.cat([t.detach().float().flatten() for t in tensors.values()])
         if self.cuda:
@@ -37,11 +38,11 @@ class Fetcher:
             done.record()
         else:
             host, done = packed, None
-        self.pending.append((kind, step, shapes, host, done))
+        self.pending.append((kind, step, shapes, host, done, meta))
 
     def ready(self, wait: bool = False) -> Iterator[Record]:
         while self.pending:
-            kind, step, shapes, host, done = self.pending[0]
+            kind, step, shapes, host, done, meta = self.pending[0]
             if done is not None:
                 if wait:
                     done.synchronize()
@@ -53,4 +54,4 @@ class Fetcher:
                 size = int(np.prod(shape))
                 values[name] = flat[offset: offset + size].reshape(shape).copy()
                 offset += size
-            yield Record(kind, step, values)
+            yield Record(kind, step, values, meta)

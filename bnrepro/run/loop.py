@@ -29,7 +29,7 @@ from ..stacked.optim import StackedSGD
 from .sampler import Sampler
 from .evaluation import batch_size_sweep, test_metrics
 from .graphs import GraphedStep
-from .step import StepState, train_step
+from .step import StepState, initial_probe, train_step
 
 
 class Interrupted(KeyboardInterrupt):
@@ -51,6 +51,7 @@ class RunState:
     diverged_at: int | None = None
     evals: list = field(default_factory=list)  # (step, loss, acc)
     last_train: dict = field(default_factory=dict)
+    histograms: dict = field(default_factory=dict)  # tag -> {"first": counts, "final": counts}
 
 
 def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
@@ -67,7 +68,8 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     model = StackedNet([c.model for c in cfgs], seeds, data.input_shape, data.classes).to(device)
     optimizer = StackedSGD(model.layout, [c.optim for c in cfgs], shared.train.steps, device)
     sampler = Sampler(model.seeds, len(data.train_y), shared.train.batch_size)
-    state = StepState(model, optimizer, sampler, data, shared.probes.unit)
+    state = StepState(model, optimizer, sampler, data, shared.probes.unit, tuple(shared.probes.which),
+                      shared.train.loss, shared.model.output)
 
     def step(probe: bool):
         return train_step(state, probe)
@@ -94,7 +96,21 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
                     file=sys.stderr, smoothing=0.1)
     interrupted, done, last_log = False, 0, 0
     t_train = time.perf_counter()
+
+    def push_probes(step_no: int, metrics, out) -> None:
+        fetcher.push("train", step_no, {"metrics": metrics, "lr": optimizer.lr_at(state.step - int(step_no > 0)),
+                                        "probed": out.values}, meta=out.names)
+        hist = shared.probes.hist_every
+        if hist and (step_no % hist == 0 or step_no <= 1):
+            layers = {tags.hist_tag("z", i): z.flatten(1) for i, z in enumerate(out.z)}
+            if "out" in shared.probes.which:
+                layers.update({tags.hist_tag("a", i): a.flatten(1) for i, a in enumerate(out.a)})
+            fetcher.push("hist", step_no, layers)
+
     try:
+        if shared.probes.initial:  # step 0: after initialization, before any update
+            sampler.start_epoch(0)
+            push_probes(0, *initial_probe(state))
         for t in range(steps):
             if t % sampler.steps_per_epoch == 0:
                 sampler.start_epoch(t // sampler.steps_per_epoch)
@@ -105,11 +121,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
             if probe:
                 metrics = state.take_train_metrics(step_no - last_log)
                 last_log = step_no
-                fetcher.push("train", step_no, {"metrics": metrics, "lr": optimizer.lr_at(state.step - 1),
-                                                "grad_norm": out.grad_norm, "act": out.act})
-                hist = shared.probes.hist_every
-                if hist and (step_no % hist == 0 or step_no == 1):
-                    fetcher.push("hist", step_no, {str(i): z.flatten(1) for i, z in enumerate(out.taps)})
+                push_probes(step_no, metrics, out)
             if step_no % schedule.eval_every == 0 or step_no == steps:
                 fetcher.push("eval", step_no, test_metrics(model, data, sampler, shared))
             if probe:
@@ -153,7 +165,7 @@ def _record(record, states: list[RunState], writers: list) -> None:
             continue  # a diverged run logs nothing after its divergence
         if record.kind == "train":
             v = record.values
-            scalars = tags.train_scalars(v["metrics"], v["lr"], v["grad_norm"], v["act"], k)
+            scalars = tags.train_scalars(v["metrics"], v["lr"], record.meta, v["probed"], k)
             writer.scalars(record.step, scalars)
             state.last_train = scalars
             bad = int(v["metrics"][2, k])  # steps with a non-finite loss in this interval
@@ -165,8 +177,21 @@ def _record(record, states: list[RunState], writers: list) -> None:
             if "test/acc" in scalars:
                 state.evals.append((record.step, scalars["test/loss"], scalars["test/acc"]))
         else:
-            for i, values in enumerate(record.values.values()):
-                writer.histogram(record.step, tags.hist_tag(i), values[k])
+            for tag, values in record.values.items():
+                writer.histogram(record.step, tag, values[k])
+                counts = _histogram(values[k])
+                if counts:
+                    state.histograms.setdefault(tag, {}).setdefault("first", counts)
+                    state.histograms[tag]["final"] = counts
+
+
+def _histogram(values: np.ndarray, bins: int = 60) -> dict | None:
+    """The summary's copy of a histogram (figures read it): step-free counts over its range."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return None
+    counts, edges = np.histogram(finite, bins=bins)
+    return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
 def _fmt(value) -> str:
@@ -217,6 +242,7 @@ def _summary(cfg: Config, state: RunState, writer, common: dict) -> dict:
         "final": {tag: values[-1] for tag, values in series.items()},
         "median": {tag: _finite_median(values) for tag, values in series.items()},
         "config": to_plain(cfg),
+        "histograms": state.histograms,  # first and last histogram of each tag (figures)
     }
 
 

@@ -1,23 +1,66 @@
 """What the probes measure, computed on the device for K runs at once.
 
-Probes observe: they read the gradient and the nonlinearity inputs of a training
-step and change nothing. Everything here is tensor arithmetic with shapes fixed at
-trace time (no host sync, no host-to-device copies), so it can sit inside a CUDA graph.
+A probe is one function in the registry PROBES, taking a ProbeInput (what one training
+step saw) and returning its values by name: {tag: [K] tensor}. Adding a probe is that
+function and its line in README.md's tag glossary; probes.which picks the ones that run.
+
+Probes observe: they read the gradient, the nonlinearity inputs and outputs of a
+training step and change nothing. Everything here is tensor arithmetic with shapes
+fixed at trace time (no host sync, no host-to-device copies), so it can sit inside a
+CUDA graph.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
 from ..config import Activation
+from ..stacked.model import layer_tag
 from ..stacked.params import Layout, Slot
 
 QUANTILES = (0.15, 0.50, 0.85)  # paper Fig. 1(b, c)
-# Per hidden layer, in this order; the glossary in README.md explains each.
-ACT_STATS = ("unit_p15", "unit_p50", "unit_p85", "p15", "p50", "p85", "mean", "std", "saturated", "linear")
-SATURATION = 0.1  # a unit is saturated where g'(z) < 10% of the nonlinearity's largest slope
+SATURATION = 0.1  # an input is saturated where g'(z) < 10% of the nonlinearity's largest slope
 LINEAR = 0.8  # and in its near-linear range where g'(z) >= 80% of it
+OUTPUT_EDGE = 0.02  # an output is saturated within 2% of its range's bound (tanh |a| > 0.98)
+
+
+@dataclass
+class ProbeInput:
+    """What a probe step saw; per hidden layer lists are [K, B, U, *rest]."""
+    z: list  # nonlinearity inputs
+    a: list  # nonlinearity outputs a = g(z)
+    a_grad: list | None  # dL/da (None unless a probe asked for it)
+    grad: torch.Tensor  # flat gradient of all parameters
+    params: torch.Tensor  # flat parameters before the step's update (only if NEEDS_UPDATE; else after)
+    update: torch.Tensor | None  # flat parameter change of the step (None: no update, step 0)
+    layout: Layout
+    weights: list  # the weight slots, first hidden layer to output layer
+    unit: int
+    activation: Activation
+
+
+PROBES: dict[str, Callable[[ProbeInput], dict]] = {}
+# What each probe needs the step to compute beyond the plain step.
+NEEDS_ACT_GRAD = {"act_grad"}
+NEEDS_UPDATE = {"update_ratio"}
+
+
+def probe(name: str):
+    def add(fn):
+        PROBES[name] = fn
+        return fn
+    return add
+
+
+def run_probes(names, inp: ProbeInput) -> dict:
+    """{tag: [K]} of the named probes, in the order named."""
+    values = {}
+    for name in names:
+        values.update(PROBES[name](inp))
+    return values
 
 
 def quantiles(values: torch.Tensor, qs=QUANTILES) -> torch.Tensor:
@@ -40,6 +83,12 @@ def quantiles(values: torch.Tensor, qs=QUANTILES) -> torch.Tensor:
     return torch.stack(columns, dim=1)
 
 
+def _percentiles(values: torch.Tensor, prefix: str = "") -> dict:
+    """{prefix + 'p15': [K], ...} over dim 1 of values [K, n]."""
+    q = quantiles(values)
+    return {f"{prefix}p{round(100 * level)}": q[:, i] for i, level in enumerate(QUANTILES)}
+
+
 def slope(z: torch.Tensor, activation: Activation) -> torch.Tensor:
     """g'(z) relative to its maximum (1 at the steepest point)."""
     if activation == Activation.sigmoid:
@@ -50,8 +99,8 @@ def slope(z: torch.Tensor, activation: Activation) -> torch.Tensor:
     return (z > 0).to(z.dtype)
 
 
-def activation_stats(z: torch.Tensor, unit: int, activation: Activation) -> torch.Tensor:
-    """Statistics of one hidden layer's nonlinearity input z [K, B, U, *rest] -> [K, len(ACT_STATS)].
+def activation_stats(z: torch.Tensor, unit: int, activation: Activation) -> dict:
+    """Statistics of one hidden layer's nonlinearity input z [K, B, U, *rest] -> {name: [K]}.
 
     unit_p*: percentiles over the batch (and positions) of one fixed unit; p*, mean,
     std: over all units; saturated / linear: fraction of all units' inputs where
@@ -60,15 +109,72 @@ def activation_stats(z: torch.Tensor, unit: int, activation: Activation) -> torc
     z = z.detach().float()
     K = z.shape[0]
     every = z.reshape(K, -1)
-    one = z[:, :, unit].reshape(K, -1)
     g = slope(every, activation)
-    saturated = (g < SATURATION).float().mean(dim=1, keepdim=True)
-    linear = (g >= LINEAR).float().mean(dim=1, keepdim=True)
-    return torch.cat([quantiles(one), quantiles(every), every.mean(1, keepdim=True),
-                      every.std(1, keepdim=True), saturated, linear], dim=1)
+    return {**_percentiles(z[:, :, unit].reshape(K, -1), "unit_"), **_percentiles(every),
+            "mean": every.mean(1), "std": every.std(1),
+            "saturated": (g < SATURATION).float().mean(1), "linear": (g >= LINEAR).float().mean(1)}
+
+
+def output_stats(a: torch.Tensor, activation: Activation) -> dict:
+    """Statistics of one hidden layer's nonlinearity output a = g(z) [K, B, U, *rest] -> {name: [K]}:
+    mean, std, percentiles over all units, and the fraction saturated: within 2% of the
+    output range's bounds (sigmoid a < 0.02 or > 0.98, tanh |a| > 0.98; ReLU: a = 0)."""
+    every = a.detach().float().reshape(a.shape[0], -1)
+    if activation == Activation.sigmoid:
+        edge = (every < OUTPUT_EDGE) | (every > 1 - OUTPUT_EDGE)
+    elif activation == Activation.tanh:
+        edge = every.abs() > 1 - OUTPUT_EDGE
+    else:
+        edge = every <= 0
+    return {"mean": every.mean(1), "std": every.std(1), **_percentiles(every),
+            "saturated": edge.float().mean(1)}
+
+
+def _per_layer(namespace: str, stats: list[dict]) -> dict:
+    """[{name: [K]} per hidden layer] -> {namespace/layer_NN/name: [K]}."""
+    return {f"{namespace}/{layer_tag(i + 1)}/{name}": value for i, layer in enumerate(stats)
+            for name, value in layer.items()}
 
 
 def grad_norms(grad: torch.Tensor, layout: Layout, slots: list[Slot]) -> torch.Tensor:
     """Frobenius norm of each weight matrix's gradient, per run: [len(slots), K]."""
     views = layout.per_run(grad)
     return torch.stack([views[slot.name].flatten(1).norm(dim=1) for slot in slots])
+
+
+@probe("grad_norm")
+def _grad_norm(inp: ProbeInput) -> dict:
+    norms = grad_norms(inp.grad, inp.layout, inp.weights)
+    values = {f"grad_norm/{layer_tag(i + 1)}": norm for i, norm in enumerate(norms)}
+    hidden = len(inp.weights) - 1
+    if hidden >= 2:  # the vanishing-gradient ratio across the hidden stack
+        values["grad_norm/first_over_last_hidden"] = norms[0] / norms[hidden - 1]
+    return values
+
+
+@probe("act")
+def _act(inp: ProbeInput) -> dict:
+    return _per_layer("act", [activation_stats(z, inp.unit, inp.activation) for z in inp.z])
+
+
+@probe("out")
+def _out(inp: ProbeInput) -> dict:
+    return _per_layer("out", [output_stats(a, inp.activation) for a in inp.a])
+
+
+@probe("act_grad")
+def _act_grad(inp: ProbeInput) -> dict:
+    """dL/da per hidden layer: its norm over the batch and units, and its std over them."""
+    flat = [g.detach().float().flatten(1) for g in inp.a_grad]
+    return _per_layer("act_grad", [{"norm": g.norm(dim=1), "std": g.std(dim=1)} for g in flat])
+
+
+@probe("update_ratio")
+def _update_ratio(inp: ProbeInput) -> dict:
+    """||W_after - W_before|| / ||W_before|| per weight matrix (the step's lr * update)."""
+    if inp.update is None:
+        return {}
+    before, change = inp.layout.per_run(inp.params), inp.layout.per_run(inp.update)
+    return {f"update_ratio/{layer_tag(i + 1)}":
+            change[s.name].flatten(1).norm(dim=1) / before[s.name].flatten(1).norm(dim=1)
+            for i, s in enumerate(inp.weights)}

@@ -1,10 +1,14 @@
 """The training step for a group of K runs, as one plain function.
 
 train_step reads top to bottom: gather each run's batch on the device, forward,
-per-run mean cross-entropy, backward (of the sum over runs: each run's gradient is its
-own loss's gradient), SGD update, and on-device bookkeeping (running sums of loss,
-accuracy and of steps whose loss was not finite). A probe step also returns gradient
-norms and nonlinearity-input statistics.
+per-run mean loss (train.loss), backward (of the sum over runs: each run's gradient is
+its own loss's gradient), SGD update, and on-device bookkeeping (running sums of loss,
+accuracy and of steps whose loss was not finite). A probe step also returns the
+probes' values by name (probes.py's registry, the ones probes.which names).
+
+initial_probe measures the same at step 0, after initialization and before any
+update, and leaves every piece of state as it found it (BN's running statistics
+included): a run with it has the same trajectory as one without.
 
 Nothing here reads a value back to the host, so the same function runs eagerly or
 replayed from a CUDA graph (graphs.py wraps it; it knows nothing of graphs).
@@ -14,20 +18,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
+from ..config import Loss, Output
 from ..data import Dataset
 from ..stacked.model import StackedNet
 from ..stacked.optim import StackedSGD
-from . import probes
+from . import losses, probes
 from .sampler import Sampler
 
 
 @dataclass
 class ProbeOutput:
-    grad_norm: torch.Tensor  # [weights, K]
-    act: torch.Tensor  # [hidden layers, K, len(probes.ACT_STATS)]
-    taps: list  # nonlinearity inputs per hidden layer, [K, B, U, *rest]
+    names: tuple  # one tag per row of values
+    values: torch.Tensor  # [tags, K]
+    z: list  # nonlinearity inputs per hidden layer, [K, B, U, *rest]
+    a: list  # nonlinearity outputs per hidden layer
+
+    def by_name(self) -> dict:
+        return dict(zip(self.names, self.values))
 
 
 @dataclass
@@ -38,6 +46,9 @@ class StepState:
     sampler: Sampler
     data: Dataset
     unit: int  # the unit whose input percentiles are probed
+    which: tuple = ("grad_norm", "act")  # the probes that run on a probe step
+    loss: Loss = Loss.cross_entropy
+    output: Output = Output.linear
     step: torch.Tensor = field(init=False)  # completed steps (int64 scalar)
     sums: torch.Tensor = field(init=False)  # [3, K]: loss, accuracy, non-finite-loss steps
 
@@ -55,20 +66,54 @@ class StepState:
         return metrics
 
 
-def train_step(state: StepState, probe: bool) -> ProbeOutput | None:
+def _forward_backward(state: StepState, probe: bool):
+    """Loss [K], accuracy [K], flat gradient, and (probe steps) z, a and dL/da per layer."""
     model, K, B = state.model, state.model.K, state.sampler.batch_size
     x, y = state.data.train_batch(state.sampler.indices(state.step))
-    taps: list | None = [] if probe else None
-    logits = model(x, "train", step=state.step, taps=taps)
-    loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, B).mean(1)
-    (grad,) = torch.autograd.grad(loss.sum(), model.params)
+    z, a = ([], []) if probe else (None, None)
+    logits = model(x, "train", step=state.step, taps=z, outputs=a)
+    loss = losses.per_example(logits, y, state.loss, state.output).view(K, B).mean(1)
+    wants_a_grad = probe and bool(probes.NEEDS_ACT_GRAD & set(state.which))
+    grads = torch.autograd.grad(loss.sum(), [model.params, *(a if wants_a_grad else [])])
     with torch.no_grad():
+        accuracy = (logits.argmax(-1) == y).float().mean(1)
+    return loss.detach(), accuracy, grads[0], z, a, (list(grads[1:]) if wants_a_grad else None)
+
+
+def _probe_output(state: StepState, grad, before, update, z, a, a_grad) -> ProbeOutput:
+    model = state.model
+    inp = probes.ProbeInput(z=z, a=a, a_grad=a_grad, grad=grad, params=before, update=update,
+                            layout=model.layout, weights=model.weight_slots(), unit=state.unit,
+                            activation=model.activation_name)
+    values = probes.run_probes(state.which, inp)
+    return ProbeOutput(tuple(values), torch.stack(list(values.values())),
+                       [t.detach() for t in z], [t.detach() for t in a])
+
+
+def train_step(state: StepState, probe: bool) -> ProbeOutput | None:
+    model = state.model
+    loss, accuracy, grad, z, a, a_grad = _forward_backward(state, probe)
+    with torch.no_grad():
+        keep = probe and bool(probes.NEEDS_UPDATE & set(state.which))
+        before = model.params.detach().clone() if keep else model.params.detach()
         state.optimizer.update(model.params, grad, state.step)
         state.step += 1
-        accuracy = (logits.argmax(-1) == y).float().mean(1)
         state.sums += torch.stack([loss, accuracy, (~torch.isfinite(loss)).float()])
         if not probe:
             return None
-        act = torch.stack([probes.activation_stats(z, state.unit, model.activation_name) for z in taps])
-        return ProbeOutput(probes.grad_norms(grad, model.layout, model.weight_slots()), act,
-                           [z.detach() for z in taps])
+        update = model.params.detach() - before if keep else None
+        return _probe_output(state, grad, before, update, z, a, a_grad)
+
+
+def initial_probe(state: StepState) -> tuple[torch.Tensor, ProbeOutput]:
+    """Step 0: the probes on the first mini-batch, before any update. Returns the
+    metrics [3, K] (that batch's loss, accuracy, non-finite flag) and the probes' values.
+    BN's buffers (running statistics) are restored: nothing of the run changes."""
+    model = state.model
+    saved = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    loss, accuracy, grad, z, a, a_grad = _forward_backward(state, probe=True)
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            buffer.copy_(saved[name])
+        metrics = torch.stack([loss, accuracy, (~torch.isfinite(loss)).float()])
+        return metrics, _probe_output(state, grad, model.params.detach(), None, z, a, a_grad)

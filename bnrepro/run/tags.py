@@ -8,30 +8,22 @@ from __future__ import annotations
 import numpy as np
 
 from ..stacked.model import layer_tag
-from .probes import ACT_STATS
 
 # The hparams plugin's metrics: logged scalars it shows beside each run's hyper-parameters.
 HPARAM_METRICS = ("test/acc", "test/loss", "train/loss", "summary/test_acc_best")
 
 
-def train_scalars(metrics: np.ndarray, lr: np.ndarray, grad_norm: np.ndarray, act: np.ndarray,
-                  k: int) -> dict:
-    """Scalars of run k from one probe step: metrics [3, K], lr [K], grad_norm [L+1, K],
-    act [L, K, len(ACT_STATS)]."""
+def train_scalars(metrics: np.ndarray, lr: np.ndarray, names: tuple, probed: np.ndarray, k: int) -> dict:
+    """Scalars of run k from one probe step: metrics [3, K], lr [K], and the probes'
+    values probed [len(names), K], row i being tag names[i] (the probes name their tags)."""
     values = {"train/loss": metrics[0, k], "train/acc": metrics[1, k], "optim/lr": lr[k]}
-    for i, norm in enumerate(grad_norm[:, k]):
-        values[f"grad_norm/{layer_tag(i + 1)}"] = norm
-    hidden = act.shape[0]
-    if hidden >= 2:  # the vanishing-gradient ratio across the hidden stack
-        values["grad_norm/first_over_last_hidden"] = grad_norm[0, k] / grad_norm[hidden - 1, k]
-    for i in range(hidden):
-        for name, value in zip(ACT_STATS, act[i, k]):
-            values[f"act/{layer_tag(i + 1)}/{name}"] = value
+    values.update(zip(names, probed[:, k]))
     return {tag: float(v) for tag, v in values.items()}
 
 
-def hist_tag(hidden_index: int) -> str:
-    return f"act_hist/{layer_tag(hidden_index + 1)}"
+def hist_tag(kind: str, hidden_index: int) -> str:
+    """kind "z": nonlinearity inputs (act_hist/); "a": its outputs (out_hist/)."""
+    return f"{'act' if kind == 'z' else 'out'}_hist/{layer_tag(hidden_index + 1)}"
 
 
 def custom_scalars_layout(depth: int) -> dict:

@@ -6,7 +6,8 @@ seed, dropout masks and BN statistics. Hidden layer l computes
 
     z = W_l h (+ b_l)  -> BN(z) if bn=pre  -> a = g(z)  -> BN(a) if bn=post  -> dropout
 
-and `taps` collects z, the nonlinearity's input, for the probes. The forward pass takes
+and `taps` collects z, the nonlinearity's input, for the probes (`outputs` collects
+a = g(z), `bn_inputs` what each BN layer normalizes). The forward pass takes
 its mode as an argument: "train" (batch statistics, running averages updated) or,
 at evaluation, which statistics BN normalizes with (see norms.py). Layouts: MLP
 activations are [K, B, F] (batched matmul); conv activations are [B, K*C, H, W]
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import rng
-from ..config import Activation, Affine, Arch, BNPlacement, Init, ModelConfig, uses_bn
+from ..config import Activation, Affine, Arch, BNPlacement, DropoutAt, Init, ModelConfig, uses_bn
 from .norms import Mode, make_norm
 from .params import Layout, Slot
 
@@ -78,6 +79,7 @@ class StackedNet(nn.Module):
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         self.register_buffer("dropout_p", torch.tensor([c.dropout for c in cfgs], dtype=torch.float32))
         self.use_dropout = any(c.dropout > 0 for c in cfgs)
+        self.dropout_layers = range(shared.depth - 1 if shared.dropout_at == DropoutAt.last else 0, shared.depth)
 
     # ---- what the probes and optimizer need ----
     def weight_slots(self) -> list[Slot]:
@@ -85,12 +87,14 @@ class StackedNet(nn.Module):
 
     # ---- forward ----
     def forward(self, x: torch.Tensor, mode: Mode = "train", *, step: torch.Tensor | None = None,
-                taps: list | None = None) -> torch.Tensor:
+                taps: list | None = None, outputs: list | None = None,
+                bn_inputs: list | None = None) -> torch.Tensor:
         """x: [K, B, C, H, W] (each run its own batch) or [N, C, H, W] (shared) -> logits [K, B, classes].
 
         mode: "train", or at evaluation how BN normalizes: "moving", "population" or
         ("batch", n) (see norms.py). step: the completed-steps counter (dropout masks and
-        Batch Renorm's schedule read it). taps: a list to collect each hidden layer's z."""
+        Batch Renorm's schedule read it). taps, outputs, bn_inputs: lists to collect each
+        hidden layer's z, a = g(z) and BN's input (MLP layout [K, B, U]; conv [K, B, C, H, W])."""
         training = mode == "train"
         shared = x.dim() == 4
         mlp = self.arch == Arch.mlp
@@ -100,19 +104,25 @@ class StackedNet(nn.Module):
             first_shared = shared and index == 0
             z = self._linear(views, layer, h, first_shared) if mlp else self._conv(views, layer, h, first_shared)
             if self.bn == BNPlacement.pre:
+                self._collect(bn_inputs, z)
                 z = self._norm(views, index, layer, z, mode, step)
-            if taps is not None:
-                taps.append(z if mlp else z.unflatten(1, (self.K, -1)).transpose(0, 1))
+            self._collect(taps, z)
             h = self.activation(z)
+            self._collect(outputs, h)
             if self.bn == BNPlacement.post:
+                self._collect(bn_inputs, h)
                 h = self._norm(views, index, layer, h, mode, step)
-            if training and self.use_dropout:
+            if training and self.use_dropout and index in self.dropout_layers:
                 h = self._dropout(h, index, step)
             if not mlp and (index + 1) % self.pool_every == 0:
                 h = F.max_pool2d(h, 2)
         if not mlp:  # global average pool, back to [K, B, C]
             h = h.mean(dim=(2, 3)).unflatten(1, (self.K, -1)).transpose(0, 1)
         return torch.baddbmm(views[self.out_bias.name], h, views[self.out_weight.name])
+
+    def _collect(self, into: list | None, v: torch.Tensor) -> None:
+        if into is not None:
+            into.append(v if self.arch == Arch.mlp else v.unflatten(1, (self.K, -1)).transpose(0, 1))
 
     def _linear(self, views: dict, layer: dict, h: torch.Tensor, shared: bool) -> torch.Tensor:
         w, b = _value(views, layer["weight"]), _value(views, layer["bias"])  # [K, in, out], [K, 1, out]
@@ -199,6 +209,9 @@ def _init(slot: Slot, cfg: ModelConfig, gen: torch.Generator) -> torch.Tensor:
     else:  # [C_out, C_in, k, k]
         receptive = math.prod(slot.shape[2:])
         fan_in, fan_out = slot.shape[1] * receptive, slot.shape[0] * receptive
+    if cfg.init == Init.xavier_uniform:  # the classic sigmoid toolbox's init (with init_gain 4)
+        bound = cfg.init_gain * math.sqrt(6.0 / (fan_in + fan_out))
+        return (torch.rand(slot.shape, generator=gen) * 2 - 1) * bound
     std = {
         Init.gaussian: cfg.init_std,
         Init.xavier: cfg.init_gain * math.sqrt(2.0 / (fan_in + fan_out)),

@@ -1,0 +1,132 @@
+"""The probe registry and the probes: values by name, checked against torch and by hand."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bnrepro.config import Activation
+from bnrepro.data import load
+from bnrepro.run import probes
+from bnrepro.run.loop import train_runs
+from bnrepro.stacked.model import StackedNet
+
+from conftest import tiny
+
+quiet = dict(log=lambda message: None)
+ALL = ["grad_norm", "act", "out", "act_grad", "update_ratio"]
+
+
+def test_the_registry_names_every_probe_and_each_names_its_own_tags(tmp_path):
+    assert set(probes.PROBES) == set(ALL)
+    cfg = tiny(model__depth=3, probes__which=ALL)
+    train_runs([cfg], [tmp_path / "run"], **quiet)
+    columns = pd.read_csv(tmp_path / "run" / "scalars.csv").columns
+    for name in ALL:
+        assert any(c.startswith(f"{name}/") for c in columns), name
+    assert "out/layer_03/saturated" in columns and "act_grad/layer_02/std" in columns
+    assert "update_ratio/layer_04" in columns  # the output layer too
+
+
+def test_a_run_logs_only_the_probes_it_names(tmp_path):
+    train_runs([tiny(probes__which=["grad_norm"])], [tmp_path / "run"], **quiet)
+    columns = pd.read_csv(tmp_path / "run" / "scalars.csv").columns
+    assert any(c.startswith("grad_norm/") for c in columns)
+    assert not any(c.startswith(("act/", "out/", "act_grad/", "update_ratio/")) for c in columns)
+
+
+def test_output_stats_match_torch():
+    a = torch.tanh(3 * torch.randn(2, 50, 8))
+    stats = probes.output_stats(a, Activation.tanh)
+    flat = a.reshape(2, -1)
+    torch.testing.assert_close(stats["mean"], flat.mean(1))
+    torch.testing.assert_close(stats["std"], flat.std(1))
+    expected = torch.quantile(flat, torch.tensor([0.15, 0.5, 0.85]), dim=1)
+    for i, name in enumerate(("p15", "p50", "p85")):
+        torch.testing.assert_close(stats[name], expected[i])
+    torch.testing.assert_close(stats["saturated"], (flat.abs() > 0.98).float().mean(1))
+    relu = probes.output_stats(torch.relu(torch.tensor([[[-1.0], [0.0], [2.0], [3.0]]])), Activation.relu)
+    assert float(relu["saturated"][0]) == 0.5  # ReLU: a = 0 counts as saturated (no gradient)
+
+
+def _model_and_batch(cfg):
+    data = load(cfg.data, torch.device("cpu"))
+    model = StackedNet([cfg.model], [cfg.seed], data.input_shape, data.classes)
+    return model, data
+
+
+def test_step_0_values_are_those_of_the_initial_network_on_the_first_batch(tmp_path):
+    """By hand: the first batch through the initial weights, before any update."""
+    from bnrepro.run.sampler import Sampler
+
+    cfg = tiny(model__depth=2, probes__initial=True, probes__which=ALL)
+    model, data = _model_and_batch(cfg)
+    sampler = Sampler(model.seeds, len(data.train_y), cfg.train.batch_size)
+    sampler.start_epoch(0)
+    x, y = data.train_batch(sampler.indices(torch.zeros((), dtype=torch.int64)))
+    views = model.layout.per_run(model.params.detach())
+    h = x[0].flatten(1)
+    zs, a_s = [], []
+    for layer in ("layer_01", "layer_02"):
+        z = h @ views[f"{layer}.weight"][0] + views[f"{layer}.bias"][0]
+        zs.append(z)
+        h = torch.sigmoid(z)
+        a_s.append(h)
+    h.requires_grad_(True)
+    logits = h @ views["layer_03.weight"][0] + views["layer_03.bias"][0]
+    loss = F.cross_entropy(logits, y[0])
+    (da,) = torch.autograd.grad(loss, h)
+    train_runs([cfg], [tmp_path / "run"], **quiet)
+    row = pd.read_csv(tmp_path / "run" / "scalars.csv").set_index("step").loc[0]
+    assert row["train/loss"] == pytest.approx(float(loss.detach()), rel=1e-5)
+    assert row["act/layer_02/mean"] == pytest.approx(float(zs[1].mean()), rel=1e-5)
+    assert row["act/layer_01/std"] == pytest.approx(float(zs[0].std()), rel=1e-5)
+    assert row["out/layer_02/mean"] == pytest.approx(float(a_s[1].mean()), rel=1e-5)
+    assert row["act_grad/layer_02/norm"] == pytest.approx(float(da.norm()), rel=1e-5)
+    assert row["act_grad/layer_02/std"] == pytest.approx(float(da.std()), rel=1e-5)
+    assert pd.isna(row["update_ratio/layer_01"])  # no update at step 0
+
+
+def test_the_step_0_probe_does_not_change_the_trajectory(tmp_path):
+    """With BN (its running statistics) and dropout (its masks): identical scalars after."""
+    common = dict(model__bn="pre", model__dropout=0.2, optim__momentum=0.9, probes__which=ALL,
+                  eval__variance_shift=True)
+    train_runs([tiny(**common, probes__initial=True)], [tmp_path / "with"], **quiet)
+    train_runs([tiny(**common)], [tmp_path / "without"], **quiet)
+    with_, without = (pd.read_csv(tmp_path / name / "scalars.csv") for name in ("with", "without"))
+    assert list(with_["step"])[0] == 0
+    pd.testing.assert_frame_equal(with_[with_["step"] > 0].reset_index(drop=True), without)
+
+
+def test_the_update_ratio_is_lr_times_the_gradient_norm_over_the_weight_norm(tmp_path):
+    """Plain SGD: W changes by lr * grad, so the ratio is lr * ||grad W|| / ||W||."""
+    cfg = tiny(model__depth=2, optim__lr=0.3, probes__initial=True, probes__which=["grad_norm", "update_ratio"])
+    model, _ = _model_and_batch(cfg)
+    weight_norm = model.layout.per_run(model.params.detach())["layer_01.weight"].norm()
+    train_runs([cfg], [tmp_path / "run"], **quiet)
+    step1 = pd.read_csv(tmp_path / "run" / "scalars.csv").set_index("step").loc[1]
+    expected = 0.3 * step1["grad_norm/layer_01"] / float(weight_norm)
+    assert step1["update_ratio/layer_01"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_variance_shift_appears_when_dropout_precedes_bn(tmp_path):
+    """Li et al. 2019: dropout before BN makes its running variance exceed the test variance."""
+    common = dict(model__bn="pre", model__dropout=0.5, eval__variance_shift=True, train__steps=60)
+    train_runs([tiny(**common)], [tmp_path / "every"], **quiet)
+    train_runs([tiny(**common, model__dropout_at="last")], [tmp_path / "last"], **quiet)
+    every, last = (json.loads((tmp_path / n / "summary.json").read_text())["final"] for n in ("every", "last"))
+    assert every["bn_shift/layer_02"] > 1.3  # dropout (layer 1's) feeds layer 2's BN
+    assert abs(last["bn_shift/layer_02"] - 1) < 0.3  # dropout only after the last BN
+    assert abs(every["bn_shift/layer_01"] - 1) < 0.3  # the input layer has no dropout before it
+
+
+def test_histograms_of_inputs_and_outputs_are_kept_in_the_summary(tmp_path):
+    cfg = tiny(probes__which=["act", "out"], probes__initial=True, probes__hist_every=10)
+    (summary,) = train_runs([cfg], [tmp_path / "run"], **quiet)
+    assert set(summary["histograms"]) == {f"{k}_hist/layer_0{i}" for k in ("act", "out") for i in (1, 2, 3)}
+    first = summary["histograms"]["out_hist/layer_01"]["first"]
+    assert sum(first["counts"]) == cfg.train.batch_size * cfg.model.width
+    assert 0 <= first["edges"][0] and first["edges"][-1] <= 1  # sigmoid outputs
