@@ -17,12 +17,12 @@ from bnrepro.stacked.model import StackedNet
 from conftest import tiny
 
 quiet = dict(log=lambda message: None)
-ALL = ["grad_norm", "act", "out", "act_grad", "update_ratio"]
+ALL = ["grad_norm", "act", "out", "act_grad", "update_ratio", "bias"]
 
 
 def test_the_registry_names_every_probe_and_each_names_its_own_tags(tmp_path):
     assert set(probes.PROBES) == set(ALL)
-    cfg = tiny(model__depth=3, probes__which=ALL)
+    cfg = tiny(model__depth=3, probes__which=ALL, model__bias=True)
     train_runs([cfg], [tmp_path / "run"], **quiet)
     columns = pd.read_csv(tmp_path / "run" / "scalars.csv").columns
     for name in ALL:
@@ -75,7 +75,7 @@ def test_step_0_values_are_those_of_the_initial_network_on_the_first_batch(tmp_p
         zs.append(z)
         h = torch.sigmoid(z)
         a_s.append(h)
-    h.requires_grad_(True)
+    h = h.detach().requires_grad_(True)
     logits = h @ views["layer_03.weight"][0] + views["layer_03.bias"][0]
     loss = F.cross_entropy(logits, y[0])
     (da,) = torch.autograd.grad(loss, h)
@@ -130,3 +130,21 @@ def test_histograms_of_inputs_and_outputs_are_kept_in_the_summary(tmp_path):
     first = summary["histograms"]["out_hist/layer_01"]["first"]
     assert sum(first["counts"]) == cfg.train.batch_size * cfg.model.width
     assert 0 <= first["edges"][0] and first["edges"][-1] <= 1  # sigmoid outputs
+
+
+def test_with_bn_right_after_it_a_bias_gets_no_gradient_and_never_moves(tmp_path):
+    common = dict(model__bias=True, probes__which=["grad_norm", "bias"], optim__momentum=0.9)
+    (with_bn,) = train_runs([tiny(**common, model__bn="pre")], [tmp_path / "bn"], **quiet)
+    (plain,) = train_runs([tiny(**common)], [tmp_path / "plain"], **quiet)
+    for layer in ("layer_01", "layer_03"):
+        assert with_bn["median"][f"bias/{layer}/grad_norm"] < 1e-5 * with_bn["median"][f"grad_norm/{layer}"]
+        assert with_bn["final"][f"bias/{layer}/norm"] < 1e-5
+        assert plain["median"][f"bias/{layer}/grad_norm"] > 1e-3 * plain["median"][f"grad_norm/{layer}"]
+        assert plain["final"][f"bias/{layer}/norm"] > 1e-3
+
+
+def test_the_train_gap_is_eval_mode_train_accuracy_minus_test_accuracy(tmp_path):
+    (summary,) = train_runs([tiny(eval__train_gap=True, model__bn="pre")], [tmp_path / "run"], **quiet)
+    final = summary["final"]
+    assert final["train_eval/gap"] == pytest.approx(final["train_eval/acc"] - final["test/acc"], abs=1e-6)
+    assert 0 < final["train_eval/acc"] <= 1

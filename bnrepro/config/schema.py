@@ -230,6 +230,9 @@ class EvalConfig:
     # Per BN layer: mean over units of (running variance / the variance of BN's input over
     # the test set in eval mode): the train/test variance shift dropout causes (Li et al. 2019).
     variance_shift: bool = False
+    # Accuracy on the first n training examples (n = the test set's size) in eval mode, and
+    # that minus test accuracy: the generalization gap (train_eval/acc, train_eval/gap).
+    train_gap: bool = False
 
 
 @dataclass
@@ -273,6 +276,10 @@ class ReportConfig:
     # test accuracies and status.
     columns: List[str] = field(default_factory=list)
     claims: List[ClaimConfig] = field(default_factory=list)
+    # A table of the range of this numeric config key (e.g. optim.lr) over which the mean
+    # test_acc_final reaches range_threshold, one row per configuration of the other keys.
+    range_key: Optional[str] = None
+    range_threshold: float = 0.9
 
 
 @dataclass

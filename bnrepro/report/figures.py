@@ -11,10 +11,20 @@
   weight scale): final test accuracy against it, one line per other configuration;
 - <name>_test_batch_size.png, when the runs measured eval.batch_sizes: test accuracy
   with each test batch's own statistics against the test batch size, and eval mode.
+- <name>_heatmap.png, when two numeric config keys take 3 or more values each (learning
+  rate x init scale): mean final test accuracy in every cell, one panel per
+  configuration of the other keys; cells whose runs all diverged are marked;
+- <name>_layer_histograms.png, when the runs kept histograms of nonlinearity outputs
+  (probe `out` with probes.hist_every): each layer's first histogram (step 0 with
+  probes.initial), one row per configuration, first seed (the classic picture);
+- <name>_layer_std.png, with probe `out`: the outputs' std per layer at the first probe
+  step, mean over seeds, one line per configuration.
 The per-configuration figures are drawn for sweeps of at most 6 configurations.
 """
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +64,10 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
             written += [_accuracy_curves(plt, configs, subtitle, out / f"{name}_test_acc.png"),
                         _unit_percentiles(plt, experiment, configs, subtitle, out / f"{name}_unit_percentiles.png"),
                         _grad_norms(plt, configs, subtitle, out / f"{name}_grad_norms.png")]
+            written += _layer_histograms(plt, configs, subtitle, out / f"{name}_layer_histograms.png")
+            written += _layer_std(plt, configs, subtitle, out / f"{name}_layer_std.png")
         written += _by_numeric_key(plt, experiment, subtitle, out, name)
+        written += _heatmaps(plt, experiment, subtitle, out / f"{name}_heatmap.png")
         written += _test_batch_sizes(plt, configs, subtitle, out / f"{name}_test_batch_size.png")
     return written
 
@@ -104,12 +117,8 @@ def _grad_norms(plt, configs, subtitle: str, path: Path) -> Path:
 def _by_numeric_key(plt, experiment, subtitle: str, out: Path, name: str) -> list[Path]:
     keys = config_keys(experiment)
     written = []
-    for key in keys:
-        values = pd.to_numeric(experiment[key], errors="coerce")
-        if key == "config.seed":
-            continue
-        if values.isna().any() or values.nunique() < 3:
-            continue
+    for key in _numeric_keys(experiment):
+        values = pd.to_numeric(experiment[key])
         others = [k for k in keys if k != key]
         fig, ax = plt.subplots(figsize=(6, 4))
         for label, group in (experiment.groupby(others, sort=True) if others else [((), experiment)]):
@@ -149,6 +158,92 @@ def _test_batch_sizes(plt, configs, subtitle: str, path: Path) -> list[Path]:
     return [_save(fig, path)]
 
 
+def _numeric_keys(experiment) -> list[str]:
+    """Config keys with 3 or more numeric values (seed aside)."""
+    keys = []
+    for key in config_keys(experiment):
+        values = pd.to_numeric(experiment[key], errors="coerce")
+        if key != "config.seed" and not values.isna().any() and values.nunique() >= 3:
+            keys.append(key)
+    return keys
+
+
+def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
+    numeric = _numeric_keys(experiment)
+    if len(numeric) != 2:
+        return []
+    x_key, y_key = numeric
+    others = [k for k in config_keys(experiment) if k not in numeric]
+    panels = list(experiment.groupby(others, sort=True)) if others else [((), experiment)]
+    xs, ys = sorted(experiment[x_key].unique()), sorted(experiment[y_key].unique())
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 1, 3.4), squeeze=False)
+    for ax, (label, group) in zip(axes[0], panels):
+        label = label if isinstance(label, tuple) else (label,)
+        done = group[group["status"] == "completed"]
+        cells = done.groupby([y_key, x_key])["test_acc_final"].mean()
+        grid = [[cells.get((y, x), math.nan) for x in xs] for y in ys]
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
+        for i, y in enumerate(ys):
+            for j, x in enumerate(xs):
+                cell = group[(group[y_key] == y) & (group[x_key] == x)]
+                value, diverged = grid[i][j], int((cell["status"] == "diverged").sum())
+                text = "div" if not math.isfinite(value) else f"{value:.2f}" + ("*" if diverged else "")
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                        color="white" if not math.isfinite(value) or value < 0.6 else "black")
+        ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs], fontsize=7)
+        ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys], fontsize=7)
+        ax.set(xlabel=x_key.removeprefix("config."), ylabel=y_key.removeprefix("config."),
+               title=", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(others, label)))
+        ax.title.set_fontsize(8)
+    fig.colorbar(image, ax=axes[0].tolist(), label="final test accuracy (mean over seeds)")
+    fig.suptitle(f"{subtitle}; div: every seed diverged, *: some did", fontsize=8)
+    return [_save(fig, path, tight=False)]
+
+
+def _layer_histograms(plt, configs, subtitle: str, path: Path) -> list[Path]:
+    first = {label: json.loads((Path(group["path"].iloc[0]) / "summary.json").read_text()).get("histograms", {})
+             for label, group in configs}
+    if not any(tag.startswith("out_hist/") for hists in first.values() for tag in hists):
+        return []
+    layers = max(len([t for t in hists if t.startswith("out_hist/")]) for hists in first.values())
+    fig, axes = plt.subplots(len(configs), layers, figsize=(1.6 * layers, 1.5 * len(configs) + 0.6),
+                             squeeze=False, sharey="row")
+    for row, (label, _) in enumerate(configs):
+        for col in range(layers):
+            ax, hist = axes[row][col], first[label].get(f"out_hist/layer_{col + 1:02d}", {}).get("first")
+            if hist:
+                edges = hist["edges"]
+                ax.stairs(hist["counts"], edges, fill=True)
+                ax.set_xlim(min(edges[0], -1), max(edges[-1], 1))
+                if edges[-1] - edges[0] < 0.02:  # narrower than a pixel: mark where it is
+                    ax.axvline((edges[0] + edges[-1]) / 2, linewidth=1.5)
+            ax.tick_params(labelsize=5)
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"layer {col + 1}", fontsize=7)
+        axes[row][0].set_ylabel(label, fontsize=6)
+    fig.suptitle(f"{subtitle}: nonlinearity outputs a = g(z), first probe step, first seed", fontsize=8)
+    return [_save(fig, path)]
+
+
+def _layer_std(plt, configs, subtitle: str, path: Path) -> list[Path]:
+    fig, ax, drawn = None, None, False
+    for label, group in configs:
+        columns = sorted(c for c in group.columns if c.startswith("first:out/layer_") and c.endswith("/std"))
+        if not columns:
+            continue
+        if fig is None:
+            fig, ax = plt.subplots(figsize=(6, 4))
+        layers = [int(c.split("layer_")[1].split("/")[0]) for c in columns]
+        ax.plot(layers, group[columns].mean(axis=0).values, marker="o", label=f"{label} (n={len(group)})")
+        drawn = True
+    if not drawn:
+        return []
+    ax.set(yscale="log", xlabel="hidden layer", ylabel="std of outputs a = g(z), first probe step", title=subtitle)
+    ax.legend(fontsize=7)
+    return [_save(fig, path)]
+
+
 def _log_ticks(ax, values) -> None:
     """A log axis labelled with the values themselves (2, 4, 8, ...), not powers of ten."""
     from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
@@ -159,10 +254,11 @@ def _log_ticks(ax, values) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, tight: bool = True) -> Path:
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=120)
     plt.close(fig)

@@ -18,6 +18,7 @@ import pandas as pd
 from ..run.files import atomic_write
 from .claims import judge
 from .format import markdown_table, mean_std
+from .ranges import trainable_range
 from .summaries import TableError, config_keys, load_summaries, metric_column
 
 BASE_METRICS = ("test_acc_final", "test_acc_best", "best_step")
@@ -101,6 +102,14 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
         if len(skipped):
             lines.append(f"- left out: {len(skipped)} runs not finished ("
                          f"{', '.join(sorted(set(skipped['status'])))})")
+        range_key = group["config.report.range_key"].iloc[0] if "config.report.range_key" in group else None
+        if isinstance(range_key, str):
+            threshold = float(group["config.report.range_threshold"].iloc[0])
+            ranges = trainable_range(group, range_key, threshold)
+            atomic_write(out / f"{name}.range.csv", ranges.to_csv(index=False))
+            lines += ["", f"## Range of {range_key} that reaches test accuracy {threshold:g}", "",
+                      "Mean final test accuracy over completed seeds; a value whose runs all diverged does not "
+                      "reach it.", "", markdown_table(ranges)]
         if verdicts:
             lines += ["", "## Claims", "", markdown_table(pd.DataFrame(
                 [{"claim": v["text"], "source": v["source"], "verdict": v["verdict"], "evidence": v["evidence"]}

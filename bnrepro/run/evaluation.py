@@ -6,12 +6,16 @@
   averages are from the population statistics;
 - eval.variance_shift: per BN layer, running variance / the variance of BN's input
   over the test set in eval mode (dropout before BN makes them differ; Li et al. 2019);
+- eval.train_gap: accuracy on as many training examples as the test set has, in eval
+  mode, and its difference from test accuracy (the generalization gap);
 - eval.batch_sizes, at the end: test accuracy when each group of n test examples is
   normalized with its own statistics, for every n: what a model that used the test
   batch's statistics would score, and how that depends on who shares the batch.
 Evaluation never changes the model's training state (running averages included).
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import torch
 
@@ -91,6 +95,11 @@ def test_metrics(model: StackedNet, data: Dataset, sampler: Sampler, cfg: Config
     if len(choices) > 1:
         metrics.update({f"test_stats/{name}_acc": result[1] for name, result in results.items()})
         metrics["test_stats/moving_population_gap"] = moving_population_gap(model)
+    if e.train_gap:
+        n = min(len(data.test_y), len(data.train_y))
+        seen = replace(data, test_x=data.train_x[:n], test_y=data.train_y[:n])
+        train_acc = evaluate(model, seen, chunk, wanted, group, cfg.train.loss, cfg.model.output)[1]
+        metrics.update({"train_eval/acc": train_acc, "train_eval/gap": train_acc - metrics["test/acc"]})
     if has_bn and e.variance_shift:
         metrics.update(variance_shift(model, data, chunk))
     return metrics

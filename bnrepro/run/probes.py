@@ -34,10 +34,11 @@ class ProbeInput:
     a: list  # nonlinearity outputs a = g(z)
     a_grad: list | None  # dL/da (None unless a probe asked for it)
     grad: torch.Tensor  # flat gradient of all parameters
-    params: torch.Tensor  # flat parameters before the step's update (only if NEEDS_UPDATE; else after)
-    update: torch.Tensor | None  # flat parameter change of the step (None: no update, step 0)
+    params: torch.Tensor  # flat parameters after the step's update (step 0: the initial ones)
+    update: torch.Tensor | None  # flat parameter change of the step (None: step 0, or not asked for)
     layout: Layout
     weights: list  # the weight slots, first hidden layer to output layer
+    biases: list  # each hidden layer's bias slot (None where it has none)
     unit: int
     activation: Activation
 
@@ -174,7 +175,17 @@ def _update_ratio(inp: ProbeInput) -> dict:
     """||W_after - W_before|| / ||W_before|| per weight matrix (the step's lr * update)."""
     if inp.update is None:
         return {}
-    before, change = inp.layout.per_run(inp.params), inp.layout.per_run(inp.update)
+    before, change = inp.layout.per_run(inp.params - inp.update), inp.layout.per_run(inp.update)
     return {f"update_ratio/{layer_tag(i + 1)}":
             change[s.name].flatten(1).norm(dim=1) / before[s.name].flatten(1).norm(dim=1)
             for i, s in enumerate(inp.weights)}
+
+
+@probe("bias")
+def _bias(inp: ProbeInput) -> dict:
+    """Each hidden layer's bias b (where it has one): the norm of its gradient, and its norm
+    (b starts at 0, so that is how far it has moved)."""
+    grad, value = inp.layout.per_run(inp.grad), inp.layout.per_run(inp.params)
+    return {f"bias/{layer_tag(i + 1)}/{name}": v[s.name].norm(dim=1)
+            for i, s in enumerate(inp.biases) if s is not None
+            for name, v in (("grad_norm", grad), ("norm", value))}

@@ -80,10 +80,11 @@ def _forward_backward(state: StepState, probe: bool):
     return loss.detach(), accuracy, grads[0], z, a, (list(grads[1:]) if wants_a_grad else None)
 
 
-def _probe_output(state: StepState, grad, before, update, z, a, a_grad) -> ProbeOutput:
+def _probe_output(state: StepState, grad, update, z, a, a_grad) -> ProbeOutput:
     model = state.model
-    inp = probes.ProbeInput(z=z, a=a, a_grad=a_grad, grad=grad, params=before, update=update,
-                            layout=model.layout, weights=model.weight_slots(), unit=state.unit,
+    inp = probes.ProbeInput(z=z, a=a, a_grad=a_grad, grad=grad, params=model.params.detach(), update=update,
+                            layout=model.layout, weights=model.weight_slots(),
+                            biases=[layer["bias"] for layer in model.hidden], unit=state.unit,
                             activation=model.activation_name)
     values = probes.run_probes(state.which, inp)
     return ProbeOutput(tuple(values), torch.stack(list(values.values())),
@@ -95,14 +96,13 @@ def train_step(state: StepState, probe: bool) -> ProbeOutput | None:
     loss, accuracy, grad, z, a, a_grad = _forward_backward(state, probe)
     with torch.no_grad():
         keep = probe and bool(probes.NEEDS_UPDATE & set(state.which))
-        before = model.params.detach().clone() if keep else model.params.detach()
+        before = model.params.detach().clone() if keep else None
         state.optimizer.update(model.params, grad, state.step)
         state.step += 1
         state.sums += torch.stack([loss, accuracy, (~torch.isfinite(loss)).float()])
         if not probe:
             return None
-        update = model.params.detach() - before if keep else None
-        return _probe_output(state, grad, before, update, z, a, a_grad)
+        return _probe_output(state, grad, model.params.detach() - before if keep else None, z, a, a_grad)
 
 
 def initial_probe(state: StepState) -> tuple[torch.Tensor, ProbeOutput]:
@@ -116,4 +116,4 @@ def initial_probe(state: StepState) -> tuple[torch.Tensor, ProbeOutput]:
         for name, buffer in model.named_buffers():
             buffer.copy_(saved[name])
         metrics = torch.stack([loss, accuracy, (~torch.isfinite(loss)).float()])
-        return metrics, _probe_output(state, grad, model.params.detach(), None, z, a, a_grad)
+        return metrics, _probe_output(state, grad, None, z, a, a_grad)
