@@ -6,7 +6,8 @@ sigmoid, batch 60):
   torch.optim.SGD, eager, no logging (workers 0, and 4 on a GPU machine);
 - bnrepro, one run: the real `+experiment=mnist_fig1` config through train_runs,
   with its probes (every 100 steps) and test evaluation (every 500), with BN and
-  without; the same without probes and eval (their cost); eager instead of CUDA graphs;
+  without; the same with every probe of the registry (probes.which: all); the same
+  without probes and eval (their cost); eager instead of CUDA graphs;
 - bnrepro, batched: 64 BN runs trained together, probes on;
 - with --full: the whole mnist_fig1 comparison at 5 seeds per arm (10 runs x 50,000
   steps), as `bnrepro train +experiment=mnist_fig1 seed=1,2,3,4,5` runs it.
@@ -96,11 +97,16 @@ def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device:
     def reference(bn: bool, workers: int):
         return lambda: reference_loop(root, device, reference_steps, bn=bn, workers=workers)
 
+    from .run.probes import PROBES
+
     full_logging = ["model.bn=pre", "train.log_every=100", "train.eval_every=500"]
+    every_probe = f"probes.which=[{','.join(sorted(PROBES))}]"
     plan = [  # (key, path, what, runs trained together, measurement)
         ("reference_bn", "reference", "torchvision MNIST + DataLoader (workers 0), eager, BN", 1, reference(True, 0)),
         ("reference_nobn", "reference", "same, no BN", 1, reference(False, 0)),
         ("single_bn", "bnrepro", "one run, BN, probes every 100 + eval every 500", 1, ours(full_logging)),
+        ("single_bn_all_probes", "bnrepro", "one run, BN, every probe (probes.which: all) + eval", 1,
+         ours([*full_logging, every_probe])),
         ("single_bn_quiet", "bnrepro", "one run, BN, no probes or eval", 1,
          ours(["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"])),
         ("single_nobn", "bnrepro", "one run, no BN, probes + eval", 1,
@@ -110,7 +116,7 @@ def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device:
     ]
     if device.type == "cuda":
         plan.insert(2, ("reference_workers", "reference", "same with BN, DataLoader workers 4", 1, reference(True, 4)))
-        plan.insert(6, ("single_bn_eager", "bnrepro", "one run, BN, probes + eval, eager (train.graph=off)", 1,
+        plan.insert(7, ("single_bn_eager", "bnrepro", "one run, BN, probes + eval, eager (train.graph=off)", 1,
                         ours([*full_logging, "train.graph=off"])))
     log(f"benchmark on {provenance.device_name(device)}, {repeats} round(s)")
     rates: dict[str, list[float]] = {key: [] for key, *_ in plan}
@@ -130,6 +136,7 @@ def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device:
         "speedup": med["single_bn"] / med["reference_bn"],
         "speedups": [a / b for a, b in zip(rates["single_bn"], rates["reference_bn"])],
         "probe_eval_cost": 1 - med["single_bn"] / med["single_bn_quiet"],
+        "all_probes_cost": 1 - med["single_bn_all_probes"] / med["single_bn_quiet"],
         "batched_run_steps": med["batched"] * batched_runs, "batched_runs": batched_runs, "repeats": repeats,
     }
     if full:
@@ -181,7 +188,8 @@ def report(rows: list[dict], facts: dict, device: torch.device, command: str, cu
         lines.append(f"- CPU: one run ≥ 5× the reference DataLoader loop: **{facts['speedup']:.1f}×** (median; "
                      f"round by round {each}) ({'met' if facts['speedup'] >= 5 else 'not met'})")
     lines += ["", f"Probes and eval cost: {100 * facts['probe_eval_cost']:.1f}% "
-              "(1 − rate with them / rate without)."]
+              "(1 − rate with them / rate without); with every probe of the registry: "
+              f"{100 * facts['all_probes_cost']:.1f}%."]
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,8 @@ from bnrepro.bench import report, run
 def test_benchmark_reports_medians_of_interleaved_rounds():
     rows, facts = run(steps=40, reference_steps=10, batched_runs=2, full=False, device=torch.device("cpu"),
                       repeats=3, log=lambda m: None)
-    assert [r["path"] for r in rows].count("reference") == 2 and len(rows) == 6
+    assert [r["path"] for r in rows].count("reference") == 2 and len(rows) == 7
+    assert "every probe" in rows[3]["what"] and facts["all_probes_cost"] < 1
     for row in rows:
         low, high = row["range"]
         assert 0 < low <= row["steps/s"] <= high
