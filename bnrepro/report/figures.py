@@ -176,7 +176,8 @@ def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
     others = [k for k in config_keys(experiment) if k not in numeric]
     panels = list(experiment.groupby(others, sort=True)) if others else [((), experiment)]
     xs, ys = sorted(experiment[x_key].unique()), sorted(experiment[y_key].unique())
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 1, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.5, 3.6), squeeze=False)
+    fig.subplots_adjust(left=0.06, right=0.86, bottom=0.16, top=0.82, wspace=0.3)
     for ax, (label, group) in zip(axes[0], panels):
         label = label if isinstance(label, tuple) else (label,)
         done = group[group["status"] == "completed"]
@@ -189,7 +190,7 @@ def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
                 value, diverged = grid[i][j], int((cell["status"] == "diverged").sum())
                 text = "div" if not math.isfinite(value) else f"{value:.2f}" + ("*" if diverged else "")
                 ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="white" if not math.isfinite(value) or value < 0.6 else "black")
+                        color="white" if math.isfinite(value) and value < 0.6 else "black")
         ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs], fontsize=7)
         ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys], fontsize=7)
         ax.set(xlabel=x_key.removeprefix("config."), ylabel=y_key.removeprefix("config."),
