@@ -27,8 +27,9 @@ from ..config import Config, ConfigError, DatasetName, flatten, from_plain, to_p
 from .runnames import fresh_dir, run_names
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
-BATCHABLE = ("seed", "optim.lr", "optim.momentum", "optim.weight_decay", "model.dropout", "model.init",
-             "model.init_std", "model.init_gain", "model.weight_scale")
+BATCHABLE = ("seed", "variant", "optim.lr", "optim.lr_mult", "optim.momentum", "optim.weight_decay",
+             "optim.weight_decay_div", "model.dropout", "model.init", "model.init_std", "model.init_gain",
+             "model.weight_scale")
 
 
 class InvalidJob(CompactHydraException):

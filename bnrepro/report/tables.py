@@ -18,7 +18,8 @@ import pandas as pd
 from ..run.files import atomic_write
 from .claims import judge
 from .format import markdown_table, mean_std
-from .summaries import config_keys, load_summaries, metric_column
+from . import paper_table
+from .summaries import config_keys, load_summaries, metric_column, with_history_metrics
 
 BASE_METRICS = ("test_acc_final", "test_acc_best", "best_step")
 LABELS = {"test_acc_final": "test acc (final)", "test_acc_best": "test acc (best)", "best_step": "step of best"}
@@ -80,6 +81,10 @@ def write_tables(paths: list[Path], out: Path) -> list[Path]:
         columns = json.loads(group["config.report.columns"].iloc[0]) if "config.report.columns" in group else []
         claims = json.loads(group["config.report.claims"].iloc[0]) if "config.report.claims" in group else []
         metrics = list(BASE_METRICS) + [c for c in columns if c not in BASE_METRICS]
+        group = with_history_metrics(group, metrics + [c["metric"] for c in claims])
+        paper = paper_table.spec(group)
+        if paper:
+            group = paper_table.with_steps_to_baseline(group, paper)
         table = aggregate(group, metrics)
         shown = display(table, metrics)
         verdicts = [judge(group, claim) for claim in claims]
@@ -91,6 +96,8 @@ def write_tables(paths: list[Path], out: Path) -> list[Path]:
         if len(skipped):
             lines.append(f"- left out: {len(skipped)} runs not finished ("
                          f"{', '.join(sorted(set(skipped['status'])))})")
+        if paper:
+            lines += ["", *paper_table.markdown(group, paper)]
         if verdicts:
             lines += ["", "## Claims", "", markdown_table(pd.DataFrame(
                 [{"claim": v["text"], "source": v["source"], "verdict": v["verdict"], "evidence": v["evidence"]}

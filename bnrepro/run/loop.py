@@ -67,7 +67,8 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     model = StackedNet([c.model for c in cfgs], seeds, data.input_shape, data.classes).to(device)
     optimizer = StackedSGD(model.layout, [c.optim for c in cfgs], shared.train.steps, device)
     sampler = Sampler(model.seeds, len(data.train_y), shared.train.batch_size)
-    state = StepState(model, optimizer, sampler, data, shared.probes.unit)
+    augment = (shared.data.augment_pad, shared.data.augment_flip) if shared.data.augment else None
+    state = StepState(model, optimizer, sampler, data, shared.probes.unit, augment)
 
     def step(probe: bool):
         return train_step(state, probe)

@@ -1,8 +1,9 @@
 """The training step for a group of K runs, as one plain function.
 
-train_step reads top to bottom: gather each run's batch on the device, forward,
-per-run mean cross-entropy, backward (of the sum over runs: each run's gradient is its
-own loss's gradient), SGD update, and on-device bookkeeping (running sums of loss,
+train_step reads top to bottom: gather each run's batch on the device (random crops and
+flips if data.augment), forward, per-run mean cross-entropy, backward (of the sum over
+runs: each run's gradient is its own loss's gradient), SGD update, and on-device
+bookkeeping (running sums of loss,
 accuracy and of steps whose loss was not finite). A probe step also returns gradient
 norms and nonlinearity-input statistics.
 
@@ -20,6 +21,7 @@ from ..data import Dataset
 from ..stacked.model import StackedNet
 from ..stacked.optim import StackedSGD
 from . import probes
+from .augment import augment
 from .sampler import Sampler
 
 
@@ -38,6 +40,7 @@ class StepState:
     sampler: Sampler
     data: Dataset
     unit: int  # the unit whose input percentiles are probed
+    augment: tuple | None = None  # (pad, flip) of data.augment (augment.py); None: off
     step: torch.Tensor = field(init=False)  # completed steps (int64 scalar)
     sums: torch.Tensor = field(init=False)  # [3, K]: loss, accuracy, non-finite-loss steps
 
@@ -58,6 +61,8 @@ class StepState:
 def train_step(state: StepState, probe: bool) -> ProbeOutput | None:
     model, K, B = state.model, state.model.K, state.sampler.batch_size
     x, y = state.data.train_batch(state.sampler.indices(state.step))
+    if state.augment is not None:
+        x = augment(x, model.seeds, state.step, *state.augment)
     taps: list | None = [] if probe else None
     logits = model(x, "train", step=state.step, taps=taps)
     loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, B).mean(1)
