@@ -37,6 +37,13 @@ def test_vgg_doubles_channels_per_block_and_normalizes_each_channel_before_the_n
                                    atol=1e-3, rtol=0)
 
 
+def test_vgg_takes_cifar10_shaped_colour_images():
+    model = StackedNet([tiny(model__bn="pre", **VGG).model] * 2, [1, 2], (3, 32, 32), 10)
+    assert model.layout.slots["layer_01.weight"].shape == (4, 3, 3, 3)
+    assert model(torch.randn(2, 5, 3, 32, 32), "train").shape == (2, 5, 10)
+    assert model(torch.randn(7, 3, 32, 32), "moving").shape == (2, 7, 10)
+
+
 def test_vgg_dropout_acts_only_before_the_classifier():
     """Dropout changes the logits in training, never a hidden layer's input."""
     with_dropout = vgg_net([tiny(model__dropout=0.5, **VGG)])
