@@ -28,6 +28,7 @@ def fake_run(root: Path, variant: str, seed: int, curve: list[float], status: st
     cfg = to_plain(tiny(seed=seed, name="fig", variant=variant, model__bn="none" if variant == "Baseline" else "pre"))
     cfg["report"].update({"paper_table": PAPER, "claims": CLAIMS, "columns": ["test/acc:steps_to=0.8"]})
     steps = [100 * (i + 1) for i in range(len(curve))]
+    cfg["train"]["eval_every"] = 100
     summary = {"name": "fig", "status": status, "test_acc_final": curve[-1], "test_acc_best": max(curve),
                "best_step": steps[curve.index(max(curve))], "steps_done": steps[-1], "device_name": "CPU",
                "commit": "abc", "dirty": False, "command": "bnrepro train", "runs_trained_together": 1,
@@ -75,7 +76,9 @@ def test_paper_table_steps_speed_up_never_and_divergence(tmp_path):
     assert rows["Baseline"][6:] == ["31", "1.0×", "72.2%"] and rows["BN-x5"][7] == "14.8×"
     assert rows["Sigmoid"][6] == "never"
     claims = json.loads((tmp_path / "results" / "fig.claims.json").read_text())["claims"]
+    # Baseline: 400 and, never, 400 + 100 (its length + one evaluation interval): 450
     assert claims[0]["verdict"].startswith("reproduced") and "150" in claims[0]["evidence"]
+    assert "450" in claims[0]["evidence"] and "n=2, variant=Baseline" in claims[0]["evidence"]
     # steps to 0.8: BN-x5 100 and 200 vs Baseline 400 and 300
     assert claims[1]["verdict"].startswith("reproduced") and "350" in claims[1]["evidence"]
     table = pd.read_csv(tmp_path / "results" / "fig.csv")
