@@ -140,6 +140,9 @@ def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device:
              "DataLoader (workers 0), eager", 1, lambda: reference_conv_loop(root, device, conv_steps[1], conv_cfg)),
             ("single_conv", "bnrepro", "convnet, one run, probes every 100 + eval every 250", 1,
              lambda: bnrepro_rate([dev, *CONVNET, f"train.steps={conv_steps[0]}"], 1, "fig3")["steps_per_s"]),
+            ("single_conv_quiet", "bnrepro", "convnet, one run, probes and eval only at the last step", 1,
+             lambda: bnrepro_rate([dev, *CONVNET, f"train.steps={conv_steps[0]}", f"train.log_every={conv_steps[0]}",
+                                   f"train.eval_every={conv_steps[0]}"], 1, "fig3")["steps_per_s"]),
         ]
     log(f"benchmark on {provenance.device_name(device)}, {repeats} round(s)")
     rates: dict[str, list[float]] = {key: [] for key, *_ in plan}
