@@ -119,10 +119,11 @@ def bnrepro_rate(overrides: list[str], runs: int = 1, experiment: str = "mnist_f
 
 def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device: torch.device, repeats: int = 1,
         log=lambda m: print(m, file=sys.stderr), parts: tuple = ("mlp",),
-        conv_steps: tuple = (200, 50)) -> tuple[list[dict], dict]:
+        conv_steps: tuple = (250, 50), conv_overrides: tuple = ()) -> tuple[list[dict], dict]:
     """Every measurement `repeats` times, interleaved (a slow spell of a shared machine
     hits all of them), summarized by the median and the range. parts: "mlp" (the
-    mnist_fig1 rows), "convnet" (fig3's net: conv_steps = (bnrepro's, the reference's))."""
+    mnist_fig1 rows), "convnet" (fig3's net: conv_steps = (bnrepro's, the reference's);
+    conv_overrides change fig3's config for both loops, e.g. a smaller width in tests)."""
     root = experiment_config([]).data.root
     dev = f"device={device.type}"
 
@@ -134,14 +135,15 @@ def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device:
 
     plan = _mlp_plan(ours, reference, batched_runs, steps, device) if "mlp" in parts else []
     if "convnet" in parts:
-        conv_cfg = experiment_config([dev, *CONVNET], "fig3")
+        convnet = [dev, *CONVNET, *conv_overrides]
+        conv_cfg = experiment_config(convnet, "fig3")
         plan += [
             ("reference_conv", "reference", "convnet (fig3's BN-x5 net, batch 32): torchvision FashionMNIST + "
              "DataLoader (workers 0), eager", 1, lambda: reference_conv_loop(root, device, conv_steps[1], conv_cfg)),
             ("single_conv", "bnrepro", "convnet, one run, probes every 100 + eval every 250", 1,
-             lambda: bnrepro_rate([dev, *CONVNET, f"train.steps={conv_steps[0]}"], 1, "fig3")["steps_per_s"]),
+             lambda: bnrepro_rate([*convnet, f"train.steps={conv_steps[0]}"], 1, "fig3")["steps_per_s"]),
             ("single_conv_quiet", "bnrepro", "convnet, one run, probes and eval only at the last step", 1,
-             lambda: bnrepro_rate([dev, *CONVNET, f"train.steps={conv_steps[0]}", f"train.log_every={conv_steps[0]}",
+             lambda: bnrepro_rate([*convnet, f"train.steps={conv_steps[0]}", f"train.log_every={conv_steps[0]}",
                                    f"train.eval_every={conv_steps[0]}"], 1, "fig3")["steps_per_s"]),
         ]
     log(f"benchmark on {provenance.device_name(device)}, {repeats} round(s)")

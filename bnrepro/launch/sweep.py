@@ -7,8 +7,8 @@ no logic and call these functions:
   dataset) before anything is created: a bad value fails the whole command with a
   message naming the key, and no directory is left behind;
 - the launcher names each run from the overrides that vary, groups jobs that
-  share an architecture and schedule (they may differ in seed, learning rate,
-  momentum, weight decay, init and dropout rate) and trains each group in one process
+  share an architecture and schedule (they may differ in seed, learning rate and its
+  multiplier, momentum, weight decay and its divisor, init, dropout rate and variant name) and trains each group in one process
   with train_runs: every run keeps its own data order, optimizer state, TensorBoard
   run, summary and table row, as if it had run alone.
 """
