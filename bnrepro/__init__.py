@@ -9,9 +9,11 @@ listed before it (config is the bottom, cli.py the top):
     stacked/   K runs at once: flat parameters, the networks, norm layers (a registry),
                SGD, counter-based random numbers
     run/       one group of runs trained: the loop, the step (and CUDA graphs around
-               it), sampler, evaluation, probes, fetcher, writers, tags, provenance
+               it), sampler, augmentation, evaluation, probes, fetcher, writers, tags,
+               provenance
     launch/    `bnrepro train`: the Hydra app, sweeper and launcher glue, run names
-    report/    runs -> tables, claim verdicts, the claims report, figures
+    report/    runs -> tables (the paper's Figure 3 format too), claim verdicts, the
+               claims report, figures
     bench.py   `bnrepro bench`: speed against the plain PyTorch loop
     cli.py     the `bnrepro` command: dispatches to the parts above
 

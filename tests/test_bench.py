@@ -21,3 +21,18 @@ def test_benchmark_reports_medians_of_interleaved_rounds():
     assert len(facts["speedups"]) == 3
     text = report(rows, facts, torch.device("cpu"), "bnrepro bench", cuda=False)
     assert "median of 3 interleaved measurements" in text and "round by round" in text
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_convnet_rows_compare_the_same_network_in_both_loops():
+    """fig3's BN-x5 net: the plain loop and bnrepro's one run, each a positive rate, and
+    the speed-up is their ratio (needs Fashion-MNIST)."""
+    rows, facts = run(steps=10, reference_steps=3, batched_runs=1, full=False, device=torch.device("cpu"),
+                      log=lambda m: None, parts=("convnet",), conv_steps=(3, 3),
+                      conv_overrides=("model.width=4", "data.test_limit=100"))
+    by_key = {row["key"]: row for row in rows}
+    assert set(by_key) == {"reference_conv", "single_conv", "single_conv_quiet"}
+    assert facts["conv_speedup"] == pytest.approx(by_key["single_conv"]["steps/s"] / by_key["reference_conv"]["steps/s"])
+    text = report(rows, facts, torch.device("cpu"), "bnrepro bench --parts convnet", cuda=False)
+    assert "fig3's BN-x5" in text and "not measured here" in text and "Probes and eval cost" not in text

@@ -22,11 +22,15 @@ def gpu_cfgs(**extra):
             tiny(seed=3, optim__momentum=0.9, **base)]
 
 
-@pytest.mark.parametrize("arch, norm", [("mlp", "torch"), ("convnet", "torch"), ("mlp", "paper"),
+@pytest.mark.parametrize("arch, norm", [("mlp", "torch"), ("convnet", "torch"), ("vgg", "torch"), ("mlp", "paper"),
                                         ("mlp", "renorm"), ("convnet", "renorm")])
 def test_cuda_graph_replay_equals_eager(tmp_path, arch, norm):
-    """Renorm's r_max/d_max schedule reads the device step counter inside the graph."""
+    """Renorm's r_max/d_max schedule, and vgg's crops, flips and sped-up exponential decay,
+    read the device step counter inside the graph."""
     schedule = dict(model__norm__warmup=20, model__norm__rmax_at=80, model__norm__dmax_at=60) if norm == "renorm" else {}
+    if arch == "vgg":
+        schedule = dict(data__augment=True, optim__schedule="exponential", optim__decay_every=120,
+                        optim__decay_speedup=3.0)
     extra = dict(model__arch=arch, model__width=8, model__depth=2, model__norm__kind=norm, eval__compare_stats=True,
                  **schedule)
     graphed = train_runs(gpu_cfgs(train__graph="on", **extra),

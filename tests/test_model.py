@@ -121,15 +121,23 @@ def test_one_run_computes_what_plain_pytorch_computes(placement):
         torch.testing.assert_close(model(data.test_x, "moving")[0], reference(data.test_x), rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("arch, norm", [("mlp", "torch"), ("convnet", "torch"), ("mlp", "paper"), ("mlp", "renorm")])
+# vgg: its dropout before the classifier, random crops and flips, section 4.2.1's schedule speed-up
+VGG_EXTRA = dict(model__depth=4, model__width=4, data__augment=True, data__augment_pad=2, train__steps=20,
+                 optim__schedule="exponential", optim__decay_every=20, optim__decay_speedup=3.0)
+
+
+@pytest.mark.parametrize("arch, norm", [("mlp", "torch"), ("convnet", "torch"), ("vgg", "torch"), ("mlp", "paper"),
+                                        ("mlp", "renorm")])
 def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch, norm):
-    """Seeds, learning rates, momentum, init and dropout differ; each run's numbers
-    must not depend on which runs it shared a step with."""
-    variants = [dict(seed=1), dict(seed=2, optim__lr=0.3, model__dropout=0.2),
-                dict(seed=3, optim__momentum=0.9, model__init="gaussian", model__init_std=0.1)]
+    """Seeds, learning rates (and lr multipliers), momentum, weight decay (and its divisor),
+    init and dropout differ; each run's numbers must not depend on which runs it shared a step with."""
+    variants = [dict(seed=1), dict(seed=2, optim__lr=0.15, optim__lr_mult=2.0, model__dropout=0.2),
+                dict(seed=3, optim__momentum=0.9, optim__weight_decay=1e-3, optim__weight_decay_div=5.0,
+                     model__init="gaussian", model__init_std=0.1)]
     schedule = dict(model__norm__warmup=5, model__norm__rmax_at=20, model__norm__dmax_at=15) if norm == "renorm" else {}
     common = dict(model__arch=arch, model__bn="pre", model__norm__kind=norm, model__width=8, model__depth=2,
-                  eval__compare_stats=True, **schedule)
+                  eval__compare_stats=True, eval__population_batches=5, **schedule)
+    common.update(VGG_EXTRA if arch == "vgg" else {})
     cfgs = [tiny(**common, **v) for v in variants]
     from bnrepro.run.loop import train_runs
 

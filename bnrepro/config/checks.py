@@ -41,6 +41,8 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(optim.weight_decay >= 0, "optim.weight_decay", optim.weight_decay, "must be >= 0")
     _check(optim.decay_every >= 1, "optim.decay_every", optim.decay_every, "must be >= 1")
     _check(0 < optim.decay_factor <= 1, "optim.decay_factor", optim.decay_factor, "must be in (0, 1]")
+    for key in ("lr_mult", "weight_decay_div", "decay_speedup"):
+        _check(getattr(optim, key) > 0, f"optim.{key}", getattr(optim, key), "must be > 0")
     _check(train.steps >= 1, "train.steps", train.steps, "must be >= 1")
     min_batch = 2 if uses_bn(model) else 1
     _check(train.batch_size >= min_batch, "train.batch_size", train.batch_size,
@@ -53,7 +55,7 @@ def validate(cfg: Config | DictConfig) -> None:
            f"must be in [0, model.width={model.width})")
     _check(data.name != DatasetName.gaussian or model.arch == Arch.mlp, "data.name", data.name.value,
            "gaussian inputs are vectors: use model=mlp")
-    if model.arch == Arch.convnet:
+    if model.arch in (Arch.convnet, Arch.vgg):
         side, pools = IMAGE_SIDE[data.name], model.depth // model.pool_every
         _check(side >> pools >= 1, "model.depth", model.depth,
                f"{pools} 2x2 pools (one every model.pool_every={model.pool_every} layers) shrink a "
@@ -67,19 +69,31 @@ def validate(cfg: Config | DictConfig) -> None:
     for key in ("train_limit", "test_limit"):
         value = getattr(data, key)
         _check(value is None or value >= 1, f"data.{key}", value, "must be null or >= 1")
+    _check(data.augment_pad >= 0, "data.augment_pad", data.augment_pad, "must be >= 0")
     _check(data.synthetic_train >= 1, "data.synthetic_train", data.synthetic_train, "must be >= 1")
     _check(data.dim >= 1, "data.dim", data.dim, "must be >= 1")
     _check(data.synthetic_test >= 1, "data.synthetic_test", data.synthetic_test, "must be >= 1")
     for column in cfg.report.columns:
         tag, _, how = column.partition(":")
-        _check(bool(tag) and how in ("", "first", "final", "median", "change"), "report.columns", column,
-               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median' or 'tag:change'")
+        _check(bool(tag) and (how in ("", "first", "final", "median", "change") or _is_steps_to(how)),
+               "report.columns", column,
+               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change' or 'tag:steps_to=X'")
     for i, claim in enumerate(cfg.report.claims):
         key = f"report.claims[{i}]"
         _check(claim.op in (">", "<", "=", "!="), f"{key}.op", claim.op, "must be '>', '<', '=' or '!='")
         compared = claim.than is not None or claim.than_metric is not None
         _check(compared != (claim.value is not None), key, claim.text,
                "needs either `than` / `than_metric` (another arm or metric) or `value` (a threshold)")
+
+
+def _is_steps_to(how: str) -> bool:
+    """'steps_to=0.9': the first evaluated step at which the tag is >= 0.9 (report/summaries.py)."""
+    kind, _, threshold = how.partition("=")
+    try:
+        float(threshold)
+    except ValueError:
+        return False
+    return kind == "steps_to"
 
 
 def _check_norm(norm: NormConfig) -> None:

@@ -15,7 +15,7 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
 
 
 class DatasetName(Enum):
@@ -55,6 +55,9 @@ class Normalize(Enum):
 class Arch(Enum):
     mlp = "mlp"
     convnet = "convnet"
+    # VGG-style: blocks of `pool_every` convs, channels doubling after each 2x2 pool,
+    # global average pool, dropout only before the classifier (see stacked/model.py)
+    vgg = "vgg"
 
 
 class Activation(Enum):
@@ -99,6 +102,7 @@ class Schedule(Enum):
     constant = "constant"
     step = "step"  # lr * decay_factor ** floor(step / decay_every)
     cosine = "cosine"  # lr * 0.5 * (1 + cos(pi * step / train.steps))
+    exponential = "exponential"  # lr * decay_factor ** (step / decay_every), smoothly
 
 
 class DeviceChoice(Enum):
@@ -121,6 +125,12 @@ class DataConfig:
     binarize: bool = False  # pixel > 0.5 -> 1 else 0 (the paper's MNIST is binary)
     normalize: Normalize = Normalize.none
     train_limit: Optional[int] = None  # use only the first n training examples
+    # Random crop (zero-pad by augment_pad, crop back) and horizontal flip of each training
+    # example, on the device (run/augment.py). Off by default: the paper's comparisons are of
+    # optimization speed on a fixed training set, and BN's recipe (4.2.1) *reduces* distortions.
+    augment: bool = False
+    augment_pad: int = 4
+    augment_flip: bool = True
     test_limit: Optional[int] = None
     # synthetic only: sizes of a deterministic, learnable 10-class problem
     synthetic_train: int = 4096
@@ -180,7 +190,7 @@ class ModelConfig:
     bn: BNPlacement = BNPlacement.none
     # null: drop the bias where BN directly follows the layer (BN's beta replaces it)
     bias: Optional[bool] = None
-    dropout: float = 0.0  # after each hidden nonlinearity (and after BN when post)
+    dropout: float = 0.0  # after each hidden nonlinearity (and after BN when post); vgg: before the classifier
     dropout_at: DropoutAt = DropoutAt.every  # which hidden layers dropout follows
     output: Output = Output.linear  # applied to the output layer before the loss
     init: Init = Init.gaussian
@@ -193,7 +203,7 @@ class ModelConfig:
     bn_gamma: float = 1.0  # the fixed gamma of bn_affine=fixed_gamma
     weight_scale: float = 1.0  # multiplies the hidden layers' initial weights (scale invariance)
     conv_kernel: int = 3
-    pool_every: int = 2  # convnet: 2x2 max-pool after every n-th conv layer
+    pool_every: int = 2  # convnet, vgg: 2x2 max-pool after every n-th conv layer (vgg: then channels x2)
 
 
 @dataclass
@@ -204,7 +214,12 @@ class OptimConfig:
     weight_decay: float = 0.0
     schedule: Schedule = Schedule.constant
     decay_every: int = 1000  # schedule=step
-    decay_factor: float = 0.1  # schedule=step
+    decay_factor: float = 0.1  # schedule=step, exponential
+    # The paper's section 4.2.1 changes that come with BN, each its own key so BN-x5 is the
+    # recipe exactly and every change can be undone alone (model.dropout=0 removes dropout):
+    lr_mult: float = 1.0  # the learning rate is lr * lr_mult ("BN-x5": 5)
+    weight_decay_div: float = 1.0  # the L2 weight decay is weight_decay / weight_decay_div (paper: 5)
+    decay_speedup: float = 1.0  # the schedule runs this many times faster (paper: 6)
 
 
 @dataclass
@@ -270,6 +285,27 @@ class ClaimConfig:
 
 
 @dataclass
+class PaperRow:
+    """One variant's row of a paper table: the paper's numbers for the arm named `variant`."""
+    variant: str = "???"
+    paper_name: str = ""  # what the paper calls it
+    steps: Optional[float] = None  # the paper's steps to reach the baseline's best (null: never)
+    best: Optional[float] = None  # the paper's best accuracy
+
+
+@dataclass
+class PaperTableConfig:
+    """Per variant (config key `variant`): steps to reach the `baseline` variant's best
+    `metric` (mean over its seeds), the best `metric`, the speed-up over the baseline, and
+    the paper's numbers beside them (paper Figure 3's table)."""
+    baseline: str = "???"
+    metric: str = "test/acc"
+    source: str = ""
+    paper_steps_unit: str = "steps"  # e.g. "M steps" when the paper's numbers are in millions
+    rows: List[PaperRow] = field(default_factory=list)
+
+
+@dataclass
 class ReportConfig:
     # Extra table columns: a logged tag for its final value, "tag:median" for its
     # median over the run, "tag:change" for |final - first|. Tables always have the
@@ -280,11 +316,14 @@ class ReportConfig:
     # test_acc_final reaches range_threshold, one row per configuration of the other keys.
     range_key: Optional[str] = None
     range_threshold: float = 0.9
+    # A table in the paper's Figure 3 format (report/paper_table.py); null: none.
+    paper_table: Optional[PaperTableConfig] = None
 
 
 @dataclass
 class Config:
     name: str = "default"  # the experiment; names results/<name>.csv and runs/<name>/
+    variant: Optional[str] = None  # an experiment's name for this arm (fig3: BN-x5, ...); tables show it
     seed: int = 0
     device: DeviceChoice = DeviceChoice.auto
     out_dir: str = "runs"

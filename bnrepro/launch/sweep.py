@@ -7,8 +7,8 @@ no logic and call these functions:
   dataset) before anything is created: a bad value fails the whole command with a
   message naming the key, and no directory is left behind;
 - the launcher names each run from the overrides that vary, groups jobs that
-  share an architecture and schedule (they may differ in seed, learning rate,
-  momentum, weight decay, init and dropout rate) and trains each group in one process
+  share an architecture and schedule (they may differ in seed, learning rate and its
+  multiplier, momentum, weight decay and its divisor, init, dropout rate and variant name) and trains each group in one process
   with train_runs: every run keeps its own data order, optimizer state, TensorBoard
   run, summary and table row, as if it had run alone.
 """
@@ -27,8 +27,9 @@ from ..config import Config, ConfigError, DatasetName, flatten, from_plain, to_p
 from .runnames import fresh_dir, run_names
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
-BATCHABLE = ("seed", "optim.lr", "optim.momentum", "optim.weight_decay", "model.dropout", "model.init",
-             "model.init_std", "model.init_gain", "model.weight_scale")
+BATCHABLE = ("seed", "variant", "optim.lr", "optim.lr_mult", "optim.momentum", "optim.weight_decay",
+             "optim.weight_decay_div", "model.dropout", "model.init", "model.init_std", "model.init_gain",
+             "model.weight_scale")
 
 
 class InvalidJob(CompactHydraException):

@@ -3,6 +3,8 @@
 - summaries.py: every summary.json under the given paths as one table of runs;
 - tables.py: `bnrepro table`: per-configuration means, provenance, written out;
 - claims.py: a claim's verdict from the runs;
+- paper_table.py: the paper's Figure 3 format (steps to the baseline's best, speed-up,
+  best accuracy, the paper's row beside), for experiments with report.paper_table;
 - claims_report.py: `bnrepro report`: every experiment's claims in results/claims.md;
 - figures.py: `bnrepro figures`; format.py: numbers and Markdown tables.
 

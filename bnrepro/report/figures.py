@@ -1,7 +1,8 @@
 """`bnrepro figures DIR...`: figures from runs' scalars.csv files, one set per experiment.
 
 - <name>_test_acc.png: test accuracy against steps, mean and range over seeds per
-  configuration (paper Fig. 1a);
+  configuration (paper Fig. 1a; with a paper table, Fig. 2, and the baseline's best
+  dashed), for up to 12 configurations;
 - <name>_unit_percentiles.png: 15th/50th/85th percentiles of one unit's input to
   its nonlinearity in the last hidden layer, over training, one panel per
   configuration, first seed (paper Fig. 1b, c);
@@ -29,12 +30,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import paper_table
 from .summaries import config_keys, load_summaries
 
 MAX_PANELS = 6
+MAX_CURVES = 12  # the test-accuracy figure holds more configurations than a row of panels
 
 
 def _label(row: pd.Series, keys: list[str]) -> str:
+    if "config.variant" in keys:  # the experiment names its arms (fig3: BN-x5, ...)
+        return str(row["config.variant"])
     return ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={row[k]}" for k in keys) or "all runs"
 
 
@@ -60,9 +65,12 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
     for name, experiment in runs.groupby("name"):
         configs = _configurations(experiment)
         subtitle = f"{name}: n = {len(experiment)} runs, {experiment['device_name'].iloc[0]}"
+        if len(configs) <= MAX_CURVES:
+            paper = paper_table.spec(experiment)
+            goal = paper_table.target(experiment, paper) if paper else None
+            written.append(_accuracy_curves(plt, configs, subtitle, out / f"{name}_test_acc.png", goal))
         if len(configs) <= MAX_PANELS:
-            written += [_accuracy_curves(plt, configs, subtitle, out / f"{name}_test_acc.png"),
-                        _unit_percentiles(plt, experiment, configs, subtitle, out / f"{name}_unit_percentiles.png"),
+            written += [_unit_percentiles(plt, experiment, configs, subtitle, out / f"{name}_unit_percentiles.png"),
                         _grad_norms(plt, configs, subtitle, out / f"{name}_grad_norms.png")]
             written += _layer_histograms(plt, configs, subtitle, out / f"{name}_layer_histograms.png")
             written += _layer_std(plt, configs, subtitle, out / f"{name}_layer_std.png")
@@ -72,8 +80,10 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
     return written
 
 
-def _accuracy_curves(plt, configs, subtitle: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4))
+def _accuracy_curves(plt, configs, subtitle: str, path: Path, goal: float | None = None) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4.5) if len(configs) > MAX_PANELS else (6, 4))
+    if goal is not None and goal == goal:  # a paper table's target: the baseline's best
+        ax.axhline(goal, color="gray", linestyle="--", linewidth=1, label=f"baseline's best ({goal:.4f})")
     for label, group in configs:
         curves = [s.set_index("step")["test/acc"].dropna() for s in _scalars(group) if "test/acc" in s]
         if not curves:
@@ -82,7 +92,7 @@ def _accuracy_curves(plt, configs, subtitle: str, path: Path) -> Path:
         line, = ax.plot(frame.index, frame.mean(axis=1), label=f"{label} (n={frame.shape[1]})")
         ax.fill_between(frame.index, frame.min(axis=1), frame.max(axis=1), alpha=0.2, color=line.get_color())
     ax.set(xlabel="training step", ylabel="test accuracy", title=subtitle)
-    ax.legend()
+    ax.legend(fontsize=8)
     return _save(fig, path)
 
 
@@ -110,7 +120,7 @@ def _grad_norms(plt, configs, subtitle: str, path: Path) -> Path:
         ax.plot(layers, medians.mean(axis=0).values, marker="o", label=f"{label} (n={len(group)})")
     ax.set(yscale="log", xlabel="layer (last = output layer)", ylabel="gradient norm of weights (median)",
            title=subtitle)
-    ax.legend()
+    ax.legend(fontsize=8)
     return _save(fig, path)
 
 

@@ -49,11 +49,36 @@ def _hashable(value):
 
 def metric_column(metric: str) -> str:
     """'test_acc_final' -> itself; 'grad_norm/layer_01' -> 'final:...'; 'x:median' -> 'median:x';
-    'x:change' -> 'change:x' (|final - first|)."""
+    'x:change' -> 'change:x' (|final - first|); 'x:steps_to=0.9' -> 'steps_to=0.9:x' (see
+    with_history_metrics)."""
     if "/" not in metric:
         return metric
     tag, _, how = metric.partition(":")
     return f"{how or 'final'}:{tag}"
+
+
+def steps_to(history: pd.DataFrame, tag: str, threshold: float) -> float:
+    """The first logged step at which `tag` is >= threshold; NaN if it never is."""
+    if tag not in history:
+        return float("nan")
+    series = history[["step", tag]].dropna()
+    reached = series[series[tag] >= threshold]
+    return float(reached["step"].iloc[0]) if len(reached) else float("nan")
+
+
+def with_history_metrics(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Add the columns of metrics read from each run's scalars.csv rather than its summary:
+    'tag:steps_to=X', the first logged step at which the tag reached X (NaN: never)."""
+    wanted = {metric_column(m): m for m in metrics if ":steps_to=" in m}
+    if not wanted:
+        return runs
+    histories = {path: pd.read_csv(Path(path) / "scalars.csv") for path in runs["path"]}
+    runs = runs.copy()
+    for column, metric in wanted.items():
+        tag, _, how = metric.partition(":")
+        threshold = float(how.partition("=")[2])
+        runs[column] = [steps_to(histories[path], tag, threshold) for path in runs["path"]]
+    return runs
 
 
 def config_keys(runs: pd.DataFrame) -> list[str]:

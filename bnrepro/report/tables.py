@@ -18,8 +18,9 @@ import pandas as pd
 from ..run.files import atomic_write
 from .claims import judge
 from .format import markdown_table, mean_std
+from . import paper_table
 from .ranges import trainable_range
-from .summaries import TableError, config_keys, load_summaries, metric_column
+from .summaries import TableError, config_keys, load_summaries, metric_column, with_history_metrics
 
 BASE_METRICS = ("test_acc_final", "test_acc_best", "best_step")
 LABELS = {"test_acc_final": "test acc (final)", "test_acc_best": "test acc (best)", "best_step": "step of best"}
@@ -91,6 +92,10 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
         configured = json.loads(group["config.report.columns"].iloc[0]) if "config.report.columns" in group else []
         claims = json.loads(group["config.report.claims"].iloc[0]) if "config.report.claims" in group else []
         metrics = list(dict.fromkeys([*BASE_METRICS, *configured, *(columns or [])]))
+        group = with_history_metrics(group, metrics + [c["metric"] for c in claims])
+        paper = paper_table.spec(group)
+        if paper:
+            group = paper_table.with_steps_to_baseline(group, paper)
         table = aggregate(group, metrics)
         shown = display(table, metrics)
         verdicts = [judge(group, claim) for claim in claims]
@@ -110,6 +115,8 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
             lines += ["", f"## Range of {range_key} that reaches test accuracy {threshold:g}", "",
                       "Mean final test accuracy over completed seeds; a value whose runs all diverged does not "
                       "reach it.", "", markdown_table(ranges)]
+        if paper:
+            lines += ["", *paper_table.markdown(group, paper)]
         if verdicts:
             lines += ["", "## Claims", "", markdown_table(pd.DataFrame(
                 [{"claim": v["text"], "source": v["source"], "verdict": v["verdict"], "evidence": v["evidence"]}

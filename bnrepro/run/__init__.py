@@ -3,6 +3,7 @@
 - loop.py: train_runs(configs, run_dirs), the loop: set up, step, probe, evaluate, write;
 - step.py: train_step, one step as a plain function; graphs.py wraps it in CUDA graphs;
 - sampler.py: each run's mini-batches, gathered on the device;
+- augment.py: random crops and flips of those batches, on the device (data.augment);
 - evaluation.py: test metrics under each choice of BN statistics;
 - probes.py: what is measured at probe steps (gradient norms, nonlinearity inputs);
 - fetcher.py: device-to-host copies without stalling the device;

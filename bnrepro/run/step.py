@@ -1,10 +1,11 @@
 """The training step for a group of K runs, as one plain function.
 
-train_step reads top to bottom: gather each run's batch on the device, forward,
-per-run mean loss (train.loss), backward (of the sum over runs: each run's gradient is
-its own loss's gradient), SGD update, and on-device bookkeeping (running sums of loss,
-accuracy and of steps whose loss was not finite). A probe step also returns the
-probes' values by name (probes.py's registry, the ones probes.which names).
+train_step reads top to bottom: gather each run's batch on the device (random crops and
+flips if data.augment), forward, per-run mean loss (train.loss), backward (of the sum
+over runs: each run's gradient is its own loss's gradient), SGD update, and on-device
+bookkeeping (running sums of loss, accuracy and of steps whose loss was not finite). A
+probe step also returns the probes' values by name (probes.py's registry, the ones
+probes.which names).
 
 initial_probe measures the same at step 0, after initialization and before any
 update, and leaves every piece of state as it found it (BN's running statistics
@@ -24,6 +25,7 @@ from ..data import Dataset
 from ..stacked.model import StackedNet
 from ..stacked.optim import StackedSGD
 from . import losses, probes
+from .augment import augment
 from .sampler import Sampler
 
 
@@ -49,6 +51,7 @@ class StepState:
     which: tuple = ("grad_norm", "act")  # the probes that run on a probe step
     loss: Loss = Loss.cross_entropy
     output: Output = Output.linear
+    augment: tuple | None = None  # (pad, flip) of data.augment (augment.py); None: off
     step: torch.Tensor = field(init=False)  # completed steps (int64 scalar)
     sums: torch.Tensor = field(init=False)  # [3, K]: loss, accuracy, non-finite-loss steps
 
@@ -70,6 +73,8 @@ def _forward_backward(state: StepState, probe: bool):
     """Loss [K], accuracy [K], flat gradient, and (probe steps) z, a and dL/da per layer."""
     model, K, B = state.model, state.model.K, state.sampler.batch_size
     x, y = state.data.train_batch(state.sampler.indices(state.step))
+    if state.augment is not None:
+        x = augment(x, model.seeds, state.step, *state.augment)
     z, a = ([], []) if probe else (None, None)
     logits = model(x, "train", step=state.step, taps=z, outputs=a)
     loss = losses.per_example(logits, y, state.loss, state.output).view(K, B).mean(1)

@@ -7,7 +7,10 @@ seed, dropout masks and BN statistics. Hidden layer l computes
     z = W_l h (+ b_l)  -> BN(z) if bn=pre  -> a = g(z)  -> BN(a) if bn=post  -> dropout
 
 and `taps` collects z, the nonlinearity's input, for the probes (`outputs` collects
-a = g(z), `bn_inputs` what each BN layer normalizes). The forward pass takes
+a = g(z), `bn_inputs` what each BN layer normalizes). `vgg` is the conv net
+in blocks: `pool_every` convs, a 2x2 max-pool, and the next block's channels doubled
+(width, 2 width, 4 width, ...); its dropout (model.dropout) acts once, on the globally
+pooled features before the classifier, as in Inception and VGG, not after every layer. The forward pass takes
 its mode as an argument: "train" (batch statistics, running averages updated) or,
 at evaluation, which statistics BN normalizes with (see norms.py). Layouts: MLP
 activations are [K, B, F] (batched matmul); conv activations are [B, K*C, H, W]
@@ -56,8 +59,9 @@ class StackedNet(nn.Module):
         has_bn = self.bn != BNPlacement.none
         learn_gamma = has_bn and shared.bn_affine == Affine.learn
         learn_beta = has_bn and shared.bn_affine != Affine.none
-        for index in range(1, shared.depth + 1):
-            tag, W = layer_tag(index), shared.width
+        self.widths = layer_widths(shared)
+        for index, W in enumerate(self.widths, start=1):
+            tag = layer_tag(index)
             self.hidden.append({  # views: what bmm / baddbmm / conv2d / batch_norm take
                 "weight": layout.add(f"{tag}.weight", "weight", (fan_in, W)) if mlp else
                 layout.add(f"{tag}.weight", "weight", (W, fan_in, k_size, k_size), (K * W, fan_in, k_size, k_size)),
@@ -67,19 +71,20 @@ class StackedNet(nn.Module):
             })
             fan_in = W
         out_tag = layer_tag(shared.depth + 1)
-        self.out_weight = layout.add(f"{out_tag}.weight", "weight", (shared.width, classes))
+        self.out_weight = layout.add(f"{out_tag}.weight", "weight", (fan_in, classes))
         self.out_bias = layout.add(f"{out_tag}.bias", "bias", (classes,), (K, 1, classes))
         self.layout = layout
         self.params = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
 
-        self.norms = nn.ModuleList([make_norm(shared.norm, K * shared.width) for _ in range(shared.depth)] if has_bn else [])
+        self.norms = nn.ModuleList([make_norm(shared.norm, K * W) for W in self.widths] if has_bn else [])
         # gamma when it is not learned: fixed (bn_affine=fixed_gamma) or absent (none)
-        fixed = torch.full((K * shared.width,), shared.bn_gamma) if shared.bn_affine == Affine.fixed_gamma else None
+        fixed = torch.full((K * max(self.widths),), shared.bn_gamma) if shared.bn_affine == Affine.fixed_gamma else None
         self.register_buffer("fixed_gamma", fixed)
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         self.register_buffer("dropout_p", torch.tensor([c.dropout for c in cfgs], dtype=torch.float32))
         self.use_dropout = any(c.dropout > 0 for c in cfgs)
         self.dropout_layers = range(shared.depth - 1 if shared.dropout_at == DropoutAt.last else 0, shared.depth)
+        self.grouped_conv: bool | None = None  # runs' convolutions as one grouped kernel; None: on a GPU only
 
     # ---- what the probes and optimizer need ----
     def weight_slots(self) -> list[Slot]:
@@ -112,12 +117,14 @@ class StackedNet(nn.Module):
             if self.bn == BNPlacement.post:
                 self._collect(bn_inputs, h)
                 h = self._norm(views, index, layer, h, mode, step)
-            if training and self.use_dropout and index in self.dropout_layers:
+            if training and self.use_dropout and self.arch != Arch.vgg and index in self.dropout_layers:
                 h = self._dropout(h, index, step)
             if not mlp and (index + 1) % self.pool_every == 0:
                 h = F.max_pool2d(h, 2)
         if not mlp:  # global average pool, back to [K, B, C]
             h = h.mean(dim=(2, 3)).unflatten(1, (self.K, -1)).transpose(0, 1)
+        if training and self.use_dropout and self.arch == Arch.vgg:  # before the classifier only
+            h = self._dropout(h, self.depth, step)
         return torch.baddbmm(views[self.out_bias.name], h, views[self.out_weight.name])
 
     def _collect(self, into: list | None, v: torch.Tensor) -> None:
@@ -135,11 +142,20 @@ class StackedNet(nn.Module):
 
     def _conv(self, views: dict, layer: dict, h: torch.Tensor, shared: bool) -> torch.Tensor:
         w, b = _value(views, layer["weight"]), _value(views, layer["bias"])  # [K*C_out, C_in, k, k], [K*C_out]
-        return F.conv2d(h, w, b, padding=self.kernel // 2, groups=1 if shared else self.K)
+        pad = self.kernel // 2
+        grouped = self.grouped_conv if self.grouped_conv is not None else h.is_cuda
+        if shared or grouped or self.K == 1:
+            return F.conv2d(h, w, b, padding=pad, groups=1 if shared else self.K)
+        # On the CPU one convolution per run is ~1.9x faster than the grouped kernel (fig3's
+        # net, 3 runs, 1 thread): same arithmetic per run, so the same numbers as alone.
+        biases = b.chunk(self.K) if b is not None else [None] * self.K
+        return torch.cat([F.conv2d(x, wk, bk, padding=pad)
+                          for x, wk, bk in zip(h.chunk(self.K, 1), w.chunk(self.K), biases)], 1)
 
     def _norm(self, views: dict, index: int, layer: dict, z: torch.Tensor, mode: Mode,
               step: torch.Tensor | None) -> torch.Tensor:
-        gamma = _value(views, layer["gamma"]) if layer["gamma"] is not None else self.fixed_gamma  # [K*F]
+        fixed = None if self.fixed_gamma is None else self.fixed_gamma[: self.K * self.widths[index]]
+        gamma = _value(views, layer["gamma"]) if layer["gamma"] is not None else fixed  # [K*F]
         beta = _value(views, layer["beta"])
         norm = self.norms[index]
         if self.arch != Arch.mlp:
@@ -164,7 +180,7 @@ class StackedNet(nn.Module):
 
     def _dropout(self, h: torch.Tensor, index: int, step: torch.Tensor) -> torch.Tensor:
         # Masks are a hash of (run seed, step, layer, element): see rng.py.
-        if self.arch == Arch.mlp:
+        if h.dim() == 3:  # [K, B, F]: the MLP, and vgg's pooled features
             K, B, F_ = h.shape
             shape, seeds, p = (1, B, F_), self.seeds.view(K, 1, 1), self.dropout_p.view(K, 1, 1)
             grouped = h
@@ -175,7 +191,15 @@ class StackedNet(nn.Module):
         element = torch.arange(math.prod(shape), device=h.device).view(shape)
         keep = rng.uniform(seeds, rng.STREAM_DROPOUT, step, index, element) >= p
         out = grouped * keep / (1 - p)
-        return out if self.arch == Arch.mlp else out.view_as(h)
+        return out if h.dim() == 3 else out.view_as(h)
+
+
+def layer_widths(cfg: ModelConfig) -> list[int]:
+    """Units (channels) of each hidden layer: `width` everywhere, except vgg, whose block b
+    (of `pool_every` convs) has width * 2^b channels."""
+    if cfg.arch != Arch.vgg:
+        return [cfg.width] * cfg.depth
+    return [cfg.width * 2 ** (i // cfg.pool_every) for i in range(cfg.depth)]
 
 
 def _value(views: dict, slot: Slot | None) -> torch.Tensor | None:

@@ -5,6 +5,11 @@ Same update as torch.optim.SGD (dampening 0, no Nesterov):
 applied to the whole flat parameter buffer at once; per-run values are expanded once
 to per-element vectors. The schedule's factor is computed on the device from the
 step counter (one schedule per group), so a CUDA graph replays it without the host.
+
+The paper's section 4.2.1 changes are read here: lr = optim.lr * optim.lr_mult,
+weight_decay = optim.weight_decay / optim.weight_decay_div, and the schedule's clock
+runs optim.decay_speedup times faster (its factor at step t is the plain schedule's
+at t * decay_speedup: "decay the learning rate 6x faster").
 """
 from __future__ import annotations
 
@@ -18,36 +23,38 @@ from .params import Layout
 
 class StackedSGD:
     def __init__(self, layout: Layout, cfgs: list[OptimConfig], total_steps: int, device: torch.device):
-        schedules = {(c.schedule, c.decay_every, c.decay_factor) for c in cfgs}
+        schedules = {(c.schedule, c.decay_every, c.decay_factor, c.decay_speedup) for c in cfgs}
         if len(schedules) != 1:
             raise ValueError(f"runs trained together need one lr schedule, got {schedules}")
-        self.schedule, self.decay_every, self.decay_factor = schedules.pop()
+        self.schedule, self.decay_every, self.decay_factor, self.speedup = schedules.pop()
         self.total_steps = total_steps
         run_index = layout.run_index()
 
-        def per_element(key: str) -> torch.Tensor | float | None:
+        def per_element(values: list[float]) -> torch.Tensor | float | None:
             """None where every run has 0; a float where all agree; else [size] per element."""
-            values = torch.tensor([float(getattr(c, key)) for c in cfgs], dtype=torch.float32)
-            if not values.any():
+            if not any(values):
                 return None
-            if (values == values[0]).all():
-                return float(getattr(cfgs[0], key))
-            return values[run_index].to(device)
+            if all(v == values[0] for v in values):
+                return float(values[0])
+            return torch.tensor(values, dtype=torch.float32)[run_index].to(device)
 
-        self.lr0 = torch.tensor([c.lr for c in cfgs], dtype=torch.float32, device=device)
-        self.lr = per_element("lr")
-        self.momentum = per_element("momentum")
-        self.weight_decay = per_element("weight_decay")
+        lrs = [c.lr * c.lr_mult for c in cfgs]
+        self.lr0 = torch.tensor(lrs, dtype=torch.float32, device=device)
+        self.lr = per_element(lrs)
+        self.momentum = per_element([c.momentum for c in cfgs])
+        self.weight_decay = per_element([c.weight_decay / c.weight_decay_div for c in cfgs])
         self.buf = torch.zeros(layout.size, device=device) if self.momentum is not None else None
 
     def factor(self, t: torch.Tensor) -> torch.Tensor | float:
         """The schedule's multiplier for the step taken after t completed steps."""
         if self.schedule == Schedule.constant:
             return 1.0
-        t = t.to(torch.float32)
+        t = t.to(torch.float32) * self.speedup
         if self.schedule == Schedule.step:
             return self.decay_factor ** torch.floor(t / self.decay_every)
-        return 0.5 * (1 + torch.cos(t * (math.pi / self.total_steps)))
+        if self.schedule == Schedule.exponential:
+            return self.decay_factor ** (t / self.decay_every)
+        return 0.5 * (1 + torch.cos(t.clamp(max=self.total_steps) * (math.pi / self.total_steps)))
 
     def lr_at(self, t: torch.Tensor) -> torch.Tensor:
         """Per-run learning rate [K] for the step taken after t completed steps."""
