@@ -2,6 +2,8 @@
 
 `bnrepro train ...` hands the rest of the command line to the Hydra application
 (bnrepro/launch/app.py); the other subcommands are plain argparse programs.
+Nothing that only prints (--help, --version, --cfg, tab completion) imports torch:
+it costs ~3 s on a small CPU. `scripts/cli_latency.py` measures these commands.
 """
 from __future__ import annotations
 
@@ -22,16 +24,24 @@ commands:
   data      datasets: bnrepro data fetch mnist|fashion_mnist|cifar10 [--root DIR]
   bench     speed: a plain PyTorch loop vs bnrepro's single-run and batched paths
 
-Quick start: bnrepro train +experiment=sigmoid10, then
+bnrepro --version prints the version. Quick start: bnrepro train +experiment=sigmoid10, then
   tensorboard --logdir runs/sigmoid10 and bnrepro table runs/sigmoid10/<time>
 """
 COMMANDS = ("train", "table", "figures", "report", "data", "bench")
 
 
 def _complete() -> int:
-    """Shell completion: Hydra's script calls `bnrepro -sc query=bash` with COMP_LINE set."""
+    """Shell completion: Hydra's script calls `bnrepro -sc query=bash` with COMP_LINE set.
+    Values of enum keys (model.bn=) are ours: Hydra would offer only the default."""
+    from .launch.completion import value_choices
+
     line = os.environ.get("COMP_LINE", "")
     words = line.split()
+    if len(words) > 2 and words[1] == "train" and not line.endswith(" "):
+        choices = value_choices(words[-1])
+        if choices is not None:
+            print(" ".join(choices))
+            return 0
     if len(words) >= 2 and words[1] == "train" and (len(words) > 2 or line.endswith(" ")):
         os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]]) + (" " if line.endswith(" ") else "")
         return _train(sys.argv[1:])
@@ -41,8 +51,11 @@ def _complete() -> int:
 
 
 def _train(args: list[str]) -> int:
-    from .run.loop import Interrupted
+    if "--cfg" in args or "-c" in args:
+        from .launch.completion import first_job
 
+        args, header = first_job(args)
+        print(header)
     os.environ.setdefault("BNREPRO_COMMAND", shlex.join(["bnrepro", "train", *args]))
     # @hydra.main parses sys.argv itself; its completion script names sys.argv[0]'s
     # program, which under `python -m bnrepro` is __main__.py: it is still bnrepro.
@@ -52,7 +65,11 @@ def _train(args: list[str]) -> int:
 
     try:
         app()
-    except Interrupted:
+    except KeyboardInterrupt as e:
+        # run.loop (and torch with it) is imported only once training has started.
+        loop = sys.modules.get("bnrepro.run.loop")
+        if loop is None or not isinstance(e, loop.Interrupted):
+            raise
         print("interrupted: the runs' summaries say `interrupted`", file=sys.stderr)
         return 130
     return 0
@@ -78,15 +95,26 @@ def _data(args: list[str]) -> int:
 
 
 def _over_runs(prog: str, what: str, args: list[str], make) -> int:
-    """`bnrepro table|figures DIR... [--out results]`: make(dirs, out) -> written paths."""
-    from .report.summaries import TableError
+    """`bnrepro table|figures DIR... [--out DIR] [--force]`: make(dirs, out) -> written paths.
 
+    The outputs go next to the runs unless --out says otherwise; the curated results/
+    folder is never replaced by tables of different steps or device without --force."""
     parser = argparse.ArgumentParser(prog=prog, description=what)
     parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep directories (searched recursively)")
-    parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: tables/ beside the runs: the sweep's folder, or the "
+                             "folder the given directories share)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace tables in results/ even when they were built from other steps or device")
     opts = parser.parse_args(args)
+    from .report.outputs import check_replace, default_out
+    from .report.summaries import TableError
+
     try:
-        for path in make(opts.dirs, opts.out):
+        out = opts.out if opts.out is not None else default_out(opts.dirs)
+        if not opts.force:
+            check_replace(opts.dirs, out)
+        for path in make(opts.dirs, out):
             print(path)
     except TableError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -123,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args and args[0] in ("-sc", "--shell-completion"):
         return _complete()
+    if args and args[0] in ("-V", "--version"):
+        from importlib.metadata import version
+
+        print(f"bnrepro {version('bnrepro')}")
+        return 0
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0 if args else 2
