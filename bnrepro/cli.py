@@ -123,10 +123,13 @@ def _over_runs(prog: str, what: str, args: list[str], make) -> int:
 
 
 def _table(args: list[str]) -> int:
-    from .report.tables import write_tables
+    def make(dirs, out):  # pandas and the report modules load after --help has had its say
+        from .report.tables import write_tables
+
+        return write_tables(dirs, out)
 
     return _over_runs("bnrepro table", "Comparison tables (CSV, Markdown) and claim verdicts from runs.",
-                      args, write_tables)
+                      args, make)
 
 
 def _report(args: list[str]) -> int:
@@ -136,9 +139,12 @@ def _report(args: list[str]) -> int:
 
 
 def _figures(args: list[str]) -> int:
-    from .report.figures import figures
+    def make(dirs, out):
+        from .report.figures import figures
 
-    return _over_runs("bnrepro figures", "Figures (PNG) from runs.", args, figures)
+        return figures(dirs, out)
+
+    return _over_runs("bnrepro figures", "Figures (PNG) from runs.", args, make)
 
 
 def _bench(args: list[str]) -> int:
