@@ -89,7 +89,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
             progress.accuracy([s.evals[-1][2] for s in states if s.evals])
         progress.update(record.step)
 
-    progress = Progress(shared.name, steps, K, schedule.progress, log)
+    progress = Progress(shared.name, steps, K, schedule.progress, log, schedule.eval_every)
     interrupted, done, last_log = False, 0, 0
     t_train = time.perf_counter()
     try:

@@ -18,13 +18,13 @@ LINES = 10  # plain lines per run
 
 
 class Progress:
-    def __init__(self, name: str, steps: int, runs: int, setting: bool | None, log):
-        self.name, self.steps, self.runs, self.log = name, steps, runs, log
+    def __init__(self, name: str, steps: int, runs: int, setting: bool | None, log, eval_every: int = 0):
+        self.name, self.steps, self.runs, self.log, self.eval_every = name, steps, runs, log, eval_every
         terminal = sys.stderr.isatty()
         self.bar = tqdm(total=steps, unit="step", desc=name, dynamic_ncols=True, file=sys.stderr, smoothing=0.1,
                         disable=not (setting if setting is not None else terminal))
         self.lines = setting is None and not terminal
-        self.next_line, self.step, self.acc = max(1, steps // LINES), 0, None
+        self.next_line, self.step, self.acc, self.waiting = max(1, steps // LINES), 0, None, False
         self.start = time.perf_counter()
 
     def accuracy(self, accs: list[float]) -> None:
@@ -32,12 +32,19 @@ class Progress:
         self.acc = float(np.nanmean(accs)) if accs and not all(math.isnan(a) for a in accs) else None
         if self.acc is not None:
             self.bar.set_postfix_str(f"test acc {self.acc:.4f}" + (" (mean)" if self.runs > 1 else ""))
+        if self.waiting:
+            self.waiting = False
+            self.log(self.line())
 
     def update(self, step: int) -> None:
         self.bar.update(step - self.bar.n)
         self.step = step
         if self.lines and step >= self.next_line and step < self.steps:
-            self.log(self.line())
+            # An evaluation of this step arrives just after its training record: wait for it.
+            if self.eval_every and step % self.eval_every == 0:
+                self.waiting = True
+            else:
+                self.log(self.line())
             self.next_line = (step // max(1, self.steps // LINES) + 1) * max(1, self.steps // LINES)
 
     def line(self) -> str:

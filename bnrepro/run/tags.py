@@ -79,14 +79,14 @@ def custom_scalars_layout(depth: int) -> dict:
             ["Margin", [f"act/{tag}/unit_p50", f"act/{tag}/unit_p15", f"act/{tag}/unit_p85"]]
         for tag in layers
     }
-    return {
+    return {  # the first category is the one TensorBoard opens
+        "gradients (log10 of the weights' gradient norm)": gradients,
         "accuracy and loss": {
             "test accuracy": _chart("test/acc"),
             "train accuracy (mini-batches)": _chart("train/acc"),
             "test loss": _chart("test/loss"),
             "train loss (mini-batches)": _chart("train/loss"),
         },
-        "gradients (log10 of the weights' gradient norm)": gradients,
         "nonlinearity inputs: one unit (paper Fig. 1b,c)": percentiles,
         "nonlinearity inputs: saturated fraction": {
             f"{tag.replace('_', ' ')}: saturated fraction": _chart(f"act/{tag}/saturated") for tag in layers},
