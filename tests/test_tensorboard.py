@@ -37,4 +37,4 @@ def test_tensorboard_shows_the_layout_hparams_and_pictures_of_a_sweep(tmp_path):
         images = get(base, "/data/plugin/images/tags")
         assert len(images) == 4
         for tags in images.values():
-            assert {"pictures/grad_norm_by_layer", "pictures/act_percentiles_by_layer"} <= set(tags)
+            assert {"pictures/grad_norm_by_layer", "pictures/nonlinearity_inputs_by_layer"} <= set(tags)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from . import provenance, tags
 from ..config import Config, DeviceChoice, GraphMode, to_plain
 from ..data import load

@@ -68,9 +68,10 @@ def activation_profile(plt, history, title: str):
     fig, ax = plt.subplots(figsize=(6, 4))
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(steps)))
     for step, color in zip(steps, colors):
-        ax.plot(layers, p50[step], marker="o", color=color, label=f"step {step}: median")
-        ax.fill_between(layers, p15[step], p85[step], color=color, alpha=0.15,
-                        label=f"step {step}: 15th-85th percentile")
+        ax.plot(layers, p50[step], marker="o", color=color, label=f"step {step}")
+        ax.fill_between(layers, p15[step], p85[step], color=color, alpha=0.12)
+    ax.text(0.01, 0.99, "line: median; band: 15th-85th percentile", transform=ax.transAxes, fontsize=7,
+            va="top")
     ax.set(xlabel="hidden layer", ylabel="input to the nonlinearity (all units)", title=title)
     ax.set_xticks(layers)
     ax.legend(fontsize=7, ncol=2)

@@ -18,7 +18,7 @@ HPARAM_METRICS = ("test/acc", "test/loss", "train/loss", "summary/test_acc_best"
 # Shown as hparams in every run, besides the keys its sweep varies: what a reader asks first.
 HPARAM_KEYS = ("model.bn", "model.activation", "optim.lr", "seed")
 # The pictures drawn at the end of a run (run/pictures.py), in the Images tab.
-PICTURES = {"grad_norm": "pictures/grad_norm_by_layer", "act": "pictures/act_percentiles_by_layer"}
+PICTURES = {"grad_norm": "pictures/grad_norm_by_layer", "act": "pictures/nonlinearity_inputs_by_layer"}
 HISTOGRAMS_PER_RUN = 20  # probes.hist_every=null: about this many histograms over a run
 
 
