@@ -67,3 +67,16 @@ def test_a_run_stopped_before_its_first_evaluation_says_so():
     assert result_line("runs/x", summary) == "  runs/x: interrupted, no evaluation yet"
     summary.update(status="completed", test_acc_final=0.95, test_acc_best=0.96, best_step=500)
     assert result_line("runs/x", summary) == "  runs/x: completed, test acc 0.9500 (best 0.9600 at step 500)"
+
+
+def test_table_headers_are_words_and_the_footnote_gives_the_tag():
+    from bnrepro.report.words import footnotes, header
+
+    assert header("act/layer_03/unit_p50:change") == "unit p50 drift (layer 3)"
+    assert header("grad_norm/layer_01:median") == "gradient norm, run median (layer 1)"
+    assert header("train/loss:first") == "train loss at step 1"
+    assert header("test/acc:steps_to=0.8") == "test acc: steps to 0.8"
+    assert header("best_step") == "step of best (mean over seeds)"
+    assert header("no/such_tag") == "no/such_tag"
+    (note,) = footnotes(["test_acc_final", "act/layer_03/unit_p50:change"])
+    assert "`act/layer_03/unit_p50:change`" in note and "|final - first|" in note

@@ -52,7 +52,13 @@ def _describe(metric: str) -> tuple[str, str]:
     if metric in BASE:
         return BASE[metric]
     tag, _, how = metric.partition(":")
-    suffix, how_text = _HOW.get(how, ("", ""))
+    if how.startswith("steps_to="):
+        target = how.split("=", 1)[1]
+        suffix, how_text = f": steps to {target}", f"the first evaluated step at which it reached {target}"
+    elif how in _HOW:
+        suffix, how_text = _HOW[how]
+    else:
+        return metric, ""
     for pattern, words, definition in _TAGS:
         found = re.fullmatch(pattern, tag)
         if found:
