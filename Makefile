@@ -17,8 +17,8 @@ $(BIN)/bnrepro: pyproject.toml
 setup: $(BIN)/bnrepro ## create .venv, install bnrepro and its test tools, fetch MNIST
 	$(BIN)/bnrepro data fetch mnist
 
-run: setup ## the main job: sigmoid10 (BN vs no BN, 3 seeds), its table and figures (~3 min on a CPU)
-	$(BIN)/bnrepro train +experiment=sigmoid10
+run: setup ## the main job: sigmoid10 (BN vs no BN, 3 seeds), its table and figures; ARGS="train.steps=1000" adds overrides
+	$(BIN)/bnrepro train +experiment=sigmoid10 $(ARGS)
 	$(BIN)/bnrepro table $(call LATEST,sigmoid10) --out runs/tables
 	$(BIN)/bnrepro figures $(call LATEST,sigmoid10) --out runs/tables
 	@echo "tables and figures: runs/tables/   TensorBoard: $(BIN)/tensorboard --logdir runs/sigmoid10"

@@ -2,6 +2,8 @@
 
 `bnrepro train ...` hands the rest of the command line to the Hydra application
 (bnrepro/launch/app.py); the other subcommands are plain argparse programs.
+Nothing that only prints (--help, --version, --cfg, tab completion) imports torch:
+it costs ~3 s on a small CPU. `scripts/cli_latency.py` measures these commands.
 """
 from __future__ import annotations
 
@@ -22,16 +24,24 @@ commands:
   data      datasets: bnrepro data fetch mnist|fashion_mnist|cifar10 [--root DIR]
   bench     speed: a plain PyTorch loop vs bnrepro's single-run and batched paths
 
-Quick start: bnrepro train +experiment=sigmoid10, then
+bnrepro --version prints the version. Quick start: bnrepro train +experiment=sigmoid10, then
   tensorboard --logdir runs/sigmoid10 and bnrepro table runs/sigmoid10/<time>
 """
 COMMANDS = ("train", "table", "figures", "report", "data", "bench")
 
 
 def _complete() -> int:
-    """Shell completion: Hydra's script calls `bnrepro -sc query=bash` with COMP_LINE set."""
+    """Shell completion: Hydra's script calls `bnrepro -sc query=bash` with COMP_LINE set.
+    Values of enum keys (model.bn=) are ours: Hydra would offer only the default."""
+    from .launch.completion import value_choices
+
     line = os.environ.get("COMP_LINE", "")
     words = line.split()
+    if len(words) > 2 and words[1] == "train" and not line.endswith(" "):
+        choices = value_choices(words[-1])
+        if choices is not None:
+            print(" ".join(choices))
+            return 0
     if len(words) >= 2 and words[1] == "train" and (len(words) > 2 or line.endswith(" ")):
         os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]]) + (" " if line.endswith(" ") else "")
         return _train(sys.argv[1:])
@@ -41,17 +51,12 @@ def _complete() -> int:
 
 
 def _train(args: list[str]) -> int:
-    from .run.loop import Interrupted
+    if "--cfg" in args or "-c" in args:
+        from .launch.completion import first_job
 
+        args, header = first_job(args)
+        print(header)
     os.environ.setdefault("BNREPRO_COMMAND", shlex.join(["bnrepro", "train", *args]))
-    args = [a for a in args if a not in ("-m", "--multirun")]  # every train is a sweep already
-    if _shows_job_config(args):
-        from .launch.show import sweep_config
-
-        text = sweep_config([a for a in args if not a.startswith("-") and a != "job"])
-        if text is not None:
-            print(text)
-            return 0
     # @hydra.main parses sys.argv itself; its completion script names sys.argv[0]'s
     # program, which under `python -m bnrepro` is __main__.py: it is still bnrepro.
     program = "bnrepro" if sys.argv[0].endswith("__main__.py") else sys.argv[0]
@@ -60,15 +65,14 @@ def _train(args: list[str]) -> int:
 
     try:
         app()
-    except Interrupted:
+    except KeyboardInterrupt as e:
+        # run.loop (and torch with it) is imported only once training has started.
+        loop = sys.modules.get("bnrepro.run.loop")
+        if loop is None or not isinstance(e, loop.Interrupted):
+            raise
         print("interrupted: the runs' summaries say `interrupted`", file=sys.stderr)
         return 130
     return 0
-
-
-def _shows_job_config(args: list[str]) -> bool:
-    """--cfg job / -c job (Hydra's own --cfg handles hydra and all)."""
-    return any(a in ("--cfg", "-c") and b == "job" for a, b in zip(args, args[1:]))
 
 
 def _data(args: list[str]) -> int:
@@ -91,21 +95,32 @@ def _data(args: list[str]) -> int:
 
 
 def _over_runs(prog: str, what: str, args: list[str], make, columns: bool = False) -> int:
-    """`bnrepro table|figures DIR... [--out results]`: make(dirs, out) -> written paths
-    (with columns=True, also --columns a,b: make(dirs, out, columns))."""
-    from .report.summaries import TableError
+    """`bnrepro table|figures DIR... [--out DIR] [--force]`: make(dirs, out) -> written paths
+    (with columns=True, also --columns a,b: make(dirs, out, columns)).
 
+    The outputs go next to the runs unless --out says otherwise; the curated results/
+    folder is never replaced by tables of different steps or device without --force."""
     parser = argparse.ArgumentParser(prog=prog, description=what)
     parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep directories (searched recursively)")
-    parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: tables/ beside the runs: the sweep's folder, or the "
+                             "folder the given directories share)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace tables in results/ even when they were built from other steps or device")
     if columns:
         parser.add_argument("--columns", default="", help="extra columns, comma-separated: a logged tag for its "
                             "final value, tag:first, tag:median or tag:change (|final - first|), or a summary "
                             "value (e.g. test_loss_final); added to the experiment's report.columns")
     opts = parser.parse_args(args)
     extra = {"columns": [c.strip() for c in opts.columns.split(",") if c.strip()]} if columns else {}
+    from .report.outputs import check_replace, default_out
+    from .report.summaries import TableError
+
     try:
-        for path in make(opts.dirs, opts.out, **extra):
+        out = opts.out if opts.out is not None else default_out(opts.dirs)
+        if not opts.force:
+            check_replace(opts.dirs, out)
+        for path in make(opts.dirs, out, **extra):
             print(path)
     except TableError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -114,10 +129,13 @@ def _over_runs(prog: str, what: str, args: list[str], make, columns: bool = Fals
 
 
 def _table(args: list[str]) -> int:
-    from .report.tables import write_tables
+    def make(dirs, out, columns=None):  # pandas and the report modules load after --help has had its say
+        from .report.tables import write_tables
+
+        return write_tables(dirs, out, columns)
 
     return _over_runs("bnrepro table", "Comparison tables (CSV, Markdown) and claim verdicts from runs.",
-                      args, write_tables, columns=True)
+                      args, make, columns=True)
 
 
 def _report(args: list[str]) -> int:
@@ -127,9 +145,12 @@ def _report(args: list[str]) -> int:
 
 
 def _figures(args: list[str]) -> int:
-    from .report.figures import figures
+    def make(dirs, out):
+        from .report.figures import figures
 
-    return _over_runs("bnrepro figures", "Figures (PNG) from runs.", args, figures)
+        return figures(dirs, out)
+
+    return _over_runs("bnrepro figures", "Figures (PNG) from runs.", args, make)
 
 
 def _bench(args: list[str]) -> int:
@@ -142,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args and args[0] in ("-sc", "--shell-completion"):
         return _complete()
+    if args and args[0] in ("-V", "--version"):
+        from importlib.metadata import version
+
+        print(f"bnrepro {version('bnrepro')}")
+        return 0
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0 if args else 2

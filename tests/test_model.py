@@ -152,4 +152,6 @@ def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch, norm):
             layer, _, stat = tag.rpartition("/")
             spread = alone["final"].get(f"{layer}/std") if tag.startswith("act/") and stat != "std" else None
             tolerance = 1e-3 * spread if spread else 1e-5
+            if tag.startswith("grad_norm_log10/"):  # a relative 1e-3 of the norm, in log10
+                tolerance = 5e-4
             assert together[i]["final"][tag] == pytest.approx(value, rel=1e-3, abs=tolerance), tag

@@ -63,9 +63,9 @@ def validate(cfg: Config | DictConfig) -> None:
     n_train = min(TRAIN_SIZE.get(data.name, data.synthetic_train), data.train_limit or 2**62)
     _check(train.batch_size <= n_train, "train.batch_size", train.batch_size,
            f"must be <= the training set's size ({n_train})")
-    _check(cfg.probes.hist_every >= 0 and cfg.probes.hist_every % train.log_every == 0,
-           "probes.hist_every", cfg.probes.hist_every,
-           f"must be 0 or a multiple of train.log_every={train.log_every}")
+    hist = cfg.probes.hist_every
+    _check(hist is None or (hist >= 0 and hist % train.log_every == 0), "probes.hist_every", hist,
+           f"must be null (about 20 per run), 0 (never) or a multiple of train.log_every={train.log_every}")
     for key in ("train_limit", "test_limit"):
         value = getattr(data, key)
         _check(value is None or value >= 1, f"data.{key}", value, "must be null or >= 1")

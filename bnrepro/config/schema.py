@@ -231,7 +231,8 @@ class TrainConfig:
     eval_batch_size: int = 10000  # chunk size of the eval forward pass
     loss: Loss = Loss.cross_entropy
     graph: GraphMode = GraphMode.auto
-    progress: Optional[bool] = None  # null: a progress bar when stderr is a terminal
+    # null: a progress bar on a terminal, else a plain line every 10%; true: the bar; false: silent
+    progress: Optional[bool] = None
 
 
 @dataclass
@@ -253,7 +254,12 @@ class EvalConfig:
 @dataclass
 class ProbeConfig:
     unit: int = 0  # the "typical unit" whose input percentiles are tracked (paper Fig. 1b,c)
-    hist_every: int = 5000  # histograms (0: never); a multiple of train.log_every
+    # Steps between histograms of the nonlinearity inputs: a multiple of train.log_every,
+    # 0 never, null about 20 per run (enough to see a distribution move in a short run).
+    hist_every: Optional[int] = None
+    # At the end of each run: its gradient and activation profiles as images (Images tab);
+    # about 0.3 s per run on a CPU.
+    pictures: bool = True
     # Which probes run on a probe step (the registry in bnrepro/run/probes.py): grad_norm,
     # act (nonlinearity inputs z), out (outputs a = g(z)), act_grad (dL/da), update_ratio.
     which: List[str] = field(default_factory=lambda: ["grad_norm", "act"])

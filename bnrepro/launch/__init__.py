@@ -3,6 +3,7 @@
 - app.py: the Hydra application (the conf/ directory, plugin registration);
 - sweep.py: check every job before anything exists, group compatible jobs, launch;
 - runnames.py: run directory names from the overrides that vary;
+- completion.py: tab completion of enum values and `--cfg` of a sweep, without torch;
 - hydra_plugin/: the sweeper and launcher classes Hydra instantiates (installed as
   hydra_plugins.bnrepro); they hold no logic.
 

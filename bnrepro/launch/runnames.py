@@ -2,7 +2,9 @@
 
 `bnrepro train +experiment=mnist_fig1 seed=1,2` gives runs named `bn=none_seed=1`,
 `bn=none_seed=2`, `bn=pre_seed=1`, ...: only what varies, and always the seed, so
-seeds never collide. A key is shortened to its last part when that is unambiguous
+seeds never collide. The experiment's own axes (its hydra.sweeper.params) stay in the
+name even when the command line fixes them: `+experiment=sigmoid10 model.bn=pre`
+gives `bn=pre_seed=1`, which sits beside the full sweep's runs in one TensorBoard. A key is shortened to its last part when that is unambiguous
 in the config (optim.lr -> lr). Characters TensorBoard or shells dislike become '-'.
 """
 from __future__ import annotations
@@ -14,6 +16,8 @@ from ..config import WHERE_KEYS
 
 # Overrides that never name a run: they choose what to run or where, not what differs.
 _IGNORED = ("experiment", *WHERE_KEYS)
+# Config groups chosen on the command line, and the config key each one sets.
+GROUP_KEYS = {"norm": "model.norm.kind", "data": "data.name", "model": "model.arch"}
 
 
 def _parse(override: str) -> tuple[str, str]:
@@ -30,12 +34,25 @@ def _clean(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", value).strip("-") or "empty"
 
 
-def run_names(job_overrides: list[list[str]], seeds: list[int], config_keys: list[str]) -> list[str]:
+def varying_keys(job_overrides: list[list[str]], axes: tuple[str, ...] = ()) -> list[str]:
+    """Override keys that name the runs: those whose value differs between jobs, the
+    experiment's axes, and seed."""
     parsed = [dict(_parse(o) for o in job) for job in job_overrides]
     keys: list[str] = []
     for job in parsed:
         keys += [k for k in job if k not in keys and not k.startswith(("hydra.", "hydra/")) and k not in _IGNORED]
-    varying = [k for k in keys if len({job.get(k) for job in parsed}) > 1 or k == "seed"]
+    return [k for k in keys if len({job.get(k) for job in parsed}) > 1 or k == "seed" or k in axes]
+
+
+def swept_config_keys(job_overrides: list[list[str]], axes: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """varying_keys as config keys (norm -> model.norm.kind): the runs' TensorBoard hparams."""
+    return tuple(GROUP_KEYS.get(k, k) for k in varying_keys(job_overrides, axes))
+
+
+def run_names(job_overrides: list[list[str]], seeds: list[int], config_keys: list[str],
+              axes: tuple[str, ...] = ()) -> list[str]:
+    parsed = [dict(_parse(o) for o in job) for job in job_overrides]
+    varying = varying_keys(job_overrides, axes)
     leaf_counts: dict[str, int] = {}
     for key in config_keys:
         leaf = key.rsplit(".", 1)[-1]

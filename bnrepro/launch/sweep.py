@@ -24,7 +24,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import Config, ConfigError, DatasetName, flatten, from_plain, to_plain, validate
-from .runnames import fresh_dir, run_names
+from .runnames import fresh_dir, run_names, swept_config_keys
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
 BATCHABLE = ("seed", "variant", "optim.lr", "optim.lr_mult", "optim.momentum", "optim.weight_decay",
@@ -93,18 +93,20 @@ def command_line() -> str:
 
 
 def launch(job_configs: list[DictConfig], job_overrides: Sequence[Sequence[str]], sweep_dir: Path,
-           batch: bool, max_runs: int) -> list[JobReturn]:
+           batch: bool, max_runs: int, axes: tuple[str, ...] = ()) -> list[JobReturn]:
+    """axes: the keys the experiment file sweeps (hydra.sweeper.params), kept in run names."""
     from ..run.loop import train_runs
 
     configs = [typed(c) for c in job_configs]
-    names = run_names([list(o) for o in job_overrides], [c.seed for c in configs],
-                      list(flatten(to_plain(configs[0]))))
+    overrides = [list(o) for o in job_overrides]
+    names = run_names(overrides, [c.seed for c in configs], list(flatten(to_plain(configs[0]))), axes)
+    swept = swept_config_keys(overrides, axes)
     returns: list[JobReturn | None] = [None] * len(configs)
     for group in groups(configs, batch, max_runs):
         run_dirs = [fresh_dir(sweep_dir, names[i]) for i in group]
         status, values, error = JobStatus.COMPLETED, None, None
         try:
-            values = train_runs([configs[i] for i in group], run_dirs, command_line())
+            values = train_runs([configs[i] for i in group], run_dirs, command_line(), swept=swept)
         except KeyboardInterrupt:
             raise
         except Exception as e:  # reported by Hydra once the sweep is over, like its own launcher

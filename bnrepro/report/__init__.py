@@ -6,6 +6,8 @@
 - paper_table.py: the paper's Figure 3 format (steps to the baseline's best, speed-up,
   best accuracy, the paper's row beside), for experiments with report.paper_table;
 - claims_report.py: `bnrepro report`: every experiment's claims in results/claims.md;
+- outputs.py: where tables and figures go, and when results/ may be replaced;
+- words.py: column headers in words and their footnotes;
 - figures.py: `bnrepro figures`; format.py: numbers and Markdown tables.
 
 May import: config, run.files (reads what run/ wrote; never trains).

@@ -9,7 +9,9 @@
 - <name>_grad_norms.png: gradient norm of each layer's weights (median over the
   run), mean over seeds per configuration, log scale (vanishing gradients);
 - <name>_by_<key>.png, when a numeric config key takes 3 or more values (batch size,
-  weight scale): final test accuracy against it, one line per other configuration;
+  weight scale): what the experiment's claims are about (their metrics, e.g. the
+  step-1 loss and gradient norm for scale_invariance; final test accuracy when the
+  claims are about it) against that key, one line per other configuration;
 - <name>_test_batch_size.png, when the runs measured eval.batch_sizes: test accuracy
   with each test batch's own statistics against the test batch size, and eval mode.
 - <name>_heatmap.png, when two numeric config keys take 3 or more values each (learning
@@ -21,6 +23,8 @@
 - <name>_layer_std.png, with probe `out`: the outputs' std per layer at the first probe
   step, mean over seeds, one line per configuration.
 The per-configuration figures are drawn for sweeps of at most 6 configurations.
+Every configuration has its own line style and marker, so coinciding curves stay
+visible (and are annotated); every band says what it spans; short runs show points.
 """
 from __future__ import annotations
 
@@ -31,10 +35,32 @@ from pathlib import Path
 import pandas as pd
 
 from . import paper_table
-from .summaries import config_keys, load_summaries
+from .summaries import config_keys, load_summaries, metric_column
+from .words import header
 
 MAX_PANELS = 6
 MAX_CURVES = 12  # the test-accuracy figure holds more configurations than a row of panels
+STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 3)), "P")]
+
+
+def _style(i: int, points: int) -> dict:
+    """Line style and marker of the i-th configuration; markers thinned on long curves."""
+    line, marker = STYLES[i % len(STYLES)]
+    return {"linestyle": line, "marker": marker, "markevery": max(1, points // 12), "markersize": 5}
+
+
+def _note_coinciding(ax, curves: dict) -> None:
+    """Say so on the figure when two configurations' curves lie on top of each other."""
+    labels = list(curves)
+    notes = []
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            x, y = curves[a], curves[b]
+            if len(x) == len(y) and len(x) and (abs(x - y) <= 1e-3 * abs(y).clip(lower=1e-12)).all():
+                notes.append(f"{a} and {b} coincide")
+    if notes:
+        ax.text(0.02, 0.02, "\n".join(notes), transform=ax.transAxes, fontsize=7, va="bottom",
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})
 
 
 def _label(row: pd.Series, keys: list[str]) -> str:
@@ -81,17 +107,25 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
 
 
 def _accuracy_curves(plt, configs, subtitle: str, path: Path, goal: float | None = None) -> Path:
-    fig, ax = plt.subplots(figsize=(7, 4.5) if len(configs) > MAX_PANELS else (6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.5) if len(configs) > MAX_PANELS else (6.5, 4.2))
     if goal is not None and goal == goal:  # a paper table's target: the baseline's best
         ax.axhline(goal, color="gray", linestyle="--", linewidth=1, label=f"baseline's best ({goal:.4f})")
-    for label, group in configs:
+    means = {}
+    for i, (label, group) in enumerate(configs):
         curves = [s.set_index("step")["test/acc"].dropna() for s in _scalars(group) if "test/acc" in s]
         if not curves:
             continue
         frame = pd.concat(curves, axis=1)
-        line, = ax.plot(frame.index, frame.mean(axis=1), label=f"{label} (n={frame.shape[1]})")
-        ax.fill_between(frame.index, frame.min(axis=1), frame.max(axis=1), alpha=0.2, color=line.get_color())
-    ax.set(xlabel="training step", ylabel="test accuracy", title=subtitle)
+        n = frame.shape[1]
+        line, = ax.plot(frame.index, frame.mean(axis=1), label=f"{label}: mean of {n} seeds",
+                        **_style(i, len(frame)))
+        if n > 1:
+            ax.fill_between(frame.index, frame.min(axis=1), frame.max(axis=1), alpha=0.2, color=line.get_color(),
+                            label=f"{label}: min–max over {n} seeds")
+        means[label] = frame.mean(axis=1).values
+    _note_coinciding(ax, {k: pd.Series(v) for k, v in means.items()})
+    ax.set(xlabel="training step", ylabel="test accuracy (whole test set, eval mode)",
+           title=f"Test accuracy during training (paper Fig. 1a)\n{subtitle}")
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -99,29 +133,51 @@ def _accuracy_curves(plt, configs, subtitle: str, path: Path, goal: float | None
 def _unit_percentiles(plt, experiment, configs, subtitle: str, path: Path) -> Path:
     depth = int(experiment["config.model.depth"].iloc[0])
     tag = f"act/layer_{depth:02d}/unit_p"
-    fig, axes = plt.subplots(1, len(configs), figsize=(4 * len(configs), 3.5), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(configs), figsize=(4 * len(configs), 3.8), sharey=True, squeeze=False)
     for ax, (label, group) in zip(axes[0], configs):
         first = _scalars(group.head(1))[0].set_index("step")
-        for q in ("15", "50", "85"):
-            if f"{tag}{q}" in first:
-                ax.plot(first.index, first[f"{tag}{q}"], label=f"p{q}")
-        ax.set(title=f"{label}, seed {group['config.seed'].iloc[0]}", xlabel="training step")
-        ax.legend()
-    axes[0][0].set_ylabel(f"input to one unit's nonlinearity, layer {depth}")
-    fig.suptitle(subtitle)
+        if all(f"{tag}{q}" in first for q in ("15", "50", "85")):
+            curve = first[f"{tag}50"].dropna()
+            ax.plot(curve.index, curve, label="median (p50)", **_style(0, len(curve)))
+            ax.fill_between(first.index, first[f"{tag}15"], first[f"{tag}85"], alpha=0.25,
+                            label="15th–85th percentile")
+        ax.set(title=f"{label}\n(seed {group['config.seed'].iloc[0]}, one of {len(group)} runs)",
+               xlabel="training step")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel(f"input to unit {int(experiment['config.probes.unit'].iloc[0])}'s nonlinearity, "
+                          f"layer {depth}")
+    fig.suptitle(f"One unit's input distribution over training (paper Fig. 1b,c)\n{subtitle}", fontsize=10)
     return _save(fig, path)
 
 
 def _grad_norms(plt, configs, subtitle: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, group in configs:
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    layers = []
+    for i, (label, group) in enumerate(configs):
         medians = group.filter(regex=r"^median:grad_norm/layer_\d+$")
         layers = [int(c.rsplit("_", 1)[1]) for c in medians.columns]
-        ax.plot(layers, medians.mean(axis=0).values, marker="o", label=f"{label} (n={len(group)})")
-    ax.set(yscale="log", xlabel="layer (last = output layer)", ylabel="gradient norm of weights (median)",
-           title=subtitle)
+        n = len(group)
+        line, = ax.plot(layers, medians.mean(axis=0).values, label=f"{label}: mean of {n} seeds",
+                        **_style(i, len(layers)))
+        if n > 1:
+            ax.fill_between(layers, medians.min(axis=0).values, medians.max(axis=0).values, alpha=0.2,
+                            color=line.get_color(), label=f"{label}: min–max over {n} seeds")
+    if layers:
+        ax.set_xticks(layers)
+    ax.set(yscale="log", xlabel=f"layer (1 = first hidden, {max(layers, default=1)} = output)",
+           ylabel="gradient norm of the layer's weights\n(median over the run)",
+           title=f"Gradient norm by layer (log scale)\n{subtitle}")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def _claim_metrics(experiment) -> list[str]:
+    """What the experiment's claims are about, in order; final test accuracy if nothing else."""
+    import json
+
+    claims = json.loads(experiment["config.report.claims"].iloc[0]) if "config.report.claims" in experiment else []
+    metrics = list(dict.fromkeys(c["metric"] for c in claims))
+    return metrics or ["test_acc_final"]
 
 
 def _by_numeric_key(plt, experiment, subtitle: str, out: Path, name: str) -> list[Path]:
@@ -130,19 +186,38 @@ def _by_numeric_key(plt, experiment, subtitle: str, out: Path, name: str) -> lis
     for key in _numeric_keys(experiment):
         values = pd.to_numeric(experiment[key])
         others = [k for k in keys if k != key]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for label, group in (experiment.groupby(others, sort=True) if others else [((), experiment)]):
-            label = label if isinstance(label, tuple) else (label,)
-            stats = group.assign(x=pd.to_numeric(group[key])).groupby("x")["test_acc_final"].agg(["mean", "std"])
-            text = ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(others, label))
-            ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3,
-                        label=text or "all runs")
         short = key.removeprefix("config.")
-        ax.set(xlabel=short, ylabel="final test accuracy (mean ± std over seeds)", title=subtitle)
-        _log_ticks(ax, sorted(values.unique()))
-        ax.legend()
+        metrics = [m for m in _claim_metrics(experiment) if metric_column(m) in experiment]
+        fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False)
+        for ax, metric in zip(axes[0], metrics):
+            column = metric_column(metric)
+            for i, (label, group) in enumerate(experiment.groupby(others, sort=True) if others else
+                                               [((), experiment)]):
+                label = label if isinstance(label, tuple) else (label,)
+                data = group.assign(x=pd.to_numeric(group[key]), y=pd.to_numeric(group[column], errors="coerce"))
+                stats = data.groupby("x")["y"].agg(["mean", "std", "count"])
+                text = ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(others, label))
+                line, marker = STYLES[i % len(STYLES)]
+                ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker=marker, linestyle=line,
+                            capsize=3, label=f"{text or 'all runs'} (n={int(stats['count'].min())} per point)")
+            if metric.startswith("grad_norm/") and short == "model.weight_scale":
+                ax.set_yscale("log")
+                _reference_inverse(ax, experiment, key, column)
+            ax.set(xlabel=short, ylabel=f"{header(metric)}\n(mean ± std over seeds)", title=header(metric))
+            _log_ticks(ax, sorted(values.unique()))
+            ax.legend(fontsize=7)
+        fig.suptitle(subtitle, fontsize=10)
         written.append(_save(fig, out / f"{name}_by_{short.split('.')[-1]}.png"))
     return written
+
+
+def _reference_inverse(ax, experiment, key: str, column: str) -> None:
+    """The line a gradient follows if it scales as 1/a, through the runs' mean at a = 1."""
+    at_one = pd.to_numeric(experiment.loc[pd.to_numeric(experiment[key]) == 1, column], errors="coerce").mean()
+    if pd.notna(at_one):
+        a = sorted(pd.to_numeric(experiment[key]).unique())
+        ax.plot(a, [at_one / x for x in a], color="grey", linewidth=3, alpha=0.4, zorder=0,
+                label="∝ 1/a (BN's scale invariance)")
 
 
 def _test_batch_sizes(plt, configs, subtitle: str, path: Path) -> list[Path]:

@@ -21,9 +21,9 @@ from .format import markdown_table, mean_std
 from . import paper_table
 from .ranges import trainable_range
 from .summaries import TableError, config_keys, load_summaries, metric_column, with_history_metrics
+from .words import footnotes, header
 
 BASE_METRICS = ("test_acc_final", "test_acc_best", "best_step")
-LABELS = {"test_acc_final": "test acc (final)", "test_acc_best": "test acc (best)", "best_step": "step of best"}
 
 
 def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
@@ -49,7 +49,7 @@ def display(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     keys = [c for c in table.columns if not c.endswith((" mean", " std")) and c not in ("n", "diverged", "seeds")]
     shown = table[keys].copy()
     for metric in metrics:
-        label = LABELS.get(metric, metric)
+        label = header(metric)
         fmt = (lambda m, s: "n/a" if not math.isfinite(m) else f"{m:.0f}") if metric == "best_step" else mean_std
         shown[label] = [fmt(m, s) for m, s in zip(table[f"{metric} mean"], table[f"{metric} std"])]
     for column in ("n", "diverged", "seeds"):
@@ -102,8 +102,8 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
         skipped = group[~group["status"].isin(["completed", "diverged"])]
         provenance = provenance_lines(group, paths)
         lines = [f"# {name}", "", markdown_table(shown), "",
-                 "Mean ± sample std over seeds (n = completed runs); diverged runs are counted, not averaged.", "",
-                 *provenance]
+                 "Mean ± sample std over seeds (n = completed runs); diverged runs are counted, not averaged.",
+                 *footnotes(metrics), "", *provenance]
         if len(skipped):
             lines.append(f"- left out: {len(skipped)} runs not finished ("
                          f"{', '.join(sorted(set(skipped['status'])))})")

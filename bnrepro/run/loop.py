@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from . import provenance, tags
 from ..config import Config, DeviceChoice, GraphMode, to_plain
@@ -29,6 +28,7 @@ from ..stacked.optim import StackedSGD
 from .sampler import Sampler
 from .evaluation import batch_size_sweep, test_metrics
 from .graphs import GraphedStep
+from .progress import Progress, result_line
 from .step import StepState, initial_probe, train_step
 
 
@@ -55,8 +55,9 @@ class RunState:
 
 
 def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
-               log=lambda message: print(message, file=sys.stderr)) -> list[dict]:
-    """Train runs that share an architecture together; return their summaries."""
+               log=lambda message: print(message, file=sys.stderr), swept: tuple[str, ...] = ()) -> list[dict]:
+    """Train runs that share an architecture together; return their summaries.
+    swept: the config keys the sweep varies (their values become TensorBoard hparams)."""
     from .writers import RunWriter  # tensorboard is slow to import; only needed here
 
     shared = cfgs[0]  # what the runs of a group have in common (all but the batchable keys)
@@ -77,7 +78,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
 
     stepper = GraphedStep(step, required=shared.train.graph == GraphMode.on, warn=log) if use_graph else None
     fetcher = Fetcher(device)
-    writers = [RunWriter(d, to_plain(c), shared.model.depth) for c, d in zip(cfgs, run_dirs)]
+    writers = [RunWriter(d, to_plain(c), shared.model.depth, swept) for c, d in zip(cfgs, run_dirs)]
     states = [RunState() for _ in cfgs]
     K, steps, schedule = len(cfgs), shared.train.steps, shared.train
     where = provenance.device_name(device)
@@ -88,20 +89,17 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     def handle(record) -> None:
         _record(record, states, writers)
         if record.kind == "eval" and "test/acc" in record.values:
-            accs = [s.evals[-1][2] for s in states if s.evals]
-            progress.set_postfix_str(f"test acc {np.nanmean(accs):.4f}" + (" (mean)" if K > 1 else ""))
-        progress.update(record.step - progress.n)
+            progress.accuracy([s.evals[-1][2] for s in states if s.evals])
+        progress.update(record.step)
 
-    show = schedule.progress if schedule.progress is not None else sys.stderr.isatty()
-    progress = tqdm(total=steps, unit="step", desc=shared.name, disable=not show, dynamic_ncols=True,
-                    file=sys.stderr, smoothing=0.1)
+    progress = Progress(shared.name, steps, K, schedule.progress, log, schedule.eval_every)
     interrupted, done, last_log = False, 0, 0
     t_train = time.perf_counter()
 
     def push_probes(step_no: int, metrics, out) -> None:
         fetcher.push("train", step_no, {"metrics": metrics, "lr": optimizer.lr_at(state.step - int(step_no > 0)),
                                         "probed": out.values}, meta=out.names)
-        hist = shared.probes.hist_every
+        hist = tags.histogram_every(steps, schedule.log_every, shared.probes.hist_every)
         if hist and (step_no % hist == 0 or step_no <= 1):
             layers = {tags.hist_tag("z", i): z.flatten(1) for i, z in enumerate(out.z)}
             if "out" in shared.probes.which:
@@ -150,8 +148,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
         summary = _summary(cfg, run, writer, common)
         writer.finish(summary)
         summaries.append(summary)
-        log(f"  {writer.run_dir}: {summary['status']}, test acc {_fmt(summary['test_acc_final'])} "
-            f"(best {_fmt(summary['test_acc_best'])} at step {summary['best_step']})")
+        log(result_line(writer.run_dir, summary))
     log(f"{shared.name}: {done} steps in {train_s:.1f} s ({done / train_s:.0f} steps/s, "
         f"{K * done / train_s:.0f} run-steps/s)")
     if interrupted:
@@ -193,10 +190,6 @@ def _histogram(values: np.ndarray, bins: int = 60) -> dict | None:
         return None
     counts, edges = np.histogram(finite, bins=bins)
     return {"edges": edges.tolist(), "counts": counts.tolist()}
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
 def _common_facts(cfgs, device, where, use_graph, command, setup_s, train_s, done) -> dict:

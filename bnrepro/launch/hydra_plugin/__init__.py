@@ -66,4 +66,5 @@ class BnreproLauncher(Launcher):
 
         loader = self.hydra_context.config_loader
         configs = [loader.load_sweep_config(self.config, list(job)) for job in job_overrides]
-        return launch(configs, job_overrides, Path(self.config.hydra.sweep.dir), self.batch, self.max_runs)
+        axes = tuple(str(key) for key in (self.config.hydra.sweeper.get("params") or {}))
+        return launch(configs, job_overrides, Path(self.config.hydra.sweep.dir), self.batch, self.max_runs, axes)

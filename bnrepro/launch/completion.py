@@ -1,0 +1,102 @@
+"""What `bnrepro train` says before it trains: tab completion of values, and `--cfg` of a sweep.
+
+Both are answered from the schema and the experiment files, without composing a run
+(and without torch): they must answer within a second on a small CPU.
+
+- value_choices("model.bn=") -> ["model.bn=none", "model.bn=pre", "model.bn=post"]:
+  Hydra's own completion offers only the current value, as `BNPlacement.none`;
+- first_job(args): `--cfg` of a sweep (`model.bn=none,pre`, or an experiment that
+  sweeps) shows the first job's config after a comment listing the swept keys; Hydra
+  alone refuses comma lists with --cfg, and -m with it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from enum import Enum
+from pathlib import Path
+
+from ..config import Config
+
+
+def _field_type(key: str):
+    """The type of a dotted config key in the schema, or None if there is no such key."""
+    node = Config
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(node):
+            return None
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            return None
+        node = hints[part]
+        if typing.get_origin(node) is typing.Union:  # Optional[X] -> X
+            node = next(a for a in typing.get_args(node) if a is not type(None))
+    return node
+
+
+def value_choices(word: str) -> list[str] | None:
+    """Completions of `key=partial` when the key is an enum or a bool; None otherwise."""
+    if "=" not in word:
+        return None
+    key, _, partial = word.partition("=")
+    kind = _field_type(key.lstrip("+~"))
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        values = [member.value for member in kind]
+    elif kind is bool:
+        values = ["true", "false"]
+    else:
+        return None
+    return [f"{key}={v}" for v in values if v.startswith(partial)]
+
+
+def _experiment_sweep(name: str) -> dict[str, list[str]]:
+    """hydra.sweeper.params of conf/experiment/NAME.yaml: key -> its values."""
+    import yaml
+
+    from .app import conf_dir
+
+    path = conf_dir() / "experiment" / f"{name}.yaml"
+    if not path.is_file():
+        return {}
+    params = ((yaml.safe_load(path.read_text()) or {}).get("hydra") or {}).get("sweeper", {}).get("params") or {}
+    return {key: [v.strip() for v in str(values).split(",")] for key, values in params.items()}
+
+
+def first_job(args: list[str]) -> tuple[list[str], str]:
+    """The arguments for Hydra's `--cfg` on the sweep's first job, and a comment naming the sweep."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    args = [a for a in args if a not in ("-m", "--multirun")]  # every bnrepro train is a sweep already
+    flags, overrides, i = [], [], 0
+    while i < len(args):
+        if args[i].startswith("-"):
+            takes_value = args[i] in ("--cfg", "-c", "--package", "-p", "--config-name", "-cn",
+                                      "--config-dir", "-cd", "--config-path", "-cp")
+            flags += args[i:i + 1 + takes_value]
+            i += 1 + takes_value
+        else:
+            overrides.append(args[i])
+            i += 1
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    swept: dict[str, list[str]] = {}
+    for override in parsed:
+        if override.key_or_group == "experiment":
+            swept.update(_experiment_sweep(override.get_value_element_as_str()))
+    first: list[str] = []
+    for override in parsed:  # a key on the command line replaces the experiment's sweep of it
+        swept.pop(override.key_or_group, None)
+        if override.is_sweep_override():
+            values = list(override.sweep_string_iterator())
+            swept[override.key_or_group] = values
+            first.append(f"{override.get_key_element()}={values[0]}")
+        else:
+            first.append(override.input_line)
+    # The experiment's own sweep applies where the command line does not set the key.
+    set_here = {o.partition("=")[0].lstrip("+~") for o in first}
+    first += [f"{key}={values[0]}" for key, values in swept.items() if key not in set_here]
+    if not swept:
+        return flags + first, "# one job"
+    jobs = math.prod(len(v) for v in swept.values())
+    listed = "; ".join(f"{key}: {', '.join(values)}" for key, values in swept.items())
+    return flags + first, f"# a sweep of {jobs} jobs over {listed}\n# the first job's config:"
