@@ -13,6 +13,10 @@
 - <name>_test_batch_size.png, when the runs measured eval.batch_sizes: test accuracy
   with each test batch's own statistics against the test batch size, and eval mode.
 The per-configuration figures are drawn for sweeps of at most 6 configurations.
+Figures count the runs tables count (summaries.select_runs, completed runs only: a
+diverged or unfinished run is named in the caption, never averaged in), and every
+label says n. The PNGs carry no date or software version: the same runs give the
+same bytes.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import paper_table
-from .summaries import config_keys, load_summaries
+from .summaries import config_keys, select_runs
 
 MAX_PANELS = 6
 MAX_CURVES = 12  # the test-accuracy figure holds more configurations than a row of panels
@@ -39,6 +43,14 @@ def _configurations(runs: pd.DataFrame):
     return [(label, group.sort_values("config.seed")) for label, group in runs.groupby("label", sort=True)]
 
 
+def _counts(runs: pd.DataFrame) -> str:
+    """'10 completed runs' or '9 completed runs (1 diverged, left out)'."""
+    done = int((runs["status"] == "completed").sum())
+    others = runs.loc[runs["status"] != "completed", "status"].value_counts().sort_index()
+    left = ", ".join(f"{count} {status}" for status, count in others.items())
+    return f"{done} completed runs" + (f" ({left}, left out)" if left else "")
+
+
 def _scalars(group: pd.DataFrame) -> list[pd.DataFrame]:
     return [pd.read_csv(Path(path) / "scalars.csv") for path in group["path"]]
 
@@ -49,12 +61,15 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = load_summaries(paths)
+    runs = select_runs(paths).runs
     written = []
     out.mkdir(parents=True, exist_ok=True)
-    for name, experiment in runs.groupby("name"):
+    for name, everything in runs.groupby("name"):
+        experiment = everything[everything["status"] == "completed"]
+        if experiment.empty:
+            continue
         configs = _configurations(experiment)
-        subtitle = f"{name}: n = {len(experiment)} runs, {experiment['device_name'].iloc[0]}"
+        subtitle = f"{name}: {_counts(everything)}, {', '.join(sorted(set(experiment['device_name'])))}"
         if len(configs) <= MAX_CURVES:
             paper = paper_table.spec(experiment)
             goal = paper_table.target(experiment, paper) if paper else None
@@ -92,7 +107,7 @@ def _unit_percentiles(plt, experiment, configs, subtitle: str, path: Path) -> Pa
         for q in ("15", "50", "85"):
             if f"{tag}{q}" in first:
                 ax.plot(first.index, first[f"{tag}{q}"], label=f"p{q}")
-        ax.set(title=f"{label}, seed {group['config.seed'].iloc[0]}", xlabel="training step")
+        ax.set(title=f"{label}, seed {group['config.seed'].iloc[0]} (one of n={len(group)})", xlabel="training step")
         ax.legend()
     axes[0][0].set_ylabel(f"input to one unit's nonlinearity, layer {depth}")
     fig.suptitle(subtitle)
@@ -124,10 +139,14 @@ def _by_numeric_key(plt, experiment, subtitle: str, out: Path, name: str) -> lis
         fig, ax = plt.subplots(figsize=(6, 4))
         for label, group in (experiment.groupby(others, sort=True) if others else [((), experiment)]):
             label = label if isinstance(label, tuple) else (label,)
-            stats = group.assign(x=pd.to_numeric(group[key])).groupby("x")["test_acc_final"].agg(["mean", "std"])
+            stats = group.assign(x=pd.to_numeric(group[key])).groupby("x")["test_acc_final"].agg(["mean", "std",
+                                                                                                   "count"])
             text = ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(others, label))
+            counts = sorted(set(stats["count"]))
+            n = counts[0] if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+            text = f"{text or 'all runs'} (n={n} per point)"
             ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o", capsize=3,
-                        label=text or "all runs")
+                        label=text)
         short = key.removeprefix("config.")
         ax.set(xlabel=short, ylabel="final test accuracy (mean ± std over seeds)", title=subtitle)
         _log_ticks(ax, sorted(values.unique()))
@@ -147,7 +166,7 @@ def _test_batch_sizes(plt, configs, subtitle: str, path: Path) -> list[Path]:
             fig, ax = plt.subplots(figsize=(6, 4))
         sizes = [int(c.split("bs_")[1].split("_")[0]) for c in columns]
         line, = ax.plot(sizes, group[columns].mean(axis=0).values, marker="o",
-                        label=f"{label}: test batch's own statistics")
+                        label=f"{label} (n={len(group)}): test batch's own statistics")
         ax.axhline(group["test_acc_final"].mean(), linestyle="--", color=line.get_color(),
                    label=f"{label}: eval mode (any batch size)")
         drawn = True
@@ -174,7 +193,7 @@ def _save(fig, path: Path) -> Path:
 
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    fig.savefig(tmp, dpi=120, metadata={"Software": None})
     plt.close(fig)
     tmp.replace(path)
     return path
