@@ -44,7 +44,8 @@ else
   out=${out:-results}
   QUICK=""
 fi
-work=runs/reproduce$([ $quick = 1 ] && echo -quick)  # relative: the runs' recorded commands name no machine's paths
+work=runs/reproduce  # relative: the runs' recorded commands name no machine's paths
+[ $quick = 0 ] || work=runs/reproduce-quick
 
 for name in "${experiments[@]}"; do
   settings="${extra[$name]:-}"
