@@ -184,3 +184,15 @@ def test_equality_claims_with_a_factor_and_a_second_metric(tmp_path):
     (v,) = judge(runs, {**base, "where": "model.bn=pre", "than_metric": "test_acc_final", "op": "=",
                         "factor": 4.0, "tol": 1e-6})
     assert v["verdict"] == "reproduced"  # 2.0 == 4 x 0.5, paired within one arm
+
+
+def test_a_paired_identity_is_judged_seed_by_seed_not_by_the_spread_across_seeds(tmp_path):
+    # each seed's value is the same in both arms (to 1e-7), but seeds differ by 5%
+    for seed, acc in ((1, 0.90), (2, 0.95), (3, 0.99)):
+        fake_run(tmp_path, f"pre{seed}", seed, "pre", acc)
+        fake_run(tmp_path, f"none{seed}", seed, "none", acc + seed * 1e-7)
+    same = {**BN_HELPS, "op": "=", "tol": 1e-4}
+    (welch,) = judge(load_summaries([tmp_path]), same)
+    (paired,) = judge(load_summaries([tmp_path]), {**same, "paired": True})
+    assert welch["verdict"] == "weak"  # across seeds the interval is wide
+    assert paired["verdict"] == "reproduced" and "paired by seed (3 seeds in both arms)" in paired["evidence"]

@@ -232,6 +232,8 @@ class ClaimConfig:
     Claim: `where`'s metric <op> factor * the other (or factor * `value`); op "="
     within a relative tolerance `tol`, op "!=" beyond it. The verdict rule (t-tests,
     confidence intervals) is in bnrepro/report/claims.py and the README.
+    paired: the arms' runs share seeds and the claim holds seed by seed (the same
+    init up to the scale, the same data): judged on the per-seed differences.
     paper / paper_source: the published number for the same quantity and where it is
     from, printed beside the measured one.
     """
@@ -245,6 +247,7 @@ class ClaimConfig:
     value: Optional[float] = None
     factor: float = 1.0
     tol: float = 0.01
+    paired: bool = False  # compare the arms seed by seed (an identity per seed), not Welch
     paper: Optional[str] = None
     paper_source: str = ""
 

@@ -6,6 +6,8 @@ without `than`: a paired test on the per-run differences) or with a threshold
 (`value`: a one-sample test). The rule (README, "Claim verdicts"):
 
 - fewer than 2 completed runs in an arm: `insufficient`;
+- `paired: true` (an identity that holds seed by seed, e.g. scale invariance): the
+  per-seed differences between the arms, tested against 0, instead of Welch;
 - `>` / `<`: one-sided t-test in the claimed direction: `reproduced` at p < 0.05,
   `weak` when the difference has the claimed sign but p >= 0.05, else `not reproduced`;
 - `=` (within the relative tolerance `tol`): `reproduced` when the 95% confidence
@@ -89,10 +91,17 @@ def _judge_one(runs, flats, claim: dict, arm_conditions: list[dict], combination
         measured.append(f"{scaled}{claim['value']:g}")
     elif claim.get("than"):
         other_metric = claim.get("than_metric") or metric
-        _, b_raw, other_diverged = _arm(runs, flats, arm_conditions[1], other_metric)
+        other_done, b_raw, other_diverged = _arm(runs, flats, arm_conditions[1], other_metric)
         b, kind = factor * b_raw, "Welch"
         parts.append(_describe(f"{scaled}{other_metric}", b_raw, other_diverged, claim["than"]))
         measured.append(f"{scaled}{_mean_std(b_raw)}")
+        if claim.get("paired"):  # an identity per seed: the difference is taken seed by seed
+            mine = pd.Series(a, index=done["config.seed"].to_numpy())
+            theirs = pd.Series(b, index=other_done["config.seed"].to_numpy())
+            seeds = sorted(set(mine.dropna().index) & set(theirs.dropna().index))
+            a, b, kind = (mine[seeds] - theirs[seeds]).to_numpy(dtype=float), None, "paired by seed"
+            target, reference = 0.0, float(theirs[seeds].mean()) if seeds else math.nan
+            parts.append(f"paired by seed ({len(seeds)} seeds in both arms)")
     else:  # another metric of the same runs: paired
         other = metric_column(claim["than_metric"])
         b_raw = pd.to_numeric(done[other], errors="coerce").to_numpy(dtype=float) if other in done else a * np.nan
