@@ -28,6 +28,9 @@ def test_a_new_untracked_source_file_makes_the_tree_dirty(tmp_path, monkeypatch)
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "out.txt").write_text("ignored output")
     assert provenance.git_state(tmp_path)[1] is False  # what git ignores is not a change
+    (tmp_path / "results" / "runs").mkdir(parents=True)
+    (tmp_path / "results" / "runs" / "summary.json").write_text("{}")
+    assert provenance.git_state(tmp_path)[1] is False  # results/ holds outputs, not source
     (tmp_path / "new.py").write_text("y = 2\n")
     assert provenance.git_state(tmp_path)[1] is True
 

@@ -14,8 +14,9 @@ PACKAGES = ("torch", "hydra-core", "omegaconf", "numpy", "pandas", "tensorboard"
 
 
 def git_state(source: Path = SOURCE_DIR) -> tuple[str, bool | None]:
-    """(commit, dirty) of the source tree: dirty means the tree differs from the commit,
-    new files that git does not ignore included; None when that cannot be known. A copy
+    """(commit, dirty) of the source tree: dirty means the tree (all but results/, which
+    holds outputs) differs from the commit, new files that git does not ignore included;
+    None when that cannot be known. A copy
     without .git (e.g. on a remote GPU) passes them in BNREPRO_COMMIT / BNREPRO_DIRTY
     ("1" or "0"; unset: unknown)."""
     if os.environ.get("BNREPRO_COMMIT"):
@@ -27,8 +28,10 @@ def git_state(source: Path = SOURCE_DIR) -> tuple[str, bool | None]:
     except (OSError, subprocess.SubprocessError):
         return "unknown", None
     try:
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=source,
-                                capture_output=True, text=True, timeout=10, check=True).stdout
+        # results/ holds outputs (a regeneration writes its runs there as it goes), not source
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", ".",
+                                 ":(exclude)results"], cwd=source, capture_output=True, text=True, timeout=10,
+                                check=True).stdout
         return commit, bool(status.strip())
     except (OSError, subprocess.SubprocessError):
         return commit, None
