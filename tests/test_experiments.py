@@ -28,9 +28,11 @@ def _compose(overrides: list[str], hydra: bool = False):
 
 
 def _file_sweep(name: str) -> list[list[str]]:
-    """The experiment file's own sweep, expanded: one override list per job."""
+    """The experiment file's own sweep, expanded: one override list per job (one seed:
+    seeds never make configurations differ, and composing is what takes the time)."""
     params = _compose([f"+experiment={name}"], hydra=True).hydra.sweeper.params or {}
-    grid = [[f"{key}={value}" for value in str(values).split(",")] for key, values in params.items()]
+    grid = [[f"{key}={value}" for value in str(values).split(",")] for key, values in params.items()
+            if key != "seed"]
     return [list(job) for job in itertools.product(*grid)]
 
 
