@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LATEST = $$(ls -td runs/$(1)/*/ | head -1)
 
-.PHONY: help setup run test test-fast sweep-example tensorboard results-local clean
+.PHONY: help setup run test test-fast reproduce reproduce-quick sweep-example tensorboard results-local clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -26,8 +26,14 @@ run: setup ## the main job: sigmoid10 (BN vs no BN, 3 seeds), its table and figu
 test: setup ## the whole test suite, CPU only (a few minutes)
 	$(BIN)/python -m pytest
 
-test-fast: ## the tests not marked slow (seconds)
+test-fast: ## the tests not marked slow (about 2 CPU-minutes; measured 5 min on the shared 2-core CPU)
 	$(BIN)/python -m pytest -m "not slow"
+
+reproduce: setup ## regenerate results/: every experiment at full length (GPU when present), tables, figures, report
+	scripts/reproduce.sh
+
+reproduce-quick: setup ## the same pipeline in minutes (20 steps, synthetic data) into runs/quick-results (CI)
+	scripts/reproduce.sh --quick
 
 sweep-example: setup ## a grid: BN placement x learning rate x 2 seeds, 2,000 steps each
 	$(BIN)/bnrepro train name=sweep_example model.bn=none,pre,post optim.lr=0.1,1.0 seed=1,2 train.steps=2000

@@ -4,7 +4,8 @@ that followed it.
 Data flows one way, and each folder is one part of it; a part imports only the parts
 listed before it (config is the bottom, cli.py the top):
 
-    config/    the typed schema every Hydra config is merged into, range checks
+    config/    the typed schema every Hydra config is merged into, range checks, which
+               runs a claim's conditions select (arms)
     data/      datasets as tensors on the training device, fetched and verified
     stacked/   K runs at once: flat parameters, the networks, norm layers (a registry),
                SGD, counter-based random numbers

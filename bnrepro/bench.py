@@ -213,7 +213,7 @@ def report(rows: list[dict], facts: dict, device: torch.device, command: str, cu
     lines = [
         "# bnrepro benchmark", "",
         f"- device: {provenance.device_name(device)}; torch {torch.__version__}",
-        f"- commit: {commit[:10]}{' (with uncommitted changes)' if dirty else ''}; "
+        f"- commit: {commit[:10]}{provenance.tree_note(dirty)}; "
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d')}",
         f"- command: `{command}`",
         "- network: " + ("mnist_fig1's 784-100-100-100-10 sigmoid MLP, batch 60; " if "single_bn" in facts else "")

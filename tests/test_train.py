@@ -5,6 +5,7 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 
 from bnrepro.run import loop
 from bnrepro.run.loop import Interrupted, train_runs
@@ -36,7 +37,8 @@ def test_a_run_whose_loss_becomes_nan_is_recorded_as_diverged(tmp_path):
     assert summary["diverged_at"] == 1
     assert summary["steps_done"] < 200  # it stopped
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert saved["status"] == "diverged" and saved["test_acc_best"] is None or saved["test_acc_best"] >= 0
+    assert saved["status"] == "diverged"
+    assert saved["test_acc_best"] is None  # the first step diverged: no evaluation before it counts
 
 
 def test_one_diverging_run_does_not_stop_the_runs_trained_with_it(tmp_path):
@@ -88,3 +90,49 @@ def test_hparams_and_layout_are_in_the_runs_own_event_file(tmp_path):
     assert "_hparams_/session_start_info" in plugins and "_hparams_/experiment" in plugins
     assert "custom_scalars__config__" in events.Tags()["tensors"] or events.PluginTagToContent("custom_scalars")
     assert [p.name for p in (tmp_path / "run").iterdir() if p.is_dir()] == []  # no hparams sub-run
+
+
+def test_a_finite_explosion_is_diverged_and_nothing_after_it_counts(tmp_path):
+    # sigmoid at lr 1e6: the loss explodes to ~1e6-1e7 but stays finite
+    cfg = tiny(model__activation="sigmoid", optim__lr=1e6, train__steps=60, train__log_every=20,
+               train__eval_every=5)
+    (summary,) = train_runs([cfg], [tmp_path / "run"], **quiet)
+    assert summary["status"] == "diverged"
+    assert summary["diverged_loss"] > 230  # 100 x ln(10)
+    cut = summary["diverged_at"]
+    assert cut in (1, 2, 21, 41)  # the first step of the interval whose mean loss exploded
+    table = pd.read_csv(tmp_path / "run" / "scalars.csv")
+    assert (table["step"] < cut).all()  # scalars.csv: nothing from the divergence step on
+    if summary["best_step"] is not None:
+        assert summary["best_step"] < cut
+    for values in (summary["first"], summary["final"], summary["median"]):
+        assert all(v is None or abs(v) < 1e5 for k, v in values.items() if k.startswith("train/loss"))
+
+
+def test_evaluations_between_probes_after_the_divergence_step_do_not_count(tmp_path, monkeypatch):
+    # Evaluations every 5 steps, probes every 20: the run is poisoned at step 12, so the
+    # evaluations at 15 (and any later) are read before the probe at 20 reveals it.
+    real_step, calls = loop.train_step, []
+
+    def poison_at_12(state, probe):
+        calls.append(1)
+        if len(calls) == 12:
+            with torch.no_grad():
+                state.model.params.mul_(1e30)
+        return real_step(state, probe)
+
+    monkeypatch.setattr(loop, "train_step", poison_at_12)
+    cfg = tiny(model__activation="relu", train__steps=60, train__log_every=20, train__eval_every=5)
+    (summary,) = train_runs([cfg], [tmp_path / "run"], **quiet)
+    assert summary["status"] == "diverged" and 2 <= summary["diverged_at"] <= 12
+    assert summary["best_step"] is None or summary["best_step"] < summary["diverged_at"]
+    saved = pd.read_csv(tmp_path / "run" / "scalars.csv")
+    assert saved["step"].max() < summary["diverged_at"]
+
+
+def test_the_end_of_run_batch_size_sweep_without_bn_still_writes_the_summary(tmp_path):
+    # inference_stats with model.norm=none: nothing to sweep; the run must keep its summary
+    cfg = tiny(model__bn="pre", model__norm={"kind": "none"}, eval__batch_sizes=[1, 4])
+    (summary,) = train_runs([cfg], [tmp_path / "run"], **quiet)
+    assert summary["status"] == "completed"
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"

@@ -4,13 +4,15 @@
   wrong type or bad enum value fail while composing), registered in Hydra's
   ConfigStore; normalization layers' options are the `norm` group's dataclasses;
 - checks.py: the range checks a type cannot express (`validate`);
-- plain.py: configs as plain JSON-able values (summary.json) and back.
+- plain.py: configs as plain JSON-able values (summary.json) and back;
+- arms.py: which runs a claim's conditions select, and whether that pools configurations.
 
 Imports nothing else of bnrepro.
 """
+from . import arms
 from .checks import ConfigError, uses_bn, validate
 from .plain import flatten, from_plain, to_plain
 from .schema import *  # noqa: F401,F403  (the schema's names are the package's)
 from .schema import __all__ as _schema_names
 
-__all__ = ["ConfigError", "uses_bn", "validate", "flatten", "from_plain", "to_plain", *_schema_names]
+__all__ = ["arms", "ConfigError", "uses_bn", "validate", "flatten", "from_plain", "to_plain", *_schema_names]

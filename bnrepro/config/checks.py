@@ -84,6 +84,8 @@ def validate(cfg: Config | DictConfig) -> None:
         compared = claim.than is not None or claim.than_metric is not None
         _check(compared != (claim.value is not None), key, claim.text,
                "needs either `than` / `than_metric` (another arm or metric) or `value` (a threshold)")
+        _check(not claim.paired or claim.than is not None, f"{key}.paired", claim.paired,
+               "pairs two arms by seed: needs `than`")
 
 
 def _is_steps_to(how: str) -> bool:

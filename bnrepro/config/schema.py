@@ -273,10 +273,16 @@ class ClaimConfig:
     metric: a summary value (test_acc_final, test_acc_best, best_step) or a logged
     tag ("grad_norm/layer_01" for its final value, "...:first", "...:median" over
     the run, "...:change" for |final - first|).
-    where / than: the arms compared, as "key=value[,key=value]" over config keys.
+    where / than: the arms compared, as "key=value[,key=value]" over config keys; each
+    must select one configuration of the experiment's own sweep (seeds aside).
     than_metric: compare with another metric (of the `than` arm, or of `where` itself).
-    Verdict: `where`'s mean <op> factor * the other mean (or factor * `value`); op "="
-    holds within a relative tolerance `tol`, op "!=" beyond it.
+    Claim: `where`'s metric <op> factor * the other (or factor * `value`); op "="
+    within a relative tolerance `tol`, op "!=" beyond it. The verdict rule (t-tests,
+    confidence intervals) is in bnrepro/report/claims.py and the README.
+    paired: the arms' runs share seeds and the claim holds seed by seed (the same
+    init up to the scale, the same data): judged on the per-seed differences.
+    paper / paper_source: the published number for the same quantity and where it is
+    from, printed beside the measured one.
     """
     text: str = "???"
     source: str = ""  # where the paper (or a later paper) makes it
@@ -288,6 +294,9 @@ class ClaimConfig:
     value: Optional[float] = None
     factor: float = 1.0
     tol: float = 0.01
+    paired: bool = False  # compare the arms seed by seed (an identity per seed), not Welch
+    paper: Optional[str] = None
+    paper_source: str = ""
 
 
 @dataclass

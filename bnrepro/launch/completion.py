@@ -15,7 +15,6 @@ import dataclasses
 import math
 import typing
 from enum import Enum
-from pathlib import Path
 
 from ..config import Config
 

@@ -14,6 +14,7 @@ no logic and call these functions:
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -23,7 +24,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
-from ..config import Config, ConfigError, DatasetName, flatten, from_plain, to_plain, validate
+from ..config import Config, ConfigError, DatasetName, arms, flatten, from_plain, to_plain, validate
+from ..run.files import PLANNED_RUNS, atomic_write
 from .runnames import fresh_dir, run_names, swept_config_keys
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
@@ -68,6 +70,15 @@ def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None
                 raise InvalidJob(str(e)) from None
 
 
+def check_experiment_claims(configs: list[Config]) -> None:
+    """The jobs of an experiment file's own sweep: each claim's arms must be one configuration."""
+    if configs and configs[0].report.claims:
+        try:
+            arms.check_claims([flatten(to_plain(c)) for c in configs], configs[0].report.claims)
+        except ConfigError as e:
+            raise InvalidJob(f"experiment {configs[0].name}: {e}") from None
+
+
 def compatibility_key(cfg: Config) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in flatten(to_plain(cfg)).items()
                         if k not in BATCHABLE and not k.startswith("report.")))
@@ -101,9 +112,14 @@ def launch(job_configs: list[DictConfig], job_overrides: Sequence[Sequence[str]]
     overrides = [list(o) for o in job_overrides]
     names = run_names(overrides, [c.seed for c in configs], list(flatten(to_plain(configs[0]))), axes)
     swept = swept_config_keys(overrides, axes)
+    all_dirs = [fresh_dir(sweep_dir, name) for name in names]
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    # What the sweep set out to train: a table names the runs that never left a summary.
+    plan = {"experiment": configs[0].name, "runs": [d.name for d in all_dirs]}
+    atomic_write(sweep_dir / PLANNED_RUNS, json.dumps(plan, indent=1) + "\n")
     returns: list[JobReturn | None] = [None] * len(configs)
     for group in groups(configs, batch, max_runs):
-        run_dirs = [fresh_dir(sweep_dir, names[i]) for i in group]
+        run_dirs = [all_dirs[i] for i in group]
         status, values, error = JobStatus.COMPLETED, None, None
         try:
             values = train_runs([configs[i] for i in group], run_dirs, command_line(), swept=swept)

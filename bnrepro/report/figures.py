@@ -25,6 +25,10 @@
 The per-configuration figures are drawn for sweeps of at most 6 configurations.
 Every configuration has its own line style and marker, so coinciding curves stay
 visible (and are annotated); every band says what it spans; short runs show points.
+Figures count the runs tables count (summaries.select_runs, completed runs only: a
+diverged or unfinished run is named in the caption, never averaged in; the heatmap
+alone marks diverged cells), and every label says n. The PNGs carry no date or
+software version: the same runs give the same bytes.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import paper_table
-from .summaries import config_keys, load_summaries, metric_column
+from .summaries import config_keys, metric_column, select_runs
 from .words import header
 
 MAX_PANELS = 6
@@ -75,6 +79,14 @@ def _configurations(runs: pd.DataFrame):
     return [(label, group.sort_values("config.seed")) for label, group in runs.groupby("label", sort=True)]
 
 
+def _counts(runs: pd.DataFrame) -> str:
+    """'10 completed runs' or '9 completed runs (1 diverged, left out)'."""
+    done = int((runs["status"] == "completed").sum())
+    others = runs.loc[runs["status"] != "completed", "status"].value_counts().sort_index()
+    left = ", ".join(f"{count} {status}" for status, count in others.items())
+    return f"{done} completed runs" + (f" ({left}, left out)" if left else "")
+
+
 def _scalars(group: pd.DataFrame) -> list[pd.DataFrame]:
     return [pd.read_csv(Path(path) / "scalars.csv") for path in group["path"]]
 
@@ -85,12 +97,16 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = load_summaries(paths)
+    runs = select_runs(paths).runs
     written = []
     out.mkdir(parents=True, exist_ok=True)
-    for name, experiment in runs.groupby("name"):
+    for name, everything in runs.groupby("name"):
+        # The runs tables count: completed ones; the rest are named in the caption.
+        experiment = everything[everything["status"] == "completed"]
+        if experiment.empty:
+            continue
         configs = _configurations(experiment)
-        subtitle = f"{name}: n = {len(experiment)} runs, {experiment['device_name'].iloc[0]}"
+        subtitle = f"{name}: {_counts(everything)}, {', '.join(sorted(set(experiment['device_name'])))}"
         if len(configs) <= MAX_CURVES:
             paper = paper_table.spec(experiment)
             goal = paper_table.target(experiment, paper) if paper else None
@@ -101,7 +117,7 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
             written += _layer_histograms(plt, configs, subtitle, out / f"{name}_layer_histograms.png")
             written += _layer_std(plt, configs, subtitle, out / f"{name}_layer_std.png")
         written += _by_numeric_key(plt, experiment, subtitle, out, name)
-        written += _heatmaps(plt, experiment, subtitle, out / f"{name}_heatmap.png")
+        written += _heatmaps(plt, everything, subtitle, out / f"{name}_heatmap.png")  # marks diverged cells
         written += _test_batch_sizes(plt, configs, subtitle, out / f"{name}_test_batch_size.png")
     return written
 
@@ -346,7 +362,7 @@ def _save(fig, path: Path, tight: bool = True) -> Path:
     if tight:
         fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    fig.savefig(tmp, dpi=120, metadata={"Software": None})  # no version stamp: same runs, same bytes
     plt.close(fig)
     tmp.replace(path)
     return path

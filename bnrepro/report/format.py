@@ -19,3 +19,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+def tree_note(dirty) -> str:
+    """How the runs' commit is qualified: any run from a changed tree, or of unknown state, says so."""
+    states = {None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v) for v in dirty}
+    notes = [" (with uncommitted changes)" if True in states else "", " (tree state unknown)" if None in states else ""]
+    return "".join(notes)

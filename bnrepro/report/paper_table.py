@@ -33,7 +33,8 @@ AT_CHANCE = 0.2  # best accuracy below twice chance on the 10-class data sets: "
 
 def spec(runs: pd.DataFrame) -> dict | None:
     """The experiment's report.paper_table as plain values, or None when it asks for none."""
-    keys = [c for c in runs.columns if c.startswith(PREFIX)]
+    # runs of several experiments read together have every experiment's columns: NaN in others
+    keys = [c for c in runs.columns if c.startswith(PREFIX) and runs[c].notna().any()]
     if not keys:
         return None
     first = runs.iloc[0]

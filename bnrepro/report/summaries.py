@@ -1,22 +1,37 @@
-"""Runs as rows: every summary.json under the given paths, flattened into one table."""
+"""Runs as rows: every summary.json under the given paths, flattened into one table.
+
+`select_runs` is what tables and figures both count: each run directory once, however
+the paths overlap; of two runs with the same configuration and seed (a sweep run
+twice), the newest; and the runs a sweep planned (planned_runs.json, written by the
+launcher) that left no summary, named.
+"""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import WHERE_KEYS, flatten
+from ..config import arms, flatten
+from ..run.files import PLANNED_RUNS
 
 # Keys that differ between runs without making them different configurations.
-_NOT_CONFIG = ("config.seed", *(f"config.{key}" for key in WHERE_KEYS))
+_NOT_CONFIG = tuple(f"config.{key}" for key in arms.NOT_CONFIG)
 
 
 class TableError(ValueError):
     pass
 
 
-def load_summaries(paths: list[Path]) -> pd.DataFrame:
+@dataclass
+class Selection:
+    runs: pd.DataFrame  # one row per sample: completed, diverged or unfinished
+    replaced: list = field(default_factory=list)  # (older run, newer run) of one configuration and seed
+    missing: list = field(default_factory=list)  # (experiment, run) planned that left no summary
+
+
+def _summary_files(paths: list[Path]) -> list[Path]:
     files = []
     for path in paths:
         if path.is_file() and path.name == "summary.json":
@@ -25,10 +40,36 @@ def load_summaries(paths: list[Path]) -> pd.DataFrame:
             files += sorted(path.rglob("summary.json"))
         else:
             raise TableError(f"{path}: not a run directory, sweep directory or summary.json")
-    if not files:
+    unique = list(dict.fromkeys(f.resolve() for f in files))  # overlapping paths: each run once
+    if not unique:
         raise TableError(f"no summary.json under {', '.join(map(str, paths))}: nothing has finished there")
+    return unique
+
+
+def select_runs(paths: list[Path]) -> Selection:
+    runs = load_summaries(paths)
+    where = set(_NOT_CONFIG) - {"config.seed"}  # the seed is part of a sample's identity
+    same = [c for c in runs.columns if c.startswith("config.") and c not in where
+            and not c.startswith("config.report.")]
+    key = runs[same].apply(lambda row: "|".join(map(str, row)), axis=1)
+    order = runs.assign(_key=key, _finished=runs.get("finished", pd.Series("", index=runs.index)).fillna(""))
+    order = order.sort_values(["_finished", "path"])
+    newest = order.drop_duplicates("_key", keep="last")
+    replaced = [(Path(old).name, Path(newest.loc[newest["_key"] == k, "path"].iloc[0]).name)
+                for old, k in zip(order["path"], order["_key"]) if old not in set(newest["path"])]
+    missing = []
+    for path in paths:
+        for plan in sorted(path.rglob(PLANNED_RUNS)) if path.is_dir() else []:
+            found = {Path(p).name for p in runs["path"] if Path(p).parent == plan.parent.resolve()}
+            planned = json.loads(plan.read_text())
+            missing += [(planned["experiment"], name) for name in planned["runs"] if name not in found]
+    kept = runs.loc[newest.sort_index().index].reset_index(drop=True)
+    return Selection(kept, replaced, sorted(set(missing)))
+
+
+def load_summaries(paths: list[Path]) -> pd.DataFrame:
     rows = []
-    for file in files:
+    for file in _summary_files(paths):
         summary = json.loads(file.read_text())
         row = {k: v for k, v in summary.items() if not isinstance(v, dict)}
         row.update({f"config.{k}": _hashable(v) for k, v in flatten(summary["config"]).items()})

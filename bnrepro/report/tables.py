@@ -1,26 +1,29 @@
 """`bnrepro table DIR...`: comparison tables and claim verdicts from runs' summary.json files.
 
 One row per configuration (the config keys that differ between the runs, seed
-aside), each metric as mean +- std over seeds with n. Runs that diverged are counted
-(column `diverged`) and left out of the means; interrupted runs are left out and
-reported. Writes <out>/<experiment>.csv, <experiment>.md (with provenance: command,
-seeds, device, commit) and <experiment>.claims.json (read by `bnrepro report`).
+aside), each metric as mean +- std over seeds with n. The runs are those
+summaries.select_runs keeps (each run once, the newest of reruns). Runs that diverged
+are counted (column `diverged`) and left out of the means; unfinished runs are left
+out and named, and so are planned runs that left no summary. Writes
+<out>/<experiment>.csv, <experiment>.md (with provenance: commands, seeds, device,
+commit) and <experiment>.claims.json (read by `bnrepro report`). Nothing written
+depends on when or where the table is built, only on the runs: rebuilding from the
+same runs gives the same bytes.
 """
 from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from ..run.files import atomic_write
 from .claims import judge
-from .format import markdown_table, mean_std
 from . import paper_table
+from .format import markdown_table, mean_std, tree_note
 from .ranges import trainable_range
-from .summaries import TableError, config_keys, load_summaries, metric_column, with_history_metrics
+from .summaries import Selection, TableError, config_keys, metric_column, select_runs, with_history_metrics
 from .words import footnotes, header
 
 BASE_METRICS = ("test_acc_final", "test_acc_best", "best_step")
@@ -57,18 +60,19 @@ def display(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return shown
 
 
-def provenance_lines(runs: pd.DataFrame, sources: list[Path]) -> list[str]:
+def provenance_lines(runs: pd.DataFrame) -> list[str]:
+    """Where the numbers come from, from the runs' own records (never the build's date or paths)."""
     def unique(column):
         return sorted({str(v) for v in runs[column].dropna()}) if column in runs else []
 
     commits = [f"{c[:10]}" for c in unique("commit")]
-    dirty = runs["dirty"].fillna(False).astype(bool).any() if "dirty" in runs else False
+    finished = unique("finished")
     return [
-        f"- produced by: `bnrepro table {' '.join(map(str, sources))}` on "
-        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d')} from {len(runs)} runs",
+        f"- built by `bnrepro table` from {len(runs)} runs"
+        + (f", finished {finished[0][:10]} to {finished[-1][:10]}" if finished else ""),
         *[f"- trained by: `{c}`" for c in unique("command")],
         f"- device: {', '.join(unique('device_name'))}",
-        f"- commit: {', '.join(commits)}{' (with uncommitted changes)' if dirty else ''}",
+        f"- commit: {', '.join(commits)}{tree_note(runs['dirty'] if 'dirty' in runs else [])}",
         f"- steps per run: {', '.join(unique('steps_done'))}; runs trained together per process: "
         f"{', '.join(unique('runs_trained_together'))}",
     ]
@@ -82,10 +86,34 @@ def check_columns(columns: list[str]) -> None:
                              "or 'tag:change' (or a summary value such as test_loss_final)")
 
 
+def selection_notes(selection: Selection, group: pd.DataFrame) -> list[str]:
+    """What was left out and why: unfinished runs, reruns replaced, planned runs missing."""
+    notes = []
+    unfinished = group[~group["status"].isin(["completed", "diverged"])]
+    if len(unfinished):
+        notes.append(f"- left out: {len(unfinished)} runs not finished: " + ", ".join(
+            f"{Path(p).name} ({s})" for p, s in sorted(zip(unfinished["path"], unfinished["status"]))))
+    names = {Path(p).name for p in group["path"]}
+    replaced = [(old, new) for old, new in selection.replaced if new in names]
+    if replaced:
+        notes.append(f"- reruns: {len(replaced)} older runs of a configuration and seed that ran again were "
+                     f"replaced by the newest: " + ", ".join(f"{old} by {new}" for old, new in replaced))
+    return notes
+
+
+def claims_table(verdicts: list[dict]) -> str:
+    return markdown_table(pd.DataFrame([{
+        "claim": v["text"] + (f" ({v['combination']})" if v["combination"] else ""),
+        "source": v["source"],
+        "paper": f"{v['paper']} ({v['paper_source']})" if v.get("paper") else "",
+        "bnrepro": v["measured"], "verdict": v["verdict"], "evidence": v["evidence"]} for v in verdicts]))
+
+
 def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None) -> list[Path]:
     """columns: extra columns chosen at table time, after the experiment's report.columns."""
     check_columns(columns or [])
-    runs = load_summaries(paths)
+    selection = select_runs(paths)
+    runs = selection.runs
     written = []
     out.mkdir(parents=True, exist_ok=True)
     for name, group in runs.groupby("name", sort=True):
@@ -97,16 +125,16 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
         if paper:
             group = paper_table.with_steps_to_baseline(group, paper)
         table = aggregate(group, metrics)
-        shown = display(table, metrics)
-        verdicts = [judge(group, claim) for claim in claims]
-        skipped = group[~group["status"].isin(["completed", "diverged"])]
-        provenance = provenance_lines(group, paths)
-        lines = [f"# {name}", "", markdown_table(shown), "",
-                 "Mean ± sample std over seeds (n = completed runs); diverged runs are counted, not averaged.",
-                 *footnotes(metrics), "", *provenance]
-        if len(skipped):
-            lines.append(f"- left out: {len(skipped)} runs not finished ("
-                         f"{', '.join(sorted(set(skipped['status'])))})")
+        verdicts = [verdict for claim in claims for verdict in judge(group, claim)]
+        provenance = provenance_lines(group)
+        lines = [f"# {name}", "", markdown_table(display(table, metrics)), "",
+                 "Mean ± sample std over seeds (n = completed runs); diverged runs are counted, not averaged, "
+                 "and nothing they logged from their divergence step on counts.", *footnotes(metrics), "",
+                 *provenance, *selection_notes(selection, group)]
+        missing = [run for experiment, run in selection.missing if experiment == name]
+        if missing:
+            lines.append(f"- missing: {len(missing)} planned runs left no summary (killed, or never started): "
+                         f"{', '.join(missing)}")
         range_key = group["config.report.range_key"].iloc[0] if "config.report.range_key" in group else None
         if isinstance(range_key, str):
             threshold = float(group["config.report.range_threshold"].iloc[0])
@@ -118,15 +146,12 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
         if paper:
             lines += ["", *paper_table.markdown(group, paper)]
         if verdicts:
-            lines += ["", "## Claims", "", markdown_table(pd.DataFrame(
-                [{"claim": v["text"], "source": v["source"], "verdict": v["verdict"], "evidence": v["evidence"]}
-                 for v in verdicts]))]
+            lines += ["", "## Claims", "",
+                      "Verdict rule: README, \"Claim verdicts\" (Welch / one-sample / paired t-tests, 95% "
+                      "confidence intervals, p < 0.05).", "", claims_table(verdicts)]
         atomic_write(out / f"{name}.csv", table.to_csv(index=False))
         atomic_write(out / f"{name}.md", "\n".join(lines) + "\n")
-        claims_file = {"experiment": name, "runs": len(group), "provenance": provenance,
-                       "claims": verdicts}
+        claims_file = {"experiment": name, "runs": len(group), "provenance": provenance, "claims": verdicts}
         atomic_write(out / f"{name}.claims.json", json.dumps(claims_file, indent=2) + "\n")
         written += [out / f"{name}.csv", out / f"{name}.md"]
     return written
-
-

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+PLANNED_RUNS = "planned_runs.json"  # in a sweep directory: its run directories' names, written before training
+
 
 def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")

@@ -3,8 +3,9 @@
 train_runs(configs, run_dirs) is plain Python, called by the Hydra launcher, by
 tests and by benchmarks alike. Per step it launches work and returns: no value comes
 back to the host except through the Fetcher, once per log interval and late. A run
-whose loss becomes NaN/inf is recorded as `diverged` (the others go on); Ctrl-C
-records `interrupted`; both write their summaries before the loop returns or raises.
+that diverges (see `diverged`) is recorded as `diverged` and nothing it logged from
+its divergence step on counts (the others go on); Ctrl-C records `interrupted`; both
+write their summaries before the loop returns or raises.
 """
 from __future__ import annotations
 
@@ -32,6 +33,18 @@ from .progress import Progress, result_line
 from .step import StepState, initial_probe, train_step
 
 
+# A run has diverged once its mean training loss over a log interval exceeds this many
+# times the loss of a uniform guess, ln(classes): 230 for 10 classes. A network that
+# learns never comes near it; one whose weights exploded (sigmoid at lr 1e6: ~1e7) does.
+DIVERGED_LOSS_FACTOR = 100.0
+
+
+def diverged(interval_loss: float, nonfinite_steps: int, classes: int) -> bool:
+    """The divergence rule, checked at every probe step on values already fetched: some
+    step's loss was NaN/inf, or the interval's mean loss exploded while staying finite."""
+    return nonfinite_steps > 0 or not interval_loss <= DIVERGED_LOSS_FACTOR * math.log(classes)
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during training, after the runs' summaries were written."""
 
@@ -52,6 +65,8 @@ class RunState:
     evals: list = field(default_factory=list)  # (step, loss, acc)
     last_train: dict = field(default_factory=dict)
     histograms: dict = field(default_factory=dict)  # tag -> {"first": counts, "final": counts}
+    last_probe: int = 0  # step of the previous train record: its interval starts after it
+    diverged_loss: float | None = None  # the interval's mean training loss that showed it
 
 
 def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
@@ -87,7 +102,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     setup_s = time.perf_counter() - t_setup
 
     def handle(record) -> None:
-        _record(record, states, writers)
+        _record(record, states, writers, data.classes)
         if record.kind == "eval" and "test/acc" in record.values:
             progress.accuracy([s.evals[-1][2] for s in states if s.evals])
         progress.update(record.step)
@@ -128,8 +143,9 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
                     handle(record)
                 if all(s.status != "running" for s in states):
                     break  # every run diverged
-        if shared.eval.batch_sizes and done == steps:
-            fetcher.push("eval", done, batch_size_sweep(model, data, shared))
+        sweep = batch_size_sweep(model, data, shared) if shared.eval.batch_sizes and done == steps else {}
+        if sweep:  # a network without BN has nothing to sweep
+            fetcher.push("eval", done, sweep)
     except KeyboardInterrupt:
         interrupted = True
     for record in fetcher.ready(wait=True):
@@ -145,6 +161,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     for cfg, run, writer in zip(cfgs, states, writers):
         if run.status == "running":
             run.status = "interrupted" if interrupted else "completed"
+        _drop_after_divergence(run, writer)
         summary = _summary(cfg, run, writer, common)
         writer.finish(summary)
         summaries.append(summary)
@@ -156,7 +173,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     return summaries
 
 
-def _record(record, states: list[RunState], writers: list) -> None:
+def _record(record, states: list[RunState], writers: list, classes: int) -> None:
     """One fetched record into every still-running run's writer and state."""
     for k, (state, writer) in enumerate(zip(states, writers)):
         if state.status != "running":
@@ -167,8 +184,12 @@ def _record(record, states: list[RunState], writers: list) -> None:
             writer.scalars(record.step, scalars)
             state.last_train = scalars
             bad = int(v["metrics"][2, k])  # steps with a non-finite loss in this interval
-            if bad:  # NaN weights stay NaN: the bad steps are the interval's last ones
-                state.status, state.diverged_at = "diverged", record.step - bad + 1
+            if diverged(float(v["metrics"][0, k]), bad, classes):
+                # NaN weights stay NaN: the bad steps are the interval's last ones. A finite
+                # explosion could have begun anywhere in the interval: its first step counts.
+                state.status, state.diverged_loss = "diverged", float(v["metrics"][0, k])
+                state.diverged_at = record.step - bad + 1 if bad else state.last_probe + 1
+            state.last_probe = record.step
         elif record.kind == "eval":
             scalars = {tag: float(values[k]) for tag, values in record.values.items()}
             writer.scalars(record.step, scalars)
@@ -190,6 +211,15 @@ def _histogram(values: np.ndarray, bins: int = 60) -> dict | None:
         return None
     counts, edges = np.histogram(finite, bins=bins)
     return {"edges": edges.tolist(), "counts": counts.tolist()}
+def _drop_after_divergence(state: RunState, writer) -> None:
+    """Nothing measured from the divergence step on counts: evaluations logged between
+    two probe steps are read before the probe that reveals the divergence, so they are
+    removed here, from the summary and scalars.csv alike (TensorBoard keeps them)."""
+    if state.diverged_at is None:
+        return
+    state.evals = [e for e in state.evals if e[0] < state.diverged_at]
+    writer.history = [(step, values) for step, values in writer.history if step < state.diverged_at]
+    state.last_train = next((values for _, values in reversed(writer.history) if "train/loss" in values), {})
 
 
 def _common_facts(cfgs, device, where, use_graph, command, setup_s, train_s, done) -> dict:
@@ -225,6 +255,7 @@ def _summary(cfg: Config, state: RunState, writer, common: dict) -> dict:
         "run": writer.run_dir.name,
         "status": state.status,
         "diverged_at": state.diverged_at,
+        "diverged_loss": state.diverged_loss,
         "test_acc_final": last[2] if last else None,
         "test_loss_final": last[1] if last else None,
         "test_acc_best": best[2] if best else None,

@@ -13,19 +13,33 @@ SOURCE_DIR = Path(__file__).resolve().parents[2]  # the checkout: bnrepro/run/ i
 PACKAGES = ("torch", "hydra-core", "omegaconf", "numpy", "pandas", "tensorboard")
 
 
-def git_state() -> tuple[str, bool | None]:
-    """(commit, dirty) of the source tree. A copy without .git (e.g. on a remote GPU)
-    passes them in BNREPRO_COMMIT / BNREPRO_DIRTY."""
+def git_state(source: Path = SOURCE_DIR) -> tuple[str, bool | None]:
+    """(commit, dirty) of the source tree: dirty means the tree (all but results/, which
+    holds outputs) differs from the commit, new files that git does not ignore included;
+    None when that cannot be known. A copy
+    without .git (e.g. on a remote GPU) passes them in BNREPRO_COMMIT / BNREPRO_DIRTY
+    ("1" or "0"; unset: unknown)."""
     if os.environ.get("BNREPRO_COMMIT"):
-        return os.environ["BNREPRO_COMMIT"], os.environ.get("BNREPRO_DIRTY", "") == "1"
+        flag = os.environ.get("BNREPRO_DIRTY", "")
+        return os.environ["BNREPRO_COMMIT"], {"1": True, "0": False}.get(flag)
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=SOURCE_DIR, capture_output=True,
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=SOURCE_DIR,
-                                capture_output=True, text=True, timeout=10, check=True).stdout
-        return commit, bool(status.strip())
     except (OSError, subprocess.SubprocessError):
         return "unknown", None
+    try:
+        # results/ holds outputs (a regeneration writes its runs there as it goes), not source
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", ".",
+                                 ":(exclude)results"], cwd=source, capture_output=True, text=True, timeout=10,
+                                check=True).stdout
+        return commit, bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        return commit, None
+
+
+def tree_note(dirty: bool | None) -> str:
+    """How a commit is qualified in a report: clean, with changes, or unknown."""
+    return {True: " (with uncommitted changes)", False: ""}.get(dirty, " (tree state unknown)")
 
 
 def versions() -> dict:

@@ -39,16 +39,23 @@ ConfigStore.instance().store(group="hydra/launcher", name="bnrepro", node=Bnrepr
 
 class BnreproSweeper(BasicSweeper):
     """Hydra's basic sweeper (grid over comma lists and hydra.sweeper.params), except
-    that every job is composed and checked before the sweep directory is created."""
+    that every job is composed and checked before the sweep directory is created, and
+    the experiment file's own sweep must pin each of its claims to one configuration."""
 
-    def sweep(self, arguments: List[str]) -> Any:
-        from bnrepro.launch.sweep import check, typed
+    def _configs(self, params: List[str]):
+        from bnrepro.launch.sweep import typed
 
-        params = self._parse_config() + list(arguments)
         overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(params)
         jobs = [job for batch in self.split_arguments(overrides, None) for job in batch]
         loader = self.hydra_context.config_loader
-        check([typed(loader.load_sweep_config(self.config, list(job))) for job in jobs], jobs)
+        return [typed(loader.load_sweep_config(self.config, list(job))) for job in jobs], jobs
+
+    def sweep(self, arguments: List[str]) -> Any:
+        from bnrepro.launch.sweep import check, check_experiment_claims
+
+        check(*self._configs(self._parse_config() + list(arguments)))
+        chosen = [a for a in arguments if a.lstrip("+").startswith("experiment=")]
+        check_experiment_claims(self._configs(chosen + self._parse_config())[0])
         return super().sweep(arguments)
 
 

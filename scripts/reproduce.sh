@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Regenerate results/: train every experiment, keep each run's summary.json and
+# scalars.csv in results/runs/<experiment>/<run>/, then rebuild every table, figure,
+# the claims report and the results index (results/README.md) from them.
+#
+#   scripts/reproduce.sh                      every experiment at the length its file sets
+#   scripts/reproduce.sh mnist_fig1 sigmoid10 only these (the others' runs stay)
+#   scripts/reproduce.sh --set mnist_fig1:train.steps=10000 --why "2-core CPU"
+#                                             stated reductions, recorded in the index
+#   scripts/reproduce.sh --quick              the whole pipeline in a minute or two: 20 steps,
+#                                             synthetic data, 2 seeds; writes runs/quick-results
+#                                             (CI runs this), never results/
+#   --out DIR                                 where results go (default: results)
+#
+# The device is bnrepro's default (device=auto): the GPU when there is one. Per
+# experiment it records the wall time, the device and the settings in
+# results/runs/<experiment>/reproduce.json, which the index shows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BNREPRO=${BNREPRO:-$([ -x .venv/bin/bnrepro ] && echo .venv/bin/bnrepro || echo bnrepro)}
+PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+
+quick=0; out=""; why=""; experiments=(); declare -A extra=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --out) out=$2; shift ;;
+    --set) extra[${2%%:*}]="${extra[${2%%:*}]:-} ${2#*:}"; shift ;;
+    --why) why=$2; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -*) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    *) experiments+=("$1") ;;
+  esac
+  shift
+done
+[ ${#experiments[@]} -gt 0 ] || experiments=($(ls conf/experiment | sed -n 's/\.yaml$//p'))
+for name in "${experiments[@]}"; do
+  [ -f "conf/experiment/$name.yaml" ] || { echo "reproduce.sh: no conf/experiment/$name.yaml" >&2; exit 2; }
+done
+if [ $quick = 1 ]; then
+  out=${out:-runs/quick-results}
+  QUICK="data=synthetic train.steps=20 train.eval_every=10 train.log_every=10 probes.hist_every=0 seed=1,2"
+else
+  out=${out:-results}
+  QUICK=""
+fi
+work=runs/reproduce  # relative: the runs' recorded commands name no machine's paths
+[ $quick = 0 ] || work=runs/reproduce-quick
+
+for name in "${experiments[@]}"; do
+  settings="${extra[$name]:-}"
+  overrides="$QUICK $settings"
+  echo "=== $name: $(date -u +%T) bnrepro train +experiment=$name $overrides" >&2
+  rm -rf "${work:?}/$name"
+  start=$(date +%s)
+  # shellcheck disable=SC2086  # the overrides are words
+  "$BNREPRO" train "+experiment=$name" out_dir="$work" $overrides
+  wall=$(( $(date +%s) - start ))
+  sweep=$(ls -d "$work/$name"/*/ | tail -1)
+  rm -rf "${out:?}/runs/$name"
+  mkdir -p "$out/runs/$name"
+  cp "$sweep/planned_runs.json" "$out/runs/$name/"
+  for run in "$sweep"*/; do
+    [ -f "$run/summary.json" ] || continue
+    mkdir -p "$out/runs/$name/$(basename "$run")"
+    cp "$run/summary.json" "$run/scalars.csv" "$out/runs/$name/$(basename "$run")/"
+  done
+  stated=$(sed -n 's/^# Runtime: *//p' "conf/experiment/$name.yaml")
+  "$PYTHON" - "$out/runs/$name" "$wall" "$stated" "$why" $overrides <<'EOF'
+import json, pathlib, sys
+folder, wall, stated, why, *overrides = sys.argv[1:]
+devices = sorted({json.loads(p.read_text())["device_name"] for p in pathlib.Path(folder).glob("*/summary.json")})
+record = {"device": ", ".join(devices), "wall_s": int(wall), "overrides": overrides, "stated_runtime": stated}
+if overrides:
+    record["why"] = why or "not stated"
+(pathlib.Path(folder) / "reproduce.json").write_text(json.dumps(record, indent=1) + "\n")
+EOF
+  echo "=== $name done in ${wall}s" >&2
+done
+
+"$BNREPRO" table "$out"/runs/* --out "$out"
+"$BNREPRO" figures "$out"/runs/* --out "$out"
+"$BNREPRO" report --results "$out"

@@ -1,0 +1,74 @@
+"""Every experiment file: composed from its YAML, its own sweep pinning each claim, and a
+fast dev run (a few steps on synthetic data) of one configuration of its sweep."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+import bnrepro.launch.app as app
+from bnrepro.config import ConfigError, arms, flatten, to_plain, validate
+from bnrepro.launch.sweep import typed
+from bnrepro.run.loop import train_runs
+
+from conftest import REPO, bnrepro
+
+EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+FAST = ["data=synthetic", "device=cpu", "train.steps=4", "train.log_every=2", "train.eval_every=2",
+        "probes.hist_every=0", "train.progress=false"]
+
+
+def _compose(overrides: list[str], hydra: bool = False):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(app.conf_dir()), version_base="1.3"):
+        return compose("train", overrides=overrides, return_hydra_config=hydra)
+
+
+def _file_sweep(name: str) -> list[list[str]]:
+    """The experiment file's own sweep, expanded: one override list per job (one seed:
+    seeds never make configurations differ, and composing is what takes the time)."""
+    params = _compose([f"+experiment={name}"], hydra=True).hydra.sweeper.params or {}
+    grid = [[f"{key}={value}" for value in str(values).split(",")] for key, values in params.items()
+            if key != "seed"]
+    return [list(job) for job in itertools.product(*grid)]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_an_experiment_file_composes_pins_its_claims_and_trains_a_few_steps(name, tmp_path):
+    jobs = _file_sweep(name)
+    assert jobs, f"{name}: no sweep"
+    configs = [typed(_compose([f"+experiment={name}", *job, *FAST])) for job in jobs]
+    for cfg in configs:
+        validate(cfg)
+    assert configs[0].report.claims, f"{name}: an experiment states its claims"
+    arms.check_claims([flatten(to_plain(c)) for c in configs], configs[0].report.claims)  # raises if pooled
+    (summary,) = train_runs(configs[:1], [tmp_path / "run"], log=lambda message: None)
+    assert summary["status"] == "completed" and summary["steps_done"] == 4
+    assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_a_claim_that_pools_configurations_is_an_error_naming_it():
+    flats = [{"model.bn": bn, "model.init_gain": gain, "seed": seed}
+             for bn in ("none", "pre") for gain in (1, 4) for seed in (1, 2)]
+    claim = {"text": "BN helps", "where": "model.bn=pre", "than": "model.bn=none"}
+    assert arms.spread_keys(flats, claim) == ["model.init_gain"]
+    with pytest.raises(ConfigError, match="'BN helps'.*model.init_gain"):
+        arms.check_claims(flats, [claim])
+    arms.check_claims(flats, [{**claim, "where": "model.bn=pre,model.init_gain=1",
+                               "than": "model.bn=none,model.init_gain=1"}])
+
+
+@pytest.mark.slow
+def test_bnrepro_train_refuses_an_experiment_file_whose_sweep_leaves_a_claim_unpinned(tmp_path):
+    conf = tmp_path / "conf" / "experiment"
+    conf.mkdir(parents=True)
+    (conf / "pooled.yaml").write_text(Path(REPO / "conf/experiment/sigmoid10.yaml").read_text().replace(
+        "      model.bn: none,pre\n", "      model.bn: none,pre\n      model.init_gain: 1,4\n"))
+    done = bnrepro("train", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "+experiment=pooled",
+                   *FAST, f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "pools configurations" in done.stderr and "model.init_gain" in done.stderr
+    assert not (tmp_path / "runs").exists()  # refused before anything was created

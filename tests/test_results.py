@@ -1,0 +1,56 @@
+"""results/ is rebuilt byte for byte from the raw runs committed in results/runs/."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bnrepro.report.claims_report import write_index, write_report
+from bnrepro.report.tables import write_tables
+
+from conftest import REPO
+
+RESULTS = REPO / "results"
+NOT_FROM_RUNS = ("bench.md", "bench_cpu.md", "bench_convnet_cpu.md", "bn_layers.md")  # bnrepro bench, compare_bn_layers.py
+
+
+def _experiments():
+    found = sorted(p for p in (RESULTS / "runs").iterdir() if p.is_dir())
+    assert found, "results/runs/ holds no experiment: the committed results cannot be rebuilt"
+    return found
+
+
+def _rebuilt(tmp_path):
+    out = tmp_path / "results"
+    shutil.copytree(RESULTS / "runs", out / "runs")
+    write_tables(_experiments(), out)
+    write_report(out)
+    write_index(out)
+    return out
+
+
+def test_every_committed_table_and_report_rebuilds_byte_identically_from_the_runs(tmp_path):
+    out = _rebuilt(tmp_path)
+    committed = {p.name for p in RESULTS.iterdir() if p.suffix in (".md", ".csv", ".json")} - set(NOT_FROM_RUNS)
+    rebuilt = {p.name for p in out.iterdir() if p.is_file()}
+    assert committed == rebuilt, "results/ holds tables its runs do not give, or lacks some"
+    for name in sorted(rebuilt):
+        assert (out / name).read_bytes() == (RESULTS / name).read_bytes(), f"results/{name} differs from its rebuild"
+
+
+def test_committed_runs_are_only_summaries_and_scalars():
+    for experiment in _experiments():
+        for path in experiment.rglob("*"):
+            if path.is_file():
+                assert path.name in ("summary.json", "scalars.csv", "planned_runs.json", "reproduce.json"), path
+
+
+@pytest.mark.slow
+def test_every_committed_figure_rebuilds_byte_identically(tmp_path):
+    from bnrepro.report.figures import figures
+
+    out = tmp_path / "figures"
+    written = {p.name for p in figures(_experiments(), out)}
+    assert written == {p.name for p in RESULTS.glob("*.png")}
+    for name in sorted(written):
+        assert (out / name).read_bytes() == (RESULTS / name).read_bytes(), f"results/{name} differs from its rebuild"
