@@ -76,6 +76,7 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     runs = load_summaries(paths)
+    runs = runs[[(Path(path) / "scalars.csv").is_file() for path in runs["path"]]]  # not pending runs
     written = []
     out.mkdir(parents=True, exist_ok=True)
     for name, experiment in runs.groupby("name"):

@@ -2,7 +2,8 @@
 
 One row per configuration (the config keys that differ between the runs, seed
 aside), each metric as mean +- std over seeds with n. Runs that diverged are counted
-(column `diverged`) and left out of the means; interrupted runs are left out and
+(column `diverged`) and left out of the means; unfinished runs (pending, running,
+interrupted, failed, or killed: see summaries.shown_status) are left out and
 reported. Writes <out>/<experiment>.csv, <experiment>.md (with provenance: command,
 seeds, device, commit) and <experiment>.claims.json (read by `bnrepro report`).
 """

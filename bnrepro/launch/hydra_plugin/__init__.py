@@ -39,16 +39,23 @@ ConfigStore.instance().store(group="hydra/launcher", name="bnrepro", node=Bnrepr
 
 class BnreproSweeper(BasicSweeper):
     """Hydra's basic sweeper (grid over comma lists and hydra.sweeper.params), except
-    that every job is composed and checked before the sweep directory is created."""
+    that every job is composed and checked before the sweep directory is created, and
+    that the sweep directory is created exclusively (a suffix when another process has it)."""
 
     def sweep(self, arguments: List[str]) -> Any:
-        from bnrepro.launch.sweep import check, typed
+        from omegaconf import open_dict, read_write
 
+        from bnrepro.launch.sweep import check, claim_sweep_dir, refuse_run_dir, typed
+
+        refuse_run_dir(list(self.config.hydra.overrides.hydra))
         params = self._parse_config() + list(arguments)
         overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(params)
         jobs = [job for batch in self.split_arguments(overrides, None) for job in batch]
         loader = self.hydra_context.config_loader
         check([typed(loader.load_sweep_config(self.config, list(job))) for job in jobs], jobs)
+        sweep_dir = claim_sweep_dir(Path(self.config.hydra.sweep.dir))  # never shared with another process
+        with read_write(self.config.hydra), open_dict(self.config.hydra):
+            self.config.hydra.sweep.dir = str(sweep_dir)
         return super().sweep(arguments)
 
 
