@@ -11,8 +11,9 @@ listed before it (config is the bottom, cli.py the top):
                SGD, counter-based random numbers
     run/       one group of runs trained: the loop, the step (and CUDA graphs around
                it), sampler, augmentation, evaluation, probes, fetcher, writers, tags,
-               provenance
-    launch/    `bnrepro train`: the Hydra app, sweeper and launcher glue, run names
+               provenance, checkpoints and signals
+    launch/    `bnrepro train` and `bnrepro resume`: the Hydra app, sweeper and
+               launcher glue, run names
     report/    runs -> tables (the paper's Figure 3 format too), claim verdicts, the
                claims report, figures
     bench.py   `bnrepro bench`: speed against the plain PyTorch loop

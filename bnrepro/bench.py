@@ -7,6 +7,8 @@ sigmoid, batch 60):
 - bnrepro, one run: the real `+experiment=mnist_fig1` config through train_runs,
   with its probes (every 100 steps) and test evaluation (every 500), with BN and
   without; the same without probes and eval (their cost); eager instead of CUDA graphs;
+- bnrepro, checkpoints: one BN run without checkpoints and with one every steps/10,
+  whence the cost of one checkpoint and of the default train.checkpoint_every;
 - bnrepro, batched: 64 BN runs trained together, probes on;
 - with --full: the whole mnist_fig1 comparison at 5 seeds per arm (10 runs x 50,000
   steps), as `bnrepro train +experiment=mnist_fig1 seed=1,2,3,4,5` runs it;
@@ -172,6 +174,7 @@ def run(steps: int, reference_steps: int, batched_runs: int, full: bool, device:
         "probe_eval_cost": 1 - med["single_bn"] / med["single_bn_quiet"],
         "all_probes_cost": 1 - med["single_bn_all_probes"] / med["single_bn_quiet"],
         "batched_run_steps": med["batched"] * batched_runs, "batched_runs": batched_runs,
+        **checkpoint_cost(med["single_bn_nockpt"], med["single_bn_ckpt"], steps, _checkpoint_every(steps)),
     })
     if full:
         seconds = 0.0
@@ -188,6 +191,7 @@ def _mlp_plan(ours, reference, batched_runs: int, steps: int, device: torch.devi
 
     full_logging = ["model.bn=pre", "train.log_every=100", "train.eval_every=500"]
     every_probe = f"probes.which=[{','.join(sorted(PROBES))}]"
+    every = _checkpoint_every(steps)
     plan = [  # (key, path, what, runs trained together, measurement)
         ("reference_bn", "reference", "torchvision MNIST + DataLoader (workers 0), eager, BN", 1, reference(True, 0)),
         ("reference_nobn", "reference", "same, no BN", 1, reference(False, 0)),
@@ -196,6 +200,10 @@ def _mlp_plan(ours, reference, batched_runs: int, steps: int, device: torch.devi
          ours([*full_logging, every_probe])),
         ("single_bn_quiet", "bnrepro", "one run, BN, no probes or eval", 1,
          ours(["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"])),
+        ("single_bn_nockpt", "bnrepro", "one run, BN, probes + eval, no checkpoints (train.checkpoint_every=0)",
+         1, ours([*full_logging, "train.checkpoint_every=0"])),
+        ("single_bn_ckpt", "bnrepro", f"same, a checkpoint every {every} steps", 1,
+         ours([*full_logging, f"train.checkpoint_every={every}", "train.checkpoint_min_s=0"])),
         ("single_nobn", "bnrepro", "one run, no BN, probes + eval", 1,
          ours(["model.bn=none", "train.log_every=100", "train.eval_every=500"])),
         ("batched", "bnrepro", f"{batched_runs} BN runs trained together, probes + eval", batched_runs,
@@ -206,6 +214,27 @@ def _mlp_plan(ours, reference, batched_runs: int, steps: int, device: torch.devi
         plan.insert(7, ("single_bn_eager", "bnrepro", "one run, BN, probes + eval, eager (train.graph=off)", 1,
                         ours([*full_logging, "train.graph=off"])))
     return plan
+
+
+def _checkpoint_every(steps: int) -> int:
+    """The checkpoint interval of the benchmark's checkpoint row: 9 checkpoints a run."""
+    return max(steps // 10, 1)
+
+
+def checkpoint_cost(rate_without: float, rate_with: float, steps: int, every: int) -> dict:
+    """Seconds per checkpoint (from two measured rates), and what share of the run the
+    default schedule costs at the measured step rate: a checkpoint every
+    train.checkpoint_every steps, but no sooner than train.checkpoint_min_s seconds or
+    1/SHARE times a checkpoint's duration after the previous one (run/checkpoint.py)."""
+    from .config import TrainConfig
+    from .run.checkpoint import SHARE
+
+    checkpoints = (steps - 1) // every  # none at the last step: the run ends there
+    per_checkpoint = max(steps / rate_with - steps / rate_without, 0.0) / checkpoints
+    default = TrainConfig()
+    between = max(default.checkpoint_every / rate_without, default.checkpoint_min_s, per_checkpoint / SHARE)
+    return {"checkpoint_s": per_checkpoint, "checkpoint_every": every, "default_every": default.checkpoint_every,
+            "default_min_s": default.checkpoint_min_s, "checkpoint_default_cost": per_checkpoint / (per_checkpoint + between)}
 
 
 def report(rows: list[dict], facts: dict, device: torch.device, command: str, cuda: bool) -> str:
@@ -257,7 +286,13 @@ def report(rows: list[dict], facts: dict, device: torch.device, command: str, cu
                      f"round by round {each}) ({'met' if facts['speedup'] >= 5 else 'not met'})")
     lines += ["", f"Probes and eval cost: {100 * facts['probe_eval_cost']:.1f}% "
               "(1 − rate with them / rate without); with every probe of the registry: "
-              f"{100 * facts['all_probes_cost']:.1f}%."]
+              f"{100 * facts['all_probes_cost']:.1f}%.",
+              "", f"Checkpoints: {1000 * facts['checkpoint_s']:.1f} ms each (from the rates with one every "
+              f"{facts['checkpoint_every']} steps and without); at the defaults train.checkpoint_every="
+              f"{facts['default_every']}, train.checkpoint_min_s={facts['default_min_s']:g} and this device's "
+              f"step rate they cost "
+              f"**{100 * facts['checkpoint_default_cost']:.2f}%** of a run (target ≤ 2%: "
+              f"{'met' if facts['checkpoint_default_cost'] <= 0.02 else 'not met'})."]
     return "\n".join(lines) + "\n"
 
 

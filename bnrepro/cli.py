@@ -18,6 +18,7 @@ USAGE = """usage: bnrepro <command> [args]
 commands:
   train     train networks (Hydra): bnrepro train +experiment=sigmoid10 [key=value ...]
             bnrepro train --help shows every option; -m / comma lists sweep
+  resume    continue a sweep's unfinished runs from their checkpoints: bnrepro resume runs/NAME/<time>
   table     comparison tables from runs: bnrepro table runs/sigmoid10/<time> [...]
   figures   figures from runs: bnrepro figures runs/mnist_fig1/<time> [...]
   report    every experiment's claims and verdicts (results/claims.md) and the results index
@@ -28,7 +29,7 @@ commands:
 bnrepro --version prints the version. Quick start: bnrepro train +experiment=sigmoid10, then
   tensorboard --logdir runs/sigmoid10 and bnrepro table runs/sigmoid10/<time>
 """
-COMMANDS = ("train", "table", "figures", "report", "data", "bench")
+COMMANDS = ("train", "resume", "table", "figures", "report", "data", "bench")
 
 
 def _complete() -> int:
@@ -71,8 +72,33 @@ def _train(args: list[str]) -> int:
         loop = sys.modules.get("bnrepro.run.loop")
         if loop is None or not isinstance(e, loop.Interrupted):
             raise
-        print("interrupted: the runs' summaries say `interrupted`", file=sys.stderr)
-        return 130
+        return _interrupted(e)
+    return 0
+
+
+def _interrupted(e) -> int:
+    print(f"{e}: stopped; the runs' summaries say `interrupted` (continue with `bnrepro resume SWEEP_DIR`)",
+          file=sys.stderr)
+    return 128 + e.signum  # the shell's convention for a process ended by a signal
+
+
+def _resume(args: list[str]) -> int:
+    from .launch.resume import resume_sweep
+    from .run.checkpoint import CheckpointError
+    from .run.loop import Interrupted
+
+    parser = argparse.ArgumentParser(prog="bnrepro resume", description=(
+        "Continue every run of a sweep that did not finish, from its last checkpoint, in the same "
+        "run directories (completed and diverged runs are left alone)."))
+    parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. runs/NAME/<time>")
+    opts = parser.parse_args(args)
+    try:
+        resume_sweep(opts.sweep_dir)
+    except Interrupted as e:
+        return _interrupted(e)
+    except (CheckpointError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -173,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    handlers = {"train": _train, "table": _table, "figures": _figures, "report": _report, "data": _data,
+    handlers = {"train": _train, "resume": _resume, "table": _table, "figures": _figures, "report": _report, "data": _data,
                 "bench": _bench}
     if command not in handlers:
         print(f"bnrepro: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")

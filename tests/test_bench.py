@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bnrepro.bench import report, run
+from bnrepro.bench import checkpoint_cost, report, run
 
 
 @pytest.mark.slow
@@ -12,7 +12,7 @@ from bnrepro.bench import report, run
 def test_benchmark_reports_medians_of_interleaved_rounds():
     rows, facts = run(steps=40, reference_steps=10, batched_runs=2, full=False, device=torch.device("cpu"),
                       repeats=3, log=lambda m: None)
-    assert [r["path"] for r in rows].count("reference") == 2 and len(rows) == 7
+    assert [r["path"] for r in rows].count("reference") == 2 and len(rows) == 9
     assert "every probe" in rows[3]["what"] and facts["all_probes_cost"] < 1
     for row in rows:
         low, high = row["range"]
@@ -21,6 +21,7 @@ def test_benchmark_reports_medians_of_interleaved_rounds():
     assert len(facts["speedups"]) == 3
     text = report(rows, facts, torch.device("cpu"), "bnrepro bench", cuda=False)
     assert "median of 3 interleaved measurements" in text and "round by round" in text
+    assert "Checkpoints:" in text
 
 
 @pytest.mark.slow
@@ -36,3 +37,10 @@ def test_convnet_rows_compare_the_same_network_in_both_loops():
     assert facts["conv_speedup"] == pytest.approx(by_key["single_conv"]["steps/s"] / by_key["reference_conv"]["steps/s"])
     text = report(rows, facts, torch.device("cpu"), "bnrepro bench --parts convnet", cuda=False)
     assert "fig3's BN-x5" in text and "not measured here" in text and "Probes and eval cost" not in text
+
+
+def test_checkpoint_cost_is_the_time_checkpoints_add_per_checkpoint_and_at_the_default_interval():
+    facts = checkpoint_cost(rate_without=100.0, rate_with=90.0, steps=1000, every=100)  # 9 checkpoints
+    assert facts["checkpoint_s"] == pytest.approx((1000 / 90 - 1000 / 100) / 9)
+    between = max(facts["default_every"] / 100.0, facts["default_min_s"], 50 * facts["checkpoint_s"])
+    assert facts["checkpoint_default_cost"] == pytest.approx(facts["checkpoint_s"] / (facts["checkpoint_s"] + between))

@@ -21,6 +21,8 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
 def validate(cfg: Config | DictConfig) -> None:
     """Range checks that types cannot express. Raises ConfigError naming the key."""
     model, optim, train, data, evaluation = cfg.model, cfg.optim, cfg.train, cfg.data, cfg.eval
+    _check(is_plain_name(cfg.name), "name", cfg.name,
+           "must be a plain name (no '/', '\\', '..' or absolute path): it names runs/<name>/ and results/<name>.*")
     _check(0 <= cfg.seed < 2**32, "seed", cfg.seed, "must be in [0, 2^32)")
     _check(model.depth >= 1, "model.depth", model.depth, "must be >= 1")
     _check(model.width >= 1, "model.width", model.width, "must be >= 1")
@@ -50,6 +52,8 @@ def validate(cfg: Config | DictConfig) -> None:
            if min_batch == 2 else "must be >= 1")
     _check(train.eval_every >= 1, "train.eval_every", train.eval_every, "must be >= 1")
     _check(train.log_every >= 1, "train.log_every", train.log_every, "must be >= 1")
+    _check(train.checkpoint_every >= 0, "train.checkpoint_every", train.checkpoint_every, "must be >= 0 (0: never)")
+    _check(train.checkpoint_min_s >= 0, "train.checkpoint_min_s", train.checkpoint_min_s, "must be >= 0")
     _check(train.eval_batch_size >= 1, "train.eval_batch_size", train.eval_batch_size, "must be >= 1")
     _check(0 <= cfg.probes.unit < model.width, "probes.unit", cfg.probes.unit,
            f"must be in [0, model.width={model.width})")
@@ -111,6 +115,11 @@ def _check_norm(norm: NormConfig) -> None:
             _check(getattr(norm, key) >= norm.warmup, f"model.norm.{key}", getattr(norm, key),
                    f"must be >= model.norm.warmup={norm.warmup}")
         _check(0 < norm.rate <= 1, "model.norm.rate", norm.rate, "must be in (0, 1]")
+
+
+def is_plain_name(name: str) -> bool:
+    """A name that stays one directory level: runs/<name>/ and results/<name>.md never escape."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0") and ".." not in name
 
 
 def uses_bn(model: ModelConfig) -> bool:

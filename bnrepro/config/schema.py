@@ -233,6 +233,11 @@ class TrainConfig:
     graph: GraphMode = GraphMode.auto
     # null: a progress bar on a terminal, else a plain line every 10%; true: the bar; false: silent
     progress: Optional[bool] = None
+    # Save the group's whole state every n steps (0: only when stopped by a signal), but not
+    # before checkpoint_min_s seconds of training since the last one (nor above 2% of the
+    # time); checkpoint_min_s=0: every n steps, unpaced. See run/checkpoint.py.
+    checkpoint_every: int = 1000
+    checkpoint_min_s: float = 30.0
 
 
 @dataclass
@@ -352,7 +357,8 @@ class Config:
 
 
 # Keys that say where or how a run executes, not what it computes.
-WHERE_KEYS = ("device", "out_dir", "data.root", "train.progress", "train.graph")
+WHERE_KEYS = ("device", "out_dir", "data.root", "train.progress", "train.graph", "train.checkpoint_every",
+              "train.checkpoint_min_s")
 
 # Image side and training-set size of each dataset, for checks before any data is read.
 IMAGE_SIDE = {DatasetName.mnist: 28, DatasetName.fashion_mnist: 28, DatasetName.cifar10: 32, DatasetName.synthetic: 28,

@@ -2,8 +2,9 @@
 
 - app.py: the Hydra application (the conf/ directory, plugin registration);
 - sweep.py: check every job before anything exists, group compatible jobs, launch;
-- runnames.py: run directory names from the overrides that vary;
+- runnames.py: run directory names from the overrides that vary; exclusive creation;
 - completion.py: tab completion of enum values and `--cfg` of a sweep, without torch;
+- resume.py: `bnrepro resume SWEEP_DIR`, and resume_group(run_dirs) for a cluster job;
 - hydra_plugin/: the sweeper and launcher classes Hydra instantiates (installed as
   hydra_plugins.bnrepro); they hold no logic.
 

@@ -71,8 +71,14 @@ def run_names(job_overrides: list[list[str]], seeds: list[int], config_keys: lis
 
 
 def fresh_dir(parent: Path, name: str) -> Path:
-    """parent/name, or parent/name-2, ... if a previous sweep already used it."""
+    """Create parent/name, or parent/name-2, ... if it exists: an exclusive create
+    (mkdir fails if another process made it first), so no two processes ever share a
+    sweep or run directory, even when they start in the same second."""
+    parent.mkdir(parents=True, exist_ok=True)
     candidate, n = parent / name, 2
-    while candidate.exists() and any(candidate.iterdir()):
-        candidate, n = parent / f"{name}-{n}", n + 1
-    return candidate
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            candidate, n = parent / f"{name}-{n}", n + 1

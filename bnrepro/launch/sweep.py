@@ -103,6 +103,39 @@ def command_line() -> str:
     return os.environ.get("BNREPRO_COMMAND") or " ".join(["bnrepro train", *sys.argv[1:]])
 
 
+def refuse_run_dir(hydra_overrides: Sequence[str]) -> None:
+    """hydra.run.dir names the directory of a single (non-sweep) run, which bnrepro train
+    never makes: every train is a sweep. Refused rather than silently ignored."""
+    for override in hydra_overrides:
+        if override.lstrip("+~").startswith("hydra.run.dir="):
+            raise InvalidJob("hydra.run.dir is not used: every `bnrepro train` is a sweep. Set "
+                             "hydra.sweep.dir=DIR instead (runs go to DIR/<run name>/), or out_dir= and name=.")
+
+
+def claim_sweep_dir(configured: Path) -> Path:
+    """The configured sweep directory, created exclusively (DIR-2, ... when taken)."""
+    return fresh_dir(configured.parent, configured.name)
+
+
+def prepare_runs(sweep_dir: Path, names: list[str], configs: list[Config],
+                 plan: list[list[int]], command: str) -> list[Path]:
+    """Create every run directory of the sweep (exclusively) before training any, with its
+    config.yaml and a summary.json saying `pending`: a sweep stopped early shows every run
+    it planned, and `bnrepro resume` knows them and their groups."""
+    from ..run.writers import group_names, write_config, write_summary
+
+    run_dirs: list[Path] = [Path()] * len(configs)
+    for group in plan:
+        dirs = [fresh_dir(sweep_dir, names[i]) for i in group]
+        for i, run_dir in zip(group, dirs):
+            run_dirs[i] = run_dir
+            plain = to_plain(configs[i])
+            write_config(run_dir, plain)
+            write_summary(run_dir, {"name": configs[i].name, "run": run_dir.name, "status": "pending",
+                                    "group": group_names(dirs), "command": command, "config": plain})
+    return run_dirs
+
+
 def launch(job_configs: list[DictConfig], job_overrides: Sequence[Sequence[str]], sweep_dir: Path,
            batch: bool, max_runs: int, axes: tuple[str, ...] = ()) -> list[JobReturn]:
     """axes: the keys the experiment file sweeps (hydra.sweeper.params), kept in run names."""
@@ -112,13 +145,13 @@ def launch(job_configs: list[DictConfig], job_overrides: Sequence[Sequence[str]]
     overrides = [list(o) for o in job_overrides]
     names = run_names(overrides, [c.seed for c in configs], list(flatten(to_plain(configs[0]))), axes)
     swept = swept_config_keys(overrides, axes)
-    all_dirs = [fresh_dir(sweep_dir, name) for name in names]
-    sweep_dir.mkdir(parents=True, exist_ok=True)
+    plan = groups(configs, batch, max_runs)
+    all_dirs = prepare_runs(sweep_dir, names, configs, plan, command_line())
     # What the sweep set out to train: a table names the runs that never left a summary.
-    plan = {"experiment": configs[0].name, "runs": [d.name for d in all_dirs]}
-    atomic_write(sweep_dir / PLANNED_RUNS, json.dumps(plan, indent=1) + "\n")
+    planned = {"experiment": configs[0].name, "runs": [d.name for d in all_dirs]}
+    atomic_write(sweep_dir / PLANNED_RUNS, json.dumps(planned, indent=1) + "\n")
     returns: list[JobReturn | None] = [None] * len(configs)
-    for group in groups(configs, batch, max_runs):
+    for group in plan:
         run_dirs = [all_dirs[i] for i in group]
         status, values, error = JobStatus.COMPLETED, None, None
         try:

@@ -8,13 +8,20 @@ launcher) that left no summary, named.
 from __future__ import annotations
 
 import json
+import os
+import platform
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import arms, flatten
+from ..config import arms, flatten, is_plain_name
 from ..run.files import PLANNED_RUNS
+
+# A `running` summary not updated for this long belongs to a killed process (a live run
+# rewrites it at every checkpoint and at least every run.loop.HEARTBEAT_S = 60 s).
+STALE_S = 600
 
 # Keys that differ between runs without making them different configurations.
 _NOT_CONFIG = tuple(f"config.{key}" for key in arms.NOT_CONFIG)
@@ -71,6 +78,10 @@ def load_summaries(paths: list[Path]) -> pd.DataFrame:
     rows = []
     for file in _summary_files(paths):
         summary = json.loads(file.read_text())
+        if not is_plain_name(str(summary.get("name", ""))):  # it names the output files
+            raise TableError(f"{file}: experiment name {summary.get('name')!r} is not a plain file name; "
+                             f"refusing to write outside the output folder")
+        summary["status"] = shown_status(summary)
         row = {k: v for k, v in summary.items() if not isinstance(v, dict)}
         row.update({f"config.{k}": _hashable(v) for k, v in flatten(summary["config"]).items()})
         for kind in ("first", "final", "median"):
@@ -82,6 +93,25 @@ def load_summaries(paths: list[Path]) -> pd.DataFrame:
         row["path"] = str(file.parent)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def shown_status(summary: dict, now: datetime | None = None) -> str:
+    """`killed` for a run that says `running` but whose process is gone (same host, dead
+    pid) or whose summary is stale; the summary's own status otherwise."""
+    if summary.get("status") != "running":
+        return summary.get("status", "unknown")
+    if summary.get("host") == platform.node() and summary.get("pid"):
+        try:
+            os.kill(summary["pid"], 0)
+        except ProcessLookupError:
+            return "killed"
+        except PermissionError:
+            pass  # alive, another user's
+    updated = summary.get("updated")
+    now = now or datetime.now(timezone.utc)
+    if not updated or (now - datetime.fromisoformat(updated)).total_seconds() > STALE_S:
+        return "killed"
+    return "running"
 
 
 def _hashable(value):

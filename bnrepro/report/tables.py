@@ -3,8 +3,9 @@
 One row per configuration (the config keys that differ between the runs, seed
 aside), each metric as mean +- std over seeds with n. The runs are those
 summaries.select_runs keeps (each run once, the newest of reruns). Runs that diverged
-are counted (column `diverged`) and left out of the means; unfinished runs are left
-out and named, and so are planned runs that left no summary. Writes
+are counted (column `diverged`) and left out of the means; unfinished runs (pending,
+running, interrupted, failed, or killed: see summaries.shown_status) are left out and
+named, and so are planned runs that left no summary. Writes
 <out>/<experiment>.csv, <experiment>.md (with provenance: commands, seeds, device,
 commit) and <experiment>.claims.json (read by `bnrepro report`). Nothing written
 depends on when or where the table is built, only on the runs: rebuilding from the

@@ -8,7 +8,9 @@
 - probes.py: what is measured at probe steps (gradient norms, nonlinearity inputs);
 - fetcher.py: device-to-host copies without stalling the device;
 - tags.py: the names of everything logged, and the TensorBoard layout;
-- writers.py: TensorBoard events, scalars.csv, summary.json, config.yaml per run;
+- writers.py: TensorBoard events, scalars.csv, summary.json, config.yaml per run, written as it goes;
+- checkpoint.py: the group's whole state saved and restored (exact resume), the signals
+  that stop a group cleanly, the pacing of periodic checkpoints;
 - files.py: atomic writes and valid JSON; provenance.py: commit, versions, device.
 
 May import: config, data, stacked.

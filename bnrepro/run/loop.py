@@ -4,13 +4,19 @@ train_runs(configs, run_dirs) is plain Python, called by the Hydra launcher, by
 tests and by benchmarks alike. Per step it launches work and returns: no value comes
 back to the host except through the Fetcher, once per log interval and late. A run
 that diverges (see `diverged`) is recorded as `diverged` and nothing it logged from
-its divergence step on counts (the others go on); Ctrl-C records `interrupted`; both
-write their summaries before the loop returns or raises.
+its divergence step on counts (the others go on). Durability (checkpoint.py):
+summaries say `running` from the start, the group is checkpointed every
+train.checkpoint_every steps, and Ctrl-C, SIGTERM, SIGHUP or SIGUSR1 stop it after the
+current step with a checkpoint and summaries saying `interrupted`; a failing write (a
+full disk) is recorded as `failed` with its error. train_runs(resume=True) continues
+from the checkpoint in the run directories.
 """
 from __future__ import annotations
 
 import math
+import os
 import platform
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import provenance, tags
+from . import checkpoint, provenance, tags
 from ..config import Config, DeviceChoice, GraphMode, to_plain
 from ..data import load
 from .fetcher import Fetcher
@@ -45,8 +51,19 @@ def diverged(interval_loss: float, nonfinite_steps: int, classes: int) -> bool:
     return nonfinite_steps > 0 or not interval_loss <= DIVERGED_LOSS_FACTOR * math.log(classes)
 
 
+# Seconds between rewrites of summary.json's `updated` time when no checkpoint falls due
+# (at probe steps): a run whose `updated` is much older than this was killed.
+HEARTBEAT_S = 60
+FINISHED = ("completed", "diverged")  # the statuses of a run with nothing left to train
+
+
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during training, after the runs' summaries were written."""
+    """Stopped by a signal (Ctrl-C, SIGTERM, SIGHUP, SIGUSR1) after the runs' checkpoint and
+    summaries were written; `signum` says which (the exit status is 128 + signum)."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
 
 
 def resolve_device(choice: DeviceChoice) -> torch.device:
@@ -70,15 +87,23 @@ class RunState:
 
 
 def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
-               log=lambda message: print(message, file=sys.stderr), swept: tuple[str, ...] = ()) -> list[dict]:
+               log=lambda message: print(message, file=sys.stderr), swept: tuple[str, ...] = (),
+               resume: bool = False) -> list[dict]:
     """Train runs that share an architecture together; return their summaries.
-    swept: the config keys the sweep varies (their values become TensorBoard hparams)."""
-    from .writers import RunWriter  # tensorboard is slow to import; only needed here
+    swept: the config keys the sweep varies (their values become TensorBoard hparams).
+    resume=True: continue from the group's checkpoint in run_dirs if there is one (a
+    fresh start otherwise), so a job restarted with the same arguments goes on."""
+    from .writers import RunWriter, write_summary  # tensorboard is slow to import; only needed here
 
     shared = cfgs[0]  # what the runs of a group have in common (all but the batchable keys)
     t_setup = time.perf_counter()
     device = resolve_device(shared.device)
     use_graph = device.type == "cuda" and shared.train.graph != GraphMode.off
+    names = [d.name for d in run_dirs]
+    saved = checkpoint.load(checkpoint.path_for(run_dirs), cfgs, names) if resume else None
+    if resume and saved is None and (finished := checkpoint.finished_summaries(run_dirs)):
+        log(f"{shared.name}: {', '.join(names)}: already finished, nothing to resume")
+        return finished
     data = load(shared.data, device)
     seeds = [c.seed for c in cfgs]
     model = StackedNet([c.model for c in cfgs], seeds, data.input_shape, data.classes).to(device)
@@ -93,13 +118,39 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
 
     stepper = GraphedStep(step, required=shared.train.graph == GraphMode.on, warn=log) if use_graph else None
     fetcher = Fetcher(device)
-    writers = [RunWriter(d, to_plain(c), shared.model.depth, swept) for c, d in zip(cfgs, run_dirs)]
+    writers = [RunWriter(d, to_plain(c), shared.model.depth, swept, resume_step=saved and saved["step"])
+               for c, d in zip(cfgs, run_dirs)]
     states = [RunState() for _ in cfgs]
+    done, last_log, train_before = checkpoint.restore(saved, state, states, writers) if saved else (0, 0, 0.0)
     K, steps, schedule = len(cfgs), shared.train.steps, shared.train
     where = provenance.device_name(device)
+    now = _now()
+    facts = _run_facts(cfgs, run_dirs, device, where, command)
+    facts["started"] = saved["started"] if saved else now
+    facts["resumed_from"] = [*saved["resumed_from"], done] if saved else []
     log(f"{shared.name}: training {K} run{'s' if K > 1 else ''} together on {device.type} ({where})"
-        f"{', CUDA graphs' if use_graph else ''}: {steps} steps, batch {schedule.batch_size}")
+        f"{', CUDA graphs' if use_graph else ''}: {steps} steps, batch {schedule.batch_size}"
+        + (f"; resumed at step {done}" if saved else ""))
     setup_s = time.perf_counter() - t_setup
+    t_train = time.perf_counter()
+
+    def summaries(final: bool = False) -> list[dict]:
+        train_s = train_before + time.perf_counter() - t_train
+        common = {**facts, **_timing(setup_s, train_s, done, stepper is not None and stepper.graphed),
+                  "updated": _now(), "finished": _now() if final else None}
+        return [_summary(cfg, run, writer, common, tags_too=final) for cfg, run, writer in zip(cfgs, states, writers)]
+
+    def save_checkpoint() -> None:
+        for record in fetcher.ready(wait=True):
+            handle(record)
+        for writer in writers:
+            writer.flush()
+        train_s = train_before + time.perf_counter() - t_train
+        checkpoint.save(checkpoint.path_for(run_dirs), checkpoint.capture(
+            cfgs, run_dirs, state, states, writers, last_log, train_s,
+            started=facts["started"], resumed_from=facts["resumed_from"]))
+        for writer, summary in zip(writers, summaries()):
+            write_summary(writer.run_dir, summary)
 
     def handle(record) -> None:
         _record(record, states, writers, data.classes)
@@ -108,8 +159,6 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
         progress.update(record.step)
 
     progress = Progress(shared.name, steps, K, schedule.progress, log, schedule.eval_every)
-    interrupted, done, last_log = False, 0, 0
-    t_train = time.perf_counter()
 
     def push_probes(step_no: int, metrics, out) -> None:
         fetcher.push("train", step_no, {"metrics": metrics, "lr": optimizer.lr_at(state.step - int(step_no > 0)),
@@ -121,56 +170,82 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
                 layers.update({tags.hist_tag("a", i): a.flatten(1) for i, a in enumerate(out.a)})
             fetcher.push("hist", step_no, layers)
 
-    try:
-        if shared.probes.initial:  # step 0: after initialization, before any update
-            sampler.start_epoch(0)
-            push_probes(0, *initial_probe(state))
-        for t in range(steps):
-            if t % sampler.steps_per_epoch == 0:
-                sampler.start_epoch(t // sampler.steps_per_epoch)
-            step_no = t + 1
-            probe = step_no == 1 or step_no % schedule.log_every == 0 or step_no == steps
-            out = stepper(probe) if stepper is not None else step(probe)
-            done = step_no
-            if probe:
-                metrics = state.take_train_metrics(step_no - last_log)
-                last_log = step_no
-                push_probes(step_no, metrics, out)
-            if step_no % schedule.eval_every == 0 or step_no == steps:
-                fetcher.push("eval", step_no, test_metrics(model, data, sampler, shared))
-            if probe:
-                for record in fetcher.ready():
-                    handle(record)
-                if all(s.status != "running" for s in states):
-                    break  # every run diverged
-        sweep = batch_size_sweep(model, data, shared) if shared.eval.batch_sizes and done == steps else {}
-        if sweep:  # a network without BN has nothing to sweep
-            fetcher.push("eval", done, sweep)
-    except KeyboardInterrupt:
-        interrupted = True
-    for record in fetcher.ready(wait=True):
-        handle(record)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    train_s = time.perf_counter() - t_train
-    progress.close()
-
-    graphed = stepper is not None and stepper.graphed
-    common = _common_facts(cfgs, device, where, graphed, command, setup_s, train_s, done)
-    summaries = []
-    for cfg, run, writer in zip(cfgs, states, writers):
-        if run.status == "running":
-            run.status = "interrupted" if interrupted else "completed"
-        _drop_after_divergence(run, writer)
-        summary = _summary(cfg, run, writer, common)
-        writer.finish(summary)
-        summaries.append(summary)
-        log(result_line(writer.run_dir, summary))
-    log(f"{shared.name}: {done} steps in {train_s:.1f} s ({done / train_s:.0f} steps/s, "
-        f"{K * done / train_s:.0f} run-steps/s)")
-    if interrupted:
-        raise Interrupted()
-    return summaries
+    for writer, summary in zip(writers, summaries()):
+        write_summary(writer.run_dir, summary)  # status `running` from the start: a killed run shows
+    stop, failure, heartbeat, pacer = None, None, time.monotonic(), checkpoint.Pacer(schedule.checkpoint_min_s)
+    with checkpoint.StopSignals(log) as signals:
+        try:
+            if shared.probes.initial and done == 0:  # step 0: after initialization, before any update
+                sampler.start_epoch(0)
+                push_probes(0, *initial_probe(state))
+            for t in range(done, steps):
+                if t % sampler.steps_per_epoch == 0:
+                    sampler.start_epoch(t // sampler.steps_per_epoch)
+                step_no = t + 1
+                probe = step_no == 1 or step_no % schedule.log_every == 0 or step_no == steps
+                out = stepper(probe) if stepper is not None else step(probe)
+                done = step_no
+                if probe:
+                    metrics = state.take_train_metrics(step_no - last_log)
+                    last_log = step_no
+                    push_probes(step_no, metrics, out)
+                if step_no % schedule.eval_every == 0 or step_no == steps:
+                    fetcher.push("eval", step_no, test_metrics(model, data, sampler, shared))
+                if probe:
+                    for record in fetcher.ready():
+                        handle(record)
+                    for writer in writers:
+                        writer.flush()
+                    if all(s.status != "running" for s in states):
+                        break  # every run diverged
+                if signals.received is not None:
+                    break
+                every = schedule.checkpoint_every
+                if every and step_no % every == 0 and step_no < steps and pacer.due():
+                    pacer.timed(save_checkpoint)
+                    heartbeat = time.monotonic()
+                elif probe and time.monotonic() - heartbeat > HEARTBEAT_S:
+                    for writer, summary in zip(writers, summaries()):
+                        write_summary(writer.run_dir, summary)
+                    heartbeat = time.monotonic()
+            sweep = batch_size_sweep(model, data, shared) if shared.eval.batch_sizes and done == steps else {}
+            if sweep:  # a network without BN has nothing to sweep
+                fetcher.push("eval", done, sweep)
+            if signals.received is not None and done < steps:
+                stop = signals.received
+                save_checkpoint()
+        except KeyboardInterrupt:  # raised by code, or Ctrl-C where no handler could be installed
+            stop = signal.SIGINT  # the state may be mid-step: no checkpoint; the previous one stays valid
+        except OSError as e:  # a full disk: record it in the summaries (if they can still be written)
+            failure = e
+            log(f"{shared.name}: stopped at step {done}: {e}")
+        for record in fetcher.ready(wait=True):
+            handle(record)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        progress.close()
+        for run, writer in zip(states, writers):
+            if run.status == "running" and failure is not None:
+                run.status = "failed"
+            elif run.status == "running":
+                run.status = "interrupted" if done < steps else "completed"
+            _drop_after_divergence(run, writer)
+        final = summaries(final=True)
+        for summary, writer in zip(final, writers):
+            if failure is not None:
+                summary["error"] = f"{type(failure).__name__}: {failure}"
+            writer.finish(summary)
+            log(result_line(writer.run_dir, summary))
+        if all(summary["status"] in FINISHED for summary in final):
+            checkpoint.path_for(run_dirs).unlink(missing_ok=True)  # nothing left to resume
+    train_s = final[0]["wall_time_s"]
+    log(f"{shared.name}: {done} steps in {train_s:.1f} s ({done / max(train_s, 1e-9):.0f} steps/s, "
+        f"{K * done / max(train_s, 1e-9):.0f} run-steps/s)")
+    if failure is not None:
+        raise failure
+    if stop is not None or signals.received is not None:
+        raise Interrupted(stop or signals.received)
+    return final
 
 
 def _record(record, states: list[RunState], writers: list, classes: int) -> None:
@@ -222,29 +297,44 @@ def _drop_after_divergence(state: RunState, writer) -> None:
     state.last_train = next((values for _, values in reversed(writer.history) if "train/loss" in values), {})
 
 
-def _common_facts(cfgs, device, where, use_graph, command, setup_s, train_s, done) -> dict:
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _run_facts(cfgs, run_dirs, device, where, command) -> dict:
+    """What every summary of the group says about where and how it ran (computed once)."""
+    from .writers import group_names
+
     commit, dirty = provenance.git_state()
+    return {
+        "group": group_names(run_dirs),  # trained together, resumed together
+        "runs_trained_together": len(cfgs),
+        "device": device.type,
+        "device_name": where,
+        "commit": commit,
+        "dirty": dirty,
+        "versions": provenance.versions(),
+        "host": platform.node(),
+        "pid": os.getpid(),
+        "command": command,
+    }
+
+
+def _timing(setup_s: float, train_s: float, done: int, graphed: bool) -> dict:
     return {
         "steps_done": done,
         "wall_time_s": round(train_s, 3),
         "setup_time_s": round(setup_s, 3),
         "steps_per_s": round(done / train_s, 2) if train_s > 0 else None,
-        "runs_trained_together": len(cfgs),
-        "device": device.type,
-        "device_name": where,
-        "cuda_graphs": use_graph,
-        "commit": commit,
-        "dirty": dirty,
-        "versions": provenance.versions(),
-        "host": platform.node(),
-        "command": command,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cuda_graphs": graphed,
     }
 
 
-def _summary(cfg: Config, state: RunState, writer, common: dict) -> dict:
+def _summary(cfg: Config, state: RunState, writer, common: dict, tags_too: bool = True) -> dict:
+    """The run's summary.json: final when the loop is over; before, partial (status `running`),
+    without the tags' first / final / median values (cheap to rewrite at every checkpoint)."""
     series: dict[str, list] = {}
-    for _, values in writer.history:
+    for _, values in writer.history if tags_too else ():
         for tag, value in values.items():
             series.setdefault(tag, []).append(value)
     finite_evals = [e for e in state.evals if math.isfinite(e[2])]
@@ -261,6 +351,7 @@ def _summary(cfg: Config, state: RunState, writer, common: dict) -> dict:
         "test_acc_best": best[2] if best else None,
         "best_step": best[0] if best else None,
         "train_loss_final": state.last_train.get("train/loss"),
+        "error": None,
         **common,
         # Every logged tag's first and last value, and its median over the run's finite values.
         "first": {tag: values[0] for tag, values in series.items()},

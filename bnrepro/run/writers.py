@@ -6,12 +6,21 @@ separate run, as SummaryWriter.add_hparams would make). The hparams row holds th
 keys the sweep varies plus HPARAM_KEYS (the full config is in config.yaml), so the
 HParams tab's default columns are the ones that matter. All scalars of one step go
 into one event. At the end the gradient and activation profiles (run/pictures.py)
-go into the Images tab. scalars.csv and summary.json are written once, at the end, through a
-temporary file and a rename: a reader never sees half a file.
+go into the Images tab.
+
+Written as the run goes, so that a killed run leaves what it had logged: `flush`
+(at every probe step) appends the new rows to scalars.csv and pushes the events to
+disk; summary.json is written at the start (status `running`) and rewritten at every
+checkpoint. At the end both are rewritten whole from the history, through a
+temporary file and a rename: a reader never sees half a file. A resumed run
+(`resume_step`) truncates scalars.csv to its checkpoint and opens its events with
+TensorBoard's purge_step, so curves continue without duplicate steps.
 """
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,19 +48,51 @@ def hparam_row(plain_config: dict, swept: tuple[str, ...] = ()) -> dict:
     return {key: _hparam_value(flat[key]) for key in keys}
 
 
+def group_names(run_dirs: list[Path]) -> list[str]:
+    """The runs trained (and resumed) together, as paths relative to the first one's parent."""
+    return [os.path.relpath(d, run_dirs[0].parent) for d in run_dirs]
+
+
+def write_config(run_dir: Path, plain_config: dict) -> None:
+    atomic_write(run_dir / "config.yaml", yaml.safe_dump(plain_config, sort_keys=False))
+
+
+def write_summary(run_dir: Path, summary: dict) -> None:
+    atomic_write(run_dir / "summary.json", json.dumps(json_safe(summary), indent=2) + "\n")
+
+
+def _csv_value(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
+
+
 class RunWriter:
-    def __init__(self, run_dir: Path, plain_config: dict, depth: int, swept: tuple[str, ...] = ()):
+    def __init__(self, run_dir: Path, plain_config: dict, depth: int, swept: tuple[str, ...] = (),
+                 resume_step: int | None = None):
         self.run_dir = run_dir
         self.draw = plain_config.get("probes", {}).get("pictures", True)
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(run_dir / "config.yaml", yaml.safe_dump(plain_config, sort_keys=False))
-        self.tb = SummaryWriter(log_dir=str(run_dir), flush_secs=30)
-        self.tb.add_custom_scalars(custom_scalars_layout(depth))
+        write_config(run_dir, plain_config)
+        if resume_step is None:  # a fresh start in a directory a killed attempt used: its files go
+            for old in [*run_dir.glob("events.out.tfevents*"), run_dir / "scalars.csv"]:
+                old.unlink(missing_ok=True)
+        # purge_step: TensorBoard drops the earlier events from this step on (logged after the checkpoint)
+        self.tb = SummaryWriter(log_dir=str(run_dir), flush_secs=30,
+                                purge_step=None if resume_step is None else resume_step + 1)
         params = hparam_row(plain_config, swept)
         experiment, session_start, self._session_end = hparams(params, {m: 0.0 for m in HPARAM_METRICS})
-        self.tb.file_writer.add_summary(experiment)
-        self.tb.file_writer.add_summary(session_start)
+        if resume_step is None:  # a resumed run has them in its first events file
+            self.tb.add_custom_scalars(custom_scalars_layout(depth))
+            self.tb.file_writer.add_summary(experiment)
+            self.tb.file_writer.add_summary(session_start)
         self.history: list[tuple[int, dict]] = []
+        self._csv = None  # scalars.csv open for appending, with its columns
+        self._columns: list[str] = []
+        self._flushed, self._last_row_step = 0, 0  # history entries in the file; step of its last row
+
+    def restore(self, history: list) -> None:
+        """The history saved in a checkpoint; scalars.csv is cut back to it."""
+        self.history = [(step, dict(values)) for step, values in history]
+        self._rewrite_csv()
 
     def scalars(self, step: int, values: dict, keep: bool = True) -> None:
         summary = Summary(value=[Summary.Value(tag=tag, simple_value=value) for tag, value in values.items()])
@@ -85,15 +126,50 @@ class RunWriter:
             if fig is not None:
                 self.tb.add_figure(tag, fig, global_step=step, close=True)
 
-    def finish(self, summary: dict) -> None:
-        final = {f"summary/{key}": summary[key] for key in ("test_acc_best", "test_acc_final")
-                 if summary.get(key) is not None}
-        if final:
-            self.scalars(summary["steps_done"], final, keep=False)
-        if self.draw:
-            self._pictures(summary["steps_done"], summary.get("status", ""))
-        self.tb.file_writer.add_summary(self._session_end)
-        self.tb.close()
+    def flush(self) -> None:
+        """Append the rows logged since the last flush to scalars.csv (the whole file is
+        rewritten when a new column appears or a step's row must be merged) and write
+        the pending events."""
+        new = self.history[self._flushed:]
+        if new:
+            rows: dict[int, dict] = {}
+            for step, values in new:
+                rows.setdefault(step, {}).update(values)
+            columns = {tag for values in rows.values() for tag in values}
+            if self._csv is None or min(rows) <= self._last_row_step or not columns <= set(self._columns):
+                self._rewrite_csv()
+            else:
+                self._csv.write("".join(
+                    ",".join([str(step), *(_csv_value(values.get(tag)) for tag in self._columns[1:])]) + "\n"
+                    for step, values in sorted(rows.items())))
+                self._csv.flush()
+                self._flushed, self._last_row_step = len(self.history), max(rows)
+        self.tb.flush()
+
+    def _rewrite_csv(self) -> None:
+        if self._csv is not None:
+            self._csv.close()
         table = self.scalar_table()
         atomic_write(self.run_dir / "scalars.csv", table.to_csv(index=False))
-        atomic_write(self.run_dir / "summary.json", json.dumps(json_safe(summary), indent=2) + "\n")
+        self._csv = open(self.run_dir / "scalars.csv", "a")
+        self._columns = list(table.columns)
+        self._flushed, self._last_row_step = len(self.history), int(table["step"].max()) if len(table) else 0
+
+    def finish(self, summary: dict) -> None:
+        """The final scalars.csv and summary.json. A failing write (a full disk) is
+        recorded in the summary (status `failed`, `error`) before it is written."""
+        final = {f"summary/{key}": summary[key] for key in ("test_acc_best", "test_acc_final")
+                 if summary.get(key) is not None}
+        try:
+            if final:
+                self.scalars(summary["steps_done"], final, keep=False)
+            if self.draw:
+                self._pictures(summary["steps_done"], summary.get("status", ""))
+            self.tb.file_writer.add_summary(self._session_end)
+            self.tb.close()
+            if self._csv is not None:
+                self._csv.close()
+            atomic_write(self.run_dir / "scalars.csv", self.scalar_table().to_csv(index=False))
+        except OSError as e:
+            summary.update(status="failed", error=f"writing the run's files: {e}")
+        write_summary(self.run_dir, summary)

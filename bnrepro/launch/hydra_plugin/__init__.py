@@ -40,7 +40,8 @@ ConfigStore.instance().store(group="hydra/launcher", name="bnrepro", node=Bnrepr
 class BnreproSweeper(BasicSweeper):
     """Hydra's basic sweeper (grid over comma lists and hydra.sweeper.params), except
     that every job is composed and checked before the sweep directory is created, and
-    the experiment file's own sweep must pin each of its claims to one configuration."""
+    the experiment file's own sweep must pin each of its claims to one configuration, and that
+    the sweep directory is created exclusively (a suffix when another process has it)."""
 
     def _configs(self, params: List[str]):
         from bnrepro.launch.sweep import typed
@@ -51,11 +52,17 @@ class BnreproSweeper(BasicSweeper):
         return [typed(loader.load_sweep_config(self.config, list(job))) for job in jobs], jobs
 
     def sweep(self, arguments: List[str]) -> Any:
-        from bnrepro.launch.sweep import check, check_experiment_claims
+        from omegaconf import open_dict, read_write
 
+        from bnrepro.launch.sweep import check, check_experiment_claims, claim_sweep_dir, refuse_run_dir
+
+        refuse_run_dir(list(self.config.hydra.overrides.hydra))
         check(*self._configs(self._parse_config() + list(arguments)))
         chosen = [a for a in arguments if a.lstrip("+").startswith("experiment=")]
         check_experiment_claims(self._configs(chosen + self._parse_config())[0])
+        sweep_dir = claim_sweep_dir(Path(self.config.hydra.sweep.dir))  # never shared with another process
+        with read_write(self.config.hydra), open_dict(self.config.hydra):
+            self.config.hydra.sweep.dir = str(sweep_dir)
         return super().sweep(arguments)
 
 
