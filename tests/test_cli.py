@@ -51,7 +51,7 @@ def test_a_sweep_writes_one_summary_per_run_and_a_table_with_one_row_per_config(
     done = bnrepro("train", *TINY, f"out_dir={runs}", "name=smoke", "model.bn=none,pre", "seed=1,2",
                    cwd=tmp_path, check=True)
     (sweep,) = (runs / "smoke").iterdir()
-    names = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    names = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))  # .packs: the sweeper's
     assert names == ["bn=none_seed=1", "bn=none_seed=2", "bn=pre_seed=1", "bn=pre_seed=2"]
     for name in names:
         summary = json.loads((sweep / name / "summary.json").read_text())
@@ -72,7 +72,7 @@ def test_a_sweep_writes_one_summary_per_run_and_a_table_with_one_row_per_config(
 
 @pytest.mark.slow
 def test_one_by_one_launcher_option(tmp_path):
-    done = bnrepro("train", *TINY, f"out_dir={tmp_path / 'runs'}", "seed=1,2", "hydra.launcher.batch=false",
+    done = bnrepro("train", *TINY, f"out_dir={tmp_path / 'runs'}", "seed=1,2", "hydra.sweeper.batch=false",
                    cwd=tmp_path, check=True)
     assert done.stderr.count("training 1 run together") == 2
 

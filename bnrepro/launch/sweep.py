@@ -1,16 +1,18 @@
-"""How `bnrepro train` runs its jobs: check them all, then train compatible ones together.
+"""How `bnrepro train` runs its jobs: check them all, then pack compatible ones to train together.
 
-Hydra's plugins live in hydra_plugins.bnrepro (bnrepro/launch/hydra_plugin/); they hold
-no logic and call these functions:
+bnrepro's sweeper lives in hydra_plugins.bnrepro (bnrepro/launch/hydra_plugin/); it
+holds no logic and calls these functions:
 
-- the sweeper composes every job's config and checks it (types, ranges, device,
-  dataset) before anything is created: a bad value fails the whole command with a
+- it composes every job's config and checks it (types, ranges, device, dataset, claims
+  pinned) before anything is created: a bad value fails the whole command with a
   message naming the key, and no directory is left behind;
-- the launcher names each run from the overrides that vary, groups jobs that
-  share an architecture and schedule (they may differ in seed, learning rate and its
-  multiplier, momentum, weight decay and its divisor, init, dropout rate and variant name) and trains each group in one process
-  with train_runs: every run keeps its own data order, optimizer state, TensorBoard
-  run, summary and table row, as if it had run alone.
+- form_packs names each run from the overrides that vary and groups jobs that share an
+  architecture and schedule (they may differ in seed, learning rate and its multiplier,
+  momentum, weight decay and its divisor, init, dropout rate and variant name) into
+  packs (packs.py), one Hydra job each for whatever launcher is configured;
+- train_pack is that job's work: one pack trained in one process with train_runs
+  (resuming from its checkpoint if it left one): every run keeps its own data order,
+  optimizer state, TensorBoard run, summary and table row, as if it had run alone.
 """
 from __future__ import annotations
 
@@ -20,12 +22,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import Config, ConfigError, DatasetName, arms, flatten, from_plain, to_plain, validate
 from ..run.files import PLANNED_RUNS, atomic_write
+from .packs import Pack, read_pack, write_pack
 from .runnames import fresh_dir, run_names, swept_config_keys
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
@@ -136,33 +138,38 @@ def prepare_runs(sweep_dir: Path, names: list[str], configs: list[Config],
     return run_dirs
 
 
-def launch(job_configs: list[DictConfig], job_overrides: Sequence[Sequence[str]], sweep_dir: Path,
-           batch: bool, max_runs: int, axes: tuple[str, ...] = ()) -> list[JobReturn]:
-    """axes: the keys the experiment file sweeps (hydra.sweeper.params), kept in run names."""
-    from ..run.loop import train_runs
-
-    configs = [typed(c) for c in job_configs]
+def form_packs(configs: list[Config], job_overrides: Sequence[Sequence[str]], sweep_dir: Path,
+               batch: bool, max_runs: int, axes: tuple[str, ...] = ()) -> list[Pack]:
+    """Name every run (axes: the keys the experiment file sweeps, kept in run names), group
+    compatible runs into packs, create their directories with pending summaries, and
+    write each pack's file and the sweep's planned_runs.json."""
     overrides = [list(o) for o in job_overrides]
     names = run_names(overrides, [c.seed for c in configs], list(flatten(to_plain(configs[0]))), axes)
-    swept = swept_config_keys(overrides, axes)
     plan = groups(configs, batch, max_runs)
     all_dirs = prepare_runs(sweep_dir, names, configs, plan, command_line())
     # What the sweep set out to train: a table names the runs that never left a summary.
     planned = {"experiment": configs[0].name, "runs": [d.name for d in all_dirs]}
     atomic_write(sweep_dir / PLANNED_RUNS, json.dumps(planned, indent=1) + "\n")
-    returns: list[JobReturn | None] = [None] * len(configs)
-    for group in plan:
-        run_dirs = [all_dirs[i] for i in group]
-        status, values, error = JobStatus.COMPLETED, None, None
-        try:
-            values = train_runs([configs[i] for i in group], run_dirs, command_line(), swept=swept)
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:  # reported by Hydra once the sweep is over, like its own launcher
-            status, error = JobStatus.FAILED, e
-        for j, i in enumerate(group):
-            ret = JobReturn(overrides=list(job_overrides[i]), cfg=job_configs[i], working_dir=str(run_dirs[j]),
-                            task_name="train", status=status)
-            ret.return_value = values[j] if values is not None else error
-            returns[i] = ret
-    return returns
+    swept = swept_config_keys(overrides, axes)
+    packs = []
+    for number, group in enumerate(plan):
+        pack = Pack(number, [all_dirs[i].name for i in group], [configs[i] for i in group],
+                    [overrides[i] for i in group], swept)
+        write_pack(sweep_dir, pack)
+        packs.append(pack)
+    return packs
+
+
+def train_pack(job_dir: Path, sweep_dir: Path, job_num: int = 0) -> list[dict]:
+    """A launcher job's work: train the pack whose job directory this is, from its
+    checkpoint if it left one (a requeued or relaunched job continues; a finished pack
+    returns its summaries). Under the joblib launcher on a machine with several GPUs,
+    pack n trains on GPU n mod the GPU count."""
+    import torch
+
+    from ..run.loop import train_runs
+
+    pack = read_pack(job_dir)
+    if torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        torch.cuda.set_device(job_num % torch.cuda.device_count())
+    return train_runs(pack.configs, pack.run_dirs(sweep_dir), command_line(), swept=pack.swept, resume=True)

@@ -1,0 +1,108 @@
+"""Sweeps through Hydra's launchers: the sweeper packs compatible runs, the launcher runs
+packs. The basic launcher (in-process), joblib (parallel processes) and submitit_slurm
+(a real single-node SLURM cluster from scripts/slurm_cluster.sh) give the same per-run
+results. SLURM tests are skipped, with the reason, where the cluster cannot start."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, bnrepro
+
+TINY = ["data=synthetic", "data.synthetic_train=256", "data.synthetic_test=128", "device=cpu",
+        "model.depth=2", "model.width=16", "train.batch_size=16", "train.log_every=10", "train.eval_every=10",
+        "train.progress=false", "probes.hist_every=0"]
+SWEEP = ["model.bn=none,pre", "seed=1,2"]  # 4 runs in 2 packs (bn differs: not batchable)
+
+
+def sweep_runs(out: Path) -> dict[str, Path]:
+    (sweep,) = [p for p in out.iterdir() if p.is_dir()]
+    (sweep,) = [p for p in sweep.iterdir() if p.is_dir()]
+    return {p.name: p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+
+def assert_same_runs(a: dict[str, Path], b: dict[str, Path]) -> None:
+    """Every run completed in both, with the same logged values. Thread counts differ between
+    launchers (joblib gives each worker a share of the cores), so values are compared to
+    float32 summation-order noise: relative 1e-4, and locations of BN'd layer inputs in
+    units of the layer's std."""
+    assert sorted(a) == sorted(b) and len(a) == 4
+    for name in a:
+        summaries = [json.loads((d[name] / "summary.json").read_text()) for d in (a, b)]
+        assert [s["status"] for s in summaries] == ["completed", "completed"], name
+        assert summaries[0]["steps_done"] == summaries[1]["steps_done"]
+        x, y = (pd.read_csv(d[name] / "scalars.csv") for d in (a, b))
+        assert list(x.columns) == list(y.columns) and list(x["step"]) == list(y["step"])
+        for column in x.columns:
+            layer, _, stat = column.rpartition("/")
+            scale = y.get(f"{layer}/std") if column.startswith("act/") and stat != "std" else None
+            tolerance = 1e-4 * (scale.abs() if scale is not None else y[column].abs()) + 1e-7
+            assert (x[column].isna() == y[column].isna()).all(), (name, column)  # same steps logged
+            close = ((x[column] - y[column]).abs() <= tolerance) | x[column].isna()
+            assert close.all(), (name, column)
+
+
+@pytest.fixture(scope="module")
+def local_runs(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("local") / "runs"
+    bnrepro("train", *TINY, "train.steps=20", *SWEEP, f"out_dir={out}", "name=launch", cwd=out.parent, check=True)
+    return sweep_runs(out)
+
+
+@pytest.mark.slow
+def test_the_sweeper_hands_the_launcher_one_job_per_pack(local_runs):
+    packs = sorted((next(iter(local_runs.values())).parent / ".packs").glob("*/pack.json"))
+    runs = [[r["name"] for r in json.loads(p.read_text())["runs"]] for p in packs]
+    assert runs == [["bn=none_seed=1", "bn=none_seed=2"], ["bn=pre_seed=1", "bn=pre_seed=2"]]
+
+
+@pytest.mark.slow
+def test_joblib_trains_packs_in_parallel_processes_with_the_same_results(local_runs, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install -e '.[joblib]'")
+    out = tmp_path / "runs"
+    done = bnrepro("train", *TINY, "train.steps=20", *SWEEP, f"out_dir={out}", "name=launch",
+                   "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path, check=True)
+    assert done.stderr.count("training 2 runs together") == 2
+    assert_same_runs(sweep_runs(out), local_runs)
+
+
+# ---- a real SLURM cluster ----
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """scripts/slurm_cluster.sh start: munged, slurmctld and slurmd on localhost."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[slurm]'")
+    if os.geteuid() != 0:
+        pytest.skip("the local SLURM cluster needs root (munged, slurmd)")
+    state = tmp_path_factory.mktemp("slurm")
+    script = REPO / "scripts" / "slurm_cluster.sh"
+    try:
+        started = subprocess.run(["bash", str(script), "start", str(state)], capture_output=True, text=True,
+                                 timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        pytest.skip(f"SLURM cluster not started: {e}")
+    if started.returncode != 0:
+        pytest.skip("SLURM cluster did not come up (scripts/slurm_cluster.sh install?):\n" + started.stderr[-2000:])
+    env = {"SLURM_CONF": str(state / "slurm.conf")}
+    yield env
+    subprocess.run(["bash", str(script), "stop", str(state)], capture_output=True, timeout=120)
+
+
+SLURM = ["hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_sweep_on_slurm_gives_the_local_results(slurm, local_runs, tmp_path):
+    out = tmp_path / "runs"
+    bnrepro("train", *TINY, "train.steps=20", *SWEEP, f"out_dir={out}", "name=launch", *SLURM,
+            cwd=tmp_path, env=slurm, check=True)
+    runs = sweep_runs(out)
+    jobs = list((next(iter(runs.values())).parent / ".submitit").glob("*_[0-9]*"))
+    assert len(jobs) == 2  # one SLURM array task per pack
+    assert_same_runs(runs, local_runs)
