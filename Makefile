@@ -11,7 +11,7 @@ help: ## list the targets
 
 $(BIN)/bnrepro: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,joblib,slurm]'
 	@touch $@
 
 setup: $(BIN)/bnrepro ## create .venv, install bnrepro and its test tools, fetch MNIST

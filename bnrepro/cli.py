@@ -52,7 +52,34 @@ def _complete() -> int:
     return 0
 
 
+# Hydra launchers that come as extras: a missing plugin otherwise surfaces as Hydra's
+# misleading "Ambiguous value ... add --multirun".
+LAUNCHER_EXTRAS = {"joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+                   "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+                   "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm")}
+
+
+def _missing_launcher(args: list[str]) -> str | None:
+    from importlib.util import find_spec
+
+    for arg in args:
+        key, _, value = arg.lstrip("+").partition("=")
+        if key == "hydra/launcher" and value in LAUNCHER_EXTRAS:
+            module, extra = LAUNCHER_EXTRAS[value]
+            try:
+                found = find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                return (f"hydra/launcher={value} needs Hydra's {value} launcher plugin: "
+                        f"pip install -e '.[{extra}]' (or pip install 'bnrepro[{extra}]')")
+    return None
+
+
 def _train(args: list[str]) -> int:
+    if (missing := _missing_launcher(args)) is not None:
+        print(f"error: {missing}", file=sys.stderr)
+        return 1
     if "--cfg" in args or "-c" in args:
         from .launch.completion import first_job
 

@@ -10,7 +10,7 @@ from bnrepro.bench import checkpoint_cost, report, run
 @pytest.mark.slow
 @pytest.mark.network
 def test_benchmark_reports_medians_of_interleaved_rounds():
-    rows, facts = run(steps=40, reference_steps=10, batched_runs=2, full=False, device=torch.device("cpu"),
+    rows, facts = run(steps=40, reference_steps=10, batched_runs=[2], full=False, device=torch.device("cpu"),
                       repeats=3, log=lambda m: None)
     assert [r["path"] for r in rows].count("reference") == 2 and len(rows) == 9
     assert "every probe" in rows[3]["what"] and facts["all_probes_cost"] < 1
@@ -29,7 +29,7 @@ def test_benchmark_reports_medians_of_interleaved_rounds():
 def test_convnet_rows_compare_the_same_network_in_both_loops():
     """fig3's BN-x5 net: the plain loop and bnrepro's one run, each a positive rate, and
     the speed-up is their ratio (needs Fashion-MNIST)."""
-    rows, facts = run(steps=10, reference_steps=3, batched_runs=1, full=False, device=torch.device("cpu"),
+    rows, facts = run(steps=10, reference_steps=3, batched_runs=[1], full=False, device=torch.device("cpu"),
                       log=lambda m: None, parts=("convnet",), conv_steps=(3, 3),
                       conv_overrides=("model.width=4", "data.test_limit=100"))
     by_key = {row["key"]: row for row in rows}

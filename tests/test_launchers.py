@@ -106,3 +106,13 @@ def test_a_sweep_on_slurm_gives_the_local_results(slurm, local_runs, tmp_path):
     jobs = list((next(iter(runs.values())).parent / ".submitit").glob("*_[0-9]*"))
     assert len(jobs) == 2  # one SLURM array task per pack
     assert_same_runs(runs, local_runs)
+
+
+def test_a_launcher_without_its_plugin_gets_a_clear_message(monkeypatch, capsys):
+    import importlib.util
+
+    from bnrepro import cli
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert cli.main(["train", "seed=1,2", "hydra/launcher=submitit_slurm"]) == 1
+    assert "pip install -e '.[slurm]'" in capsys.readouterr().err
