@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -103,8 +104,9 @@ def test_a_sweep_on_slurm_gives_the_local_results(slurm, local_runs, tmp_path):
     bnrepro("train", *TINY, "train.steps=20", *SWEEP, f"out_dir={out}", "name=launch", *SLURM,
             cwd=tmp_path, env=slurm, check=True)
     runs = sweep_runs(out)
-    jobs = list((next(iter(runs.values())).parent / ".submitit").glob("*_[0-9]*"))
-    assert len(jobs) == 2  # one SLURM array task per pack
+    submitit = next(iter(runs.values())).parent / ".submitit"
+    tasks = [p for p in submitit.iterdir() if p.is_dir() and re.fullmatch(r"\d+_\d+", p.name)]
+    assert len(tasks) == 2  # one SLURM array task per pack
     assert_same_runs(runs, local_runs)
 
 
@@ -116,3 +118,49 @@ def test_a_launcher_without_its_plugin_gets_a_clear_message(monkeypatch, capsys)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert cli.main(["train", "seed=1,2", "hydra/launcher=submitit_slurm"]) == 1
     assert "pip install -e '.[slurm]'" in capsys.readouterr().err
+
+
+def _squeue(env: dict) -> list[str]:
+    done = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True, env={**os.environ, **env})
+    return done.stdout.split("\n")
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_pack_requeued_mid_run_resumes_and_ends_as_if_uninterrupted(slurm, tmp_path):
+    """scontrol requeue sends the running pack SIGTERM: it checkpoints and exits; SLURM runs
+    the same job again, which finds the checkpoint and continues, exactly."""
+    import sys
+    import time
+
+    long = ["train.steps=3000", "train.log_every=100", "train.eval_every=1000", "train.checkpoint_every=100",
+            "train.checkpoint_min_s=0", "seed=1,2"]
+    local = tmp_path / "local"
+    bnrepro("train", *TINY, *long, f"out_dir={local}", "name=requeue", cwd=tmp_path, check=True)
+    out = tmp_path / "slurm"
+    command = [sys.executable, "-m", "bnrepro", "train", *TINY, *long, f"out_dir={out}", "name=requeue", *SLURM]
+    sweep = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "ignore", **slurm},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, requeued = time.time() + 240, None
+        while requeued is None and time.time() < deadline and sweep.poll() is None:
+            scalars = list(out.rglob("scalars.csv"))
+            rows = max((len(p.read_text().splitlines()) for p in scalars), default=0)
+            running = [line.split()[0] for line in _squeue(slurm) if line.endswith("RUNNING")]
+            if rows >= 6 and running:  # some probe steps written, well before the end
+                subprocess.run(["scontrol", "requeue", running[0]], check=True, env={**os.environ, **slurm})
+                requeued = running[0]
+            time.sleep(0.2)
+        log, _ = sweep.communicate(timeout=300)
+    finally:
+        sweep.kill()
+    assert requeued is not None, "the pack finished before it could be requeued"
+    assert sweep.returncode == 0, log[-3000:]
+    runs = sweep_runs(out)
+    summaries = [json.loads((d / "summary.json").read_text()) for d in runs.values()]
+    assert all(s["status"] == "completed" for s in summaries)
+    assert any(s["resumed_from"] for s in summaries), "no run was resumed"
+    for name, run in runs.items():  # the same numbers as the uninterrupted local sweep
+        a = pd.read_csv(run / "scalars.csv")
+        b = pd.read_csv(sweep_runs(local)[name] / "scalars.csv")
+        pd.testing.assert_frame_equal(a, b)

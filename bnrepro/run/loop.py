@@ -173,6 +173,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     for writer, summary in zip(writers, summaries()):
         write_summary(writer.run_dir, summary)  # status `running` from the start: a killed run shows
     stop, failure, heartbeat, pacer = None, None, time.monotonic(), checkpoint.Pacer(schedule.checkpoint_min_s)
+    exiting: SystemExit | None = None
     with checkpoint.StopSignals(log) as signals:
         try:
             if shared.probes.initial and done == 0:  # step 0: after initialization, before any update
@@ -216,6 +217,8 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
                 save_checkpoint()
         except KeyboardInterrupt:  # raised by code, or Ctrl-C where no handler could be installed
             stop = signal.SIGINT  # the state may be mid-step: no checkpoint; the previous one stays valid
+        except SystemExit as e:  # submitit on SLURM's preemption signal: it requeued the job and exits
+            exiting, stop = e, signal.SIGINT  # summaries say interrupted; the requeued job resumes
         except OSError as e:  # a full disk: record it in the summaries (if they can still be written)
             failure = e
             log(f"{shared.name}: stopped at step {done}: {e}")
@@ -243,6 +246,8 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
         f"{K * done / max(train_s, 1e-9):.0f} run-steps/s)")
     if failure is not None:
         raise failure
+    if exiting is not None:
+        raise exiting
     if stop is not None or signals.received is not None:
         raise Interrupted(stop or signals.received)
     return final
