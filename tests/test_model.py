@@ -126,7 +126,9 @@ VGG_EXTRA = dict(model__depth=4, model__width=4, data__augment=True, data__augme
                  optim__schedule="exponential", optim__decay_every=20, optim__decay_speedup=3.0)
 
 
-@pytest.mark.parametrize("arch, norm", [("mlp", "torch"), ("convnet", "torch"), ("vgg", "torch"), ("mlp", "paper"),
+# The conv cases take most of the fast set's minute: they run with the slow tests (make test).
+@pytest.mark.parametrize("arch, norm", [("mlp", "torch"), pytest.param("convnet", "torch", marks=pytest.mark.slow),
+                                        pytest.param("vgg", "torch", marks=pytest.mark.slow), ("mlp", "paper"),
                                         ("mlp", "renorm")])
 def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch, norm):
     """Seeds, learning rates (and lr multipliers), momentum, weight decay (and its divisor),
