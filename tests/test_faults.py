@@ -62,7 +62,7 @@ def test_kill_9_mid_run_then_resume_gives_the_uninterrupted_results(tmp_path):
     proc.wait()
     assert status(killed / "seed=1") == "running"  # what a hard kill leaves: shown as killed by the table
     table = bnrepro("table", str(killed), "--out", str(tmp_path / "tables"), cwd=tmp_path, check=True)
-    assert "not finished (killed)" in (tmp_path / "tables" / "default.md").read_text(), table.stdout
+    assert "runs not finished: seed=1 (killed)" in (tmp_path / "tables" / "default.md").read_text(), table.stdout
 
     done = bnrepro("resume", str(killed), cwd=tmp_path, check=True)
     assert "resumed at step" in done.stderr

@@ -262,11 +262,12 @@ def test_table_and_figures_list_pending_runs_as_not_finished(tmp_path, uninterru
     pending = uninterrupted[0].parent / "s3"
     pending.mkdir()
     summary = json.loads((uninterrupted[0] / "summary.json").read_text())
+    planned = {**summary["config"], "seed": 3}  # a planned run of its own (same seed would be a rerun)
     (pending / "summary.json").write_text(json.dumps(
-        {"name": summary["name"], "run": "s3", "status": "pending", "config": summary["config"]}))
+        {"name": summary["name"], "run": "s3", "status": "pending", "config": planned}))
     try:
         write_tables([uninterrupted[0].parent], tmp_path)
-        assert "left out: 1 runs not finished (pending)" in (tmp_path / "default.md").read_text()
+        assert "left out: 1 runs not finished: s3 (pending)" in (tmp_path / "default.md").read_text()
         assert figures([uninterrupted[0].parent], tmp_path)
     finally:
         (pending / "summary.json").unlink()

@@ -208,3 +208,13 @@ def test_columns_chosen_at_table_time(tmp_path):
     assert list(table.columns).count("test_acc_best mean") == 1  # a column asked for twice appears once
     with pytest.raises(TableError, match="--columns"):
         write_tables([tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/layer_01:mean"])
+
+
+def test_an_unfinished_rerun_never_replaces_a_finished_run(tmp_path):
+    from bnrepro.report.summaries import select_runs
+
+    fake_run(tmp_path / "runs", "done", 1, "pre", 0.9, finished="2026-01-01T00:00:00+00:00")
+    fake_run(tmp_path / "runs", "again", 1, "pre", 0.5, status="interrupted", finished="2026-02-01T00:00:00+00:00")
+    selection = select_runs([tmp_path / "runs"])
+    assert list(selection.runs["status"]) == ["completed"]
+    assert selection.replaced == [("again", "done")]

@@ -138,6 +138,12 @@ def prepare_runs(sweep_dir: Path, names: list[str], configs: list[Config],
     return run_dirs
 
 
+def sweep_dir_override(sweep_dir: Path) -> str:
+    """hydra.sweep.dir=<the claimed directory>, quoted for Hydra's override grammar."""
+    quoted = str(sweep_dir.resolve()).replace("\\", "\\\\").replace("'", "\\'")
+    return f"hydra.sweep.dir='{quoted}'"
+
+
 def form_packs(configs: list[Config], job_overrides: Sequence[Sequence[str]], sweep_dir: Path,
                batch: bool, max_runs: int, axes: tuple[str, ...] = ()) -> list[Pack]:
     """Name every run (axes: the keys the experiment file sweeps, kept in run names), group

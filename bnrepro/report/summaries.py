@@ -59,8 +59,12 @@ def select_runs(paths: list[Path]) -> Selection:
     same = [c for c in runs.columns if c.startswith("config.") and c not in where
             and not c.startswith("config.report.")]
     key = runs[same].apply(lambda row: "|".join(map(str, row)), axis=1)
-    order = runs.assign(_key=key, _finished=runs.get("finished", pd.Series("", index=runs.index)).fillna(""))
-    order = order.sort_values(["_finished", "path"])
+    # The sample kept is the newest finished run (completed or diverged); an unfinished rerun
+    # (pending, running, killed, interrupted) never replaces a finished one.
+    done = runs["status"].isin(["completed", "diverged"])
+    order = runs.assign(_key=key, _done=done,
+                        _finished=runs.get("finished", pd.Series("", index=runs.index)).fillna(""))
+    order = order.sort_values(["_done", "_finished", "path"])
     newest = order.drop_duplicates("_key", keep="last")
     replaced = [(Path(old).name, Path(newest.loc[newest["_key"] == k, "path"].iloc[0]).name)
                 for old, k in zip(order["path"], order["_key"]) if old not in set(newest["path"])]

@@ -51,7 +51,8 @@ class BnreproSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from omegaconf import open_dict, read_write
 
-        from bnrepro.launch.sweep import check, check_experiment_claims, claim_sweep_dir, form_packs, refuse_run_dir
+        from bnrepro.launch.sweep import (check, check_experiment_claims, claim_sweep_dir, form_packs,
+                                          refuse_run_dir, sweep_dir_override)
 
         refuse_run_dir(list(self.config.hydra.overrides.hydra))
         configs, jobs = self._configs(self._parse_config() + list(arguments))
@@ -66,7 +67,10 @@ class BnreproSweeper(BasicSweeper):
         packs = form_packs(configs, jobs, sweep_dir, self.batch, self.max_runs, axes)
         # A pack's job is composed from its first run's overrides: the sweep directory and
         # hydra settings are the sweep's; the runs themselves come from the pack file.
-        results = self.launcher.launch([pack.overrides[0] for pack in packs], initial_job_idx=0)
+        # The job's overrides name the claimed sweep directory: recomposed from the command line
+        # alone, hydra.sweep.dir would be the configured one, which another process may hold.
+        jobs = [[*pack.overrides[0], sweep_dir_override(sweep_dir)] for pack in packs]
+        results = self.launcher.launch(jobs, initial_job_idx=0)
         for result in results:
             _ = result.return_value  # raises the job's error, as Hydra's basic sweeper does
         return [results]
