@@ -27,14 +27,16 @@ def _summary(run_dir: Path) -> dict:
         return {}  # killed before its first summary: it starts again
 
 
-def resume_group(run_dirs: list[Path], log=lambda message: print(message, file=sys.stderr)) -> list[dict]:
+def resume_group(run_dirs: list[Path], log=lambda message: print(message, file=sys.stderr),
+                 swept: tuple[str, ...] = ()) -> list[dict]:
     """Continue one group of runs (trained together) from its run directories; return the
-    summaries. Finished groups are returned as they are."""
+    summaries. Finished groups are returned as they are. swept: the sweep's varying keys
+    (TensorBoard hparams of a run that starts from step 0)."""
     from ..run.loop import train_runs
 
     cfgs = [from_plain(yaml.safe_load((d / "config.yaml").read_text())) for d in run_dirs]
     command = _summary(run_dirs[0]).get("command", "")
-    return train_runs(cfgs, run_dirs, command, log=log, resume=True)
+    return train_runs(cfgs, run_dirs, command, log=log, resume=True, swept=swept)
 
 
 def unfinished_groups(sweep_dir: Path) -> tuple[list[list[Path]], int]:

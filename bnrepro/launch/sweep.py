@@ -159,8 +159,7 @@ def form_packs(configs: list[Config], job_overrides: Sequence[Sequence[str]], sw
     swept = swept_config_keys(overrides, axes)
     packs = []
     for number, group in enumerate(plan):
-        pack = Pack(number, [all_dirs[i].name for i in group], [configs[i] for i in group],
-                    [overrides[i] for i in group], swept)
+        pack = Pack(number, [all_dirs[i].name for i in group], [overrides[i] for i in group], swept)
         write_pack(sweep_dir, pack)
         packs.append(pack)
     return packs
@@ -173,9 +172,9 @@ def train_pack(job_dir: Path, sweep_dir: Path, job_num: int = 0) -> list[dict]:
     pack n trains on GPU n mod the GPU count."""
     import torch
 
-    from ..run.loop import train_runs
+    from .resume import resume_group
 
-    pack = read_pack(job_dir)
+    names, swept = read_pack(job_dir)
     if torch.cuda.is_available() and torch.cuda.device_count() > 1:
         torch.cuda.set_device(job_num % torch.cuda.device_count())
-    return train_runs(pack.configs, pack.run_dirs(sweep_dir), command_line(), swept=pack.swept, resume=True)
+    return resume_group([sweep_dir / name for name in names], swept=swept)
