@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BN=.venv/bin/bnrepro
-for exp in "${@:-init_statistics bias_redundancy sigmoid10_classic dropout_bn placement lr_init_robustness}"; do
+for exp in "${@:-init_statistics bias_redundancy dropout_bn placement placement_deep lr_init_robustness}"; do
   for e in $exp; do
     start=$(date +%s)
     $BN train +experiment="$e" device=cpu train.progress=false

@@ -84,7 +84,8 @@ def first_job(args: list[str]) -> tuple[list[str], str]:
             swept.update(_experiment_sweep(override.get_value_element_as_str()))
     first: list[str] = []
     for override in parsed:  # a key on the command line replaces the experiment's sweep of it
-        swept.pop(override.key_or_group, None)
+        for key in [k for k in swept if k.lstrip("+~") == override.key_or_group]:
+            swept.pop(key)  # `+fig3: ...` in the file, `+fig3=bn_x5` on the command line
         if override.is_sweep_override():
             values = list(override.sweep_string_iterator())
             swept[override.key_or_group] = values
