@@ -30,7 +30,8 @@ def test_every_logged_tag_is_in_the_readme_glossary(tmp_path):
     from bnrepro.run.probes import PROBES
 
     cfg = tiny(model__bn="pre", probes__hist_every=10, probes__pictures=True, eval__compare_stats=True, eval__batch_sizes=[1, 16],
-               probes__which=sorted(PROBES), probes__initial=True, eval__variance_shift=True, eval__train_gap=True, model__bias=True)
+               probes__which=sorted(PROBES), probes__initial=True, eval__variance_shift=True, eval__train_gap=True, model__bias=True,
+               probes__ics_every=10, probes__landscape_every=10, probes__landscape_sizes=2)
     train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()

@@ -17,7 +17,7 @@ from bnrepro.stacked.model import StackedNet
 from conftest import tiny
 
 quiet = dict(log=lambda message: None)
-ALL = ["grad_norm", "act", "out", "act_grad", "update_ratio", "bias"]
+ALL = ["grad_norm", "act", "out", "act_grad", "update_ratio", "bias", "shift"]
 
 
 def test_the_registry_names_every_probe_and_each_names_its_own_tags(tmp_path):
@@ -99,6 +99,10 @@ def test_the_step_0_probe_does_not_change_the_trajectory(tmp_path):
     with_, without = (pd.read_csv(tmp_path / name / "scalars.csv") for name in ("with", "without"))
     assert list(with_["step"])[0] == 0
     after = with_[with_["step"] > 0].reset_index(drop=True)[without.columns]  # step 0 has no update_ratio
+    # shift compares with the previous probe step: at step 1 that is step 0 (same batch, no update: 0)
+    shift = after.columns.str.startswith("shift/")
+    assert (after.loc[0, shift] == 0).all()
+    after.loc[0, shift] = float("nan")
     pd.testing.assert_frame_equal(after, without)
 
 

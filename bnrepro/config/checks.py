@@ -5,8 +5,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from .schema import (IMAGE_SIDE, TRAIN_SIZE, Arch, DatasetName, BatchNormConfig, BNPlacement, Config, ModelConfig, NormConfig,
-                     NormKind, RenormConfig)
+from .schema import (IMAGE_SIDE, TRAIN_SIZE, Arch, DatasetName, BatchNormConfig, BNPlacement, Config, ModelConfig, NoisyConfig,
+                     NormConfig, NormKind, RenormConfig)
 
 
 class ConfigError(ValueError):
@@ -70,6 +70,7 @@ def validate(cfg: Config | DictConfig) -> None:
     hist = cfg.probes.hist_every
     _check(hist is None or (hist >= 0 and hist % train.log_every == 0), "probes.hist_every", hist,
            f"must be null (about 20 per run), 0 (never) or a multiple of train.log_every={train.log_every}")
+    _check_measures(cfg)
     for key in ("train_limit", "test_limit"):
         value = getattr(data, key)
         _check(value is None or value >= 1, f"data.{key}", value, "must be null or >= 1")
@@ -92,6 +93,23 @@ def validate(cfg: Config | DictConfig) -> None:
                "pairs two arms by seed: needs `than`")
 
 
+def _check_measures(cfg) -> None:
+    """The ICS and landscape measures run on probe steps, on layers that exist.
+    (probes.which is checked against the registry by launch/sweep.py: it lives in run/.)"""
+    probes, log_every, depth = cfg.probes, cfg.train.log_every, cfg.model.depth
+    for key in ("ics_every", "landscape_every"):
+        every = getattr(probes, key)
+        _check(every >= 0 and every % log_every == 0, f"probes.{key}", every,
+               f"must be 0 (never) or a multiple of train.log_every={log_every}")
+    for layer in probes.ics_layers:
+        _check(2 <= layer <= depth + 1, "probes.ics_layers", list(probes.ics_layers),
+               f"layers 2 to {depth + 1} (layer 1 has no layers before it; {depth + 1} is the output layer)")
+    _check(probes.landscape_sizes >= 1, "probes.landscape_sizes", probes.landscape_sizes, "must be >= 1")
+    low_high = list(probes.landscape_range)
+    _check(len(low_high) == 2 and 0 < low_high[0] <= low_high[1], "probes.landscape_range", low_high,
+           "must be [low, high] with 0 < low <= high (multiples of the learning rate)")
+
+
 def _is_steps_to(how: str) -> bool:
     """'steps_to=0.9': the first evaluated step at which the tag is >= 0.9 (report/summaries.py)."""
     kind, _, threshold = how.partition("=")
@@ -106,6 +124,9 @@ def _check_norm(norm: NormConfig) -> None:
     if isinstance(norm, BatchNormConfig):
         _check(norm.eps > 0, "model.norm.eps", norm.eps, "must be > 0")
         _check(0 < norm.momentum <= 1, "model.norm.momentum", norm.momentum, "must be in (0, 1]")
+    if isinstance(norm, NoisyConfig):
+        for key, low in (("n_mu", 0), ("n_sigma", 1), ("r_mu", 0), ("r_sigma", 0)):
+            _check(getattr(norm, key) >= low, f"model.norm.{key}", getattr(norm, key), f"must be >= {low}")
     if isinstance(norm, RenormConfig):
         _check(norm.eps > 0, "model.norm.eps", norm.eps, "must be > 0")
         _check(norm.rmax >= 1, "model.norm.rmax", norm.rmax, "must be >= 1")

@@ -15,7 +15,7 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
 
 
 class DatasetName(Enum):
@@ -77,6 +77,7 @@ class NormKind(Enum):
     torch = "torch"  # PyTorch's BatchNorm kernels
     paper = "paper"  # Algorithm 1 with the paper's backward pass; Algorithm 2 available
     renorm = "renorm"  # Batch Renormalization (Ioffe 2017)
+    noisy = "noisy"  # BN followed by random shift and scale, redrawn every step (Santurkar et al. 2018)
 
 
 class Affine(Enum):
@@ -176,9 +177,21 @@ class RenormConfig(NormConfig):
     rate: float = 0.01
 
 
+@dataclass
+class NoisyConfig(BatchNormConfig):
+    """Noisy BN (Santurkar et al. 2018, their noise algorithm): after BN (gamma and beta
+    included), per step and channel mu_t ~ U(-n_mu, n_mu) and sigma_t ~ U(1, n_sigma); per
+    example m ~ U(mu_t - r_mu, mu_t + r_mu) and s ~ N(sigma_t, r_sigma); y -> s * y + m."""
+    kind: NormKind = NormKind.noisy
+    n_mu: float = 0.5
+    n_sigma: float = 1.25
+    r_mu: float = 0.1
+    r_sigma: float = 0.1
+
+
 # The dataclass of each `norm` group option (conf/norm/NAME.yaml extends NAME_schema).
 NORM_SCHEMAS = {NormKind.none: NoNormConfig, NormKind.torch: BatchNormConfig, NormKind.paper: BatchNormConfig,
-                NormKind.renorm: RenormConfig}
+                NormKind.renorm: RenormConfig, NormKind.noisy: NoisyConfig}
 
 
 @dataclass
@@ -266,9 +279,21 @@ class ProbeConfig:
     # about 0.3 s per run on a CPU.
     pictures: bool = True
     # Which probes run on a probe step (the registry in bnrepro/run/probes.py): grad_norm,
-    # act (nonlinearity inputs z), out (outputs a = g(z)), act_grad (dL/da), update_ratio.
+    # act (nonlinearity inputs z), out (outputs a = g(z)), act_grad (dL/da), update_ratio, bias,
+    # shift (how far each unit's input distribution moved since the previous probe step).
     which: List[str] = field(default_factory=lambda: ["grad_norm", "act"])
     initial: bool = False  # also probe at step 0: after initialization, before any update
+    # Internal covariate shift as Santurkar et al. define it (run/measures.py): steps between
+    # measurements (0: never; a multiple of train.log_every) and the layers measured
+    # (1 = first hidden, depth + 1 = output; layer 1 has no layers before it).
+    ics_every: int = 0
+    ics_layers: List[int] = field(default_factory=lambda: [2])
+    # The loss landscape along the gradient (run/measures.py): steps between measurements
+    # (0: never; a multiple of train.log_every), how many step sizes, and their range in
+    # units of the learning rate (geometric between the two; Santurkar et al.: 1/2 to 4).
+    landscape_every: int = 0
+    landscape_sizes: int = 8
+    landscape_range: List[float] = field(default_factory=lambda: [0.5, 4.0])
 
 
 @dataclass

@@ -22,6 +22,8 @@
   probes.initial), one row per configuration, first seed (the classic picture);
 - <name>_layer_std.png, with probe `out`: the outputs' std per layer at the first probe
   step, mean over seeds, one line per configuration.
+- <name>_landscape.png, <name>_ics.png, <name>_shift.png, when the runs logged Santurkar et
+  al.'s measures (report/santurkar_figures.py).
 The per-configuration figures are drawn for sweeps of at most 6 configurations.
 Every configuration has its own line style and marker, so coinciding curves stay
 visible (and are annotated); every band says what it spans; short runs show points.
@@ -97,6 +99,8 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .santurkar_figures import santurkar_figures  # it uses this module's helpers
+
     runs = select_runs(paths).runs
     written = []
     out.mkdir(parents=True, exist_ok=True)
@@ -119,6 +123,7 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
         written += _by_numeric_key(plt, experiment, subtitle, out, name)
         written += _heatmaps(plt, everything, subtitle, out / f"{name}_heatmap.png")  # marks diverged cells
         written += _test_batch_sizes(plt, configs, subtitle, out / f"{name}_test_batch_size.png")
+        written += santurkar_figures(plt, experiment, subtitle, out, name)  # when the runs measured them
     return written
 
 

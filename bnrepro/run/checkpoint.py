@@ -131,6 +131,7 @@ def capture(cfgs, run_dirs, step_state, run_states, writers, last_log: int, trai
         "model": {k: v.detach().cpu().clone() for k, v in step_state.model.state_dict().items()},
         "momentum": None if optimizer.buf is None else optimizer.buf.cpu().clone(),
         "sums": step_state.sums.cpu().clone(),
+        "probe_memory": {k: [t.cpu().clone() for t in v] for k, v in step_state.memory.items()},
         "run_states": [asdict(s) for s in run_states],
         "history": [pack_history(w.history) for w in writers],
         **facts,
@@ -145,6 +146,8 @@ def restore(payload: dict, step_state, run_states, writers) -> tuple[int, int, f
         step_state.optimizer.buf.copy_(payload["momentum"])
     step_state.step.fill_(payload["step"])
     step_state.sums.copy_(payload["sums"])
+    device = step_state.sums.device
+    step_state.memory.update({k: tuple(t.to(device) for t in v) for k, v in payload.get("probe_memory", {}).items()})
     for state, saved in zip(run_states, payload["run_states"]):
         saved["evals"] = [tuple(e) for e in saved["evals"]]
         state.__dict__.update(saved)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, provenance, tags
+from . import checkpoint, measures, provenance, tags
 from ..config import Config, DeviceChoice, GraphMode, to_plain
 from ..data import load
 from .fetcher import Fetcher
@@ -111,7 +111,8 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     sampler = Sampler(model.seeds, len(data.train_y), shared.train.batch_size)
     augment = (shared.data.augment_pad, shared.data.augment_flip) if shared.data.augment else None
     state = StepState(model, optimizer, sampler, data, shared.probes.unit, tuple(shared.probes.which),
-                      shared.train.loss, shared.model.output, augment)
+                      shared.train.loss, shared.model.output, augment,
+                      keep_record=bool(shared.probes.ics_every or shared.probes.landscape_every))
 
     def step(probe: bool):
         return train_step(state, probe)
@@ -187,6 +188,8 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
                 out = stepper(probe) if stepper is not None else step(probe)
                 done = step_no
                 if probe:
+                    # Santurkar et al.'s measures, when due: more passes at other points, eagerly
+                    out = out.with_values(measures.measure(state, out.record, step_no, shared.probes))
                     metrics = state.take_train_metrics(step_no - last_log)
                     last_log = step_no
                     push_probes(step_no, metrics, out)

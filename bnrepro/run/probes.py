@@ -41,6 +41,7 @@ class ProbeInput:
     biases: list  # each hidden layer's bias slot (None where it has none)
     unit: int
     activation: Activation
+    memory: dict  # kept from one probe step to the next (StepState.memory; checkpointed)
 
 
 PROBES: dict[str, Callable[[ProbeInput], dict]] = {}
@@ -179,6 +180,30 @@ def _update_ratio(inp: ProbeInput) -> dict:
     return {f"update_ratio/{layer_tag(i + 1)}":
             change[s.name].flatten(1).norm(dim=1) / before[s.name].flatten(1).norm(dim=1)
             for i, s in enumerate(inp.weights)}
+
+
+@probe("shift")
+def _shift(inp: ProbeInput) -> dict:
+    """How far each layer's nonlinearity inputs moved since the previous probe step: per unit,
+    the batch mean mu and std sigma of z (over examples and positions); mean: the mean over
+    units of |mu - mu_prev| in units of the layer's rms sigma_prev; std: the mean over units
+    of |ln(sigma / sigma_prev)|. Nothing at a run's first probe step (no previous one)."""
+    values = {}
+    for i, z in enumerate(inp.z):
+        z = z.detach().float()
+        per_unit = z.transpose(1, 2).reshape(z.shape[0], z.shape[2], -1)  # [K, U, B * positions]
+        mean, std = per_unit.mean(2), per_unit.std(2)
+        key = f"shift/{layer_tag(i + 1)}"
+        if key in inp.memory:  # copied in place: a CUDA graph keeps the same tensors
+            prev_mean, prev_std = inp.memory[key]
+            scale = prev_std.pow(2).mean(1).sqrt().clamp_min(1e-12)
+            values[f"{key}/mean"] = (mean - prev_mean).abs().mean(1) / scale
+            values[f"{key}/std"] = (std.clamp_min(1e-12).log() - prev_std.clamp_min(1e-12).log()).abs().mean(1)
+            prev_mean.copy_(mean)
+            prev_std.copy_(std)
+        else:
+            inp.memory[key] = (mean.clone(), std.clone())
+    return values
 
 
 @probe("bias")

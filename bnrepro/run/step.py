@@ -7,6 +7,10 @@ bookkeeping (running sums of loss, accuracy and of steps whose loss was not fini
 probe step also returns the probes' values by name (probes.py's registry, the ones
 probes.which names).
 
+A probe step of a run with Santurkar et al.'s measures (measures.py: ICS, the loss
+landscape) also keeps a StepRecord: its batch, its gradient and the parameters before
+the update, which the measures re-evaluate after the step (eagerly, outside any graph).
+
 initial_probe measures the same at step 0, after initialization and before any
 update, and leaves every piece of state as it found it (BN's running statistics
 included): a run with it has the same trajectory as one without.
@@ -26,6 +30,7 @@ from ..stacked.model import StackedNet
 from ..stacked.optim import StackedSGD
 from . import losses, probes
 from .augment import augment
+from .measures import StepRecord
 from .sampler import Sampler
 
 
@@ -35,9 +40,17 @@ class ProbeOutput:
     values: torch.Tensor  # [tags, K]
     z: list  # nonlinearity inputs per hidden layer, [K, B, U, *rest]
     a: list  # nonlinearity outputs per hidden layer
+    record: StepRecord | None = None  # for the measures (StepState.keep_record)
 
     def by_name(self) -> dict:
         return dict(zip(self.names, self.values))
+
+    def with_values(self, more: dict) -> "ProbeOutput":
+        """A copy with more tags {tag: [K]} (the measures' values) after the probes'."""
+        if not more:
+            return self
+        return ProbeOutput((*self.names, *more), torch.cat([self.values, torch.stack(list(more.values()))]),
+                           self.z, self.a, self.record)
 
 
 @dataclass
@@ -52,13 +65,16 @@ class StepState:
     loss: Loss = Loss.cross_entropy
     output: Output = Output.linear
     augment: tuple | None = None  # (pad, flip) of data.augment (augment.py); None: off
+    keep_record: bool = False  # probe steps keep a StepRecord (the measures need one)
     step: torch.Tensor = field(init=False)  # completed steps (int64 scalar)
     sums: torch.Tensor = field(init=False)  # [3, K]: loss, accuracy, non-finite-loss steps
+    memory: dict = field(init=False)  # what probes keep from one probe step to the next (shift)
 
     def __post_init__(self):
         device = self.model.params.device
         self.step = torch.zeros((), dtype=torch.int64, device=device)
         self.sums = torch.zeros((3, self.model.K), device=device)
+        self.memory = {}
 
     def take_train_metrics(self, steps_in_interval: int) -> torch.Tensor:
         """[3, K]: mean loss and accuracy over the interval, and how many of its steps had a
@@ -70,7 +86,8 @@ class StepState:
 
 
 def _forward_backward(state: StepState, probe: bool):
-    """Loss [K], accuracy [K], flat gradient, and (probe steps) z, a and dL/da per layer."""
+    """Loss [K], accuracy [K], flat gradient, (probe steps) z, a and dL/da per layer, and the
+    batch (x, y) as the model saw it."""
     model, K, B = state.model, state.model.K, state.sampler.batch_size
     x, y = state.data.train_batch(state.sampler.indices(state.step))
     if state.augment is not None:
@@ -82,7 +99,7 @@ def _forward_backward(state: StepState, probe: bool):
     grads = torch.autograd.grad(loss.sum(), [model.params, *(a if wants_a_grad else [])])
     with torch.no_grad():
         accuracy = (logits.argmax(-1) == y).float().mean(1)
-    return loss.detach(), accuracy, grads[0], z, a, (list(grads[1:]) if wants_a_grad else None)
+    return loss.detach(), accuracy, grads[0], z, a, (list(grads[1:]) if wants_a_grad else None), (x, y)
 
 
 def _probe_output(state: StepState, grad, update, z, a, a_grad) -> ProbeOutput:
@@ -90,7 +107,7 @@ def _probe_output(state: StepState, grad, update, z, a, a_grad) -> ProbeOutput:
     inp = probes.ProbeInput(z=z, a=a, a_grad=a_grad, grad=grad, params=model.params.detach(), update=update,
                             layout=model.layout, weights=model.weight_slots(),
                             biases=[layer["bias"] for layer in model.hidden], unit=state.unit,
-                            activation=model.activation_name)
+                            activation=model.activation_name, memory=state.memory)
     values = probes.run_probes(state.which, inp)
     return ProbeOutput(tuple(values), torch.stack(list(values.values())),
                        [t.detach() for t in z], [t.detach() for t in a])
@@ -98,16 +115,20 @@ def _probe_output(state: StepState, grad, update, z, a, a_grad) -> ProbeOutput:
 
 def train_step(state: StepState, probe: bool) -> ProbeOutput | None:
     model = state.model
-    loss, accuracy, grad, z, a, a_grad = _forward_backward(state, probe)
+    loss, accuracy, grad, z, a, a_grad, (x, y) = _forward_backward(state, probe)
     with torch.no_grad():
         keep = probe and bool(probes.NEEDS_UPDATE & set(state.which))
-        before = model.params.detach().clone() if keep else None
+        record = StepRecord(x, y, model.params.detach().clone(), grad, state.step.clone()) \
+            if probe and state.keep_record else None
+        before = (record.before if record is not None else model.params.detach().clone()) if keep else None
         state.optimizer.update(model.params, grad, state.step)
         state.step += 1
         state.sums += torch.stack([loss, accuracy, (~torch.isfinite(loss)).float()])
         if not probe:
             return None
-        return _probe_output(state, grad, model.params.detach() - before if keep else None, z, a, a_grad)
+        out = _probe_output(state, grad, model.params.detach() - before if keep else None, z, a, a_grad)
+        out.record = record
+        return out
 
 
 def initial_probe(state: StepState) -> tuple[torch.Tensor, ProbeOutput]:
@@ -116,7 +137,7 @@ def initial_probe(state: StepState) -> tuple[torch.Tensor, ProbeOutput]:
     BN's buffers (running statistics) are restored: nothing of the run changes."""
     model = state.model
     saved = {name: buffer.clone() for name, buffer in model.named_buffers()}
-    loss, accuracy, grad, z, a, a_grad = _forward_backward(state, probe=True)
+    loss, accuracy, grad, z, a, a_grad, _ = _forward_backward(state, probe=True)
     with torch.no_grad():
         for name, buffer in model.named_buffers():
             buffer.copy_(saved[name])

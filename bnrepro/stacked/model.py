@@ -77,6 +77,8 @@ class StackedNet(nn.Module):
         self.params = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
 
         self.norms = nn.ModuleList([make_norm(shared.norm, K * W) for W in self.widths] if has_bn else [])
+        for index, norm in enumerate(self.norms):
+            norm.attach(torch.tensor(seeds, dtype=torch.int64), index)
         # gamma when it is not learned: fixed (bn_affine=fixed_gamma) or absent (none)
         fixed = torch.full((K * max(self.widths),), shared.bn_gamma) if shared.bn_affine == Affine.fixed_gamma else None
         self.register_buffer("fixed_gamma", fixed)
@@ -93,17 +95,19 @@ class StackedNet(nn.Module):
     # ---- forward ----
     def forward(self, x: torch.Tensor, mode: Mode = "train", *, step: torch.Tensor | None = None,
                 taps: list | None = None, outputs: list | None = None,
-                bn_inputs: list | None = None) -> torch.Tensor:
+                bn_inputs: list | None = None, params: torch.Tensor | None = None) -> torch.Tensor:
         """x: [K, B, C, H, W] (each run its own batch) or [N, C, H, W] (shared) -> logits [K, B, classes].
 
         mode: "train", or at evaluation how BN normalizes: "moving", "population" or
         ("batch", n) (see norms.py). step: the completed-steps counter (dropout masks and
         Batch Renorm's schedule read it). taps, outputs, bn_inputs: lists to collect each
-        hidden layer's z, a = g(z) and BN's input (MLP layout [K, B, U]; conv [K, B, C, H, W])."""
+        hidden layer's z, a = g(z) and BN's input (MLP layout [K, B, U]; conv [K, B, C, H, W]).
+        params: evaluate at these flat parameters instead of the model's own (the measures
+        of run/measures.py look at other points of the landscape; the model is not touched)."""
         training = mode == "train"
         shared = x.dim() == 4
         mlp = self.arch == Arch.mlp
-        views = self.layout.split(self.params)
+        views = self.layout.split(self.params if params is None else params)
         h = (x.flatten(-3) if mlp else x if shared else x.transpose(0, 1).flatten(1, 2))
         for index, layer in enumerate(self.hidden):
             first_shared = shared and index == 0

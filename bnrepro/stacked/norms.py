@@ -13,6 +13,8 @@ dataclass in config/schema.py.
   paper's derivatives (PaperBNFunction), and Algorithm 2's population statistics.
 - BatchRenorm: Ioffe 2017: y = gamma * ((x - mu_B) / sigma_B * r + d) + beta, r and d
   clipped and not back-propagated, moving averages of mu and sigma for inference.
+- NoisyBatchNorm: Santurkar et al. 2018: TorchBatchNorm, then in training a random
+  shift and scale per channel, redrawn every step and jittered per example.
 
 Modes of `forward`: "train"; at evaluation, which statistics normalize the test data:
 "moving" (running averages), "population" (Algorithm 2: averages over many training
@@ -30,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import BatchNormConfig, NormConfig, NormKind, RenormConfig
+from ..config import BatchNormConfig, NoisyConfig, NormConfig, NormKind, RenormConfig
+from . import rng
 
 # What a forward pass does with BN: train on batch statistics, or evaluate with the
 # moving averages, Algorithm 2's population statistics, or ("batch", n) groups.
@@ -138,6 +141,9 @@ class BatchNormBase(nn.Module):
     def from_config(cls, cfg: BatchNormConfig, channels: int) -> "BatchNormBase":
         return cls(channels, cfg.eps, cfg.momentum)
 
+    def attach(self, seeds: torch.Tensor, layer: int) -> None:
+        """The runs' seeds [K] and the layer's index, for layers that draw random numbers."""
+
     def forward(self, x, gamma, beta, mode: Mode = "train", step=None):
         if mode == "train":
             return self.train_forward(x, gamma, beta, step)
@@ -233,3 +239,56 @@ def renorm_schedule(r_max: float, d_max: float, warmup: int, r_max_at: int, d_ma
         return ((t.to(torch.float32) - warmup) / max(end - warmup, 1)).clamp(0, 1)
 
     return lambda t: (1 + (r_max - 1) * ramp(t, r_max_at), d_max * ramp(t, d_max_at))
+
+
+@register(NormKind.noisy)
+class NoisyBatchNorm(TorchBatchNorm):
+    """BN, then (training only) y -> s * y + m with Santurkar et al.'s noise (noisy_bn_noise):
+    a distribution shift redrawn every step that BN does nothing to remove. The noise is a
+    constant for back-propagation; evaluation uses the running statistics without noise."""
+
+    def __init__(self, channels: int, cfg: NoisyConfig):
+        super().__init__(channels, cfg.eps, cfg.momentum)
+        self.noise = (cfg.n_mu, cfg.n_sigma, cfg.r_mu, cfg.r_sigma)
+        self.layer = 0
+        # Each channel's run seed and its index within the run: the noise a run sees does
+        # not depend on which runs it trains with. Not saved: attach() rebuilds them.
+        self.register_buffer("channel_seed", torch.zeros(channels, dtype=torch.int64), persistent=False)
+        self.register_buffer("channel_index", torch.arange(channels), persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg: NoisyConfig, channels: int) -> "NoisyBatchNorm":
+        return cls(channels, cfg)
+
+    def attach(self, seeds: torch.Tensor, layer: int) -> None:
+        per_run = self.channel_seed.numel() // seeds.numel()
+        self.layer = layer
+        self.channel_seed.copy_(seeds.repeat_interleave(per_run))
+        self.channel_index.copy_(torch.arange(per_run).repeat(seeds.numel()))
+
+    def train_forward(self, x, gamma, beta, step):
+        if step is None:
+            raise ValueError("noisy BN needs the training step (its noise is redrawn every step)")
+        y = super().train_forward(x, gamma, beta, step)
+        _, _, m, s = noisy_bn_noise(self.channel_seed, self.channel_index, step, self.layer, x.shape[0], *self.noise)
+        shape = (x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))  # per example and channel
+        return y * s.view(shape) + m.view(shape)
+
+
+def noisy_bn_noise(channel_seed: torch.Tensor, channel_index: torch.Tensor, step, layer: int, n: int,
+                   n_mu: float, n_sigma: float, r_mu: float, r_sigma: float):
+    """Santurkar et al.'s noise for one step: per channel mu_t ~ U(-n_mu, n_mu) and
+    sigma_t ~ U(1, n_sigma) [C]; per example m ~ U(mu_t - r_mu, mu_t + r_mu) and
+    s ~ N(sigma_t, r_sigma) [n, C] (Box-Muller). Counter-based (rng.py): a pure function of
+    (seed, step, layer, channel, example), so a replayed or resumed step draws the same."""
+    example = torch.arange(n, device=channel_seed.device).view(n, 1)
+
+    def u(*keys):
+        return rng.uniform(channel_seed, rng.STREAM_NOISE, step, layer, channel_index, *keys)
+
+    mu_t = (2 * u(0) - 1) * n_mu
+    sigma_t = 1 + u(1) * (n_sigma - 1)
+    m = mu_t + (2 * u(2, example) - 1) * r_mu
+    radius = torch.sqrt(-2 * torch.log1p(-u(3, example)))  # 1 - u in (0, 1]: finite
+    s = sigma_t + r_sigma * radius * torch.cos(2 * torch.pi * u(4, example))
+    return mu_t, sigma_t, m, s

@@ -17,6 +17,7 @@ STREAM_DATA_ORDER = 1
 STREAM_DROPOUT = 2
 STREAM_POPULATION = 3  # the training mini-batches of Algorithm 2
 STREAM_AUGMENT = 4  # random crops and flips (run/augment.py)
+STREAM_NOISE = 5  # noisy BN's shift and scale (norms.py)
 
 
 def _mul32(x, c: int):
