@@ -16,6 +16,10 @@ sigmoid, batch 60):
 - convnet rows (--rows convnet): fig3's BN-x5 net (VGG-style, 6 convs, batch 32, Fashion-MNIST)
   as the same plain loop (torchvision FashionMNIST + DataLoader + nn.Sequential + SGD with
   momentum) against bnrepro's one run with probes and eval.
+- measures rows (--parts measures): the landscape experiment's VGG (width 8, BN, batch 128,
+  Fashion-MNIST), one run with probes every 100 steps: without Santurkar et al.'s measures,
+  with the landscape probe every 100 steps (8 step sizes), with ICS every 100 (2 layers);
+  their cost as the ratio of the run's time with them to without (target <= 1.3x).
 Every figure is steps (or run-steps) per second of training, excluding start-up: the
 median of --repeats interleaved measurements, with their range.
 """
@@ -149,6 +153,8 @@ def run(steps: int, reference_steps: int, batched_runs: list[int], full: bool, d
              lambda: bnrepro_rate([*convnet, f"train.steps={conv_steps[0]}", f"train.log_every={conv_steps[0]}",
                                    f"train.eval_every={conv_steps[0]}"], 1, "fig3")["steps_per_s"]),
         ]
+    if "measures" in parts:
+        plan += _measures_plan(dev, conv_steps[0])
     log(f"benchmark on {provenance.device_name(device)}, {repeats} round(s)")
     rates: dict[str, list[float]] = {key: [] for key, *_ in plan}
     for round_ in range(repeats):
@@ -166,6 +172,9 @@ def run(steps: int, reference_steps: int, batched_runs: list[int], full: bool, d
     if "convnet" in parts:
         facts.update(conv_speedup=med["single_conv"] / med["reference_conv"],
                      conv_speedups=[a / b for a, b in zip(rates["single_conv"], rates["reference_conv"])])
+    if "measures" in parts:
+        facts.update(landscape_cost=med["measures_off"] / med["measures_landscape"],
+                     ics_cost=med["measures_off"] / med["measures_ics"])
     if "mlp" not in parts:
         return rows, facts
     facts.update({
@@ -218,6 +227,22 @@ def _mlp_plan(ours, reference, batched_runs: list[int], steps: int, device: torc
     return plan
 
 
+def _measures_plan(dev: str, steps: int) -> list:
+    """The landscape experiment's VGG with BN, one run, with and without the measures."""
+    base = [dev, "+net=vgg", "model.bn=pre", "optim.lr=0.1", f"train.steps={steps}", "train.log_every=100",
+            f"train.eval_every={steps}", "probes.landscape_every=0", "probes.ics_every=0"]
+
+    def rate(*more: str):
+        return lambda: bnrepro_rate([*base, *more], 1, "landscape")["steps_per_s"]
+
+    return [
+        ("measures_off", "bnrepro", "landscape's VGG (BN, batch 128), probes every 100, no measures", 1, rate()),
+        ("measures_landscape", "bnrepro", "same, landscape probe every 100 steps (8 step sizes)", 1,
+         rate("probes.landscape_every=100")),
+        ("measures_ics", "bnrepro", "same, ICS every 100 steps (layers 5 and 7)", 1, rate("probes.ics_every=100")),
+    ]
+
+
 def _checkpoint_every(steps: int) -> int:
     """The checkpoint interval of the benchmark's checkpoint row: 9 checkpoints a run."""
     return max(steps // 10, 1)
@@ -256,10 +281,18 @@ def report(rows: list[dict], facts: dict, device: torch.device, command: str, cu
     ]
     for row in rows:
         low, high = row["range"]
-        ref = next(r for r in rows if r["key"] == ("reference_conv" if "conv" in row["key"] else "reference_bn"))
+        ref_key = "reference_conv" if "conv" in row["key"] else "measures_off" if "measures" in row["key"] \
+            else "reference_bn"
+        ref = next((r for r in rows if r["key"] == ref_key), None)
         lines.append(f"| {row['path']} | {row['what']} | {row['steps/s']:,.0f} | {low:,.0f}–{high:,.0f} "
-                     f"| {row['run-steps/s']:,.0f} | {row['run-steps/s'] / ref['steps/s']:,.1f} |")
-    lines += ["", "Targets (issues 3 and 12):", ""]
+                     f"| {row['run-steps/s']:,.0f} | {row['run-steps/s'] / ref['steps/s']:,.2f} |" if ref else
+                     f"| {row['path']} | {row['what']} | {row['steps/s']:,.0f} | {low:,.0f}–{high:,.0f} "
+                     f"| {row['run-steps/s']:,.0f} | |")
+    lines += ["", "Targets (issues 3, 12 and 13; the measures rows' last column is × the run without them):", ""]
+    if "landscape_cost" in facts:
+        lines.append(f"- the landscape probe every 100 steps (8 step sizes) costs ≤ 1.3× the run without it: "
+                     f"**{facts['landscape_cost']:.2f}×** ({'met' if facts['landscape_cost'] <= 1.3 else 'not met'}); "
+                     f"ICS every 100 steps (2 layers): {facts['ics_cost']:.2f}×")
     if "conv_speedup" in facts:
         each = ", ".join(f"{x:.1f}×" for x in facts["conv_speedups"])
         lines.append(f"- convnet, one run ≥ 10× the reference DataLoader loop (a GPU target): "
@@ -320,17 +353,19 @@ def main(args: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of measurements (median reported)")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
     parser.add_argument("--parts", default="mlp,convnet",
-                        help="comma list: mlp (mnist_fig1's rows), convnet (fig3's net)")
+                        help="comma list: mlp (mnist_fig1's rows), convnet (fig3's net), measures "
+                             "(Santurkar et al.'s measures on the landscape experiment's VGG)")
     parser.add_argument("--conv-steps", type=int, nargs=2, default=None, metavar=("OURS", "REFERENCE"),
-                        help="steps per convnet measurement (default 5000 2000 on a GPU, 250 50 on the CPU)")
+                        help="steps per convnet measurement (default 5000 2000 on a GPU, 250 50 on the CPU; "
+                             "the measures rows train OURS steps)")
     opts = parser.parse_args(args)
     cuda = opts.device == "cuda" or (opts.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")
     steps = opts.steps or (20000 if cuda else 2000)
     reference_steps = opts.reference_steps or (3000 if cuda else 300)
     parts = tuple(p.strip() for p in opts.parts.split(",") if p.strip())
-    if not parts or set(parts) - {"mlp", "convnet"}:
-        parser.error(f"--parts {opts.parts!r}: choose from mlp, convnet")
+    if not parts or set(parts) - {"mlp", "convnet", "measures"}:
+        parser.error(f"--parts {opts.parts!r}: choose from mlp, convnet, measures")
     conv_steps = tuple(opts.conv_steps or ((5000, 2000) if cuda else (250, 50)))
     try:
         packs = [int(k) for k in (opts.batched_runs or ("64,256,1024" if cuda else "64")).split(",")]

@@ -44,3 +44,18 @@ def test_checkpoint_cost_is_the_time_checkpoints_add_per_checkpoint_and_at_the_d
     assert facts["checkpoint_s"] == pytest.approx((1000 / 90 - 1000 / 100) / 9)
     between = max(facts["default_every"] / 100.0, facts["default_min_s"], 50 * facts["checkpoint_s"])
     assert facts["checkpoint_default_cost"] == pytest.approx(facts["checkpoint_s"] / (facts["checkpoint_s"] + between))
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_measures_rows_compare_the_same_run_with_and_without_the_measures():
+    """The landscape experiment's VGG: without measures, with the landscape probe, with ICS;
+    the cost is the ratio of the rates (needs Fashion-MNIST)."""
+    rows, facts = run(steps=10, reference_steps=3, batched_runs=[1], full=False, device=torch.device("cpu"),
+                      log=lambda m: None, parts=("measures",), conv_steps=(100, 3))
+    by_key = {row["key"]: row for row in rows}
+    assert set(by_key) == {"measures_off", "measures_landscape", "measures_ics"}
+    assert facts["landscape_cost"] == pytest.approx(by_key["measures_off"]["steps/s"]
+                                                    / by_key["measures_landscape"]["steps/s"])
+    text = report(rows, facts, torch.device("cpu"), "bnrepro bench --parts measures", cuda=False)
+    assert "landscape probe every 100 steps" in text and "ICS every 100 steps" in text

@@ -192,3 +192,26 @@ def test_bad_measure_settings_are_refused_naming_the_key(key, value):
     extra = {"model__bn": "pre", "model__norm__kind": "noisy"} if "norm" in key else {}
     with pytest.raises(ConfigError, match=key.replace("__", ".")):
         validate(tiny(**{key: value}, **extra))
+
+
+def test_a_run_with_the_measures_and_noisy_bn_killed_mid_run_resumes_exactly(tmp_path, monkeypatch):
+    """The shift probe's memory is checkpointed; noisy BN's noise is a function of the step."""
+    from bnrepro.launch.resume import resume_group
+    from test_resume import Killed, assert_same_results, stop_at
+
+    cfg = dict(**_bn("noisy"), probes__which=["grad_norm", "shift"], probes__ics_every=10, probes__ics_layers=[3],
+               probes__landscape_every=20, probes__landscape_sizes=2, train__checkpoint_every=17,
+               train__checkpoint_min_s=0)
+    plain = [tmp_path / "plain" / "run"]
+    train_runs([tiny(**cfg)], plain, log=lambda m: None)
+    dirs = [tmp_path / "killed" / "run"]
+
+    def kill():
+        raise Killed
+
+    stop_at(monkeypatch, 25, kill)  # after the checkpoint at 17 and the probe at 20
+    with pytest.raises(Killed):
+        train_runs([tiny(**cfg)], dirs, log=lambda m: None)
+    monkeypatch.undo()
+    resume_group(dirs, log=lambda m: None)
+    assert_same_results(plain, dirs)

@@ -51,6 +51,11 @@ def test_every_custom_scalars_chart_has_one_tag_per_layer_and_names_logged_tags(
             for tag in tags:
                 matches = [t for t in logged if re.fullmatch(tag.strip("^$"), t)]
                 assert len(matches) == 1, (title, tag, matches)  # one quantity of one layer per chart
+    probes = {"landscape_every": 50, "ics_every": 50, "ics_layers": [2, 4], "which": ["grad_norm", "shift"]}
+    santurkar = custom_scalars_layout(depth, probes)["why BN works (Santurkar et al. 2018)"]
+    tags = {tag.strip("^$") for _, (_, chart) in santurkar.items() for tag in chart}
+    assert {"landscape/loss_range", "ics/layer_04/cos", "shift/layer_03/mean"} <= tags
+    assert "why BN works (Santurkar et al. 2018)" not in custom_scalars_layout(depth)  # nothing when off
 
 
 def test_without_a_terminal_training_prints_a_line_about_every_ten_percent(tmp_path):

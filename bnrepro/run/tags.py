@@ -54,10 +54,11 @@ def _chart(tag: str) -> list:
     return ["Multiline", [f"^{tag}$"]]
 
 
-def custom_scalars_layout(depth: int) -> dict:
+def custom_scalars_layout(depth: int, probes: dict | None = None) -> dict:
     """TensorBoard's Custom Scalars tab: one chart per quantity and layer, one line per
     run in each, so runs compare at a glance; gradients on a log10 tag, readable on
-    TensorBoard's default linear axis."""
+    TensorBoard's default linear axis. probes (the run's plain probes config): a category
+    for Santurkar et al.'s measures the run logs."""
     layers = [layer_tag(i) for i in range(1, depth + 1)]
     output = layer_tag(depth + 1)
     gradients = {"first / last hidden layer gradient norm, log10 (below -2: vanishing)":
@@ -85,4 +86,25 @@ def custom_scalars_layout(depth: int) -> dict:
             **{f"{tag.replace('_', ' ')}: mean": _chart(f"act/{tag}/mean") for tag in layers},
             **{f"{tag.replace('_', ' ')}: std": _chart(f"act/{tag}/std") for tag in layers},
         },
+        **({"why BN works (Santurkar et al. 2018)": santurkar} if (santurkar := _santurkar(layers, probes)) else {}),
     }
+
+
+def _santurkar(layers: list[str], probes: dict | None) -> dict:
+    """Charts of the measures a run's probes config switches on (none by default)."""
+    probes = probes or {}
+    charts = {}
+    if probes.get("landscape_every"):
+        charts.update({"loss range along the gradient (max - min over step sizes)": _chart("landscape/loss_range"),
+                       "gradient predictiveness: max ||g - g'|| along the gradient":
+                           _chart("landscape/grad_change_max"),
+                       "effective beta-smoothness": _chart("landscape/beta_smoothness")})
+    if probes.get("ics_every"):
+        for number in probes.get("ics_layers", []):
+            tag = layer_tag(number)
+            charts[f"ICS, {tag.replace('_', ' ')}: ||G - G'|| / ||G||"] = _chart(f"ics/{tag}/rel")
+            charts[f"ICS, {tag.replace('_', ' ')}: cos(G, G')"] = _chart(f"ics/{tag}/cos")
+    if "shift" in probes.get("which", []):
+        charts.update({f"{tag.replace('_', ' ')}: input mean shift since the previous probe step":
+                       _chart(f"shift/{tag}/mean") for tag in layers})
+    return charts

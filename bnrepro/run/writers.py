@@ -81,7 +81,7 @@ class RunWriter:
         params = hparam_row(plain_config, swept)
         experiment, session_start, self._session_end = hparams(params, {m: 0.0 for m in HPARAM_METRICS})
         if resume_step is None:  # a resumed run has them in its first events file
-            self.tb.add_custom_scalars(custom_scalars_layout(depth))
+            self.tb.add_custom_scalars(custom_scalars_layout(depth, plain_config.get("probes")))
             self.tb.file_writer.add_summary(experiment)
             self.tb.file_writer.add_summary(session_start)
         self.history: list[tuple[int, dict]] = []
