@@ -65,9 +65,10 @@ def loss_and_grad(state, record: StepRecord, point: torch.Tensor) -> tuple[torch
 
 def _before_layer(layout, layer: int, device) -> torch.Tensor:
     """[size] bool: the elements of every slot of layers 1..layer-1."""
-    parts = [torch.full((layout.runs * slot.numel,), int(name.split(".")[0].split("_")[1]) < layer, dtype=torch.bool)
+    parts = [torch.full((layout.runs * slot.numel,), int(name.split(".")[0].split("_")[1]) < layer,
+                        dtype=torch.bool, device=device)  # filled there: no host-to-device copy
              for name, slot in layout.slots.items()]
-    return torch.cat(parts).to(device)
+    return torch.cat(parts)
 
 
 def ics(state, record: StepRecord, layers) -> dict:
