@@ -87,7 +87,7 @@ def _grid(plt, experiment, frames, rows, subtitle: str, path: Path, title: str) 
                 if low.empty:
                     continue
                 label = f"{_short([split], value) if split else value} (n={low.shape[1]})"
-                line, = ax.plot(low.index, low.mean(axis=1), label=label, **_style(i, len(low)))
+                line, = ax.plot(low.index, low.mean(axis=1), label=label, color=f"C{i}", **_style(i, len(low)))
                 if high_tag is not None:
                     high = _curves(frames, group, high_tag)
                     ax.plot(high.index, high.mean(axis=1), color=line.get_color(), linestyle=line.get_linestyle())
@@ -117,7 +117,7 @@ def _shift(plt, experiment, frames, layers: list[str], subtitle: str, path: Path
         for i, (label, group) in enumerate(_configurations(experiment)):
             curves = _curves(frames, group, tag)
             if not curves.empty:
-                ax.plot(curves.index, curves.mean(axis=1), label=f"{label} (n={curves.shape[1]})",
+                ax.plot(curves.index, curves.mean(axis=1), label=f"{label} (n={curves.shape[1]})", color=f"C{i}",
                         **_style(i, len(curves)))
         if log:
             ax.set_yscale("log")
