@@ -10,8 +10,8 @@ listed before it (config is the bottom, cli.py the top):
     stacked/   K runs at once: flat parameters, the networks, norm layers (a registry),
                SGD, counter-based random numbers
     run/       one group of runs trained: the loop, the step (and CUDA graphs around
-               it), sampler, augmentation, evaluation, probes, fetcher, writers, tags,
-               provenance, checkpoints and signals
+               it), sampler, augmentation, evaluation, probes, Santurkar et al.'s measures,
+               fetcher, writers, tags, provenance, checkpoints and signals
     launch/    `bnrepro train` and `bnrepro resume`: the Hydra app, sweeper and
                launcher glue, run names
     report/    runs -> tables (the paper's Figure 3 format too), claim verdicts, the

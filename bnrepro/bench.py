@@ -274,6 +274,7 @@ def report(rows: list[dict], facts: dict, device: torch.device, command: str, cu
         f"- command: `{command}`",
         "- network: " + ("mnist_fig1's 784-100-100-100-10 sigmoid MLP, batch 60; " if "single_bn" in facts else "")
         + ("fig3's BN-x5 VGG-style conv net, batch 32; " if "conv_speedup" in facts else "")
+        + ("the landscape experiment's VGG (width 8, BN), batch 128, Fashion-MNIST; " if "landscape_cost" in facts else "")
         + ("one measurement each (a shared machine: expect a few % of noise)" if facts["repeats"] == 1 else
            f"the median of {facts['repeats']} interleaved measurements each, with their range"), "",
         "| path | what | steps/s | range | run-steps/s | × reference (same network, BN, workers 0) |",

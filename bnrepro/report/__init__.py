@@ -8,7 +8,8 @@
 - claims_report.py: `bnrepro report`: every experiment's claims in results/claims.md;
 - outputs.py: where tables and figures go, and when results/ may be replaced;
 - words.py: column headers in words and their footnotes;
-- figures.py: `bnrepro figures`; format.py: numbers and Markdown tables.
+- figures.py: `bnrepro figures`; santurkar_figures.py: the landscape, ICS and shift
+  figures; format.py: numbers and Markdown tables.
 
 May import: config, run.files (reads what run/ wrote; never trains).
 """

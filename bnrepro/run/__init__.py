@@ -6,6 +6,8 @@
 - augment.py: random crops and flips of those batches, on the device (data.augment);
 - evaluation.py: test metrics under each choice of BN statistics;
 - probes.py: what is measured at probe steps (gradient norms, nonlinearity inputs);
+- measures.py: Santurkar et al.'s measures (ICS, the loss landscape along the gradient),
+  which re-evaluate a probe step's mini-batch at other points of the parameters;
 - fetcher.py: device-to-host copies without stalling the device;
 - tags.py: the names of everything logged, and the TensorBoard layout;
 - writers.py: TensorBoard events, scalars.csv, summary.json, config.yaml per run, written as it goes;
