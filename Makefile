@@ -17,7 +17,7 @@ $(BIN)/bnrepro: pyproject.toml
 setup: $(BIN)/bnrepro ## create .venv, install bnrepro and its test tools, fetch MNIST
 	$(BIN)/bnrepro data fetch mnist
 
-run: setup ## the main job: sigmoid10 (BN vs no BN, 3 seeds), its table and figures; ARGS="train.steps=1000" adds overrides
+run: setup ## the main job: sigmoid10 (BN vs no BN, two setups, 3 seeds), its table and figures; ARGS="train.steps=1000" adds overrides
 	$(BIN)/bnrepro train +experiment=sigmoid10 $(ARGS)
 	$(BIN)/bnrepro table $(call LATEST,sigmoid10) --out runs/tables
 	$(BIN)/bnrepro figures $(call LATEST,sigmoid10) --out runs/tables
