@@ -285,10 +285,9 @@ def report(rows: list[dict], facts: dict, device: torch.device, command: str, cu
         ref_key = "reference_conv" if "conv" in row["key"] else "measures_off" if "measures" in row["key"] \
             else "reference_bn"
         ref = next((r for r in rows if r["key"] == ref_key), None)
+        ratio = f"{row['run-steps/s'] / ref['steps/s']:,.2f}" if ref else ""
         lines.append(f"| {row['path']} | {row['what']} | {row['steps/s']:,.0f} | {low:,.0f}–{high:,.0f} "
-                     f"| {row['run-steps/s']:,.0f} | {row['run-steps/s'] / ref['steps/s']:,.2f} |" if ref else
-                     f"| {row['path']} | {row['what']} | {row['steps/s']:,.0f} | {low:,.0f}–{high:,.0f} "
-                     f"| {row['run-steps/s']:,.0f} | |")
+                     f"| {row['run-steps/s']:,.0f} | {ratio} |")
     lines += ["", "Targets (issues 3, 12 and 13; the measures rows' last column is × the run without them):", ""]
     if "landscape_cost" in facts:
         lines.append(f"- the landscape probe every 100 steps (8 step sizes) costs ≤ 1.3× the run without it: "

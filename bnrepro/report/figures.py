@@ -69,10 +69,16 @@ def _note_coinciding(ax, curves: dict) -> None:
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})
 
 
+def key_values(keys, values) -> str:
+    """'bn=pre, lr=0.1': config keys by their last part, with their values (a group's label)."""
+    values = values if isinstance(values, tuple) else (values,)
+    return ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(keys, values))
+
+
 def _label(row: pd.Series, keys: list[str]) -> str:
     if "config.variant" in keys:  # the experiment names its arms (fig3: BN-x5, ...)
         return str(row["config.variant"])
-    return ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={row[k]}" for k in keys) or "all runs"
+    return key_values(keys, tuple(row[k] for k in keys)) or "all runs"
 
 
 def _configurations(runs: pd.DataFrame):
@@ -214,10 +220,9 @@ def _by_numeric_key(plt, experiment, subtitle: str, out: Path, name: str) -> lis
             column = metric_column(metric)
             for i, (label, group) in enumerate(experiment.groupby(others, sort=True) if others else
                                                [((), experiment)]):
-                label = label if isinstance(label, tuple) else (label,)
                 data = group.assign(x=pd.to_numeric(group[key]), y=pd.to_numeric(group[column], errors="coerce"))
                 stats = data.groupby("x")["y"].agg(["mean", "std", "count"])
-                text = ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(others, label))
+                text = key_values(others, label)
                 line, marker = STYLES[i % len(STYLES)]
                 ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker=marker, linestyle=line,
                             capsize=3, label=f"{text or 'all runs'} (n={int(stats['count'].min())} per point)")
@@ -285,7 +290,6 @@ def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.5, 3.6), squeeze=False)
     fig.subplots_adjust(left=0.06, right=0.86, bottom=0.16, top=0.82, wspace=0.3)
     for ax, (label, group) in zip(axes[0], panels):
-        label = label if isinstance(label, tuple) else (label,)
         done = group[group["status"] == "completed"]
         cells = done.groupby([y_key, x_key])["test_acc_final"].mean()
         grid = [[cells.get((y, x), math.nan) for x in xs] for y in ys]
@@ -300,7 +304,7 @@ def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
         ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs], fontsize=7)
         ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys], fontsize=7)
         ax.set(xlabel=x_key.removeprefix("config."), ylabel=y_key.removeprefix("config."),
-               title=", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(others, label)))
+               title=key_values(others, label))
         ax.title.set_fontsize(8)
     fig.colorbar(image, ax=axes[0].tolist(), label="final test accuracy (mean over seeds)")
     fig.suptitle(f"{subtitle}; div: every seed diverged, *: some did", fontsize=8)

@@ -59,11 +59,6 @@ def _split(experiment: pd.DataFrame) -> tuple[str | None, list[str]]:
     return split, [k for k in keys if k != split]
 
 
-def _short(keys, values) -> str:
-    values = values if isinstance(values, tuple) else (values,)
-    return ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(keys, values))
-
-
 def _curves(frames: dict, group: pd.DataFrame, tag: str) -> pd.DataFrame:
     """One column per run of `group`: the tag over steps (empty where no run logged it)."""
     series = [frames[path][tag].dropna() for path in group["path"] if tag in frames[path]]
@@ -71,7 +66,7 @@ def _curves(frames: dict, group: pd.DataFrame, tag: str) -> pd.DataFrame:
 
 
 def _grid(plt, experiment, frames, rows, subtitle: str, path: Path, title: str) -> Path:
-    from .figures import _save, _style
+    from .figures import _save, _style, key_values
 
     split, panel_keys = _split(experiment)
     panels = list(experiment.groupby(panel_keys, sort=True)) if panel_keys else [((), experiment)]
@@ -86,7 +81,7 @@ def _grid(plt, experiment, frames, rows, subtitle: str, path: Path, title: str) 
                 low = _curves(frames, group, low_tag)
                 if low.empty:
                     continue
-                label = f"{_short([split], value) if split else value} (n={low.shape[1]})"
+                label = f"{key_values([split], value) if split else value} (n={low.shape[1]})"
                 line, = ax.plot(low.index, low.mean(axis=1), label=label, color=f"C{i}", **_style(i, len(low)))
                 if high_tag is not None:
                     high = _curves(frames, group, high_tag)
@@ -95,7 +90,7 @@ def _grid(plt, experiment, frames, rows, subtitle: str, path: Path, title: str) 
             if log:
                 ax.set_yscale("log")
             if row == 0:
-                ax.set_title(_short(panel_keys, panel) or "all runs", fontsize=9)
+                ax.set_title(key_values(panel_keys, panel) or "all runs", fontsize=9)
             if row == len(rows) - 1:
                 ax.set_xlabel("training step")
             if col == 0:

@@ -50,16 +50,11 @@ def run_norms(flat: torch.Tensor, layout) -> torch.Tensor:
 def loss_and_grad(state, record: StepRecord, point: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-run loss [K] and flat gradient at `point`, on the record's mini-batch, in training
     mode; the model's buffers (BN's running statistics) are left as they were."""
-    model, K = state.model, state.model.K
-    saved = {name: buffer.clone() for name, buffer in model.named_buffers()}
     p = point.detach().requires_grad_(True)
-    with torch.enable_grad():
-        logits = model(record.x, "train", step=record.step, params=p)
-        loss = losses.per_example(logits, record.y, state.loss, state.output).view(K, -1).mean(1)
+    with state.model.buffers_kept(), torch.enable_grad():
+        logits = state.model(record.x, "train", step=record.step, params=p)
+        loss = losses.per_example(logits, record.y, state.loss, state.output).mean(1)  # [K, B] -> [K]
         (grad,) = torch.autograd.grad(loss.sum(), [p])
-    with torch.no_grad():
-        for name, buffer in model.named_buffers():
-            buffer.copy_(saved[name])
     return loss.detach(), grad
 
 
@@ -107,7 +102,7 @@ def landscape_points(state, record: StepRecord, multiples) -> tuple[torch.Tensor
     model = state.model
     layout = model.layout
     lr = state.optimizer.lr_at(record.step)  # [K]
-    run_lr = _per_element(lr, layout)
+    run_lr = layout.per_element(lr)
     g_norm = run_norms(record.grad, layout)
     losses_, changes, distances = [], [], []
     for c in multiples:
@@ -117,12 +112,6 @@ def landscape_points(state, record: StepRecord, multiples) -> tuple[torch.Tensor
         changes.append(run_norms(grad - record.grad, layout))
         distances.append(c * lr * g_norm)
     return torch.stack(losses_), torch.stack(changes), torch.stack(distances)
-
-
-def _per_element(per_run: torch.Tensor, layout) -> torch.Tensor:
-    """[K] -> [size]: each element of the flat buffer gets its run's value."""
-    blocks = [per_run.repeat_interleave(slot.numel) for slot in layout.slots.values()]
-    return torch.cat(blocks)
 
 
 def landscape(state, record: StepRecord, sizes: int, low_high) -> dict:

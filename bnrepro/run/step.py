@@ -135,11 +135,8 @@ def initial_probe(state: StepState) -> tuple[torch.Tensor, ProbeOutput]:
     """Step 0: the probes on the first mini-batch, before any update. Returns the
     metrics [3, K] (that batch's loss, accuracy, non-finite flag) and the probes' values.
     BN's buffers (running statistics) are restored: nothing of the run changes."""
-    model = state.model
-    saved = {name: buffer.clone() for name, buffer in model.named_buffers()}
-    loss, accuracy, grad, z, a, a_grad, _ = _forward_backward(state, probe=True)
+    with state.model.buffers_kept():
+        loss, accuracy, grad, z, a, a_grad, _ = _forward_backward(state, probe=True)
     with torch.no_grad():
-        for name, buffer in model.named_buffers():
-            buffer.copy_(saved[name])
         metrics = torch.stack([loss, accuracy, (~torch.isfinite(loss)).float()])
         return metrics, _probe_output(state, grad, None, z, a, a_grad)

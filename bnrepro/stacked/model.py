@@ -21,6 +21,7 @@ concatenated weights.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -77,12 +78,12 @@ class StackedNet(nn.Module):
         self.params = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
 
         self.norms = nn.ModuleList([make_norm(shared.norm, K * W) for W in self.widths] if has_bn else [])
-        for index, norm in enumerate(self.norms):
-            norm.attach(torch.tensor(seeds, dtype=torch.int64), index)
         # gamma when it is not learned: fixed (bn_affine=fixed_gamma) or absent (none)
         fixed = torch.full((K * max(self.widths),), shared.bn_gamma) if shared.bn_affine == Affine.fixed_gamma else None
         self.register_buffer("fixed_gamma", fixed)
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
+        for index, norm in enumerate(self.norms):
+            norm.attach(self.seeds, index)
         self.register_buffer("dropout_p", torch.tensor([c.dropout for c in cfgs], dtype=torch.float32))
         self.use_dropout = any(c.dropout > 0 for c in cfgs)
         self.dropout_layers = range(shared.depth - 1 if shared.dropout_at == DropoutAt.last else 0, shared.depth)
@@ -91,6 +92,18 @@ class StackedNet(nn.Module):
     # ---- what the probes and optimizer need ----
     def weight_slots(self) -> list[Slot]:
         return [layer["weight"] for layer in self.hidden] + [self.out_weight]
+
+    @contextmanager
+    def buffers_kept(self):
+        """Every buffer (BN's running statistics) as it was before the block: a forward pass
+        in training mode inside it leaves no trace (step 0's probe, run/measures.py)."""
+        saved = {name: buffer.clone() for name, buffer in self.named_buffers()}
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for name, buffer in self.named_buffers():
+                    buffer.copy_(saved[name])
 
     # ---- forward ----
     def forward(self, x: torch.Tensor, mode: Mode = "train", *, step: torch.Tensor | None = None,

@@ -28,7 +28,6 @@ class StackedSGD:
             raise ValueError(f"runs trained together need one lr schedule, got {schedules}")
         self.schedule, self.decay_every, self.decay_factor, self.speedup = schedules.pop()
         self.total_steps = total_steps
-        run_index = layout.run_index()
 
         def per_element(values: list[float]) -> torch.Tensor | float | None:
             """None where every run has 0; a float where all agree; else [size] per element."""
@@ -36,7 +35,7 @@ class StackedSGD:
                 return None
             if all(v == values[0] for v in values):
                 return float(values[0])
-            return torch.tensor(values, dtype=torch.float32)[run_index].to(device)
+            return layout.per_element(torch.tensor(values, dtype=torch.float32, device=device))
 
         lrs = [c.lr * c.lr_mult for c in cfgs]
         self.lr0 = torch.tensor(lrs, dtype=torch.float32, device=device)

@@ -52,7 +52,7 @@ class Layout:
         blocks = flat.split([self.runs * s.numel for s in self.slots.values()])
         return {s.name: b.view(self.runs, *s.shape) for s, b in zip(self.slots.values(), blocks)}
 
-    def run_index(self) -> torch.Tensor:
-        """For every element of the flat buffer, the run it belongs to: [size] int64."""
-        parts = [torch.arange(self.runs).repeat_interleave(s.numel) for s in self.slots.values()]
-        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
+    def per_element(self, per_run: torch.Tensor) -> torch.Tensor:
+        """[K] -> [size]: every element of the flat buffer gets its run's value, computed
+        where per_run lives (on the device: no host-to-device copy)."""
+        return torch.cat([per_run.repeat_interleave(s.numel) for s in self.slots.values()])
