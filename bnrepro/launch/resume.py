@@ -10,21 +10,18 @@ plain function a cluster job calls to continue its own group.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import yaml
 
 from ..config import from_plain
-from ..run.loop import FINISHED
+from ..run.checkpoint import FINISHED
+from ..run.files import read_summary
 
 
 def _summary(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return {}  # killed before its first summary: it starts again
+    return read_summary(run_dir) or {}  # none: killed before its first summary, it starts again
 
 
 def resume_group(run_dirs: list[Path], log=lambda message: print(message, file=sys.stderr),

@@ -19,7 +19,6 @@ another bnrepro version (or checkpoint format) is refused with a message, never 
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -31,9 +30,11 @@ from pathlib import Path
 import torch
 
 from ..config import WHERE_KEYS, flatten, to_plain
+from .files import read_summary
 
 FILE = "checkpoint.pt"
 FORMAT = 1  # bump when the payload's layout changes
+FINISHED = ("completed", "diverged")  # the statuses of a run with nothing left to train
 
 
 class CheckpointError(RuntimeError):
@@ -60,16 +61,8 @@ def what_it_computes(cfg) -> dict:
 
 def finished_summaries(run_dirs: list[Path]) -> list[dict] | None:
     """The runs' summaries if every one of them finished (completed or diverged), else None."""
-    found = []
-    for run_dir in run_dirs:
-        try:
-            summary = json.loads((run_dir / "summary.json").read_text())
-        except (OSError, ValueError):
-            return None
-        if summary.get("status") not in ("completed", "diverged"):
-            return None
-        found.append(summary)
-    return found
+    found = [read_summary(run_dir) or {} for run_dir in run_dirs]
+    return found if all(summary.get("status") in FINISHED for summary in found) else None
 
 
 def save(path: Path, payload: dict) -> None:

@@ -1,6 +1,7 @@
 """Writing files so that a reader never sees half of one, and JSON that stays valid."""
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -14,6 +15,14 @@ def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    """A run directory's summary.json, or None where there is none yet (or it cannot be read)."""
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def json_safe(value):

@@ -54,7 +54,6 @@ def diverged(interval_loss: float, nonfinite_steps: int, classes: int) -> bool:
 # Seconds between rewrites of summary.json's `updated` time when no checkpoint falls due
 # (at probe steps): a run whose `updated` is much older than this was killed.
 HEARTBEAT_S = 60
-FINISHED = ("completed", "diverged")  # the statuses of a run with nothing left to train
 
 
 class Interrupted(KeyboardInterrupt):
@@ -242,7 +241,7 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
                 summary["error"] = f"{type(failure).__name__}: {failure}"
             writer.finish(summary)
             log(result_line(writer.run_dir, summary))
-        if all(summary["status"] in FINISHED for summary in final):
+        if all(summary["status"] in checkpoint.FINISHED for summary in final):
             checkpoint.path_for(run_dirs).unlink(missing_ok=True)  # nothing left to resume
     train_s = final[0]["wall_time_s"]
     log(f"{shared.name}: {done} steps in {train_s:.1f} s ({done / max(train_s, 1e-9):.0f} steps/s, "
