@@ -311,6 +311,21 @@ class ClaimConfig:
     confidence intervals) is in bnrepro/report/claims.py and the README.
     paired: the arms' runs share seeds and the claim holds seed by seed (the same
     init up to the scale, the same data): judged on the per-seed differences.
+    tol_abs: for "=" / "!=", an absolute tolerance used instead of tol x |target| (a
+    target of 0 has no relative band).
+    check: a verification, not a reproduction (an identity at initialization, a claim
+    that cannot fail): verified and shown, never counted among the reproductions.
+    two_sided: one question asked in both directions ("BN before vs after ReLU"): a
+    two-sided test; `op` names the direction the source expects, and the verdict says
+    which direction the runs support, if either.
+    better: "higher" or "lower": which values of the metric are better, so a diverged
+    run ranks as the worst possible value (null: from the metric's name: accuracies
+    higher; losses and steps-to lower; for any other metric a diverged run has no value
+    and the claim is "not applicable" with the reason).
+    Special metrics: `diverged` (1 for a run that diverged, else 0: counts, judged by
+    Fisher's exact test between arms, or a binomial test against `value`) and
+    `at_chance` (1 for a run whose best test accuracy is below 2 / classes, or that
+    diverged).
     paper / paper_source: the published number for the same quantity and where it is
     from, printed beside the measured one.
     """
@@ -325,6 +340,10 @@ class ClaimConfig:
     factor: float = 1.0
     tol: float = 0.01
     paired: bool = False  # compare the arms seed by seed (an identity per seed), not Welch
+    tol_abs: Optional[float] = None  # "=" / "!=": absolute tolerance, instead of tol x |target|
+    check: bool = False  # a verification row (identity, cannot fail): shown, not counted
+    two_sided: bool = False  # one question in both directions: two-sided test, op = the expected side
+    better: Optional[str] = None  # "higher" / "lower" (null: from the metric's name); diverged ranks worst
     paper: Optional[str] = None
     paper_source: str = ""
 
