@@ -145,7 +145,7 @@ def test_never_reaching_a_target_is_censored_not_the_runs_length(tmp_path):
     write_tables([tmp_path], tmp_path / "out")
     (found,) = json.loads((tmp_path / "out" / "exp.claims.json").read_text())["claims"]
     assert found["verdict"] == "inconclusive" and "Mann-Whitney U" in found["evidence"]
-    assert "3 of 5 ranked last" in found["evidence"]
+    assert "never (2 of 5 reached)" in found["evidence"]
     table = (tmp_path / "out" / "exp.md").read_text()
     assert "never (2 of 5 reached)" in table and "5 of 5 reached, median 400" in table
 

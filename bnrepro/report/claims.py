@@ -33,8 +33,8 @@ import pandas as pd
 
 from ..config import ConfigError, arms
 from . import significance as sig
-from .format import mean_std
-from .summaries import AT_CHANCE, TableError, metric_column
+from .format import mean_std, steps_text
+from .summaries import AT_CHANCE, TableError, censored, metric_column
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not applicable", "check: holds", "check: fails")
 SPECIAL = ("diverged", "at_chance")  # metrics counted from each run's outcome, not read from it
@@ -164,7 +164,7 @@ def _values_text(arm: Arm) -> str:
     """What an arm measured, in a few words: mean ± std, and how many ranked last."""
     if arm.metric in SPECIAL:
         return f"{arm.metric.replace('_', ' ')} in {arm.count} of {len(arm.values)}"
-    return _numbers(arm.values)
+    return steps_text(arm.values) if censored(arm.metric) else _numbers(arm.values)
 
 
 def _numbers(values: np.ndarray) -> str:

@@ -148,6 +148,11 @@ def steps_to(history: pd.DataFrame, tag: str, threshold: float) -> float:
     return float(reached["step"].iloc[0]) if len(reached) else math.inf
 
 
+def censored(metric: str) -> bool:
+    """Steps to a target: +inf where never reached (a median and a count, never a mean)."""
+    return ":steps_to=" in metric or metric == "steps_to_baseline_best"  # the latter: paper_table.COLUMN
+
+
 def with_history_metrics(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """Add the columns of metrics read from each run's scalars.csv rather than its summary:
     'tag:steps_to=X', the first logged step at which the tag reached X (+inf: never)."""

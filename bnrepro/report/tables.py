@@ -28,7 +28,8 @@ from .claims import judge, settle
 from .format import markdown_table, mean_std, steps_text, tree_note
 from .ranges import trainable_range
 from .stated import Stated, regeneration, stated
-from .summaries import Selection, TableError, config_keys, metric_column, select_runs, with_history_metrics
+from .summaries import (Selection, TableError, censored, config_keys, metric_column, select_runs,
+                        with_history_metrics)
 from .words import footnotes, header
 
 BASE_METRICS = ("test_acc_final", "test_acc_best", "best_step")
@@ -47,7 +48,7 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         for metric in metrics:
             column = metric_column(metric)
             data = pd.to_numeric(usable[column], errors="coerce") if column in usable else pd.Series(dtype=float)
-            if _censored(metric):  # never reached = +inf: a median and a count, not a mean
+            if censored(metric):  # never reached = +inf: a median and a count, not a mean
                 row[f"{metric} median"] = data.dropna().median() if data.notna().any() else math.nan
                 row[f"{metric} reached"] = steps_text(data)
                 continue
@@ -57,17 +58,13 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _censored(metric: str) -> bool:
-    return ":steps_to=" in metric or metric == paper_table.COLUMN
-
-
 def display(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     keys = [c for c in table.columns if not c.endswith((" mean", " std", " median", " reached"))
             and c not in ("n", "diverged", "seeds")]
     shown = table[keys].copy()
     for metric in metrics:
         label = header(metric)
-        if _censored(metric):
+        if censored(metric):
             shown[label] = table[f"{metric} reached"]
             continue
         fmt = (lambda m, s: "n/a" if not math.isfinite(m) else f"{m:.0f}") if metric == "best_step" else mean_std
