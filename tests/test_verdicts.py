@@ -293,7 +293,7 @@ def test_provenance_says_which_claims_are_post_hoc_and_the_lengths(tmp_path):
     assert [c["post_hoc"] for c in entry["claims"]] == [False, True, True, True]
     assert entry["dropped_claims"] == ["a claim the file dropped"] and entry["steps"] == {"runs": [600], "file": 50000}
     table = (tmp_path / "results" / "mnist_fig1.md").read_text()
-    assert "3 post hoc" in table and "its claims last changed at 0123456789" in table
+    assert "3 post hoc" in table and "its last commit before these runs: 0123456789" in table
     assert "(post hoc)" in table and "the experiment file: 50,000 steps" in table
     report = write_report(tmp_path / "results").read_text()
     assert "600 of 50,000 steps" in report and "3 post hoc" in report

@@ -63,7 +63,7 @@ def _length(entry: dict) -> str:
     if file is None:
         return f"{ran} steps (no experiment file)"
     if runs == [file]:
-        return f"full length ({file:,} steps)"
+        return f"full length ({file:,} step{'s' * (file != 1)})"
     return f"{ran} of {file:,} steps"
 
 

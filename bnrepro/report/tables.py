@@ -102,8 +102,9 @@ def provenance_lines(runs: pd.DataFrame, claims: Stated | None = None, record: d
     if claims.file_steps is None:  # no experiment file: nothing to compare with
         return lines
     changed = record["claims_commit"][:10] if record.get("claims_commit") else "not recorded"
-    lines += [f"- the experiment file: {claims.file_steps:,} steps, seeds {claims.file_seeds or 'not swept'}; "
-              f"its claims last changed at {changed} before these runs (reproduce.json)"]
+    lines += [f"- the experiment file: {claims.file_steps:,} step{'s' * (claims.file_steps != 1)}, "
+              f"seeds {claims.file_seeds or 'not swept'}; "
+              f"its last commit before these runs: {changed} (reproduce.json)"]
     if claims.dropped:
         lines.append("- claims the runs recorded that the file no longer makes (in that form): "
                      + "; ".join(f"\"{text}\"" for text in claims.dropped))
