@@ -312,3 +312,26 @@ def test_column_order_does_not_depend_on_the_other_experiments_read(tmp_path):
     write_tables([tmp_path / "runs" / "b_new"], tmp_path / "one")
     for name in ("b_new.md", "b_new.csv", "b_new.claims.json"):
         assert (tmp_path / "all" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+
+
+def test_the_rank_test_is_exact_with_ties_and_infinite_values():
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        a = rng.integers(0, 3, rng.integers(2, 7)).astype(float)
+        b = rng.integers(0, 3, rng.integers(2, 7)).astype(float)
+        a[0] = -np.inf  # a diverged run: only its rank counts
+        for alternative in ("greater", "less", "two-sided"):
+            exact = stats.mannwhitneyu(np.clip(a, -9, 9), b, alternative=alternative,
+                                       method=stats.PermutationMethod(n_resamples=np.inf)).pvalue
+            assert sig.rank_sum_p(a, b, alternative) == pytest.approx(exact)
+    a, b = rng.normal(size=6), rng.normal(size=5)  # no ties: scipy's exact distribution
+    assert sig.rank_sum_p(a, b, "less") == pytest.approx(stats.mannwhitneyu(a, b, alternative="less", method="exact").pvalue)
+
+
+def test_claims_files_of_an_older_table_are_refused_with_a_message(tmp_path, capsys):
+    from bnrepro.cli import main
+
+    (tmp_path / "exp.claims.json").write_text(json.dumps({"experiment": "exp", "runs": 1, "provenance": [],
+                                                          "claims": []}))
+    assert main(["report", "--results", str(tmp_path)]) == 1 and not (tmp_path / "claims.md").exists()
+    assert "older `bnrepro table`" in capsys.readouterr().err

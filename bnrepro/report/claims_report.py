@@ -71,7 +71,12 @@ def _entries(results: Path) -> list[dict]:
     files = sorted(results.glob("*.claims.json"))
     if not files:
         raise TableError(f"no *.claims.json in {results}: run `bnrepro table` first")
-    return [json.loads(file.read_text()) for file in files]
+    entries = [json.loads(file.read_text()) for file in files]
+    old = [file.name for file, entry in zip(files, entries) if "tests" not in entry]
+    if old:  # written before the verdict rule counted tests and lengths
+        raise TableError(f"{', '.join(old)} in {results} were written by an older `bnrepro table`: "
+                         "build the tables again from their runs")
+    return entries
 
 
 def _record(results: Path, name: str) -> dict:
