@@ -48,7 +48,7 @@ def better(claim: dict) -> str | None:
         return claim["better"]
     metric = claim["metric"]
     tag, _, how = metric.partition(":")
-    if how.startswith("steps_to=") or metric in ("steps_to_baseline_best", "best_step"):
+    if censored(metric) or metric == "best_step":
         return "lower"
     if how == "change":
         return None
