@@ -13,8 +13,9 @@
 #   --out DIR                                 where results go (default: results)
 #
 # The device is bnrepro's default (device=auto): the GPU when there is one. Per
-# experiment it records the wall time, the device and the settings in
-# results/runs/<experiment>/reproduce.json, which the index shows.
+# experiment it records the wall time, the device, the settings, the commit the runs
+# trained at and the last commit of the experiment file (its claims) in
+# results/runs/<experiment>/reproduce.json, which the tables and the index show.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BNREPRO=${BNREPRO:-$([ -x .venv/bin/bnrepro ] && echo .venv/bin/bnrepro || echo bnrepro)}
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --set) extra[${2%%:*}]="${extra[${2%%:*}]:-} ${2#*:}"; shift ;;
     --why) why=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     -*) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) experiments+=("$1") ;;
   esac
@@ -66,13 +67,21 @@ for name in "${experiments[@]}"; do
     cp "$run/summary.json" "$run/scalars.csv" "$out/runs/$name/$(basename "$run")/"
   done
   stated=$(sed -n 's/^# Runtime: *//p' "conf/experiment/$name.yaml")
-  "$PYTHON" - "$out/runs/$name" "$wall" "$stated" "$why" $overrides <<'EOF'
+  # Provenance of the claims: the commit the runs trained at, and the last commit that changed
+  # the experiment file (or the file it inherits its claims from, `defaults: - NAME`) before it.
+  files=("conf/experiment/$name.yaml")
+  parent=$(sed -n 's/^  - \([a-z0-9_]*\)$/\1/p' "conf/experiment/$name.yaml" | head -1)
+  [ -z "$parent" ] || [ ! -f "conf/experiment/$parent.yaml" ] || files+=("conf/experiment/$parent.yaml")
+  commit=$(git rev-parse HEAD 2>/dev/null || true)
+  claims_commit=$(git log -1 --format=%H -- "${files[@]}" 2>/dev/null || true)
+  "$PYTHON" - "$out/runs/$name" "$wall" "$stated" "$why" "$commit" "$claims_commit" $overrides <<'EOF'
 import json, pathlib, sys
-folder, wall, stated, why, *overrides = sys.argv[1:]
+folder, wall, stated, why, commit, claims_commit, *overrides = sys.argv[1:]
 devices = sorted({json.loads(p.read_text())["device_name"] for p in pathlib.Path(folder).glob("*/summary.json")})
 record = {"device": ", ".join(devices), "wall_s": int(wall), "overrides": overrides, "stated_runtime": stated}
 if overrides:
     record["why"] = why or "not stated"
+record.update({k: v for k, v in (("commit", commit), ("claims_commit", claims_commit)) if v})
 (pathlib.Path(folder) / "reproduce.json").write_text(json.dumps(record, indent=1) + "\n")
 EOF
   echo "=== $name done in ${wall}s" >&2

@@ -42,6 +42,18 @@ def bnrepro(*args: str, cwd: Path, env: dict | None = None, check: bool = False)
     return done
 
 
+def train_changed_experiment(tmp_path: Path, source: str, old: str, new: str, *overrides: str):
+    """`bnrepro train` of conf/experiment/<source>.yaml with `old` replaced by `new`, as the
+    experiment `changed` on a search path of its own; its runs would go to tmp_path/runs."""
+    conf = tmp_path / "conf" / "experiment"
+    conf.mkdir(parents=True)
+    text = (REPO / "conf" / "experiment" / f"{source}.yaml").read_text()
+    assert old in text, f"{source}.yaml has no {old!r}"
+    (conf / "changed.yaml").write_text(text.replace(old, new))
+    return bnrepro("train", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "+experiment=changed", *overrides,
+                   f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_threads():
     torch.manual_seed(0)

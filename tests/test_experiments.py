@@ -3,7 +3,6 @@ fast dev run (a few steps on synthetic data) of one configuration of its sweep."
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -14,7 +13,7 @@ from bnrepro.config import ConfigError, arms, flatten, to_plain, validate
 from bnrepro.launch.sweep import typed
 from bnrepro.run.loop import train_runs
 
-from conftest import REPO, bnrepro
+from conftest import REPO, train_changed_experiment
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 FAST = ["data=synthetic", "device=cpu", "train.steps=4", "train.log_every=2", "train.eval_every=2",
@@ -68,12 +67,8 @@ def test_a_claim_that_pools_configurations_is_an_error_naming_it():
 
 @pytest.mark.slow
 def test_bnrepro_train_refuses_an_experiment_file_whose_sweep_leaves_a_claim_unpinned(tmp_path):
-    conf = tmp_path / "conf" / "experiment"
-    conf.mkdir(parents=True)
-    (conf / "pooled.yaml").write_text(Path(REPO / "conf/experiment/sigmoid10.yaml").read_text().replace(
-        "      model.bn: none,pre\n", "      model.bn: none,pre\n      model.init_gain: 1,4\n"))
-    done = bnrepro("train", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "+experiment=pooled",
-                   *FAST, f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
+    done = train_changed_experiment(tmp_path, "sigmoid10", "      model.bn: none,pre\n",
+                                    "      model.bn: none,pre\n      model.init_gain: 1,4\n", *FAST)
     assert done.returncode != 0
     assert "pools configurations" in done.stderr and "model.init_gain" in done.stderr
     assert not (tmp_path / "runs").exists()  # refused before anything was created

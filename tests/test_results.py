@@ -54,3 +54,23 @@ def test_every_committed_figure_rebuilds_byte_identically(tmp_path):
     assert written == {p.name for p in RESULTS.glob("*.png")}
     for name in sorted(written):
         assert (out / name).read_bytes() == (RESULTS / name).read_bytes(), f"results/{name} differs from its rebuild"
+
+
+def test_every_commit_the_results_name_is_in_the_repository_or_said_not_to_be():
+    import re
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+
+    if git("rev-parse", "--is-shallow-repository").stdout.strip() != "false":
+        pytest.skip("not a full git checkout: its history cannot be asked")
+    missing = []
+    for document in [REPO / "README.md", *sorted(RESULTS.glob("*.md"))]:
+        for line in document.read_text().splitlines():
+            for word in re.findall(r"\b[0-9a-f]{7,40}\b", line):
+                named = re.search(r"[a-f]", word) and re.search(r"[0-9]", word)
+                if named and "not in this repository" not in line \
+                        and git("cat-file", "-e", f"{word}^{{commit}}").returncode:
+                    missing.append(f"{document.name}: {word}")
+    assert not missing, f"commits named but not in the repository (nor said not to be): {missing}"

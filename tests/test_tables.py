@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bnrepro.config import to_plain
-from bnrepro.report.claims import judge
+from bnrepro.report.claims import judge, settle
 from bnrepro.report.claims_report import write_report
 from bnrepro.report.summaries import TableError, load_summaries, select_runs
 from bnrepro.report.tables import write_tables
@@ -53,11 +53,15 @@ def test_one_row_per_configuration_with_mean_std_n(tmp_path):
     markdown = (tmp_path / "results" / "exp.md").read_text()
     assert "0.9200 ± 0.0200" in markdown and "left out: 1 runs not finished: none3 (interrupted)" in markdown
     assert "| 0.99 vs 0.97 (Fig. 1a) |" in markdown  # the paper's number beside ours
-    assert verdicts(tmp_path / "results") == ["insufficient", "insufficient"]  # n=1 in the none arm
+    # accuracy: the diverged run ranks worst (3 against 2 runs: no rank test reaches p < 0.05);
+    # the gradient ratio: a diverged run has none, and 1 healthy run of 2 finished is too few
+    assert verdicts(tmp_path / "results") == ["inconclusive", "not applicable"]
     claims = json.loads((tmp_path / "results" / "exp.claims.json").read_text())["claims"]
-    assert "1 diverged (left out)" in claims[0]["evidence"] and claims[0]["diverged"] == 1
+    assert "diverged in 1 of 2 (ranked worst)" in claims[0]["evidence"] and claims[0]["diverged"] == 1
+    assert "1 of 3 left out: interrupted" in claims[0]["evidence"]
+    assert "model.bn=none: diverged in 1 of 2 runs" in claims[1]["evidence"]
     report = write_report(tmp_path / "results").read_text()
-    assert "Totals: 0 reproduced, 0 weak, 0 not reproduced, 2 insufficient" in report and "### exp (6 runs)" in report
+    assert "1 inconclusive, 1 not applicable" in report and "### exp (6 runs; 1 tests)" in report
 
 
 def test_a_claim_that_does_not_hold_is_reported_as_such(tmp_path):
@@ -65,9 +69,9 @@ def test_a_claim_that_does_not_hold_is_reported_as_such(tmp_path):
         fake_run(tmp_path, f"a{seed}", seed, "pre", 0.5 + seed / 100)
         fake_run(tmp_path, f"b{seed}", seed, "none", 0.9 + seed / 100, ratio=0.5)
     write_tables([tmp_path], tmp_path / "results")
-    assert verdicts(tmp_path / "results") == ["not reproduced", "not reproduced"]
+    assert verdicts(tmp_path / "results") == ["contradicted", "contradicted"]
     evidence = json.loads((tmp_path / "results" / "exp.claims.json").read_text())["claims"][0]["evidence"]
-    assert "0.5200" in evidence and "0.9200" in evidence and "95% CI" in evidence
+    assert "0.5200" in evidence and "0.9200" in evidence and "one-sided 95% interval" in evidence
 
 
 def _runs(tmp_path, pre, none, **kw):
@@ -78,50 +82,50 @@ def _runs(tmp_path, pre, none, **kw):
     return load_summaries([tmp_path])
 
 
-def test_an_arm_of_one_run_is_insufficient_whatever_the_means(tmp_path):
-    (verdict,) = judge(_runs(tmp_path, [0.99, 0.98, 0.99], [0.10]), BN_HELPS)
-    assert verdict["verdict"] == "insufficient" and verdict["n"] == [3, 1]
+def test_an_arm_of_one_run_is_inconclusive_whatever_the_means(tmp_path):
+    (verdict,) = settle(judge(_runs(tmp_path, [0.99, 0.98, 0.99], [0.10]), BN_HELPS))
+    assert verdict["verdict"] == "inconclusive" and verdict["n"] == [3, 1]
 
 
-def test_weak_and_reproduced_are_separated_by_the_welch_p_value(tmp_path):
+def test_reproduced_and_inconclusive_are_separated_by_the_welch_p_value(tmp_path):
     from scipy import stats
 
     strong, noisy = [0.95, 0.96, 0.97], [0.90, 0.91, 0.92]
-    (verdict,) = judge(_runs(tmp_path / "a", strong, noisy), BN_HELPS)
+    (verdict,) = settle(judge(_runs(tmp_path / "a", strong, noisy), BN_HELPS))
     p = stats.ttest_ind(strong, noisy, equal_var=False, alternative="greater").pvalue
     assert verdict["verdict"] == "reproduced" and verdict["p"] == pytest.approx(p) and p < 0.05
-    # same direction, overlapping: p above 0.05 -> weak, not reproduced
+    # same direction, overlapping: p above 0.05 -> inconclusive, with its one-sided bound below 0
     weak_pre, weak_none = [0.95, 0.90, 0.99], [0.93, 0.97, 0.88]
-    (verdict,) = judge(_runs(tmp_path / "b", weak_pre, weak_none), BN_HELPS)
+    (verdict,) = settle(judge(_runs(tmp_path / "b", weak_pre, weak_none), BN_HELPS))
     p = stats.ttest_ind(weak_pre, weak_none, equal_var=False, alternative="greater").pvalue
-    assert verdict["verdict"] == "weak" and 0.05 <= verdict["p"] == pytest.approx(p)
-    low, high = verdict["ci"]
-    assert low < verdict["difference"] < high and low < 0 < high
+    assert verdict["verdict"] == "inconclusive" and 0.05 <= verdict["p"] == pytest.approx(p)
+    low, high = verdict["interval"]
+    assert low < 0 < verdict["difference"] and high is None  # one-sided: [low, infinity)
 
 
-def test_equivalence_needs_the_confidence_interval_inside_the_tolerance(tmp_path):
+def test_equivalence_needs_the_90_percent_interval_inside_the_tolerance(tmp_path):
     same = {**BN_HELPS, "op": "=", "tol": 0.01}
-    (tight,) = judge(_runs(tmp_path / "a", [0.950, 0.951, 0.952], [0.951, 0.952, 0.950]), same)
+    (tight,) = settle(judge(_runs(tmp_path / "a", [0.950, 0.951, 0.952], [0.951, 0.952, 0.950]), same))
     assert tight["verdict"] == "reproduced"
-    (loose,) = judge(_runs(tmp_path / "b", [0.90, 0.95, 1.00], [0.95, 0.96, 0.94]), same)
-    assert loose["verdict"] == "weak"  # the means agree, the interval reaches beyond +-0.0095
-    (apart,) = judge(_runs(tmp_path / "c", [0.90, 0.90, 0.91], [0.95, 0.96, 0.95]), same)
-    assert apart["verdict"] == "not reproduced"
+    (loose,) = settle(judge(_runs(tmp_path / "b", [0.90, 0.95, 1.00], [0.95, 0.96, 0.94]), same))
+    assert loose["verdict"] == "inconclusive"  # the means agree, the interval reaches beyond +-0.0095
+    (apart,) = settle(judge(_runs(tmp_path / "c", [0.90, 0.90, 0.91], [0.95, 0.96, 0.95]), same))
+    assert apart["verdict"] == "contradicted"
 
 
 def test_a_threshold_claim_is_a_one_sample_test(tmp_path):
     for seed, ratio in enumerate((1e-4, 2e-4, 3e-4), 1):
-        fake_run(tmp_path, f"none{seed}", seed, "none", 0.1, ratio=ratio)
-    (verdict,) = judge(load_summaries([tmp_path]), VANISH)
+        fake_run(tmp_path, f"none{seed}", seed, "none", 0.5, ratio=ratio)
+    (verdict,) = settle(judge(load_summaries([tmp_path]), VANISH))
     assert verdict["verdict"] == "reproduced" and verdict["p"] < 0.05 and verdict["n"] == [3]
 
 
-def test_a_diverged_arm_is_counted_in_the_evidence(tmp_path):
+def test_a_diverged_run_counts_as_the_worst_value_and_is_named(tmp_path):
     runs = _runs(tmp_path, [0.95, 0.96], [0.50, 0.52])
     fake_run(tmp_path, "pre3", 3, "pre", float("nan"), status="diverged")
-    (verdict,) = judge(load_summaries([tmp_path]), BN_HELPS)
-    assert verdict["diverged"] == 1 and "1 diverged (left out)" in verdict["evidence"]
-    assert verdict["n"] == [2, 2] and len(runs) == 4
+    (verdict,) = settle(judge(load_summaries([tmp_path]), BN_HELPS))
+    assert verdict["diverged"] == 1 and "diverged in 1 of 3 (ranked worst)" in verdict["evidence"]
+    assert verdict["n"] == [3, 2] and len(runs) == 4 and "Mann-Whitney U" in verdict["evidence"]
 
 
 def test_a_user_sweep_of_an_unnamed_key_is_judged_per_combination(tmp_path):
@@ -129,9 +133,9 @@ def test_a_user_sweep_of_an_unnamed_key_is_judged_per_combination(tmp_path):
         for seed in (1, 2, 3):
             fake_run(tmp_path, f"g{gain}_pre{seed}", seed, "pre", pre + seed / 1000, model__init_gain=gain)
             fake_run(tmp_path, f"g{gain}_none{seed}", seed, "none", none + seed / 1000, model__init_gain=gain)
-    found = judge(load_summaries([tmp_path]), BN_HELPS)
+    found = settle(judge(load_summaries([tmp_path]), BN_HELPS))
     assert [(v["combination"], v["verdict"]) for v in found] == [
-        ("model.init_gain=1.0", "reproduced"), ("model.init_gain=4.0", "not reproduced")]
+        ("model.init_gain=1.0", "reproduced"), ("model.init_gain=4.0", "contradicted")]
 
 
 def test_reruns_and_overlapping_paths_count_once(tmp_path):
@@ -176,13 +180,13 @@ def test_equality_claims_with_a_factor_and_a_second_metric(tmp_path):
         fake_run(tmp_path, f"b{seed}", seed, "none", 0.9, ratio=0.2 + seed * 1e-9)
     runs = load_summaries([tmp_path])
     base = {"text": "", "source": "", "metric": "grad_norm/first_over_last_hidden:median", "value": None}
-    (v,) = judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "=", "factor": 10.0,
-                        "tol": 1e-6})
+    (v,) = settle(judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "=", "factor": 10.0,
+                               "tol": 1e-6}))
     assert v["verdict"] == "reproduced"
-    (v,) = judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "!=", "tol": 0.01})
+    (v,) = settle(judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "!=", "tol": 0.01}))
     assert v["verdict"] == "reproduced"
-    (v,) = judge(runs, {**base, "where": "model.bn=pre", "than_metric": "test_acc_final", "op": "=",
-                        "factor": 4.0, "tol": 1e-6})
+    (v,) = settle(judge(runs, {**base, "where": "model.bn=pre", "than_metric": "test_acc_final", "op": "=",
+                               "factor": 4.0, "tol": 1e-6}))
     assert v["verdict"] == "reproduced"  # 2.0 == 4 x 0.5, paired within one arm
 
 
@@ -192,9 +196,9 @@ def test_a_paired_identity_is_judged_seed_by_seed_not_by_the_spread_across_seeds
         fake_run(tmp_path, f"pre{seed}", seed, "pre", acc)
         fake_run(tmp_path, f"none{seed}", seed, "none", acc + seed * 1e-7)
     same = {**BN_HELPS, "op": "=", "tol": 1e-4}
-    (welch,) = judge(load_summaries([tmp_path]), same)
-    (paired,) = judge(load_summaries([tmp_path]), {**same, "paired": True})
-    assert welch["verdict"] == "weak"  # across seeds the interval is wide
+    (welch,) = settle(judge(load_summaries([tmp_path]), same))
+    (paired,) = settle(judge(load_summaries([tmp_path]), {**same, "paired": True}))
+    assert welch["verdict"] == "inconclusive"  # across seeds the interval is wide
     assert paired["verdict"] == "reproduced" and "paired by seed (3 seeds in both arms)" in paired["evidence"]
 
 

@@ -79,18 +79,54 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(data.dim >= 1, "data.dim", data.dim, "must be >= 1")
     _check(data.synthetic_test >= 1, "data.synthetic_test", data.synthetic_test, "must be >= 1")
     for column in cfg.report.columns:
-        tag, _, how = column.partition(":")
-        _check(bool(tag) and (how in ("", "first", "final", "median", "change") or _is_steps_to(how)),
-               "report.columns", column,
+        _check(_is_metric(column) and column not in SPECIAL_METRICS, "report.columns", column,
                "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change' or 'tag:steps_to=X'")
     for i, claim in enumerate(cfg.report.claims):
-        key = f"report.claims[{i}]"
-        _check(claim.op in (">", "<", "=", "!="), f"{key}.op", claim.op, "must be '>', '<', '=' or '!='")
-        compared = claim.than is not None or claim.than_metric is not None
-        _check(compared != (claim.value is not None), key, claim.text,
-               "needs either `than` / `than_metric` (another arm or metric) or `value` (a threshold)")
-        _check(not claim.paired or claim.than is not None, f"{key}.paired", claim.paired,
-               "pairs two arms by seed: needs `than`")
+        _check_claim(claim, f"report.claims[{i}]")
+
+
+# Claims' metrics counted from each run's outcome rather than read from it (report/claims.py).
+SPECIAL_METRICS = ("diverged", "at_chance")
+
+
+def _check_claim(claim, key: str) -> None:
+    """A claim's fields, each against its allowed values (the schema's ClaimConfig says what they mean)."""
+    _check(claim.op in (">", "<", "=", "!="), f"{key}.op", claim.op, "must be '>', '<', '=' or '!='")
+    compared = claim.than is not None or claim.than_metric is not None
+    _check(compared != (claim.value is not None), key, claim.text,
+           "needs either `than` / `than_metric` (another arm or metric) or `value` (a threshold)")
+    _check(not claim.paired or claim.than is not None, f"{key}.paired", claim.paired,
+           "pairs two arms by seed: needs `than`")
+    for field in ("metric", "than_metric"):
+        value = getattr(claim, field)
+        _check(value is None or _is_metric(value), f"{key}.{field}", value,
+               "a summary value (test_acc_final ...), 'diverged', 'at_chance', or a tag with an optional "
+               "':first', ':final', ':median', ':change' or ':steps_to=X'")
+    _check(claim.factor > 0, f"{key}.factor", claim.factor, "must be > 0 (it scales the compared value)")
+    _check(claim.tol > 0, f"{key}.tol", claim.tol, "must be > 0 (a relative band)")
+    _check(claim.tol_abs is None or claim.tol_abs >= 0, f"{key}.tol_abs", claim.tol_abs, "must be null or >= 0")
+    _check(claim.better in (None, "higher", "lower"), f"{key}.better", claim.better,
+           "must be null (from the metric's name), 'higher' or 'lower'")
+    _check(not claim.two_sided or claim.op in (">", "<"), f"{key}.two_sided", claim.two_sided,
+           "asks one question in both directions: op must be '>' or '<' (the side the source expects)")
+    _check(not (claim.two_sided and claim.check), f"{key}.two_sided", claim.two_sided,
+           "a check verifies one direction run by run: not two-sided")
+    if claim.metric in SPECIAL_METRICS:
+        _check(claim.op in (">", "<") or claim.check, f"{key}.op", claim.op,
+               f"{claim.metric} counts runs: compare rates with '>' or '<' (or make it a check)")
+        _check(claim.value is None or 0 <= claim.value <= 1, f"{key}.value", claim.value,
+               f"{claim.metric} is a rate: a value in [0, 1]")
+        _check(claim.than_metric is None and not claim.paired and claim.better is None, key, claim.text,
+               f"{claim.metric} counts runs of an arm: no than_metric, paired or better")
+
+
+def _is_metric(metric: str) -> bool:
+    """'test_acc_final', 'diverged', 'grad_norm/layer_01', 'x/y:median', 'test/acc:steps_to=0.9'
+    (whether a run logs it is launch/sweep.py's check: it depends on the whole config)."""
+    tag, _, how = metric.partition(":")
+    if "/" not in tag:
+        return bool(tag) and not how and tag.replace("_", "").isalnum()
+    return how in ("", "first", "final", "median", "change") or _is_steps_to(how)
 
 
 def _check_measures(cfg) -> None:

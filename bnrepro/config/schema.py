@@ -307,8 +307,8 @@ class ClaimConfig:
     must select one configuration of the experiment's own sweep (seeds aside).
     than_metric: compare with another metric (of the `than` arm, or of `where` itself).
     Claim: `where`'s metric <op> factor * the other (or factor * `value`); op "="
-    within a relative tolerance `tol`, op "!=" beyond it. The verdict rule (t-tests,
-    confidence intervals) is in bnrepro/report/claims.py and the README.
+    within a relative tolerance `tol`, op "!=" beyond it. The verdict rule (t-tests, rank
+    tests, TOST, Holm's correction) is in bnrepro/report/claims.py and the README.
     paired: the arms' runs share seeds and the claim holds seed by seed (the same
     init up to the scale, the same data): judged on the per-seed differences.
     tol_abs: for "=" / "!=", an absolute tolerance used instead of tol x |target| (a
@@ -322,6 +322,11 @@ class ClaimConfig:
     run ranks as the worst possible value (null: from the metric's name: accuracies
     higher; losses and steps-to lower; for any other metric a diverged run has no value
     and the claim is "not applicable" with the reason).
+    at_chance_counts: for a metric that is not an outcome, a run at chance (best test
+    accuracy below 2 / classes) still gives a meaningful value: the claim is about why the
+    network stays at chance (sigmoid10: vanishing gradients). Default false: a dead network's
+    value (a flat landscape, no shift) is left out, as a diverged run's always is. Metrics
+    read at the first step (`:first`) keep such runs anyway: nothing has trained yet.
     Special metrics: `diverged` (1 for a run that diverged, else 0: counts, judged by
     Fisher's exact test between arms, or a binomial test against `value`) and
     `at_chance` (1 for a run whose best test accuracy is below 2 / classes, or that
@@ -344,6 +349,7 @@ class ClaimConfig:
     check: bool = False  # a verification row (identity, cannot fail): shown, not counted
     two_sided: bool = False  # one question in both directions: two-sided test, op = the expected side
     better: Optional[str] = None  # "higher" / "lower" (null: from the metric's name); diverged ranks worst
+    at_chance_counts: bool = False  # a mechanism metric's value still counts in a run at chance
     paper: Optional[str] = None
     paper_source: str = ""
 

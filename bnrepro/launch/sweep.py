@@ -4,7 +4,8 @@ bnrepro's sweeper lives in hydra_plugins.bnrepro (bnrepro/launch/hydra_plugin/);
 holds no logic and calls these functions:
 
 - it composes every job's config and checks it (types, ranges, device, dataset, claims
-  pinned) before anything is created: a bad value fails the whole command with a
+  pinned to one configuration per arm, and each claim's metric logged by the runs its
+  arms select) before anything is created: a bad value fails the whole command with a
   message naming the key, and no directory is left behind;
 - form_packs names each run from the overrides that vary and groups jobs that share an
   architecture and schedule (they may differ in seed, learning rate and its multiplier,
@@ -16,6 +17,7 @@ holds no logic and calls these functions:
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -64,6 +66,10 @@ def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None
         except ConfigError as e:
             where = f" (job: {' '.join(overrides)})" if len(configs) > 1 else ""
             raise InvalidJob(f"Invalid configuration{where}: {e}") from None
+    try:
+        check_claim_metrics(configs, own_sweep=False)
+    except ConfigError as e:
+        raise InvalidJob(f"Invalid configuration: {e}") from None
     for name, root in {(c.data.name, c.data.root) for c in configs}:
         if name not in (DatasetName.synthetic, DatasetName.gaussian):
             try:
@@ -73,12 +79,37 @@ def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None
 
 
 def check_experiment_claims(configs: list[Config]) -> None:
-    """The jobs of an experiment file's own sweep: each claim's arms must be one configuration."""
+    """The jobs of an experiment file's own sweep: each claim's arms must be one configuration,
+    select some run of the sweep, and have the claim's metric."""
     if configs and configs[0].report.claims:
         try:
             arms.check_claims([flatten(to_plain(c)) for c in configs], configs[0].report.claims)
+            check_claim_metrics(configs, own_sweep=True)
         except ConfigError as e:
             raise InvalidJob(f"experiment {configs[0].name}: {e}") from None
+
+
+def check_claim_metrics(configs: list[Config], own_sweep: bool) -> None:
+    """Every claim's `where` / `than` names config keys, and its metric (and `than_metric`) is
+    one the runs its arms select will have; in an experiment file's own sweep (own_sweep) each
+    arm must also select a run (a value no run has is a typo, not a subset of the sweep)."""
+    from ..run.logged_tags import why_missing
+
+    flats = [flatten(to_plain(c)) for c in configs]
+    for claim in configs[0].report.claims if configs else []:
+        for index, cond in enumerate(arms.arms(claim)):
+            side = "where" if index == 0 else "than"
+            selected = [c for c, flat in zip(configs, flats) if arms.matches(flat, cond)]
+            if own_sweep and not selected:
+                raise ConfigError(f"claim {claim.text!r}: {side}={getattr(claim, side)!r} selects no run of "
+                                  "the experiment's sweep")
+            metrics = [claim.than_metric or claim.metric] if index else [claim.metric] + (
+                [claim.than_metric] if claim.than_metric and not claim.than else [])
+            for cfg, metric in itertools.product(selected, metrics):
+                reason = why_missing(cfg, metric)
+                if reason:
+                    raise ConfigError(f"claim {claim.text!r}: metric {metric!r} cannot exist for the runs its "
+                                      f"{side} arm selects: {reason}")
 
 
 def compatibility_key(cfg: Config) -> tuple:

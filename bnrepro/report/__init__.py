@@ -2,7 +2,10 @@
 
 - summaries.py: every summary.json under the given paths as one table of runs;
 - tables.py: `bnrepro table`: per-configuration means, provenance, written out;
-- claims.py: a claim's verdict from the runs;
+- claims.py: a claim's verdict from the runs (outcomes, deaths, censoring, the words,
+  Holm's correction per experiment); significance.py: the tests it uses;
+- stated.py: the experiment file's claims now against those the runs recorded (post
+  hoc), its length and seeds, reproduce.json;
 - paper_table.py: the paper's Figure 3 format (steps to the baseline's best, speed-up,
   best accuracy, the paper's row beside), for experiments with report.paper_table;
 - claims_report.py: `bnrepro report`: every experiment's claims in results/claims.md;
@@ -11,5 +14,6 @@
 - figures.py: `bnrepro figures`; santurkar_figures.py: the landscape, ICS and shift
   figures; format.py: numbers and Markdown tables.
 
-May import: config, run.files (reads what run/ wrote; never trains).
+May import: config, run.files (reads what run/ wrote; never trains), launch.app's conf_dir
+(stated.py composes an experiment file as `bnrepro train` would).
 """

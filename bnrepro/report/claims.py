@@ -1,18 +1,23 @@
-"""Claim verdicts: whether the runs show what an experiment's claim says, by a stated test.
+"""Claim verdicts: whether the runs show what an experiment's claim says, by a stated rule.
 
 A claim (config ClaimConfig) compares a metric of one arm (`where`) with another arm
-(`than`: Welch's two-sample test), with another metric of the same runs (`than_metric`
-without `than`: a paired test on the per-run differences) or with a threshold
-(`value`: a one-sample test). The rule (README, "Claim verdicts"):
+(`than`), with another metric of the same runs (`than_metric` without `than`: per-run
+differences), or with a threshold (`value`). The rule (README, "Claim verdicts"):
 
-- fewer than 2 completed runs in an arm: `insufficient`;
-- `paired: true` (an identity that holds seed by seed, e.g. scale invariance): the
-  per-seed differences between the arms, tested against 0, instead of Welch;
-- `>` / `<`: one-sided t-test in the claimed direction: `reproduced` at p < 0.05,
-  `weak` when the difference has the claimed sign but p >= 0.05, else `not reproduced`;
-- `=` (within the relative tolerance `tol`): `reproduced` when the 95% confidence
-  interval of the difference lies inside +-tol x |target|, `weak` when only the point
-  estimate does, else `not reproduced`; `!=` the mirror image (the interval outside).
+- runs: unfinished ones (pending, running, killed, interrupted, failed) are left out and
+  counted in the evidence; so are completed runs without a value of the metric;
+- outcome metrics (accuracies, losses, steps-to, best_step, or `better` set): a diverged
+  run is the worst value, a target never reached is +infinity (censored); with such a
+  value the test is a rank or sign test (significance.py), else a t-test;
+- other (mechanism) metrics: a diverged run, or one at chance (best test accuracy below
+  2 / classes), has no meaningful value; when an arm keeps fewer than 2 healthy runs, or
+  fewer than half, the verdict is `not applicable` with the reason;
+- `diverged` / `at_chance`: counts, Fisher's exact test or a binomial test;
+- `>` / `<` one-sided (`two_sided`: one two-sided question), `=` TOST within the band,
+  `!=` beyond it (paired claims: on |per-seed change|); bands are tol x |target| or tol_abs;
+- Holm's correction within each experiment (settle): `reproduced` / `contradicted` at an
+  adjusted p < 0.05 for / against the claim, else `inconclusive`; identical values decide
+  exactly; `check` rows hold or fail run by run and are not counted as reproductions.
 
 A claim never pools configurations: when the runs vary in keys the claim does not name
 (a user's sweep), it is judged once per combination of those keys.
@@ -20,17 +25,39 @@ A claim never pools configurations: when the runs vary in keys the claim does no
 from __future__ import annotations
 
 import math
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
 
 from ..config import ConfigError, arms
-from .format import mean_std
-from .summaries import TableError, metric_column
+from . import significance as sig
+from .format import mean_std, steps_text
+from .summaries import AT_CHANCE, TableError, censored, metric_column
 
-ALPHA = 0.05
-VERDICTS = ("reproduced", "weak", "not reproduced", "insufficient")
+VERDICTS = ("reproduced", "contradicted", "inconclusive", "not applicable", "check: holds", "check: fails")
+SPECIAL = ("diverged", "at_chance")  # metrics counted from each run's outcome, not read from it
+FINISHED = ("completed", "diverged")
+
+
+def better(claim: dict) -> str | None:
+    """'higher' / 'lower': which values of an outcome metric are better (a diverged run takes
+    the worst); None for a mechanism metric. From `better`, else from the metric's name."""
+    if claim.get("better"):
+        return claim["better"]
+    metric = claim["metric"]
+    tag, _, how = metric.partition(":")
+    if censored(metric) or metric == "best_step":
+        return "lower"
+    if how == "change":
+        return None
+    name = tag.rsplit("/", 1)[-1]
+    if name == "acc" or name.endswith("_acc") or metric in ("test_acc_final", "test_acc_best"):
+        return "higher"
+    if name == "loss" or metric in ("test_loss_final", "train_loss_final"):
+        return "lower"
+    return None
 
 
 def _flat(row: pd.Series) -> dict:
@@ -39,124 +66,282 @@ def _flat(row: pd.Series) -> dict:
 
 
 def judge(runs: pd.DataFrame, claim: dict) -> list[dict]:
-    """One verdict per combination of the keys the claim leaves unpinned (usually one)."""
-    runs = runs[runs["status"].isin(["completed", "diverged"])]
+    """One judgement per combination of the keys the claim leaves unpinned (usually one);
+    `settle` then applies the experiment's correction and words the verdicts."""
     flats = [_flat(row) for _, row in runs.iterrows()]
     try:
         keys = arms.spread_keys(flats, claim)
-        arm_conditions = arms.arms(claim)
+        conditions = arms.arms(claim)
     except ConfigError as e:
         raise TableError(f"claim {claim['text']!r}: {e}") from None
     if not keys:
-        return [_judge_one(runs, flats, claim, arm_conditions, "")]
+        return [_judge_one(runs, flats, claim, conditions, "")]
     combos = sorted({tuple(str(f.get(k)) for k in keys) for f in flats
-                     if any(arms.matches(f, c) for c in arm_conditions)})
-    verdicts = []
+                     if any(arms.matches(f, c) for c in conditions)})
+    found = []
     for combo in combos:
         keep = [all(str(f.get(k)) == v for k, v in zip(keys, combo)) for f in flats]
         label = ", ".join(f"{k}={v}" for k, v in zip(keys, combo))
-        verdicts.append(_judge_one(runs[keep], [f for f, k in zip(flats, keep) if k], claim, arm_conditions, label))
-    return verdicts
+        found.append(_judge_one(runs[keep], [f for f, k in zip(flats, keep) if k], claim, conditions, label))
+    return found
 
 
-def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, metric: str) -> tuple[pd.DataFrame, np.ndarray, int]:
-    """(the arm's completed runs, their values of the metric, how many of the arm diverged)."""
-    chosen = runs[[arms.matches(f, cond) for f in flats]]
-    done = chosen[chosen["status"] == "completed"]
+@dataclass
+class Arm:
+    """The runs one condition selects and the values they give the claim."""
+    where: str
+    metric: str
+    values: np.ndarray = field(default_factory=lambda: np.array([]))
+    seeds: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # what happened to runs, in words
+    not_applicable: str | None = None
+    count: int = 0  # special metrics: runs where it happened, of len(values)
+
+
+def _status_notes(chosen: pd.DataFrame) -> list[str]:
+    unfinished = chosen[~chosen["status"].isin(FINISHED)]
+    if not len(unfinished):
+        return []
+    kinds = Counter(unfinished["status"])
+    return [f"{len(unfinished)} of {len(chosen)} left out: " + ", ".join(f"{n} {s}" if len(kinds) > 1 else s
+                                                                      for s, n in sorted(kinds.items()))]
+
+
+def _at_chance(rows: pd.DataFrame) -> pd.Series:
+    best = pd.to_numeric(rows.get("test_acc_best", pd.Series(np.nan, index=rows.index)), errors="coerce")
+    return (rows["status"] == "completed") & (best < AT_CHANCE)
+
+
+def _read(rows: pd.DataFrame, metric: str) -> np.ndarray:
     column = metric_column(metric)
-    values = pd.to_numeric(done[column], errors="coerce") if column in done else pd.Series(np.nan, index=done.index)
-    return done, values.to_numpy(dtype=float), int((chosen["status"] == "diverged").sum())
+    if column not in rows:
+        return np.full(len(rows), np.nan)
+    return pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
 
 
-def _mean_std(values: np.ndarray) -> str:
+def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics: list[str],
+         claim: dict) -> tuple[Arm, np.ndarray]:
+    """The arm and its values: one row per run that gives one, one column per metric."""
+    chosen = runs[[arms.matches(f, cond) for f in flats]]
+    arm = Arm(where, metrics[0], notes=_status_notes(chosen))
+    done = chosen[chosen["status"].isin(FINISHED)]
+    n = len(done)
+    diverged, chance = (done["status"] == "diverged").to_numpy(), _at_chance(done).to_numpy()
+    if metrics[0] in SPECIAL:  # counted from each finished run's outcome
+        hit = diverged | (chance if metrics[0] == "at_chance" else False)
+        arm.values, arm.count, arm.seeds = hit.astype(float), int(hit.sum()), list(done["config.seed"])
+        return arm, arm.values[:, None]
+    values = np.column_stack([_read(done, m) for m in metrics]) if n else np.zeros((0, len(metrics)))
+    direction = better(claim)
+    if direction:  # an outcome: a diverged run is the worst value
+        values[diverged] = -np.inf if direction == "higher" else np.inf
+        usable = np.ones(n, dtype=bool)
+        valued = ~np.isnan(values).any(axis=1)  # +-inf stays: diverged, or a target never reached
+        arm.notes += [f"diverged in {diverged.sum()} of {n} (ranked worst)"] * bool(diverged.any())
+        arm.notes += [f"at chance in {chance.sum()} of {n}"] * bool(chance.any())
+    else:  # a mechanism: a diverged or dead network's value has no meaning
+        keep_dead = bool(claim.get("at_chance_counts")) or all(m.endswith(":first") for m in metrics)
+        dead_chance = chance & (not keep_dead)
+        usable = ~(diverged | dead_chance)
+        valued = np.isfinite(values).all(axis=1)
+        causes = ", ".join(c for c in (f"diverged in {diverged.sum()} of {n} runs" * bool(diverged.any()),
+                                       f"at chance in {dead_chance.sum()} of {n}" * bool(dead_chance.any())) if c)
+        if causes and (usable.sum() < 2 or usable.sum() < n / 2):
+            arm.not_applicable = f"{where}: {causes} (a dead network has no meaningful {metrics[0]})"
+        elif causes:
+            arm.notes.append(f"left out: {causes}")
+        if keep_dead and chance.any():
+            why = "the claim counts them" if claim.get("at_chance_counts") else "read before training mattered"
+            arm.notes.append(f"at chance in {chance.sum()} of {n} (kept: {why})")
+    missing = int((usable & ~valued).sum())
+    arm.notes += [f"{missing} of {n} left out: no value of {' / '.join(metrics)}"] * bool(missing)
+    keep = usable & valued
+    arm.values, arm.seeds = values[keep, 0], list(done["config.seed"].to_numpy()[keep])
+    return arm, values[keep]
+
+
+def _values_text(arm: Arm) -> str:
+    """What an arm measured, in a few words: mean ± std, and how many ranked last."""
+    if arm.metric in SPECIAL:
+        return f"{arm.metric.replace('_', ' ')} in {arm.count} of {len(arm.values)}"
+    return steps_text(arm.values) if censored(arm.metric) else _numbers(arm.values)
+
+
+def _numbers(values: np.ndarray) -> str:
     finite = values[np.isfinite(values)]
-    return mean_std(finite.mean() if len(finite) else math.nan, finite.std(ddof=1) if len(finite) > 1 else math.nan)
+    text = mean_std(finite.mean(), finite.std(ddof=1) if len(finite) > 1 else math.nan) if len(finite) else "none"
+    worst = len(values) - len(finite)
+    return text + (f" ({worst} of {len(values)} ranked last)" if worst else "")
 
 
-def _describe(metric: str, values: np.ndarray, diverged: int, where: str) -> str:
-    extra = f", {diverged} diverged (left out)" if diverged else ""
-    return f"{metric}: {_mean_std(values)} (n={np.isfinite(values).sum()}{extra}; {where})"
+def _describe(arm: Arm, label: str | None = None) -> str:
+    notes = "".join(f"; {note}" for note in arm.notes)
+    return f"{label or arm.metric}: {_values_text(arm)} (n={len(arm.values)}; {arm.where}{notes})"
 
 
-def _judge_one(runs, flats, claim: dict, arm_conditions: list[dict], combination: str) -> dict:
-    metric, factor, op = claim["metric"], claim.get("factor", 1.0) or 1.0, claim["op"]
+def _differences(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x - y per run or seed; two worst values (both diverged, both never) are a tie: 0."""
+    with np.errstate(invalid="ignore"):
+        d = x - y
+    return np.where(np.isnan(d) & np.isinf(x) & np.isinf(y), 0.0, d)
+
+
+def _paired(a: Arm, b: Arm, factor: float) -> tuple[np.ndarray, float, str]:
+    """(per-seed differences a - factor * b, the mean of factor * b, the pairing in words)."""
+    mine, theirs = dict(zip(a.seeds, a.values)), dict(zip(b.seeds, factor * b.values))
+    seeds = sorted(set(mine) & set(theirs))
+    alone = sorted(set(mine) ^ set(theirs))
+    d = _differences(np.array([mine[s] for s in seeds]), np.array([theirs[s] for s in seeds]))
+    ref = np.array([theirs[s] for s in seeds])
+    words = f"paired by seed ({len(seeds)} seeds in both arms" + (
+        f"; seeds {', '.join(map(str, alone))} in one arm only, left out)" if alone else ")")
+    return d, _finite_mean(ref), words
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else math.nan
+
+
+def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: str) -> dict:
+    metric, op, factor = claim["metric"], claim["op"], claim.get("factor", 1.0) or 1.0
+    two_sided, check = bool(claim.get("two_sided")), bool(claim.get("check"))
     scaled = "" if factor == 1.0 else f"{factor:g} × "
-    done, a, diverged = _arm(runs, flats, arm_conditions[0], metric)
-    other_diverged = 0
-    parts, measured = [_describe(metric, a, diverged, claim["where"])], [_mean_std(a)]
+    within = claim.get("than_metric") and not claim.get("than")  # another metric of the same runs
+    a, a_values = _arm(runs, flats, conditions[0], claim["where"],
+                       [metric] + ([claim["than_metric"]] if within else []), claim)
+    parts, measured, arms_ = [_describe(a)], [_values_text(a)], [a]
+    x, y, target, reference = a.values, None, 0.0, math.nan
     if claim.get("value") is not None:
-        b, kind = None, "one-sample t"
         target = reference = factor * claim["value"]
         parts.append(f"threshold {scaled}{claim['value']:g}")
         measured.append(f"{scaled}{claim['value']:g}")
     elif claim.get("than"):
-        other_metric = claim.get("than_metric") or metric
-        other_done, b_raw, other_diverged = _arm(runs, flats, arm_conditions[1], other_metric)
-        b, kind = factor * b_raw, "Welch"
-        parts.append(_describe(f"{scaled}{other_metric}", b_raw, other_diverged, claim["than"]))
-        measured.append(f"{scaled}{_mean_std(b_raw)}")
-        if claim.get("paired"):  # an identity per seed: the difference is taken seed by seed
-            mine = pd.Series(a, index=done["config.seed"].to_numpy())
-            theirs = pd.Series(b, index=other_done["config.seed"].to_numpy())
-            seeds = sorted(set(mine.dropna().index) & set(theirs.dropna().index))
-            a, b, kind = (mine[seeds] - theirs[seeds]).to_numpy(dtype=float), None, "paired by seed"
-            target, reference = 0.0, float(theirs[seeds].mean()) if seeds else math.nan
-            parts.append(f"paired by seed ({len(seeds)} seeds in both arms)")
-    else:  # another metric of the same runs: paired
-        other = metric_column(claim["than_metric"])
-        b_raw = pd.to_numeric(done[other], errors="coerce").to_numpy(dtype=float) if other in done else a * np.nan
-        ok = np.isfinite(a) & np.isfinite(b_raw)
-        measured.append(f"{scaled}{_mean_std(b_raw)}")
-        a, b, kind = a[ok] - factor * b_raw[ok], None, "paired t"
-        target, reference = 0.0, factor * b_raw[ok].mean() if ok.any() else math.nan
-        parts.append(f"{scaled}{claim['than_metric']} of the same runs (paired difference)")
-    a = a[np.isfinite(a)]
-    if b is not None:
-        b = b[np.isfinite(b)]
-        target = reference = b.mean() if len(b) else math.nan
-    result = {**claim, "combination": combination, "measured": " vs ".join(measured),
-              "n": [len(a)] + ([len(b)] if b is not None else []),
-              "diverged": diverged + other_diverged, "p": None, "difference": None, "ci": None}
-    if len(a) < 2 or (b is not None and len(b) < 2):
-        return {**result, "verdict": "insufficient",
-                "evidence": "; ".join(parts) + "; fewer than 2 completed runs in an arm"}
-    diff, low, high, p = _difference(a, b, target, op)
-    tol = claim.get("tol", 0.01)
-    if op in ("=", "!="):
-        band = tol * max(abs(reference), 1e-30)
-        inside_ci, inside_point = -band <= low and high <= band, abs(diff) <= band
-        outside_ci = high < -band or low > band
-        if op == "=":
-            verdict = "reproduced" if inside_ci else "weak" if inside_point else "not reproduced"
+        b, _ = _arm(runs, flats, conditions[1], claim["than"], [claim.get("than_metric") or metric], claim)
+        arms_.append(b)
+        parts.append(_describe(b, f"{scaled}{b.metric}"))
+        measured.append(f"{scaled}{_values_text(b)}")
+        if claim.get("paired") and metric not in SPECIAL:
+            x, reference, words = _paired(a, b, factor)
+            parts.append(words)
         else:
-            verdict = "reproduced" if outside_ci else "weak" if not inside_point else "not reproduced"
-        rule = f"tolerance ±{band:.3g} ({tol:g} relative)"
-    else:
-        holds = diff > 0 if op == ">" else diff < 0
-        verdict = "not reproduced" if not holds else "reproduced" if p < ALPHA else "weak"
-        rule = f"p = {p:.2g} ({kind}, one-sided)"
-    parts.append(f"difference {diff:+.3g} [95% CI {low:+.3g}, {high:+.3g}]; {rule}")
-    return {**result, "verdict": verdict, "evidence": "; ".join(parts), "p": _num(p), "difference": _num(diff),
-            "ci": [_num(low), _num(high)]}
+            y = factor * b.values
+            reference = _finite_mean(y)
+    else:  # per-run differences with another metric of the same runs
+        x = _differences(a_values[:, 0], factor * a_values[:, 1])
+        reference = _finite_mean(factor * a_values[:, 1])
+        measured.append(f"{scaled}{_numbers(a_values[:, 1])}")
+        parts.append(f"{scaled}{claim['than_metric']} of the same runs (per-run difference)")
+    result = {**claim, "combination": combination, "measured": " vs ".join(measured),
+              "n": [len(arm.values) for arm in arms_], "diverged": None, "test": None, "p": None,
+              "p_against": None, "p_holm": None, "p_against_holm": None, "difference": None, "estimate_of": None,
+              "interval": None, "interval_level": None, "exact": None, "band": None, "post_hoc": False,
+              "_parts": parts}
+    result["diverged"] = sum(int((runs[[arms.matches(f, c) for f in flats]]["status"] == "diverged").sum())
+                             for c in conditions)
+    reasons = [arm.not_applicable for arm in arms_ if arm.not_applicable]
+    if reasons:
+        return {**result, "verdict": "not applicable", "_why": "not applicable: " + "; ".join(reasons)}
+    smallest = min([len(x)] + ([len(y)] if y is not None else []))
+    if smallest < (1 if check else 2):
+        return {**result, "verdict": "inconclusive", "_why": "fewer than 2 runs with a value in an arm"}
+    band = claim.get("tol_abs")
+    if band is None and op in ("=", "!="):
+        band = claim.get("tol", 0.01) * abs(reference)
+    result["band"] = _num(band)
+    if check:
+        return {**result, **_check(x, y, target, op, band)}
+    if metric in SPECIAL:
+        outcome = sig.counts(a.count, len(a.values), arms_[1].count if y is not None else None,
+                             len(arms_[1].values) if y is not None else None, claim.get("value"), op, two_sided)
+        return {**result, **_tested(outcome, None)}
+    if op in (">", "<"):
+        return {**result, **_tested(sig.ordering(x, y, target, op, two_sided), None)}
+    differences = y is None and claim.get("value") is None
+    if op == "!=" and differences:  # the size of each seed's (or run's) change
+        beyond, inside = sig.change_tests(np.abs(x), band)
+        return {**result, **_tested(beyond, inside)}
+    equivalent, beyond = sig.band_tests(x, y, target, band)
+    return {**result, **(_tested(equivalent, beyond) if op == "=" else _tested(beyond, equivalent))}
 
 
 def _num(value) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def _difference(a: np.ndarray, b: np.ndarray | None, target: float, op: str):
-    """(mean difference, 95% CI low, high, one-sided p in the claimed direction)."""
-    alternative = {">": "greater", "<": "less"}.get(op, "two-sided")
-    if b is None:  # one sample (or paired differences) against `target`
-        diff, se, df = a.mean() - target, a.std(ddof=1) / math.sqrt(len(a)), len(a) - 1
-        p = st.ttest_1samp(a, target, alternative=alternative).pvalue if se > 0 else math.nan
-    else:
-        va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-        diff, se = a.mean() - b.mean(), math.sqrt(va + vb)
-        df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else 1
-        p = st.ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue if se > 0 else math.nan
-    if se == 0:  # every value identical: the difference is exact
-        holds = diff > 0 if op == ">" else diff < 0 if op == "<" else diff != 0
-        return diff, diff, diff, 0.0 if holds else 1.0
-    half = st.t.ppf(0.975, df) * se
-    return diff, diff - half, diff + half, float(p)
+def _tested(outcome: sig.Outcome, opposite: sig.Outcome | None) -> dict:
+    """The fields a test fills: for the claim from `outcome`, against it from `opposite`
+    (or from the outcome's own opposite side)."""
+    against = opposite.p_for if opposite is not None else outcome.p_against
+    fields = {"test": outcome.test, "p": _num(outcome.p_for), "p_against": _num(against),
+              "difference": _num(outcome.estimate), "estimate_of": outcome.of, "interval_level": outcome.level or None,
+              "interval": [_num(outcome.low), _num(outcome.high)] if outcome.level else None,
+              "_opposite": opposite.test if opposite is not None else None}
+    exact = outcome.exact if outcome.exact is not None else (
+        None if opposite is None or opposite.exact is None else not opposite.exact)
+    if exact is not None:
+        fields.update({"exact": exact, "p": None, "p_against": None, "test": "identical values"})
+    return fields
+
+
+def _check(x: np.ndarray, y: np.ndarray | None, target: float, op: str, band: float | None) -> dict:
+    """A check holds when every run (or pair) satisfies it."""
+    gaps = x - target if y is None else np.subtract.outer(x, y)  # two arms: every run against every run
+    with np.errstate(invalid="ignore"):
+        ok = gaps > 0 if op == ">" else gaps < 0 if op == "<" else (np.abs(gaps) <= band) == (op == "=")
+    holds, count = bool(ok.all()), f"{int(ok.sum())} of {ok.size}" + (" pairs of runs" if y is not None else "")
+    return {"verdict": "check: holds" if holds else "check: fails", "test": "checked run by run",
+            "_why": f"checked run by run: holds in {count}"}
+
+
+def settle(judged: list[dict]) -> list[dict]:
+    """The verdicts of one experiment's claims: Holm's correction over its tests (the
+    p-values for the claims together, and those against them together), then the words."""
+    tested = [j for j in judged if "verdict" not in j and j.get("exact") is None]
+    for key in ("p", "p_against"):
+        adjusted = sig.holm([j[key] if j[key] is not None else 1.0 for j in tested])
+        for j, value in zip(tested, adjusted):
+            j[f"{key}_holm"] = value if j[key] is not None else None
+    settled = []
+    for j in judged:
+        j = dict(j)
+        if "verdict" not in j:
+            if j["exact"] is not None:
+                j["verdict"] = "reproduced" if j["exact"] else "contradicted"
+            elif j["p_holm"] is not None and j["p_holm"] < sig.ALPHA:
+                j["verdict"] = "reproduced"
+            elif j["p_against_holm"] is not None and j["p_against_holm"] < sig.ALPHA:
+                j["verdict"] = "contradicted"
+            else:
+                j["verdict"] = "inconclusive"
+            j["_why"] = _test_words(j, len(tested))
+        j["evidence"] = "; ".join([*j.pop("_parts"), j.pop("_why")])
+        j.pop("_opposite", None)
+        settled.append(j)
+    return settled
+
+
+def _p(value: float | None, adjusted: float | None, m: int) -> str:
+    return f"p = {value:.2g} (Holm-adjusted {adjusted:.2g}, {m} tests)" if value is not None else "no p"
+
+
+def _test_words(j: dict, m: int) -> str:
+    """The test, its estimate and interval, and its p-values, as the evidence states them."""
+    if j["exact"] is not None:
+        d = j["difference"]
+        rest = f" ±{j['band']:.3g}" if j.get("band") is not None and j["op"] in ("=", "!=") else ""
+        side = {True: "holds", False: "fails"}[j["exact"]]
+        return (f"identical values: the {j.get('estimate_of') or 'difference'} is exactly {d:+.3g}"
+                + (f" (band{rest})" if rest else "") + f", so the claim {side} exactly (no test needed)")
+    words = j["test"]
+    if j["difference"] is not None:
+        words += f": {j.get('estimate_of') or 'difference'} {j['difference']:+.3g}"
+    if j["interval"]:
+        low, high = (f"{v:+.3g}" if v is not None else "∞" for v in j["interval"])
+        words += f", {j['interval_level']} interval [{'-' if low == '∞' else ''}{low}, {high}]"
+    if j.get("band") is not None and j["op"] in ("=", "!="):
+        words += f", band ±{j['band']:.3g}" + (" (tol_abs)" if j.get("tol_abs") is not None else
+                                               f" ({j.get('tol', 0.01):g} relative)")
+    words += f"; for the claim {_p(j['p'], j['p_holm'], m)}"
+    opposite = j.get("_opposite")
+    return words + f"; against it{f' ({opposite})' if opposite else ''} {_p(j['p_against'], j['p_against_holm'], m)}"

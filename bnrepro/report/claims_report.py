@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from ..run.files import atomic_write
 from .claims import VERDICTS
 from .format import markdown_table
 from .summaries import TableError
+from .tables import shown_verdict
 
 INDEX_HEADER = """# Results
 
@@ -33,44 +35,83 @@ bnrepro report --results results
 ```
 
 Claims are judged by the rule in the README ("Claim verdicts"); [claims.md](claims.md)
-lists every verdict with its evidence. `bench.md`, `bench_cpu.md` and `bn_layers.md` come
+lists every verdict with its evidence, the tests run and the correction. "length (runs /
+file)" sets the runs' length beside the experiment file's; "settings changed" is what
+`scripts/reproduce.sh` recorded (`not recorded`: these runs were trained some other way,
+see their table's provenance). `bench.md`, `bench_cpu.md` and `bn_layers.md` come
 from `bnrepro bench` and `scripts/compare_bn_layers.py` (see the README, Speed).
 """
 
 
-def _kind(verdict: str) -> str:
-    return next((k for k in VERDICTS if verdict.startswith(k)), verdict)
+def _counts(claims: list[dict]) -> Counter:
+    return Counter(c["verdict"] for c in claims)
 
 
-def _totals(verdicts: list[str]) -> str:
-    kinds = [_kind(v) for v in verdicts]
-    return ", ".join(f"{kinds.count(k)} {k}" for k in VERDICTS)
+def totals(claims: list[dict]) -> str:
+    """'3 reproduced, 1 contradicted, 2 inconclusive, 0 not applicable; checks: 1 holds, 0 fails; 1 post hoc'."""
+    counts = _counts(claims)
+    text = ", ".join(f"{counts[k]} {k}" for k in VERDICTS[:4])
+    text += f"; checks: {counts['check: holds']} hold, {counts['check: fails']} fail"
+    post_hoc = sum(bool(c.get("post_hoc")) for c in claims)
+    return text + (f"; {post_hoc} post hoc" if post_hoc else "")
+
+
+def _length(entry: dict) -> str:
+    """The runs' length beside the experiment file's: '600 of 20,000 steps', or 'full length (5,000 steps)'."""
+    runs, file = entry["steps"]["runs"], entry["steps"]["file"]
+    ran = ", ".join(f"{s:,}" for s in runs) or "none"
+    if file is None:
+        return f"{ran} steps (no experiment file)"
+    if runs == [file]:
+        return f"full length ({file:,} step{'s' * (file != 1)})"
+    return f"{ran} of {file:,} steps"
 
 
 def _entries(results: Path) -> list[dict]:
     files = sorted(results.glob("*.claims.json"))
     if not files:
         raise TableError(f"no *.claims.json in {results}: run `bnrepro table` first")
-    return [json.loads(file.read_text()) for file in files]
+    entries = [json.loads(file.read_text()) for file in files]
+    old = [file.name for file, entry in zip(files, entries) if "tests" not in entry]
+    if old:  # written before the verdict rule counted tests and lengths
+        raise TableError(f"{', '.join(old)} in {results} were written by an older `bnrepro table`: "
+                         "build the tables again from their runs")
+    return entries
+
+
+def _record(results: Path, name: str) -> dict:
+    record_file = results / "runs" / name / "reproduce.json"
+    return json.loads(record_file.read_text()) if record_file.is_file() else {}
 
 
 def write_report(results: Path) -> Path:
     """results/claims.md: every experiment's claims and verdicts, from <experiment>.claims.json."""
-    rows, sections, verdicts = [], [], []
-    for entry in _entries(results):
+    rows, sections, claims, tests = [], [], [], 0
+    entries = _entries(results)
+    for entry in entries:
+        tests += entry["tests"]
         for claim in entry["claims"]:
-            verdicts.append(claim["verdict"])
+            claims.append(claim)
             rows.append({"experiment": f"[{entry['experiment']}]({entry['experiment']}.md)",
                          "claim": claim["text"] + (f" ({claim['combination']})" if claim.get("combination") else ""),
                          "paper": f"{claim['paper']} ({claim['paper_source']})" if claim.get("paper") else "",
-                         "bnrepro": claim.get("measured", ""), "verdict": claim["verdict"],
-                         "evidence": claim["evidence"]})
-        sections += [f"### {entry['experiment']} ({entry['runs']} runs)", "", *entry["provenance"], ""]
+                         "bnrepro": claim.get("measured", ""), "length (runs / file)": _length(entry),
+                         "verdict": shown_verdict(claim), "evidence": claim["evidence"]})
+        sections += [f"### {entry['experiment']} ({entry['runs']} runs; {entry['tests']} tests)", "",
+                     f"- verdicts: {totals(entry['claims'])}", *entry["provenance"], ""]
     lines = ["# Claims and verdicts", "",
              "Every claim an experiment in conf/experiment/ tests, judged from its runs by `bnrepro table` "
-             "with the README's rule (\"Claim verdicts\": one-sided Welch t-test, p < 0.05, for orderings; "
-             "95% confidence interval inside the tolerance for equalities; fewer than 2 completed runs in an "
-             f"arm: insufficient). Totals: {_totals(verdicts)}.", "",
+             "with the README's rule (\"Claim verdicts\"): orderings by one-sided tests (Welch's t-test when "
+             "every run finished with a finite value; a rank or sign test when a run diverged, which ranks "
+             "worst, or never reached a target), equalities by two one-sided tests (TOST) within the stated "
+             "band, counts by Fisher's exact or a binomial test; a diverged or dead run has no value of a "
+             "mechanism metric (`not applicable` when too few healthy runs remain). **reproduced** / "
+             "**contradicted**: significant for / against the claim at p < 0.05 after Holm's correction within "
+             "each experiment (its claims that are not checks); **inconclusive** otherwise; checks (identities "
+             "that cannot fail) hold or fail run by run and are not counted as reproductions; **post hoc**: the "
+             "claim is not among those the runs recorded when they trained.", "",
+             f"Totals over {len(entries)} experiments: {totals(claims)}. {tests} tests, Holm's correction "
+             "within each experiment.", "",
              markdown_table(pd.DataFrame(rows)), "", "## Where the numbers come from", "", *sections]
     atomic_write(results / "claims.md", "\n".join(lines))
     return results / "claims.md"
@@ -81,15 +122,15 @@ def write_index(results: Path) -> Path:
     rows, notes = [], []
     for entry in _entries(results):
         name = entry["experiment"]
-        record_file = results / "runs" / name / "reproduce.json"
-        record = json.loads(record_file.read_text()) if record_file.is_file() else {}
-        verdicts = [c["verdict"] for c in entry["claims"]]
-        settings = " ".join(record.get("overrides", [])) or "full length"
-        rows.append({"experiment": f"[{name}]({name}.md)", "claims": len(verdicts),
-                     "verdicts": _totals(verdicts), "runs": entry["runs"],
+        record = _record(results, name)
+        settings = (" ".join(record["overrides"]) or "none") if "overrides" in record else "not recorded"
+        rows.append({"experiment": f"[{name}]({name}.md)", "claims": len(entry["claims"]),
+                     "verdicts": totals(entry["claims"]), "tests": entry["tests"], "runs": entry["runs"],
+                     "length (runs / file)": _length(entry),
                      "device (this regeneration)": record.get("device", "not recorded"),
                      "wall time here": f"{record['wall_s'] / 60:.1f} min" if "wall_s" in record else "not recorded",
-                     "settings": settings, "runtime stated in the experiment file": record.get("stated_runtime", "")})
+                     "settings changed": settings,
+                     "runtime stated in the experiment file": record.get("stated_runtime", "")})
         if record.get("overrides"):
             notes.append(f"- `{name}`: reduced from the experiment file's settings with "
                          f"`{' '.join(record['overrides'])}` ({record.get('why', 'see the README')}).")

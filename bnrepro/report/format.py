@@ -26,3 +26,17 @@ def tree_note(dirty) -> str:
     states = {None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v) for v in dirty}
     notes = [" (with uncommitted changes)" if True in states else "", " (tree state unknown)" if None in states else ""]
     return "".join(notes)
+
+
+def steps_text(steps) -> str:
+    """Steps to a target over runs (+inf: never reached; NaN: no value, left out):
+    "2 of 3 reached, median 450", or "never (0 of 3)" when the median is never."""
+    values = sorted(float(v) for v in steps if float(v) == float(v))  # NaN != NaN: left out
+    if not values:
+        return "n/a"
+    reached = sum(math.isfinite(v) for v in values)
+    middle = len(values) // 2
+    median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    if not math.isfinite(median):
+        return f"never ({reached} of {len(values)} reached)"
+    return f"{reached} of {len(values)} reached, median {median:,.0f}"

@@ -7,7 +7,9 @@ launcher) that left no summary, named.
 """
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 import platform
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import arms, flatten, is_plain_name
+from ..config import NORM_SCHEMAS, arms, flatten, from_plain, is_plain_name, to_plain
 from ..run.files import PLANNED_RUNS
 
 # A `running` summary not updated for this long belongs to a killed process (a live run
@@ -25,6 +27,10 @@ STALE_S = 600
 
 # Keys that differ between runs without making them different configurations.
 _NOT_CONFIG = tuple(f"config.{key}" for key in arms.NOT_CONFIG)
+
+# A run is at chance when its best test accuracy is below 2 / classes (every data set
+# here has 10 classes): it never learned, whatever else it logged.
+AT_CHANCE = 0.2
 
 
 class TableError(ValueError):
@@ -133,17 +139,23 @@ def metric_column(metric: str) -> str:
 
 
 def steps_to(history: pd.DataFrame, tag: str, threshold: float) -> float:
-    """The first logged step at which `tag` is >= threshold; NaN if it never is."""
-    if tag not in history:
+    """The first logged step at which `tag` is >= threshold; +inf if it never is (censored:
+    later than the run could tell); NaN if the run never logged the tag."""
+    if tag not in history or history[tag].isna().all():
         return float("nan")
     series = history[["step", tag]].dropna()
     reached = series[series[tag] >= threshold]
-    return float(reached["step"].iloc[0]) if len(reached) else float("nan")
+    return float(reached["step"].iloc[0]) if len(reached) else math.inf
+
+
+def censored(metric: str) -> bool:
+    """Steps to a target: +inf where never reached (a median and a count, never a mean)."""
+    return ":steps_to=" in metric or metric == "steps_to_baseline_best"  # the latter: paper_table.COLUMN
 
 
 def with_history_metrics(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """Add the columns of metrics read from each run's scalars.csv rather than its summary:
-    'tag:steps_to=X', the first logged step at which the tag reached X (NaN: never)."""
+    'tag:steps_to=X', the first logged step at which the tag reached X (+inf: never)."""
     wanted = {metric_column(m): m for m in metrics if ":steps_to=" in m}
     if not wanted:
         return runs
@@ -157,7 +169,24 @@ def with_history_metrics(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame
 
 
 def config_keys(runs: pd.DataFrame) -> list[str]:
-    """Config keys whose values differ between runs (seed and locations aside)."""
+    """Config keys whose values differ between runs (seed and locations aside), in the
+    schema's order: the same whichever other experiments' runs were read with them."""
     keys = [c for c in runs.columns if c.startswith("config.") and c not in _NOT_CONFIG
             and not c.startswith("config.report.")]
+    order = _schema_order()
+    keys.sort(key=lambda k: (order.get(k, len(order)), k))
     return [k for k in keys if runs[k].astype(str).nunique() > 1]
+
+
+@functools.cache
+def _schema_order() -> dict[str, int]:
+    """config.<key> -> its position in the schema (every norm layer's options included)."""
+    keys: list[str] = []
+    for kind in NORM_SCHEMAS:
+        plain = to_plain(from_plain({"model": {"norm": {"kind": kind.value}}}))
+        previous = -1
+        for key in (f"config.{k}" for k in flatten(plain)):  # a kind's own keys go after its earlier ones
+            if key not in keys:
+                keys.insert(previous + 1, key)
+            previous = keys.index(key)
+    return {k: i for i, k in enumerate(keys)}

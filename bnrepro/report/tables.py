@@ -1,15 +1,18 @@
 """`bnrepro table DIR...`: comparison tables and claim verdicts from runs' summary.json files.
 
 One row per configuration (the config keys that differ between the runs, seed
-aside), each metric as mean +- std over seeds with n. The runs are those
-summaries.select_runs keeps (each run once, the newest of reruns). Runs that diverged
-are counted (column `diverged`) and left out of the means; unfinished runs (pending,
-running, interrupted, failed, or killed: see summaries.shown_status) are left out and
-named, and so are planned runs that left no summary. Writes
+aside, in the schema's order), each metric as mean +- std over seeds with n; a
+steps-to metric as "k of n reached" and the median (never = +infinity: censored). The
+runs are those summaries.select_runs keeps (each run once, the newest of reruns). Runs
+that diverged are counted (column `diverged`) and left out of the means; unfinished
+runs (pending, running, interrupted, failed, or killed: see summaries.shown_status) are
+left out and named, and so are planned runs that left no summary. The claims judged
+are the experiment file's (stated.py: post hoc where they differ from those the runs
+recorded), with Holm's correction over the experiment's tests (claims.settle). Writes
 <out>/<experiment>.csv, <experiment>.md (with provenance: commands, seeds, device,
-commit) and <experiment>.claims.json (read by `bnrepro report`). Nothing written
-depends on when or where the table is built, only on the runs: rebuilding from the
-same runs gives the same bytes.
+commit, lengths) and <experiment>.claims.json (read by `bnrepro report`). Nothing
+written depends on when or where the table is built, only on the files read:
+rebuilding from the same runs gives the same bytes.
 """
 from __future__ import annotations
 
@@ -20,11 +23,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..run.files import atomic_write
-from .claims import judge
 from . import paper_table
-from .format import markdown_table, mean_std, tree_note
+from .claims import judge, settle
+from .format import markdown_table, mean_std, steps_text, tree_note
 from .ranges import trainable_range
-from .summaries import Selection, TableError, config_keys, metric_column, select_runs, with_history_metrics
+from .stated import Stated, regeneration, stated
+from .summaries import (Selection, TableError, censored, config_keys, metric_column, select_runs,
+                        with_history_metrics)
 from .words import footnotes, header
 
 BASE_METRICS = ("test_acc_final", "test_acc_best", "best_step")
@@ -43,6 +48,10 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         for metric in metrics:
             column = metric_column(metric)
             data = pd.to_numeric(usable[column], errors="coerce") if column in usable else pd.Series(dtype=float)
+            if censored(metric):  # never reached = +inf: a median and a count, not a mean
+                row[f"{metric} median"] = data.dropna().median() if data.notna().any() else math.nan
+                row[f"{metric} reached"] = steps_text(data)
+                continue
             row[f"{metric} mean"] = data.mean() if len(data) else math.nan
             row[f"{metric} std"] = data.std(ddof=1) if len(data) > 1 else math.nan
         rows.append(row)
@@ -50,10 +59,14 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 
 def display(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    keys = [c for c in table.columns if not c.endswith((" mean", " std")) and c not in ("n", "diverged", "seeds")]
+    keys = [c for c in table.columns if not c.endswith((" mean", " std", " median", " reached"))
+            and c not in ("n", "diverged", "seeds")]
     shown = table[keys].copy()
     for metric in metrics:
         label = header(metric)
+        if censored(metric):
+            shown[label] = table[f"{metric} reached"]
+            continue
         fmt = (lambda m, s: "n/a" if not math.isfinite(m) else f"{m:.0f}") if metric == "best_step" else mean_std
         shown[label] = [fmt(m, s) for m, s in zip(table[f"{metric} mean"], table[f"{metric} std"])]
     for column in ("n", "diverged", "seeds"):
@@ -61,22 +74,41 @@ def display(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return shown
 
 
-def provenance_lines(runs: pd.DataFrame) -> list[str]:
-    """Where the numbers come from, from the runs' own records (never the build's date or paths)."""
+def provenance_lines(runs: pd.DataFrame, claims: Stated | None = None, record: dict | None = None) -> list[str]:
+    """Where the numbers come from, from the runs' own records and reproduce.json (never the
+    build's date or paths), and which claims are judged against what the runs recorded."""
     def unique(column):
         return sorted({str(v) for v in runs[column].dropna()}) if column in runs else []
 
+    record = record or {}
     commits = [f"{c[:10]}" for c in unique("commit")]
+    note = f" ({record['commit_note']})" if record.get("commit_note") else ""
     finished = unique("finished")
-    return [
+    lines = [
         f"- built by `bnrepro table` from {len(runs)} runs"
         + (f", finished {finished[0][:10]} to {finished[-1][:10]}" if finished else ""),
         *[f"- trained by: `{c}`" for c in unique("command")],
         f"- device: {', '.join(unique('device_name'))}",
-        f"- commit: {', '.join(commits)}{tree_note(runs['dirty'] if 'dirty' in runs else [])}",
+        f"- commit: {', '.join(commits)}{tree_note(runs['dirty'] if 'dirty' in runs else [])}{note}",
         f"- steps per run: {', '.join(unique('steps_done'))}; runs trained together per process: "
         f"{', '.join(unique('runs_trained_together'))}",
     ]
+    if claims is None:
+        return lines
+    post_hoc = sum(claims.post_hoc)
+    lines.append(f"- claims judged: {claims.source}; "
+                 + (f"{post_hoc} post hoc (not among the claims the runs recorded when they trained)" if post_hoc
+                    else "every one recorded by the runs when they trained"))
+    if claims.file_steps is None:  # no experiment file: nothing to compare with
+        return lines
+    changed = record["claims_commit"][:10] if record.get("claims_commit") else "not recorded"
+    lines += [f"- the experiment file: {claims.file_steps:,} step{'s' * (claims.file_steps != 1)}, "
+              f"seeds {claims.file_seeds or 'not swept'}; "
+              f"its last commit before these runs: {changed} (reproduce.json)"]
+    if claims.dropped:
+        lines.append("- claims the runs recorded that the file no longer makes (in that form): "
+                     + "; ".join(f"\"{text}\"" for text in claims.dropped))
+    return lines
 
 
 def check_columns(columns: list[str]) -> None:
@@ -102,12 +134,17 @@ def selection_notes(selection: Selection, group: pd.DataFrame) -> list[str]:
     return notes
 
 
+def shown_verdict(v: dict) -> str:
+    """The verdict as a table shows it: post hoc claims say so."""
+    return v["verdict"] + (" (post hoc)" if v.get("post_hoc") else "")
+
+
 def claims_table(verdicts: list[dict]) -> str:
     return markdown_table(pd.DataFrame([{
         "claim": v["text"] + (f" ({v['combination']})" if v["combination"] else ""),
         "source": v["source"],
         "paper": f"{v['paper']} ({v['paper_source']})" if v.get("paper") else "",
-        "bnrepro": v["measured"], "verdict": v["verdict"], "evidence": v["evidence"]} for v in verdicts]))
+        "bnrepro": v["measured"], "verdict": shown_verdict(v), "evidence": v["evidence"]} for v in verdicts]))
 
 
 def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None) -> list[Path]:
@@ -119,15 +156,18 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
     out.mkdir(parents=True, exist_ok=True)
     for name, group in runs.groupby("name", sort=True):
         configured = json.loads(group["config.report.columns"].iloc[0]) if "config.report.columns" in group else []
-        claims = json.loads(group["config.report.claims"].iloc[0]) if "config.report.claims" in group else []
+        claims = stated(name, group)
         metrics = list(dict.fromkeys([*BASE_METRICS, *configured, *(columns or [])]))
-        group = with_history_metrics(group, metrics + [c["metric"] for c in claims])
+        group = with_history_metrics(group, metrics + [m for c in claims.claims
+                                                       for m in (c["metric"], c.get("than_metric")) if m])
         paper = paper_table.spec(group)
         if paper:
             group = paper_table.with_steps_to_baseline(group, paper)
         table = aggregate(group, metrics)
-        verdicts = [verdict for claim in claims for verdict in judge(group, claim)]
-        provenance = provenance_lines(group)
+        verdicts = settle([{**verdict, "post_hoc": post_hoc} for claim, post_hoc in zip(claims.claims, claims.post_hoc)
+                           for verdict in judge(group, claim)])
+        record = regeneration(group)
+        provenance = provenance_lines(group, claims, record)
         lines = [f"# {name}", "", markdown_table(display(table, metrics)), "",
                  "Mean ± sample std over seeds (n = completed runs); diverged runs are counted, not averaged, "
                  "and nothing they logged from their divergence step on counts.", *footnotes(metrics), "",
@@ -146,13 +186,22 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
                       "reach it.", "", markdown_table(ranges)]
         if paper:
             lines += ["", *paper_table.markdown(group, paper)]
+        tests = sum(v["p"] is not None or v["p_against"] is not None for v in verdicts)
         if verdicts:
             lines += ["", "## Claims", "",
-                      "Verdict rule: README, \"Claim verdicts\" (Welch / one-sample / paired t-tests, 95% "
-                      "confidence intervals, p < 0.05).", "", claims_table(verdicts)]
+                      f"Verdict rule: README, \"Claim verdicts\". {tests} tests, Holm-adjusted together (the "
+                      "family: this experiment's claims that are not checks); reproduced / contradicted at an "
+                      "adjusted p < 0.05 for / against the claim.", "", claims_table(verdicts)]
         atomic_write(out / f"{name}.csv", table.to_csv(index=False))
         atomic_write(out / f"{name}.md", "\n".join(lines) + "\n")
-        claims_file = {"experiment": name, "runs": len(group), "provenance": provenance, "claims": verdicts}
+        steps = sorted({int(v) for v in pd.to_numeric(group["steps_done"], errors="coerce").dropna()}) \
+            if "steps_done" in group else []
+        claims_file = {"experiment": name, "runs": len(group), "provenance": provenance, "tests": tests,
+                       "correction": "Holm, within the experiment", "claims_source": claims.source,
+                       "steps": {"runs": steps, "file": claims.file_steps}, "file_seeds": claims.file_seeds,
+                       "runs_commits": sorted({str(c)[:10] for c in group.get("commit", pd.Series([])).dropna()}),
+                       "claims_commit": record.get("claims_commit"), "dropped_claims": claims.dropped,
+                       "claims": verdicts}
         atomic_write(out / f"{name}.claims.json", json.dumps(claims_file, indent=2) + "\n")
         written += [out / f"{name}.csv", out / f"{name}.md"]
     return written

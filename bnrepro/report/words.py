@@ -54,7 +54,9 @@ def _describe(metric: str) -> tuple[str, str]:
     tag, _, how = metric.partition(":")
     if how.startswith("steps_to="):
         target = how.split("=", 1)[1]
-        suffix, how_text = f": steps to {target}", f"the first evaluated step at which it reached {target}"
+        suffix, how_text = f": steps to {target}", (f"the first evaluated step at which it reached {target}; "
+                                                     "how many runs did, and the median with never counted as "
+                                                     "infinitely late")
     elif how in _HOW:
         suffix, how_text = _HOW[how]
     else:

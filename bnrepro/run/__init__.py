@@ -9,7 +9,8 @@
 - measures.py: Santurkar et al.'s measures (ICS, the loss landscape along the gradient),
   which re-evaluate a probe step's mini-batch at other points of the parameters;
 - fetcher.py: device-to-host copies without stalling the device;
-- tags.py: the names of everything logged, and the TensorBoard layout;
+- tags.py: the names of everything logged, and the TensorBoard layout; logged_tags.py:
+  which tags a configuration will log (claims are checked against it before training);
 - writers.py: TensorBoard events, scalars.csv, summary.json, config.yaml per run, written as it goes;
 - checkpoint.py: the group's whole state saved and restored (exact resume), the signals
   that stop a group cleanly, the pacing of periodic checkpoints;

@@ -1,0 +1,103 @@
+"""What an experiment states now, beside what its runs recorded when they trained.
+
+- The claims a table judges are the experiment file's as it is now
+  (conf/experiment/<name>.yaml, composed as `bnrepro train +experiment=<name>` would);
+  runs of an experiment with no such file (a user's own `name=`) are judged by the
+  claims they recorded.
+- A claim is pre-stated when every run recorded a claim with the same test (the fields
+  in TEST_FIELDS: metric, arms, op, threshold, tolerances, pairing ...; the wording may
+  differ); otherwise it is `post hoc`: stated or changed after the runs trained. Claims
+  the runs recorded that the file no longer makes are named.
+- The file's length (train.steps) and seeds are shown beside the runs' own.
+- reproduce.json (written by scripts/reproduce.sh beside the runs): the commit the runs
+  trained at and the commit that last changed the experiment file, and any note on them.
+
+Everything is read from files (the runs, reproduce.json, the experiment file), never from
+git or the clock: the same files give the same table.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import arms
+
+TEST_FIELDS = ("metric", "where", "op", "than", "than_metric", "value", "factor", "tol", "tol_abs", "paired",
+               "check", "two_sided", "better", "at_chance_counts")
+_DEFAULTS = {"than": None, "than_metric": None, "value": None, "factor": 1.0, "tol": 0.01, "tol_abs": None,
+             "paired": False, "check": False, "two_sided": False, "better": None, "at_chance_counts": False}
+
+
+@dataclass
+class Stated:
+    claims: list[dict]  # the claims to judge
+    source: str  # where they come from, in words
+    post_hoc: list[bool] = field(default_factory=list)  # per claim
+    dropped: list[str] = field(default_factory=list)  # recorded claims the file no longer makes (their text)
+    file_steps: int | None = None
+    file_seeds: str | None = None
+
+
+def test_of(claim: dict) -> tuple:
+    """What a claim tests, whatever its words: equal tuples are the same claim (numbers as
+    numbers, conditions as their key=value pairs)."""
+    def plain(key):
+        value = claim.get(key, _DEFAULTS.get(key))
+        if key in ("where", "than") and value:
+            return tuple(sorted((k, number(v)) for k, v in arms.condition(value).items()))
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+    def number(text: str):
+        try:
+            return float(text)
+        except ValueError:
+            return text.lower()
+    return tuple(plain(key) for key in TEST_FIELDS)
+
+
+def experiment_file(name: str) -> dict | None:
+    """conf/experiment/<name>.yaml composed: {"claims", "steps", "seeds"}; None if there is none."""
+    from hydra import compose, initialize_config_dir
+
+    from ..launch.app import conf_dir
+
+    if not (conf_dir() / "experiment" / f"{name}.yaml").is_file():
+        return None
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=[f"+experiment={name}"], return_hydra_config=True)
+    from omegaconf import OmegaConf
+
+    claims = OmegaConf.to_container(cfg.report.claims, resolve=True)
+    seeds = (cfg.hydra.sweeper.params or {}).get("seed")
+    return {"claims": claims, "steps": int(cfg.train.steps), "seeds": str(seeds) if seeds is not None else None}
+
+
+def recorded(group: pd.DataFrame) -> list[list[dict]]:
+    """Each run's recorded claims."""
+    column = "config.report.claims"
+    return [json.loads(v) if isinstance(v, str) else [] for v in group.get(column, pd.Series([], dtype=object))]
+
+
+def stated(name: str, group: pd.DataFrame) -> Stated:
+    runs_claims = recorded(group)
+    current = experiment_file(name)
+    if current is None:
+        claims = runs_claims[0] if runs_claims else []
+        return Stated(claims, f"the claims the runs recorded (no conf/experiment/{name}.yaml)", [False] * len(claims))
+    in_every = set.intersection(*[{test_of(c) for c in claims} for claims in runs_claims]) if runs_claims else set()
+    now = {test_of(c) for c in current["claims"]}
+    dropped = sorted({c["text"] for claims in runs_claims for c in claims if test_of(c) not in now})
+    return Stated(current["claims"], f"conf/experiment/{name}.yaml as it is now",
+                  [test_of(c) not in in_every for c in current["claims"]], dropped, current["steps"], current["seeds"])
+
+
+def regeneration(group: pd.DataFrame) -> dict:
+    """reproduce.json beside the runs (their folder or the one above), or {} when none."""
+    folders = {Path(p).parent for p in group["path"]} | {Path(p).parent.parent for p in group["path"]}
+    for folder in sorted(folders):
+        if (folder / "reproduce.json").is_file():
+            return json.loads((folder / "reproduce.json").read_text())
+    return {}
