@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from bnrepro.config import ClaimConfig
-from bnrepro.report import figures as figures_module
+from bnrepro.report import figures as figures_module, plotting
 from bnrepro.report.figures import figures
 from bnrepro.run.loop import train_runs
 
@@ -30,8 +30,8 @@ def test_figures_leave_out_diverged_and_unfinished_runs_and_label_n(tmp_path, mo
     _with_scalars(tmp_path / "runs", "pre3", 3, "pre", 0.2, status="interrupted")
     _with_scalars(tmp_path / "old", "pre1", 1, "pre", 0.9, finished="2025-01-01T00:00:00+00:00")  # a rerun
     read, saved = [], {}
-    real_scalars = figures_module._scalars
-    monkeypatch.setattr(figures_module, "_scalars", lambda group: read.extend(group["path"]) or real_scalars(group))
+    real_scalars = plotting.scalars
+    monkeypatch.setattr(plotting, "scalars", lambda group: read.extend(group["path"]) or real_scalars(group))
 
     def save(fig, path):
         saved[path.name] = [text.get_text() for ax in fig.axes if ax.get_legend() for text in ax.get_legend().texts]
@@ -40,7 +40,7 @@ def test_figures_leave_out_diverged_and_unfinished_runs_and_label_n(tmp_path, mo
         plt.close(fig)
         return path
 
-    monkeypatch.setattr(figures_module, "_save", save)
+    monkeypatch.setattr(plotting, "save", save)
     figures_module.figures([tmp_path / "runs", tmp_path / "old"], tmp_path / "out")
     assert {Path(p).name for p in read} == {"pre1", "pre2", "none1", "none2"}
     assert not any("old" in p for p in read)  # the older rerun of pre1 is replaced, as in tables
