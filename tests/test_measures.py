@@ -140,7 +140,7 @@ def test_noisy_bn_is_bn_then_scale_and_shift_in_training_and_plain_bn_at_evaluat
     norm = state.model.norms[0]
     x = torch.randn(16, 16) * 3 + 1
     step = torch.tensor(5)
-    mu_t, sigma_t, m, s = noisy_bn_noise(norm.channel_seed, norm.channel_index, step, 0, 16, 0.5, 1.25, 0.1, 0.1)
+    mu_t, sigma_t, m, s = noisy_bn_noise(norm.noise.channel_seed, norm.noise.channel_index, step, 0, 16, 0.5, 1.25, 0.1, 0.1)
     clean = torch.nn.functional.batch_norm(x, torch.zeros(16), torch.ones(16), training=True)
     torch.testing.assert_close(norm(x, None, None, "train", step), clean * s + m)
     running = norm.running_mean.clone(), norm.running_var.clone()
@@ -152,8 +152,8 @@ def test_noisy_bn_noise_of_a_run_does_not_depend_on_its_batch_mates():
     alone = _state([tiny(seed=3, **_bn("noisy"))], keep_record=False).model.norms[1]
     together = _state([tiny(seed=s, **_bn("noisy")) for s in (1, 3)], keep_record=False).model.norms[1]
     step = torch.tensor(9)
-    a = noisy_bn_noise(alone.channel_seed, alone.channel_index, step, 1, 4, 0.5, 1.25, 0.1, 0.1)
-    b = noisy_bn_noise(together.channel_seed, together.channel_index, step, 1, 4, 0.5, 1.25, 0.1, 0.1)
+    a = noisy_bn_noise(alone.noise.channel_seed, alone.noise.channel_index, step, 1, 4, 0.5, 1.25, 0.1, 0.1)
+    b = noisy_bn_noise(together.noise.channel_seed, together.noise.channel_index, step, 1, 4, 0.5, 1.25, 0.1, 0.1)
     assert all(torch.equal(x, y[..., 16:]) for x, y in zip(a, b))  # run 2's channels are 16..31
 
 

@@ -47,9 +47,10 @@ def evaluate(model: StackedNet, data: Dataset, chunk: int, stats="moving", group
     for start, end, size in _segments(n, chunk, group if stats == "batch" else None):
         mode = ("batch", size) if stats == "batch" else stats
         logits = model(data.test_x[start:end], mode)  # [K, b, classes]
-        target = data.test_y[start:end].expand(model.K, -1)
+        labels = data.test_y[start:end]
+        target = labels.expand(model.K, *labels.shape)
         loss += losses.per_example(logits, target, loss_kind, output).sum(1)
-        correct += (logits.argmax(-1) == target).float().sum(1)
+        correct += losses.correct(logits, target).sum(1)
     return torch.stack([loss / n, correct / n])
 
 

@@ -98,6 +98,8 @@ def slope(z: torch.Tensor, activation: Activation) -> torch.Tensor:
         return 4 * s * (1 - s)
     if activation == Activation.tanh:
         return 1 - torch.tanh(z) ** 2
+    if activation == Activation.linear:
+        return torch.ones_like(z)
     return (z > 0).to(z.dtype)
 
 
@@ -106,30 +108,36 @@ def activation_stats(z: torch.Tensor, unit: int, activation: Activation) -> dict
 
     unit_p*: percentiles over the batch (and positions) of one fixed unit; p*, mean,
     std: over all units; saturated / linear: fraction of all units' inputs where
-    g' < 10% / g' >= 80% of its maximum.
+    g' < 10% / g' >= 80% of its maximum (not for the linear activation: its slope is 1
+    everywhere, nothing saturates).
     """
     z = z.detach().float()
     K = z.shape[0]
     every = z.reshape(K, -1)
-    g = slope(every, activation)
-    return {**_percentiles(z[:, :, unit].reshape(K, -1), "unit_"), **_percentiles(every),
-            "mean": every.mean(1), "std": every.std(1),
-            "saturated": (g < SATURATION).float().mean(1), "linear": (g >= LINEAR).float().mean(1)}
+    stats = {**_percentiles(z[:, :, unit].reshape(K, -1), "unit_"), **_percentiles(every),
+             "mean": every.mean(1), "std": every.std(1)}
+    if activation != Activation.linear:
+        g = slope(every, activation)
+        stats.update(saturated=(g < SATURATION).float().mean(1), linear=(g >= LINEAR).float().mean(1))
+    return stats
 
 
 def output_stats(a: torch.Tensor, activation: Activation) -> dict:
     """Statistics of one hidden layer's nonlinearity output a = g(z) [K, B, U, *rest] -> {name: [K]}:
     mean, std, percentiles over all units, and the fraction saturated: within 2% of the
-    output range's bounds (sigmoid a < 0.02 or > 0.98, tanh |a| > 0.98; ReLU: a = 0)."""
+    output range's bounds (sigmoid a < 0.02 or > 0.98, tanh |a| > 0.98; ReLU: a = 0; not
+    for the linear activation, whose range has no bounds)."""
     every = a.detach().float().reshape(a.shape[0], -1)
+    stats = {"mean": every.mean(1), "std": every.std(1), **_percentiles(every)}
     if activation == Activation.sigmoid:
         edge = (every < OUTPUT_EDGE) | (every > 1 - OUTPUT_EDGE)
     elif activation == Activation.tanh:
         edge = every.abs() > 1 - OUTPUT_EDGE
-    else:
+    elif activation == Activation.relu:
         edge = every <= 0
-    return {"mean": every.mean(1), "std": every.std(1), **_percentiles(every),
-            "saturated": edge.float().mean(1)}
+    else:
+        return stats
+    return {**stats, "saturated": edge.float().mean(1)}
 
 
 def _per_layer(namespace: str, stats: list[dict]) -> dict:

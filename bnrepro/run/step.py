@@ -98,7 +98,7 @@ def _forward_backward(state: StepState, probe: bool):
     wants_a_grad = probe and bool(probes.NEEDS_ACT_GRAD & set(state.which))
     grads = torch.autograd.grad(loss.sum(), [model.params, *(a if wants_a_grad else [])])
     with torch.no_grad():
-        accuracy = (logits.argmax(-1) == y).float().mean(1)
+        accuracy = losses.correct(logits, y).mean(1)
     return loss.detach(), accuracy, grads[0], z, a, (list(grads[1:]) if wants_a_grad else None), (x, y)
 
 

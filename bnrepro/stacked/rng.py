@@ -18,6 +18,7 @@ STREAM_DROPOUT = 2
 STREAM_POPULATION = 3  # the training mini-batches of Algorithm 2
 STREAM_AUGMENT = 4  # random crops and flips (run/augment.py)
 STREAM_NOISE = 5  # noisy BN's shift and scale (norms.py)
+STREAM_CLASS_BLOCKS = 6  # the order of class blocks in non-i.i.d. mini-batches (run/sampler.py)
 
 
 def _mul32(x, c: int):
