@@ -110,6 +110,23 @@ def test_landscape_moves_each_run_by_its_own_learning_rate():
     torch.testing.assert_close(loss[1, 0], loss[0, 1], rtol=1e-5, atol=1e-6)  # 2 * 0.1 = 0.5 * 0.4
 
 
+def test_landscape_step_sizes_are_capped_at_the_largest_step_asked_for():
+    """landscape_max_step: every c * lr above the cap is the cap (run 2, lr 0.4: 0.4 * 2 = 0.8 -> 0.3)."""
+    cfgs = [tiny(seed=1, optim__lr=lr, **_bn()) for lr in (0.1, 0.4)]
+    state = _state(cfgs)
+    out = train_step(state, probe=True)
+    free = measures.landscape_points(state, out.record, [0.5, 0.75, 2.0])
+    capped = measures.landscape_points(state, out.record, [0.5, 0.75, 2.0], max_step=0.3)
+    g_norm = measures.run_norms(out.record.grad, state.model.layout)
+    torch.testing.assert_close(capped[2][:, 1], torch.tensor([0.2, 0.3, 0.3]) * g_norm[1])
+    for got, want in zip(capped, free):
+        torch.testing.assert_close(got[:, 0], want[:, 0])  # run 1's steps (at most 0.2) are below the cap
+        torch.testing.assert_close(got[0, 1], want[0, 1])  # 0.5 * 0.4 = 0.2: below it
+    torch.testing.assert_close(capped[0][1, 1], capped[0][2, 1])  # both at the cap: the same point
+    with pytest.raises(ConfigError, match="probes.landscape_max_step"):
+        validate(tiny(probes__landscape_max_step=0.0))
+
+
 def test_step_multiples_are_geometric_over_the_range():
     assert measures.step_multiples(8, (0.5, 4.0)) == pytest.approx([0.5 * 2 ** (3 * i / 7) for i in range(8)])
     assert measures.step_multiples(1, (0.5, 4.0)) == [0.5]

@@ -5,7 +5,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from .schema import (IMAGE_SIDE, TRAIN_SIZE, Arch, DatasetName, BatchNormConfig, BNPlacement, Config, GaussianLabels,
+from .schema import (IMAGE_SIDE, TRAIN_SIZE, Activation, Arch, DatasetName, BatchNormConfig, BNPlacement, Config, GaussianLabels,
                      Loss, ModelConfig, NoiseOnlyConfig, NoisyConfig, NormConfig, NormKind, RenormConfig)
 
 
@@ -118,6 +118,10 @@ def _check_measures(cfg) -> None:
     low_high = list(probes.landscape_range)
     _check(len(low_high) == 2 and 0 < low_high[0] <= low_high[1], "probes.landscape_range", low_high,
            "must be [low, high] with 0 < low <= high (multiples of the learning rate)")
+    _check("dead" not in probes.which or cfg.model.activation == Activation.relu, "probes.which",
+           list(probes.which), "the probe `dead` counts ReLUs that never fire: it needs model.activation=relu")
+    cap = probes.landscape_max_step
+    _check(cap is None or cap > 0, "probes.landscape_max_step", cap, "must be null (no cap) or > 0")
 
 
 def _is_steps_to(how: str) -> bool:

@@ -12,7 +12,7 @@ CUDA graph.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -42,12 +42,18 @@ class ProbeInput:
     unit: int
     activation: Activation
     memory: dict  # kept from one probe step to the next (StepState.memory; checkpointed)
+    held_out_z: list | None = None  # nonlinearity inputs on the held-out batch (None unless asked for)
+    affine: list = field(default_factory=list)  # each hidden layer's (gamma slot, beta slot), None where absent
 
 
 PROBES: dict[str, Callable[[ProbeInput], dict]] = {}
 # What each probe needs the step to compute beyond the plain step.
 NEEDS_ACT_GRAD = {"act_grad"}
 NEEDS_UPDATE = {"update_ratio"}
+NEEDS_HELD_OUT = {"dead"}
+# The held-out batch: the first examples of the test set, normalized with their own batch
+# statistics as in training (BN's running averages are not used: at step 0 they are not set).
+HELD_OUT_EXAMPLES = 1000
 
 
 def probe(name: str):
@@ -222,3 +228,31 @@ def _bias(inp: ProbeInput) -> dict:
     return {f"bias/{layer_tag(i + 1)}/{name}": v[s.name].norm(dim=1)
             for i, s in enumerate(inp.biases) if s is not None
             for name, v in (("grad_norm", grad), ("norm", value))}
+
+
+@probe("dead")
+def _dead(inp: ProbeInput) -> dict:
+    """Dead ReLUs: the fraction of each hidden layer's units (conv: channels) whose input z is
+    <= 0 for every example (and position) of the held-out batch (a ReLU that never fires
+    there gets no gradient from it), and the fraction over all hidden units."""
+    dead = [(z.detach().transpose(1, 2).flatten(2) <= 0).all(2) for z in inp.held_out_z]  # [K, U] per layer
+    values = {f"dead/{layer_tag(i + 1)}": d.float().mean(1) for i, d in enumerate(dead)}
+    values["dead/all"] = torch.cat(dead, 1).float().mean(1)
+    return values
+
+
+@probe("affine")
+def _affine(inp: ProbeInput) -> dict:
+    """Each hidden layer's BN gamma and beta (where learned): mean gamma, mean |gamma - 1| (how
+    far the scales moved from their initial 1), mean beta and mean |beta| over the units."""
+    value = inp.layout.per_run(inp.params)
+    values = {}
+    for i, (gamma, beta) in enumerate(inp.affine):
+        tag = f"affine/{layer_tag(i + 1)}"
+        if gamma is not None:
+            values.update({f"{tag}/gamma_mean": value[gamma.name].mean(1),
+                           f"{tag}/gamma_dev": (value[gamma.name] - 1).abs().mean(1)})
+        if beta is not None:
+            values.update({f"{tag}/beta_mean": value[beta.name].mean(1),
+                           f"{tag}/beta_abs": value[beta.name].abs().mean(1)})
+    return values
