@@ -65,3 +65,30 @@ def test_figures_of_a_short_weight_scale_sweep_plot_the_claims_metrics(tmp_path)
 
     image = matplotlib.image.imread(written["scale_by_weight_scale.png"])
     assert image.shape[1] > 1.5 * image.shape[0]  # two panels side by side: step-1 loss and gradient
+
+
+def test_the_tags_claims_name_are_drawn_over_training_for_the_arms_they_compare(tmp_path, monkeypatch):
+    claims = [ClaimConfig(text="BN prevents dead ReLUs", metric="dead/all", where="model.bn=pre,optim.lr=0.5",
+                          op="<", than="model.bn=none,optim.lr=0.5"),
+              ClaimConfig(text="at step 1", metric="train/loss:first", where="model.bn=pre,optim.lr=0.5", op="<",
+                          than="model.bn=none,optim.lr=0.5"),  # a step-1 value: not a curve
+              ClaimConfig(text="ics", metric="ics/layer_02/l2", where="model.bn=pre,optim.lr=0.5", op="<",
+                          than="model.bn=none,optim.lr=0.5")]  # drawn by the Santurkar figures
+    cfgs = [tiny(name="dead", model__activation="relu", model__bn=bn, optim__lr=lr, seed=s, train__steps=20,
+                 probes__which=["dead"], report__claims=claims)
+            for bn in ("none", "pre") for lr in (0.1, 0.5) for s in (1, 2)]
+    train_runs(cfgs, [tmp_path / "runs" / f"{c.model.bn.value}_{c.optim.lr}_{c.seed}" for c in cfgs],
+               log=lambda m: None)
+    panels = {}
+
+    def save(fig, path):
+        panels[path.name] = [(ax.get_title(), [t.get_text() for t in ax.get_legend().texts]) for ax in fig.axes]
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+        return path
+
+    monkeypatch.setattr(plotting, "save", save)
+    figures([tmp_path / "runs"], tmp_path / "figures")
+    (panel,) = panels["dead_claimed_tags.png"]  # one tag: dead/all
+    assert "dead/all" in panel[0]
+    assert panel[1] == ["bn=none, lr=0.5 (n=2)", "bn=pre, lr=0.5 (n=2)"]  # the claim's arms, not lr 0.1

@@ -23,7 +23,9 @@
 - <name>_layer_std.png, with probe `out`: the outputs' std per layer at the first probe
   step, mean over seeds, one line per configuration.
 - <name>_landscape.png, <name>_ics.png, <name>_shift.png, when the runs logged Santurkar et
-  al.'s measures (report/santurkar_figures.py).
+  al.'s measures (report/santurkar_figures.py);
+- <name>_claimed_tags.png, when claims name logged tags (dead units, BN's gamma, the
+  variance shift, the train-test gap, ...): each over training, per arm (claim_figures.py).
 The per-configuration figures are drawn for sweeps of at most 6 configurations.
 Every configuration has its own line style and marker, so coinciding curves stay
 visible (and are annotated); every band says what it spans; short runs show points.
@@ -41,6 +43,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import paper_table, plotting
+from .claim_figures import claimed_tags_figure, claims_of
 from .plotting import STYLES, configurations, key_values, style
 from .santurkar_figures import santurkar_figures
 from .summaries import config_keys, metric_column, select_runs
@@ -101,6 +104,7 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
         written += _heatmaps(plt, everything, subtitle, out / f"{name}_heatmap.png")  # marks diverged cells
         written += _test_batch_sizes(plt, configs, subtitle, out / f"{name}_test_batch_size.png")
         written += santurkar_figures(plt, experiment, subtitle, out, name)  # when the runs measured them
+        written += claimed_tags_figure(plt, experiment, subtitle, out / f"{name}_claimed_tags.png")
     return written
 
 
@@ -171,10 +175,7 @@ def _grad_norms(plt, configs, subtitle: str, path: Path) -> Path:
 
 def _claim_metrics(experiment) -> list[str]:
     """What the experiment's claims are about, in order; final test accuracy if nothing else."""
-    import json
-
-    claims = json.loads(experiment["config.report.claims"].iloc[0]) if "config.report.claims" in experiment else []
-    metrics = list(dict.fromkeys(c["metric"] for c in claims))
+    metrics = list(dict.fromkeys(c["metric"] for c in claims_of(experiment)))
     return metrics or ["test_acc_final"]
 
 

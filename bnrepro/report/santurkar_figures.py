@@ -23,6 +23,7 @@ from .plotting import configurations, curves, key_values, style
 from .summaries import config_keys
 
 SPLIT_KEYS = ("config.model.bn", "config.model.norm.kind")  # what the bands compare, in this order
+DRAWN = ("landscape/", "ics/", "shift/")  # the tags these figures draw
 
 
 def santurkar_figures(plt, experiment: pd.DataFrame, subtitle: str, out: Path, name: str) -> list[Path]:
