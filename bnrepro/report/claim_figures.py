@@ -66,14 +66,17 @@ def claimed_tags_figure(plt, experiment: pd.DataFrame, subtitle: str, path: Path
             runs = curves(frames, group, tag)
             if runs.empty or not _in_arms(group, claims) or drawn == MAX_LINES:
                 continue
-            n = runs.shape[1]
-            line, = ax.plot(runs.index, runs.mean(axis=1), label=f"{label} (n={n})", color=f"C{i % 10}",
-                            **style(i, len(runs)))
-            if n > 1:
-                ax.fill_between(runs.index, runs.min(axis=1), runs.max(axis=1), color=line.get_color(), alpha=0.15)
+            n, mean, low, high = runs.shape[1], runs.mean(axis=1), runs.min(axis=1), runs.max(axis=1)
+            if len(runs) == 1:  # one logged step (one evaluation): the seeds' range as an error bar
+                ax.errorbar(runs.index, mean, yerr=[mean - low, high - mean], label=f"{label} (n={n})",
+                            color=f"C{i % 10}", capsize=4, **style(i, 1))
+            else:
+                ax.plot(runs.index, mean, label=f"{label} (n={n})", color=f"C{i % 10}", **style(i, len(runs)))
+                ax.fill_between(runs.index, low, high, color=f"C{i % 10}", alpha=0.15)
             drawn += 1
-        ax.set(xlabel="training step", ylabel=f"{header(tag)}\n(mean over seeds; band: lowest to highest)",
-               title=f"{header(tag)}\n`{tag}`")
+        words = header(tag)
+        ax.set(xlabel="training step", ylabel=f"{words}\n(mean over seeds; band or bar: lowest to highest)",
+               title=tag if words == tag else f"{words}\n`{tag}`")
         ax.title.set_fontsize(9)
         if drawn:
             ax.legend(fontsize=7)
