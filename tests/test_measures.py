@@ -110,19 +110,19 @@ def test_landscape_moves_each_run_by_its_own_learning_rate():
     torch.testing.assert_close(loss[1, 0], loss[0, 1], rtol=1e-5, atol=1e-6)  # 2 * 0.1 = 0.5 * 0.4
 
 
-def test_landscape_step_sizes_are_capped_at_the_largest_step_asked_for():
-    """landscape_max_step: every c * lr above the cap is the cap (run 2, lr 0.4: 0.4 * 2 = 0.8 -> 0.3)."""
+def test_landscape_step_sizes_are_scaled_down_together_to_the_largest_step_asked_for():
+    """landscape_max_step=0.3: run 2 (lr 0.4, steps 0.2, 0.3, 0.8) is scaled by 0.3 / 0.8; run 1's
+    steps (at most 0.2) are below the cap and stay."""
     cfgs = [tiny(seed=1, optim__lr=lr, **_bn()) for lr in (0.1, 0.4)]
     state = _state(cfgs)
     out = train_step(state, probe=True)
     free = measures.landscape_points(state, out.record, [0.5, 0.75, 2.0])
     capped = measures.landscape_points(state, out.record, [0.5, 0.75, 2.0], max_step=0.3)
     g_norm = measures.run_norms(out.record.grad, state.model.layout)
-    torch.testing.assert_close(capped[2][:, 1], torch.tensor([0.2, 0.3, 0.3]) * g_norm[1])
+    torch.testing.assert_close(capped[2][:, 1], torch.tensor([0.2, 0.3, 0.8]) * 0.3 / 0.8 * g_norm[1])
     for got, want in zip(capped, free):
-        torch.testing.assert_close(got[:, 0], want[:, 0])  # run 1's steps (at most 0.2) are below the cap
-        torch.testing.assert_close(got[0, 1], want[0, 1])  # 0.5 * 0.4 = 0.2: below it
-    torch.testing.assert_close(capped[0][1, 1], capped[0][2, 1])  # both at the cap: the same point
+        torch.testing.assert_close(got[:, 0], want[:, 0])
+    torch.testing.assert_close(capped[0][2, 1], free[0][1, 1])  # its largest step: 0.3, as run 2's 0.75 x 0.4
     with pytest.raises(ConfigError, match="probes.landscape_max_step"):
         validate(tiny(probes__landscape_max_step=0.0))
 

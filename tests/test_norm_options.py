@@ -126,7 +126,7 @@ def test_the_linear_activation_makes_a_deep_linear_network_and_skips_saturation(
     model = StackedNet([cfg.model], [0], (3, 1, 1), 2)
     x = torch.randn(1, 5, 3, 1, 1)
     views = model.layout.per_run(model.params.detach())
-    product, offset = x.flatten(2)[0], 0
+    product = x.flatten(2)[0]
     for i in range(1, 6):
         product = product @ views[f"layer_{i:02d}.weight"][0] + views[f"layer_{i:02d}.bias"][0]
     torch.testing.assert_close(model(x)[0], product)
@@ -135,3 +135,17 @@ def test_the_linear_activation_makes_a_deep_linear_network_and_skips_saturation(
     stats = probes.activation_stats(torch.randn(1, 5, 6), 0, Activation.linear)
     assert "saturated" not in stats and "linear" not in stats
     assert "saturated" not in probes.output_stats(torch.randn(1, 5, 6), Activation.linear)
+
+
+@pytest.mark.parametrize("layer", ["torch", "paper"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_gamma_sqrt_var_and_beta_mu_make_bn_the_identity(layer, shape):
+    """Paper section 3: with gamma = sqrt(Var[x] + eps) and beta = E[x], BN recovers its input."""
+    torch.manual_seed(2)
+    C = shape[1]
+    norm = {"torch": TorchBatchNorm, "paper": PaperBatchNorm}[layer](C, 1e-5, 0.1)
+    x = torch.randn(shape) * torch.linspace(0.1, 10, C).view(1, C, *[1] * (len(shape) - 2)) + 3
+    dims = (0, *range(2, len(shape)))
+    gamma = torch.sqrt(x.var(dims, unbiased=False) + 1e-5)
+    beta = x.mean(dims)
+    torch.testing.assert_close(norm(x, gamma, beta, "train"), x, rtol=1e-5, atol=1e-5)

@@ -53,3 +53,16 @@ def test_uniforms_are_uniform_and_python_ints_hash_like_tensors():
     assert 0 <= float(u.min()) and float(u.max()) < 1
     assert abs(float(u.mean()) - 0.5) < 0.005 and abs(float(u.std()) - (1 / 12) ** 0.5) < 0.005
     assert int(rng.hash32(torch.tensor(5), 6)) == int(rng.hash32(5, torch.tensor(6)))
+
+
+def test_a_hash_continues_from_a_prefix_and_splits_into_several_uniforms():
+    keys = torch.arange(1000)
+    assert torch.equal(rng.hash32(7, 3, keys), rng.hash32(keys, state=rng.hash32(7, 3)))
+    h = rng.hash32(7, 3, keys)
+    a, b, c = rng.uniform_split(7, 3, keys, bits=(10, 11, 11))
+    assert torch.equal(a, (h >> 22).float() / 1024) and torch.equal(c, (h & 2047).float() / 2048)
+    assert torch.equal(b, ((h >> 11) & 2047).float() / 2048)
+    for u in (a, b, c):
+        assert 0 <= u.min() and u.max() < 1 and 0.45 < u.mean() < 0.55
+    with pytest.raises(ValueError, match="32 bits"):
+        rng.uniform_split(keys, bits=(16, 17))

@@ -324,8 +324,9 @@ class ProbeConfig:
     landscape_every: int = 0
     landscape_sizes: int = 8
     landscape_range: List[float] = field(default_factory=lambda: [0.5, 4.0])
-    # The largest step size c * lr probed (each is capped at it; null: no cap): Santurkar et al.
-    # keep the steps below the learning rate at which the network without BN diverges.
+    # The largest step size c * lr probed (null: no cap; above it a run's steps are scaled down
+    # together so the largest is this): Santurkar et al. keep the steps below the learning rate
+    # at which the network without BN diverges.
     landscape_max_step: Optional[float] = None
 
 

@@ -11,10 +11,10 @@ probes.landscape_every; multiples of train.log_every: they run on probe steps):
   update: momentum and weight decay included), layers i.. unchanged, same mini-batch.
   Logged: ||G - G'||_2 (l2), ||G - G'|| / ||G|| (rel) and cos(G, G') (cos).
 - Landscape (`landscape/...`): from the weights before the step, move along -g by step
-  sizes c * lr (c geometric over probes.landscape_range, probes.landscape_sizes of them),
-  each capped at probes.landscape_max_step when set (Santurkar et al. keep the steps below
-  the learning rate at which the network without BN diverges), and take the loss and
-  gradient g' there, same mini-batch. Logged: the loss's min, max
+  sizes c * lr (c geometric over probes.landscape_range, probes.landscape_sizes of them;
+  with probes.landscape_max_step, scaled down together so that the largest is at most that:
+  Santurkar et al. keep the steps below the learning rate at which the network without BN
+  diverges), and take the loss and gradient g' there, same mini-batch. Logged: the loss's min, max
   and range (max - min); ||g - g'|| min and max (gradient predictiveness: the max), and
   the effective beta-smoothness max ||g - g'|| / ||c lr g||.
 
@@ -102,14 +102,18 @@ def landscape_points(state, record: StepRecord, multiples,
                      max_step: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Losses [n, K], gradient changes ||g - g'|| [n, K] and distances moved [n, K] at
     before - s * g for each multiple c, s = c * lr (lr: each run's learning rate at the
-    step), s at most max_step when given."""
+    step). With max_step, a run whose largest step would exceed it has all its steps scaled
+    down by the same factor, so the largest is max_step: the same number of distinct points,
+    the same ratios between them."""
     model = state.model
     layout = model.layout
     lr = state.optimizer.lr_at(record.step)  # [K]
+    if max_step is not None:
+        lr = lr * (max_step / (max(multiples) * lr)).clamp(max=1.0)
     g_norm = run_norms(record.grad, layout)
     losses_, changes, distances = [], [], []
     for c in multiples:
-        size = c * lr if max_step is None else (c * lr).clamp(max=max_step)  # [K]
+        size = c * lr  # [K]
         point = record.before - layout.per_element(size) * record.grad
         loss, grad = loss_and_grad(state, record, point)
         losses_.append(loss)
