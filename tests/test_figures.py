@@ -92,3 +92,14 @@ def test_the_tags_claims_name_are_drawn_over_training_for_the_arms_they_compare(
     (panel,) = panels["dead_claimed_tags.png"]  # one tag: dead/all
     assert "dead/all" in panel[0]
     assert panel[1] == ["bn=none, lr=0.5 (n=2)", "bn=pre, lr=0.5 (n=2)"]  # the claim's arms, not lr 0.1
+
+
+def test_keys_that_vary_together_are_one_axis_named_as_the_claims_name_it(tmp_path):
+    claims = [ClaimConfig(text="gap", metric="test_acc_final", where="train.batch_size=32", op="<",
+                          than="train.batch_size=8")]
+    cfgs = [tiny(name="gap", train__batch_size=b, optim__lr=0.1 * b / 16, seed=s, train__steps=10,
+                 report__claims=claims) for b in (8, 16, 32) for s in (1, 2)]
+    train_runs(cfgs, [tmp_path / "runs" / f"b{c.train.batch_size}_{c.seed}" for c in cfgs], log=lambda m: None)
+    written = {p.name for p in figures([tmp_path / "runs"], tmp_path / "figures")}
+    assert "gap_by_batch_size.png" in written and "gap_by_lr.png" not in written
+    assert "gap_heatmap.png" not in written  # one axis, not two

@@ -59,7 +59,7 @@ def claimed_tags_figure(plt, experiment: pd.DataFrame, subtitle: str, path: Path
         return []
     frames = {p: frame.set_index("step") for p, frame in zip(experiment["path"], plotting.scalars(experiment))}
     configs = configurations(experiment)
-    fig, axes = plt.subplots(1, len(tags), figsize=(5.2 * len(tags), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(tags), figsize=(max(7.5, 5.2 * len(tags)), 4.2), squeeze=False)
     for ax, (tag, claims) in zip(axes[0], tags.items()):
         drawn = 0
         for i, (label, group) in enumerate(configs):

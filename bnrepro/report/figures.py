@@ -42,6 +42,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import arms
 from . import paper_table, plotting
 from .claim_figures import claimed_tags_figure, claims_of
 from .plotting import STYLES, configurations, key_values, style
@@ -242,13 +243,23 @@ def _test_batch_sizes(plt, configs, subtitle: str, path: Path) -> list[Path]:
 
 
 def _numeric_keys(experiment) -> list[str]:
-    """Config keys with 3 or more numeric values (seed aside)."""
-    keys = []
-    for key in config_keys(experiment):
-        values = pd.to_numeric(experiment[key], errors="coerce")
-        if key != "config.seed" and not values.isna().any() and values.nunique() >= 3:
+    """Config keys with 3 or more numeric values (seed aside). Keys that vary together, one
+    value of one always with the same value of the other (batch_gap's batch size, steps and
+    learning rate), are one axis: the one the claims name is kept, else the first."""
+    named = {key for claim in claims_of(experiment) for cond in arms.arms(claim) for key in cond}
+    candidates = [key for key in config_keys(experiment) if key != "config.seed"
+                  and not pd.to_numeric(experiment[key], errors="coerce").isna().any()
+                  and experiment[key].nunique() >= 3]
+    keys: list[str] = []
+    for key in sorted(candidates, key=lambda k: k.removeprefix("config.") not in named):
+        if not any(_one_to_one(experiment[key], experiment[kept]) for kept in keys):
             keys.append(key)
     return keys
+
+
+def _one_to_one(a: pd.Series, b: pd.Series) -> bool:
+    pairs = pd.DataFrame({"a": a.astype(str), "b": b.astype(str)}).drop_duplicates()
+    return pairs["a"].is_unique and pairs["b"].is_unique
 
 
 def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
