@@ -110,6 +110,23 @@ def test_landscape_moves_each_run_by_its_own_learning_rate():
     torch.testing.assert_close(loss[1, 0], loss[0, 1], rtol=1e-5, atol=1e-6)  # 2 * 0.1 = 0.5 * 0.4
 
 
+def test_landscape_step_sizes_are_scaled_down_together_to_the_largest_step_asked_for():
+    """landscape_max_step=0.3: run 2 (lr 0.4, steps 0.2, 0.3, 0.8) is scaled by 0.3 / 0.8; run 1's
+    steps (at most 0.2) are below the cap and stay."""
+    cfgs = [tiny(seed=1, optim__lr=lr, **_bn()) for lr in (0.1, 0.4)]
+    state = _state(cfgs)
+    out = train_step(state, probe=True)
+    free = measures.landscape_points(state, out.record, [0.5, 0.75, 2.0])
+    capped = measures.landscape_points(state, out.record, [0.5, 0.75, 2.0], max_step=0.3)
+    g_norm = measures.run_norms(out.record.grad, state.model.layout)
+    torch.testing.assert_close(capped[2][:, 1], torch.tensor([0.2, 0.3, 0.8]) * 0.3 / 0.8 * g_norm[1])
+    for got, want in zip(capped, free):
+        torch.testing.assert_close(got[:, 0], want[:, 0])
+    torch.testing.assert_close(capped[0][2, 1], free[0][1, 1])  # its largest step: 0.3, as run 2's 0.75 x 0.4
+    with pytest.raises(ConfigError, match="probes.landscape_max_step"):
+        validate(tiny(probes__landscape_max_step=0.0))
+
+
 def test_step_multiples_are_geometric_over_the_range():
     assert measures.step_multiples(8, (0.5, 4.0)) == pytest.approx([0.5 * 2 ** (3 * i / 7) for i in range(8)])
     assert measures.step_multiples(1, (0.5, 4.0)) == [0.5]
@@ -140,7 +157,7 @@ def test_noisy_bn_is_bn_then_scale_and_shift_in_training_and_plain_bn_at_evaluat
     norm = state.model.norms[0]
     x = torch.randn(16, 16) * 3 + 1
     step = torch.tensor(5)
-    mu_t, sigma_t, m, s = noisy_bn_noise(norm.channel_seed, norm.channel_index, step, 0, 16, 0.5, 1.25, 0.1, 0.1)
+    mu_t, sigma_t, m, s = noisy_bn_noise(norm.noise.channel_seed, norm.noise.channel_index, step, 0, 16, 0.5, 1.25, 0.1, 0.1)
     clean = torch.nn.functional.batch_norm(x, torch.zeros(16), torch.ones(16), training=True)
     torch.testing.assert_close(norm(x, None, None, "train", step), clean * s + m)
     running = norm.running_mean.clone(), norm.running_var.clone()
@@ -152,8 +169,8 @@ def test_noisy_bn_noise_of_a_run_does_not_depend_on_its_batch_mates():
     alone = _state([tiny(seed=3, **_bn("noisy"))], keep_record=False).model.norms[1]
     together = _state([tiny(seed=s, **_bn("noisy")) for s in (1, 3)], keep_record=False).model.norms[1]
     step = torch.tensor(9)
-    a = noisy_bn_noise(alone.channel_seed, alone.channel_index, step, 1, 4, 0.5, 1.25, 0.1, 0.1)
-    b = noisy_bn_noise(together.channel_seed, together.channel_index, step, 1, 4, 0.5, 1.25, 0.1, 0.1)
+    a = noisy_bn_noise(alone.noise.channel_seed, alone.noise.channel_index, step, 1, 4, 0.5, 1.25, 0.1, 0.1)
+    b = noisy_bn_noise(together.noise.channel_seed, together.noise.channel_index, step, 1, 4, 0.5, 1.25, 0.1, 0.1)
     assert all(torch.equal(x, y[..., 16:]) for x, y in zip(a, b))  # run 2's channels are 16..31
 
 

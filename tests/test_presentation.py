@@ -56,6 +56,10 @@ def test_every_custom_scalars_chart_has_one_tag_per_layer_and_names_logged_tags(
     tags = {tag.strip("^$") for _, (_, chart) in santurkar.items() for tag in chart}
     assert {"landscape/loss_range", "ics/layer_04/cos", "shift/layer_03/mean"} <= tags
     assert "why BN works (Santurkar et al. 2018)" not in custom_scalars_layout(depth)  # nothing when off
+    units = custom_scalars_layout(depth, {"which": ["dead", "affine"]})["BN's scales and dead units"]
+    tags = {tag.strip("^$") for _, (_, chart) in units.items() for tag in chart}
+    assert {"dead/all", "dead/layer_03", "affine/layer_02/gamma_mean", "affine/layer_01/beta_mean"} <= tags
+    assert "BN's scales and dead units" not in custom_scalars_layout(depth, {"which": ["grad_norm"]})
 
 
 def test_without_a_terminal_training_prints_a_line_about_every_ten_percent(tmp_path):

@@ -28,7 +28,8 @@ def test_activation_stats_separate_one_unit_from_all_units():
 
 def test_saturation_and_linear_range_are_relative_to_each_nonlinearity():
     z = torch.tensor([[[-5.0], [-1.0], [0.5], [3.0]]])
-    stats = {a: {name: float(v[0]) for name, v in probes.activation_stats(z, 0, a).items()} for a in Activation}
+    stats = {a: {name: float(v[0]) for name, v in probes.activation_stats(z, 0, a).items()} for a in Activation
+             if a != Activation.linear}  # nothing saturates a linear unit: not logged
     assert {a: s["saturated"] for a, s in stats.items()} == {
         Activation.sigmoid: 0.25, Activation.tanh: 0.5, Activation.relu: 0.5}
     # near-linear: sigmoid |z| < 0.96 (only 0.5), tanh |z| < 0.48 (none), relu z > 0
@@ -52,3 +53,16 @@ def test_uniforms_are_uniform_and_python_ints_hash_like_tensors():
     assert 0 <= float(u.min()) and float(u.max()) < 1
     assert abs(float(u.mean()) - 0.5) < 0.005 and abs(float(u.std()) - (1 / 12) ** 0.5) < 0.005
     assert int(rng.hash32(torch.tensor(5), 6)) == int(rng.hash32(5, torch.tensor(6)))
+
+
+def test_a_hash_continues_from_a_prefix_and_splits_into_several_uniforms():
+    keys = torch.arange(1000)
+    assert torch.equal(rng.hash32(7, 3, keys), rng.hash32(keys, state=rng.hash32(7, 3)))
+    h = rng.hash32(7, 3, keys)
+    a, b, c = rng.uniform_split(7, 3, keys, bits=(10, 11, 11))
+    assert torch.equal(a, (h >> 22).float() / 1024) and torch.equal(c, (h & 2047).float() / 2048)
+    assert torch.equal(b, ((h >> 11) & 2047).float() / 2048)
+    for u in (a, b, c):
+        assert 0 <= u.min() and u.max() < 1 and 0.45 < u.mean() < 0.55
+    with pytest.raises(ValueError, match="32 bits"):
+        rng.uniform_split(keys, bits=(16, 17))

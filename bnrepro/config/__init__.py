@@ -10,10 +10,10 @@
 Imports nothing else of bnrepro.
 """
 from . import arms
-from .checks import ConfigError, is_plain_name, uses_bn, validate
+from .checks import ConfigError, has_norm_layer, is_plain_name, uses_bn, validate
 from .plain import flatten, from_plain, to_plain
 from .schema import *  # noqa: F401,F403  (the schema's names are the package's)
 from .schema import __all__ as _schema_names
 
-__all__ = ["arms", "ConfigError", "is_plain_name", "uses_bn", "validate", "flatten", "from_plain", "to_plain",
+__all__ = ["arms", "ConfigError", "has_norm_layer", "is_plain_name", "uses_bn", "validate", "flatten", "from_plain", "to_plain",
            *_schema_names]

@@ -5,8 +5,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from .schema import (IMAGE_SIDE, TRAIN_SIZE, Arch, DatasetName, BatchNormConfig, BNPlacement, Config, ModelConfig, NoisyConfig,
-                     NormConfig, NormKind, RenormConfig)
+from .schema import (IMAGE_SIDE, TRAIN_SIZE, Activation, Arch, DatasetName, BatchNormConfig, BNPlacement, Config, GaussianLabels,
+                     Loss, ModelConfig, NoiseOnlyConfig, NoisyConfig, NormConfig, NormKind, RenormConfig)
 
 
 class ConfigError(ValueError):
@@ -50,6 +50,12 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(train.batch_size >= min_batch, "train.batch_size", train.batch_size,
            "must be >= 2 with batch normalization (a batch of one has no variance)"
            if min_batch == 2 else "must be >= 1")
+    _check(train.class_block >= 1 and train.batch_size % train.class_block == 0, "train.class_block",
+           train.class_block, f"must be >= 1 and divide train.batch_size={train.batch_size}")
+    group = getattr(model.norm, "group", None)
+    if group is not None:
+        _check(group >= 2 and train.batch_size % group == 0, "model.norm.group", group,
+               f"must be null (the whole batch) or >= 2 and divide train.batch_size={train.batch_size}")
     _check(train.eval_every >= 1, "train.eval_every", train.eval_every, "must be >= 1")
     _check(train.log_every >= 1, "train.log_every", train.log_every, "must be >= 1")
     _check(train.checkpoint_every >= 0, "train.checkpoint_every", train.checkpoint_every, "must be >= 0 (0: never)")
@@ -59,6 +65,10 @@ def validate(cfg: Config | DictConfig) -> None:
            f"must be in [0, model.width={model.width})")
     _check(data.name != DatasetName.gaussian or model.arch == Arch.mlp, "data.name", data.name.value,
            "gaussian inputs are vectors: use model=mlp")
+    regression = data.name == DatasetName.gaussian and data.labels == GaussianLabels.regression
+    _check(not regression or train.loss == Loss.mse, "train.loss", train.loss.value,
+           "data.labels=regression has real-valued targets: use train.loss=mse")
+    _check(data.feature_scales >= 0, "data.feature_scales", data.feature_scales, "must be >= 0 (a log10 range)")
     if model.arch in (Arch.convnet, Arch.vgg):
         side, pools = IMAGE_SIDE[data.name], model.depth // model.pool_every
         _check(side >> pools >= 1, "model.depth", model.depth,
@@ -144,6 +154,10 @@ def _check_measures(cfg) -> None:
     low_high = list(probes.landscape_range)
     _check(len(low_high) == 2 and 0 < low_high[0] <= low_high[1], "probes.landscape_range", low_high,
            "must be [low, high] with 0 < low <= high (multiples of the learning rate)")
+    _check("dead" not in probes.which or cfg.model.activation == Activation.relu, "probes.which",
+           list(probes.which), "the probe `dead` counts ReLUs that never fire: it needs model.activation=relu")
+    cap = probes.landscape_max_step
+    _check(cap is None or cap > 0, "probes.landscape_max_step", cap, "must be null (no cap) or > 0")
 
 
 def _is_steps_to(how: str) -> bool:
@@ -160,7 +174,7 @@ def _check_norm(norm: NormConfig) -> None:
     if isinstance(norm, BatchNormConfig):
         _check(norm.eps > 0, "model.norm.eps", norm.eps, "must be > 0")
         _check(0 < norm.momentum <= 1, "model.norm.momentum", norm.momentum, "must be in (0, 1]")
-    if isinstance(norm, NoisyConfig):
+    if isinstance(norm, (NoisyConfig, NoiseOnlyConfig)):
         for key, low in (("n_mu", 0), ("n_sigma", 1), ("r_mu", 0), ("r_sigma", 0)):
             _check(getattr(norm, key) >= low, f"model.norm.{key}", getattr(norm, key), f"must be >= {low}")
     if isinstance(norm, RenormConfig):
@@ -180,7 +194,13 @@ def is_plain_name(name: str) -> bool:
 
 
 def uses_bn(model: ModelConfig) -> bool:
-    """model.bn says where, model.norm which: either none means no normalization."""
+    """model.bn says where, model.norm which: either none (or noise_only, which places noise
+    and normalizes nothing) means no normalization."""
+    return has_norm_layer(model) and model.norm.kind != NormKind.noise_only
+
+
+def has_norm_layer(model: ModelConfig) -> bool:
+    """A layer of the norm registry sits where model.bn says (noise_only's noise included)."""
     return model.bn != BNPlacement.none and model.norm.kind != NormKind.none
 
 

@@ -15,7 +15,7 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
 
 
 class DatasetName(Enum):
@@ -29,6 +29,9 @@ class DatasetName(Enum):
 class GaussianLabels(Enum):
     random = "random"  # uniformly random classes: nothing to learn, statistics only
     linear = "linear"  # argmax of a fixed random linear map of the input: learnable
+    # regression: the targets are the fixed random linear map's 10 values themselves (train.loss=mse;
+    # "accuracy" is then how often the output's largest value is the target's largest)
+    regression = "regression"
 
 
 class Loss(Enum):
@@ -64,6 +67,7 @@ class Activation(Enum):
     sigmoid = "sigmoid"
     tanh = "tanh"
     relu = "relu"
+    linear = "linear"  # g(z) = z: a deep linear network (Santurkar et al. 2018's DLN)
 
 
 class BNPlacement(Enum):
@@ -78,12 +82,14 @@ class NormKind(Enum):
     paper = "paper"  # Algorithm 1 with the paper's backward pass; Algorithm 2 available
     renorm = "renorm"  # Batch Renormalization (Ioffe 2017)
     noisy = "noisy"  # BN followed by random shift and scale, redrawn every step (Santurkar et al. 2018)
+    noise_only = "noise_only"  # the same noise where BN would be, without BN (their control): not a BN layer
 
 
 class Affine(Enum):
     learn = "learn"  # learnable gamma and beta (the paper)
     none = "none"  # no gamma, no beta: y = x_hat
     fixed_gamma = "fixed_gamma"  # gamma fixed at model.bn_gamma, beta learnable
+    no_beta = "no_beta"  # gamma learnable, no beta: y = gamma * x_hat
 
 
 class EvalStats(Enum):
@@ -141,6 +147,10 @@ class DataConfig:
     dim: int = 500
     labels: GaussianLabels = GaussianLabels.linear
     data_seed: int = 0
+    # Every input feature (pixel) multiplied by its own fixed 10^u, u ~ U(-r/2, r/2) drawn with
+    # data_seed: raw features of very different scales (0: none). Applied before `normalize`,
+    # so normalize=standardize_feature undoes it.
+    feature_scales: float = 0.0
 
 
 @dataclass
@@ -160,6 +170,10 @@ class BatchNormConfig(NormConfig):
     eps: float = 1e-5
     # PyTorch convention: running = (1 - m) * running + m * batch_statistic
     momentum: float = 0.1
+    # Training statistics over each run of `group` consecutive examples of the mini-batch
+    # (Ioffe 2017's micro-batches; the moving averages follow the groups' mean statistics);
+    # null: over the whole mini-batch. Must divide train.batch_size.
+    group: Optional[int] = None
 
 
 @dataclass
@@ -175,6 +189,7 @@ class RenormConfig(NormConfig):
     rmax_at: int = 40000
     dmax_at: int = 25000
     rate: float = 0.01
+    group: Optional[int] = None  # as BatchNormConfig.group: mu_B, sigma_B, r, d per group
 
 
 @dataclass
@@ -189,9 +204,21 @@ class NoisyConfig(BatchNormConfig):
     r_sigma: float = 0.1
 
 
+@dataclass
+class NoiseOnlyConfig(NormConfig):
+    """Santurkar et al.'s control: noisy BN's noise (same keys, same draws) where BN would be,
+    with no normalization: y = s * x + m in training, y = x at evaluation; the layer keeps
+    its bias and has no gamma or beta."""
+    kind: NormKind = NormKind.noise_only
+    n_mu: float = 0.5
+    n_sigma: float = 1.25
+    r_mu: float = 0.1
+    r_sigma: float = 0.1
+
+
 # The dataclass of each `norm` group option (conf/norm/NAME.yaml extends NAME_schema).
 NORM_SCHEMAS = {NormKind.none: NoNormConfig, NormKind.torch: BatchNormConfig, NormKind.paper: BatchNormConfig,
-                NormKind.renorm: RenormConfig, NormKind.noisy: NoisyConfig}
+                NormKind.renorm: RenormConfig, NormKind.noisy: NoisyConfig, NormKind.noise_only: NoiseOnlyConfig}
 
 
 @dataclass
@@ -243,6 +270,9 @@ class TrainConfig:
     log_every: int = 100  # train metrics and probes
     eval_batch_size: int = 10000  # chunk size of the eval forward pass
     loss: Loss = Loss.cross_entropy
+    # Non-i.i.d. mini-batches (run/sampler.py): each made of blocks of this many examples of one
+    # class, the blocks in random order; 1: shuffled, i.i.d. (default); batch_size: one class each.
+    class_block: int = 1
     graph: GraphMode = GraphMode.auto
     # null: a progress bar on a terminal, else a plain line every 10%; true: the bar; false: silent
     progress: Optional[bool] = None
@@ -294,6 +324,10 @@ class ProbeConfig:
     landscape_every: int = 0
     landscape_sizes: int = 8
     landscape_range: List[float] = field(default_factory=lambda: [0.5, 4.0])
+    # The largest step size c * lr probed (null: no cap; above it a run's steps are scaled down
+    # together so the largest is this): Santurkar et al. keep the steps below the learning rate
+    # at which the network without BN diverges.
+    landscape_max_step: Optional[float] = None
 
 
 @dataclass

@@ -19,27 +19,39 @@ from .sources import SPECS, DataError, ensure, log_to_stderr
 from .gaussian import make_gaussian
 from .synthetic import make_synthetic
 
-__all__ = ["Dataset", "load", "fetch", "DataError"]
+__all__ = ["Dataset", "load", "fetch", "labels_of", "DataError"]
 
 
 @dataclass
 class Dataset:
     name: str
     train_x: torch.Tensor  # [N, C, H, W] float32
-    train_y: torch.Tensor  # [N] int64
+    train_y: torch.Tensor  # [N] int64 labels, or [N, classes] float32 regression targets
     test_x: torch.Tensor
     test_y: torch.Tensor
-    classes: int
+    classes: int  # classes, or regression targets per example
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.train_x.shape[1:])
 
+    @property
+    def train_labels(self) -> torch.Tensor:
+        """[N] int64: the labels, or for regression targets the index of each one's largest value."""
+        return labels_of(self.train_y)
+
     def train_batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each run's mini-batch, gathered on the device: index [K, B] -> x [K, B, C, H, W], y [K, B]."""
+        """Each run's mini-batch, gathered on the device: index [K, B] -> x [K, B, C, H, W],
+        y [K, B] (regression targets [K, B, classes])."""
         flat = index.flatten()
         return (self.train_x.index_select(0, flat).unflatten(0, index.shape),
-                self.train_y.index_select(0, flat).view(index.shape))
+                self.train_y.index_select(0, flat).unflatten(0, index.shape))
+
+
+def labels_of(y: torch.Tensor) -> torch.Tensor:
+    """Class labels [*] of labels [*] (themselves) or of regression targets [*, classes] (the
+    largest target's index: what "accuracy" compares the output's largest value with)."""
+    return y.argmax(-1) if y.is_floating_point() else y
 
 
 def fetch(name: str, root: str | Path, log: Callable[[str], None] = log_to_stderr) -> Path:
@@ -66,6 +78,12 @@ def _read_raw(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     return images["train"], labels["train"], images["t10k"], labels["t10k"], 10
 
 
+def feature_scales(shape, spread: float, seed: int) -> torch.Tensor:
+    """One fixed factor 10^u per input feature, u ~ U(-spread/2, spread/2) (data.feature_scales)."""
+    gen = torch.Generator().manual_seed(seed)
+    return 10 ** ((torch.rand(shape, generator=gen) - 0.5) * spread)
+
+
 def load(cfg: DataConfig, device: torch.device) -> Dataset:
     generated = cfg.name == DatasetName.gaussian  # already float values, not uint8 pixels
     train_x, train_y, test_x, test_y, classes = make_gaussian(cfg) if generated else _read_raw(cfg)
@@ -82,6 +100,9 @@ def load(cfg: DataConfig, device: torch.device) -> Dataset:
         return (x > 0.5).float() if cfg.binarize else x
 
     train, test = prepare(train_x), prepare(test_x)
+    if cfg.feature_scales:
+        scales = feature_scales(train.shape[1:], cfg.feature_scales, cfg.data_seed).to(device)
+        train, test = train * scales, test * scales
     if cfg.normalize != Normalize.none:
         # per channel: over examples and positions; per feature: over examples only
         dims = (0, 2, 3) if cfg.normalize == Normalize.standardize else (0,)
@@ -92,6 +113,6 @@ def load(cfg: DataConfig, device: torch.device) -> Dataset:
 
     def labels(y) -> torch.Tensor:
         y = y if isinstance(y, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(y))
-        return y.to(device=device, dtype=torch.int64)
+        return y.to(device=device, dtype=torch.float32 if y.is_floating_point() else torch.int64)
 
     return Dataset(cfg.name.value, train, labels(train_y), test, labels(test_y), classes)

@@ -12,7 +12,8 @@
 - outputs.py: where tables and figures go, and when results/ may be replaced;
 - words.py: column headers in words and their footnotes;
 - figures.py: `bnrepro figures`; santurkar_figures.py: the landscape, ICS and shift
-  figures; format.py: numbers and Markdown tables.
+  figures (figures.py imports it); plotting.py: what both share (styles, labels, the
+  runs' scalars, saving); format.py: numbers and Markdown tables.
 
 May import: config, run.files (reads what run/ wrote; never trains), launch.app's conf_dir
 (stated.py composes an experiment file as `bnrepro train` would).

@@ -23,7 +23,9 @@
 - <name>_layer_std.png, with probe `out`: the outputs' std per layer at the first probe
   step, mean over seeds, one line per configuration.
 - <name>_landscape.png, <name>_ics.png, <name>_shift.png, when the runs logged Santurkar et
-  al.'s measures (report/santurkar_figures.py).
+  al.'s measures (report/santurkar_figures.py);
+- <name>_claimed_tags.png, when claims name logged tags (dead units, BN's gamma, the
+  variance shift, the train-test gap, ...): each over training, per arm (claim_figures.py).
 The per-configuration figures are drawn for sweeps of at most 6 configurations.
 Every configuration has its own line style and marker, so coinciding curves stay
 visible (and are annotated); every band says what it spans; short runs show points.
@@ -40,19 +42,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paper_table
+from ..config import arms
+from . import paper_table, plotting
+from .claim_figures import claimed_tags_figure, claims_of
+from .plotting import STYLES, configurations, key_values, style
+from .santurkar_figures import santurkar_figures
 from .summaries import config_keys, metric_column, select_runs
 from .words import header
 
 MAX_PANELS = 6
 MAX_CURVES = 12  # the test-accuracy figure holds more configurations than a row of panels
-STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 3)), "P")]
-
-
-def _style(i: int, points: int) -> dict:
-    """Line style and marker of the i-th configuration; markers thinned on long curves."""
-    line, marker = STYLES[i % len(STYLES)]
-    return {"linestyle": line, "marker": marker, "markevery": max(1, points // 12), "markersize": 5}
 
 
 def _note_coinciding(ax, curves: dict) -> None:
@@ -69,24 +68,6 @@ def _note_coinciding(ax, curves: dict) -> None:
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})
 
 
-def key_values(keys, values) -> str:
-    """'bn=pre, lr=0.1': config keys by their last part, with their values (a group's label)."""
-    values = values if isinstance(values, tuple) else (values,)
-    return ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(keys, values))
-
-
-def _label(row: pd.Series, keys: list[str]) -> str:
-    if "config.variant" in keys:  # the experiment names its arms (fig3: BN-x5, ...)
-        return str(row["config.variant"])
-    return key_values(keys, tuple(row[k] for k in keys)) or "all runs"
-
-
-def _configurations(runs: pd.DataFrame):
-    keys = config_keys(runs)
-    runs = runs.assign(label=[_label(row, keys) for _, row in runs.iterrows()])
-    return [(label, group.sort_values("config.seed")) for label, group in runs.groupby("label", sort=True)]
-
-
 def _counts(runs: pd.DataFrame) -> str:
     """'10 completed runs' or '9 completed runs (1 diverged, left out)'."""
     done = int((runs["status"] == "completed").sum())
@@ -95,17 +76,11 @@ def _counts(runs: pd.DataFrame) -> str:
     return f"{done} completed runs" + (f" ({left}, left out)" if left else "")
 
 
-def _scalars(group: pd.DataFrame) -> list[pd.DataFrame]:
-    return [pd.read_csv(Path(path) / "scalars.csv") for path in group["path"]]
-
-
 def figures(paths: list[Path], out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .santurkar_figures import santurkar_figures  # it uses this module's helpers
 
     runs = select_runs(paths).runs
     written = []
@@ -115,7 +90,7 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
         experiment = everything[everything["status"] == "completed"]
         if experiment.empty:
             continue
-        configs = _configurations(experiment)
+        configs = configurations(experiment)
         subtitle = f"{name}: {_counts(everything)}, {', '.join(sorted(set(experiment['device_name'])))}"
         if len(configs) <= MAX_CURVES:
             paper = paper_table.spec(experiment)
@@ -130,6 +105,7 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
         written += _heatmaps(plt, everything, subtitle, out / f"{name}_heatmap.png")  # marks diverged cells
         written += _test_batch_sizes(plt, configs, subtitle, out / f"{name}_test_batch_size.png")
         written += santurkar_figures(plt, experiment, subtitle, out, name)  # when the runs measured them
+        written += claimed_tags_figure(plt, experiment, subtitle, out / f"{name}_claimed_tags.png")
     return written
 
 
@@ -139,13 +115,13 @@ def _accuracy_curves(plt, configs, subtitle: str, path: Path, goal: float | None
         ax.axhline(goal, color="gray", linestyle="--", linewidth=1, label=f"baseline's best ({goal:.4f})")
     means = {}
     for i, (label, group) in enumerate(configs):
-        curves = [s.set_index("step")["test/acc"].dropna() for s in _scalars(group) if "test/acc" in s]
+        curves = [s.set_index("step")["test/acc"].dropna() for s in plotting.scalars(group) if "test/acc" in s]
         if not curves:
             continue
         frame = pd.concat(curves, axis=1)
         n = frame.shape[1]
         line, = ax.plot(frame.index, frame.mean(axis=1), label=f"{label}: mean of {n} seeds",
-                        **_style(i, len(frame)))
+                        **style(i, len(frame)))
         if n > 1:
             ax.fill_between(frame.index, frame.min(axis=1), frame.max(axis=1), alpha=0.2, color=line.get_color(),
                             label=f"{label}: min–max over {n} seeds")
@@ -154,7 +130,7 @@ def _accuracy_curves(plt, configs, subtitle: str, path: Path, goal: float | None
     ax.set(xlabel="training step", ylabel="test accuracy (whole test set, eval mode)",
            title=f"Test accuracy during training (paper Fig. 1a)\n{subtitle}")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return plotting.save(fig, path)
 
 
 def _unit_percentiles(plt, experiment, configs, subtitle: str, path: Path) -> Path:
@@ -162,10 +138,10 @@ def _unit_percentiles(plt, experiment, configs, subtitle: str, path: Path) -> Pa
     tag = f"act/layer_{depth:02d}/unit_p"
     fig, axes = plt.subplots(1, len(configs), figsize=(4 * len(configs), 3.8), sharey=True, squeeze=False)
     for ax, (label, group) in zip(axes[0], configs):
-        first = _scalars(group.head(1))[0].set_index("step")
+        first = plotting.scalars(group.head(1))[0].set_index("step")
         if all(f"{tag}{q}" in first for q in ("15", "50", "85")):
             curve = first[f"{tag}50"].dropna()
-            ax.plot(curve.index, curve, label="median (p50)", **_style(0, len(curve)))
+            ax.plot(curve.index, curve, label="median (p50)", **style(0, len(curve)))
             ax.fill_between(first.index, first[f"{tag}15"], first[f"{tag}85"], alpha=0.25,
                             label="15th–85th percentile")
         ax.set(title=f"{label}\n(seed {group['config.seed'].iloc[0]}, one of {len(group)} runs)",
@@ -174,7 +150,7 @@ def _unit_percentiles(plt, experiment, configs, subtitle: str, path: Path) -> Pa
     axes[0][0].set_ylabel(f"input to unit {int(experiment['config.probes.unit'].iloc[0])}'s nonlinearity, "
                           f"layer {depth}")
     fig.suptitle(f"One unit's input distribution over training (paper Fig. 1b,c)\n{subtitle}", fontsize=10)
-    return _save(fig, path)
+    return plotting.save(fig, path)
 
 
 def _grad_norms(plt, configs, subtitle: str, path: Path) -> Path:
@@ -185,7 +161,7 @@ def _grad_norms(plt, configs, subtitle: str, path: Path) -> Path:
         layers = [int(c.rsplit("_", 1)[1]) for c in medians.columns]
         n = len(group)
         line, = ax.plot(layers, medians.mean(axis=0).values, label=f"{label}: mean of {n} seeds",
-                        **_style(i, len(layers)))
+                        **style(i, len(layers)))
         if n > 1:
             ax.fill_between(layers, medians.min(axis=0).values, medians.max(axis=0).values, alpha=0.2,
                             color=line.get_color(), label=f"{label}: min–max over {n} seeds")
@@ -195,15 +171,12 @@ def _grad_norms(plt, configs, subtitle: str, path: Path) -> Path:
            ylabel="gradient norm of the layer's weights\n(median over the run)",
            title=f"Gradient norm by layer (log scale)\n{subtitle}")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return plotting.save(fig, path)
 
 
 def _claim_metrics(experiment) -> list[str]:
     """What the experiment's claims are about, in order; final test accuracy if nothing else."""
-    import json
-
-    claims = json.loads(experiment["config.report.claims"].iloc[0]) if "config.report.claims" in experiment else []
-    metrics = list(dict.fromkeys(c["metric"] for c in claims))
+    metrics = list(dict.fromkeys(c["metric"] for c in claims_of(experiment)))
     return metrics or ["test_acc_final"]
 
 
@@ -233,7 +206,7 @@ def _by_numeric_key(plt, experiment, subtitle: str, out: Path, name: str) -> lis
             _log_ticks(ax, sorted(values.unique()))
             ax.legend(fontsize=7)
         fig.suptitle(subtitle, fontsize=10)
-        written.append(_save(fig, out / f"{name}_by_{short.split('.')[-1]}.png"))
+        written.append(plotting.save(fig, out / f"{name}_by_{short.split('.')[-1]}.png"))
     return written
 
 
@@ -266,17 +239,27 @@ def _test_batch_sizes(plt, configs, subtitle: str, path: Path) -> list[Path]:
     ax.set(xlabel="test batch size", ylabel="test accuracy (mean over seeds)", title=subtitle)
     _log_ticks(ax, sizes)
     ax.legend(fontsize=8)
-    return [_save(fig, path)]
+    return [plotting.save(fig, path)]
 
 
 def _numeric_keys(experiment) -> list[str]:
-    """Config keys with 3 or more numeric values (seed aside)."""
-    keys = []
-    for key in config_keys(experiment):
-        values = pd.to_numeric(experiment[key], errors="coerce")
-        if key != "config.seed" and not values.isna().any() and values.nunique() >= 3:
+    """Config keys with 3 or more numeric values (seed aside). Keys that vary together, one
+    value of one always with the same value of the other (batch_gap's batch size, steps and
+    learning rate), are one axis: the one the claims name is kept, else the first."""
+    named = {key for claim in claims_of(experiment) for cond in arms.arms(claim) for key in cond}
+    candidates = [key for key in config_keys(experiment) if key != "config.seed"
+                  and not pd.to_numeric(experiment[key], errors="coerce").isna().any()
+                  and experiment[key].nunique() >= 3]
+    keys: list[str] = []
+    for key in sorted(candidates, key=lambda k: k.removeprefix("config.") not in named):
+        if not any(_one_to_one(experiment[key], experiment[kept]) for kept in keys):
             keys.append(key)
     return keys
+
+
+def _one_to_one(a: pd.Series, b: pd.Series) -> bool:
+    pairs = pd.DataFrame({"a": a.astype(str), "b": b.astype(str)}).drop_duplicates()
+    return pairs["a"].is_unique and pairs["b"].is_unique
 
 
 def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
@@ -308,7 +291,7 @@ def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
         ax.title.set_fontsize(8)
     fig.colorbar(image, ax=axes[0].tolist(), label="final test accuracy (mean over seeds)")
     fig.suptitle(f"{subtitle}; div: every seed diverged, *: some did", fontsize=8)
-    return [_save(fig, path, tight=False)]
+    return [plotting.save(fig, path, tight=False)]
 
 
 def _layer_histograms(plt, configs, subtitle: str, path: Path) -> list[Path]:
@@ -334,7 +317,7 @@ def _layer_histograms(plt, configs, subtitle: str, path: Path) -> list[Path]:
                 ax.set_title(f"layer {col + 1}", fontsize=7)
         axes[row][0].set_ylabel(label, fontsize=6)
     fig.suptitle(f"{subtitle}: nonlinearity outputs a = g(z), first probe step, first seed", fontsize=8)
-    return [_save(fig, path)]
+    return [plotting.save(fig, path)]
 
 
 def _layer_std(plt, configs, subtitle: str, path: Path) -> list[Path]:
@@ -352,7 +335,7 @@ def _layer_std(plt, configs, subtitle: str, path: Path) -> list[Path]:
         return []
     ax.set(yscale="log", xlabel="hidden layer", ylabel="std of outputs a = g(z), first probe step", title=subtitle)
     ax.legend(fontsize=7)
-    return [_save(fig, path)]
+    return [plotting.save(fig, path)]
 
 
 def _log_ticks(ax, values) -> None:
@@ -363,15 +346,3 @@ def _log_ticks(ax, values) -> None:
     ax.xaxis.set_major_locator(FixedLocator(values))
     ax.xaxis.set_major_formatter(FixedFormatter([f"{v:g}" for v in values]))
     ax.xaxis.set_minor_locator(NullLocator())
-
-
-def _save(fig, path: Path, tight: bool = True) -> Path:
-    import matplotlib.pyplot as plt
-
-    if tight:
-        fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120, metadata={"Software": None})  # no version stamp: same runs, same bytes
-    plt.close(fig)
-    tmp.replace(path)
-    return path

@@ -18,15 +18,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import plotting
+from .plotting import configurations, curves, key_values, style
 from .summaries import config_keys
 
 SPLIT_KEYS = ("config.model.bn", "config.model.norm.kind")  # what the bands compare, in this order
+DRAWN = ("landscape/", "ics/", "shift/")  # the tags these figures draw
 
 
 def santurkar_figures(plt, experiment: pd.DataFrame, subtitle: str, out: Path, name: str) -> list[Path]:
-    from .figures import _scalars
-
-    frames = {path: frame.set_index("step") for path, frame in zip(experiment["path"], _scalars(experiment))}
+    frames = {path: frame.set_index("step") for path, frame in zip(experiment["path"], plotting.scalars(experiment))}
     columns = {c for frame in frames.values() for c in frame.columns}
     written = []
     if "landscape/loss_min" in columns:
@@ -59,15 +60,7 @@ def _split(experiment: pd.DataFrame) -> tuple[str | None, list[str]]:
     return split, [k for k in keys if k != split]
 
 
-def _curves(frames: dict, group: pd.DataFrame, tag: str) -> pd.DataFrame:
-    """One column per run of `group`: the tag over steps (empty where no run logged it)."""
-    series = [frames[path][tag].dropna() for path in group["path"] if tag in frames[path]]
-    return pd.concat(series, axis=1) if series else pd.DataFrame()
-
-
 def _grid(plt, experiment, frames, rows, subtitle: str, path: Path, title: str) -> Path:
-    from .figures import _save, _style, key_values
-
     split, panel_keys = _split(experiment)
     panels = list(experiment.groupby(panel_keys, sort=True)) if panel_keys else [((), experiment)]
     order = sorted(experiment[split].astype(str).unique()) if split else ["all runs"]  # one style per value
@@ -78,13 +71,13 @@ def _grid(plt, experiment, frames, rows, subtitle: str, path: Path, title: str) 
             ax = axes[row][col]
             for value, group in lines:
                 i = order.index(str(value))
-                low = _curves(frames, group, low_tag)
+                low = curves(frames, group, low_tag)
                 if low.empty:
                     continue
                 label = f"{key_values([split], value) if split else value} (n={low.shape[1]})"
-                line, = ax.plot(low.index, low.mean(axis=1), label=label, color=f"C{i}", **_style(i, len(low)))
+                line, = ax.plot(low.index, low.mean(axis=1), label=label, color=f"C{i}", **style(i, len(low)))
                 if high_tag is not None:
-                    high = _curves(frames, group, high_tag)
+                    high = curves(frames, group, high_tag)
                     ax.plot(high.index, high.mean(axis=1), color=line.get_color(), linestyle=line.get_linestyle())
                     ax.fill_between(low.index, low.mean(axis=1), high.mean(axis=1), color=line.get_color(), alpha=0.25)
             if log:
@@ -97,27 +90,25 @@ def _grid(plt, experiment, frames, rows, subtitle: str, path: Path, title: str) 
                 ax.set_ylabel(ylabel, fontsize=8)
             ax.legend(fontsize=7)
     fig.suptitle(f"{title}; mean over seeds\n{subtitle}", fontsize=10)
-    return _save(fig, path)
+    return plotting.save(fig, path)
 
 
 def _shift(plt, experiment, frames, layers: list[str], subtitle: str, path: Path) -> Path:
-    from .figures import _configurations, _save, _style
-
     picked = list(dict.fromkeys([layers[0], layers[len(layers) // 2], layers[-1]]))
     tags = [("train/acc", "training accuracy (mini-batches)", False)] + \
            [(f"shift/{layer}/mean", f"layer {int(layer.split('_')[1])}: input mean shift\n"
              f"since the previous probe step (in stds)", True) for layer in picked]
     fig, axes = plt.subplots(1, len(tags), figsize=(4.2 * len(tags), 3.6), squeeze=False)
     for ax, (tag, ylabel, log) in zip(axes[0], tags):
-        for i, (label, group) in enumerate(_configurations(experiment)):
-            curves = _curves(frames, group, tag)
-            if not curves.empty:
-                ax.plot(curves.index, curves.mean(axis=1), label=f"{label} (n={curves.shape[1]})", color=f"C{i}",
-                        **_style(i, len(curves)))
+        for i, (label, group) in enumerate(configurations(experiment)):
+            runs = curves(frames, group, tag)
+            if not runs.empty:
+                ax.plot(runs.index, runs.mean(axis=1), label=f"{label} (n={runs.shape[1]})", color=f"C{i}",
+                        **style(i, len(runs)))
         if log:
             ax.set_yscale("log")
         ax.set(xlabel="training step", ylabel=ylabel)
         ax.legend(fontsize=7)
     fig.suptitle(f"Training accuracy and activation shift (Santurkar et al. 2018, noisy BN); mean over seeds\n"
                  f"{subtitle}", fontsize=10)
-    return _save(fig, path)
+    return plotting.save(fig, path)

@@ -4,8 +4,10 @@
 - eval.compare_stats: test accuracy under each choice (moving averages, Algorithm 2's
   population statistics, each test batch's own statistics) and how far the moving
   averages are from the population statistics;
-- eval.variance_shift: per BN layer, running variance / the variance of BN's input
-  over the test set in eval mode (dropout before BN makes them differ; Li et al. 2019);
+- eval.variance_shift: per BN layer, Li et al. 2019's variance shift max(a/b, b/a) of BN's
+  moving variance a and the variance b of its input over training examples in inference
+  mode (no dropout), each the mean over the layer's units; dropout before BN makes them
+  differ;
 - eval.train_gap: accuracy on as many training examples as the test set has, in eval
   mode, and its difference from test accuracy (the generalization gap);
 - eval.batch_sizes, at the end: test accuracy when each group of n test examples is
@@ -47,9 +49,10 @@ def evaluate(model: StackedNet, data: Dataset, chunk: int, stats="moving", group
     for start, end, size in _segments(n, chunk, group if stats == "batch" else None):
         mode = ("batch", size) if stats == "batch" else stats
         logits = model(data.test_x[start:end], mode)  # [K, b, classes]
-        target = data.test_y[start:end].expand(model.K, -1)
+        labels = data.test_y[start:end]
+        target = labels.expand(model.K, *labels.shape)
         loss += losses.per_example(logits, target, loss_kind, output).sum(1)
-        correct += (logits.argmax(-1) == target).float().sum(1)
+        correct += losses.correct(logits, target).sum(1)
     return torch.stack([loss / n, correct / n])
 
 
@@ -69,15 +72,18 @@ def moving_population_gap(model: StackedNet) -> torch.Tensor:
 
 @torch.no_grad()
 def variance_shift(model: StackedNet, data: Dataset, chunk: int) -> dict:
-    """Tag -> [K]: per BN layer, the mean over units of running variance / variance of the
-    layer's input over the first `chunk` test examples, in eval mode (no dropout)."""
+    """Tag -> [K]: per BN layer, Li et al. 2019's "variance shift" as they measure it (their
+    Fig. 1): max(moving / real, real / moving), where moving is the mean over the layer's units
+    of BN's moving variance (accumulated in training, dropout on) and real the mean over units
+    of the variance of BN's input over the first `chunk` training examples in inference mode
+    (dropout off). 1: no shift."""
     inputs: list = []
-    model(data.test_x[:chunk], "moving", bn_inputs=inputs)
+    model(data.train_x[:chunk], "moving", bn_inputs=inputs)
     shift = {}
     for index, (x, norm) in enumerate(zip(inputs, model.norms)):  # x: [K, N, U, *rest]
-        test_var = x.transpose(1, 2).flatten(2).var(dim=2)  # [K, U]
-        running = norm.running_var.view(model.K, -1)
-        shift[f"bn_shift/{layer_tag(index + 1)}"] = (running / test_var.clamp_min(1e-12)).mean(1)
+        real = x.transpose(1, 2).flatten(2).var(dim=2).mean(1).clamp_min(1e-12)  # [K]
+        moving = norm.running_var.view(model.K, -1).mean(1).clamp_min(1e-12)
+        shift[f"bn_shift/{layer_tag(index + 1)}"] = torch.maximum(moving / real, real / moving)
     return shift
 
 

@@ -107,7 +107,8 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     seeds = [c.seed for c in cfgs]
     model = StackedNet([c.model for c in cfgs], seeds, data.input_shape, data.classes).to(device)
     optimizer = StackedSGD(model.layout, [c.optim for c in cfgs], shared.train.steps, device)
-    sampler = Sampler(model.seeds, len(data.train_y), shared.train.batch_size)
+    sampler = Sampler(model.seeds, len(data.train_y), shared.train.batch_size, data.train_labels,
+                      shared.train.class_block)
     augment = (shared.data.augment_pad, shared.data.augment_flip) if shared.data.augment else None
     state = StepState(model, optimizer, sampler, data, shared.probes.unit, tuple(shared.probes.which),
                       shared.train.loss, shared.model.output, augment,

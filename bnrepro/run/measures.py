@@ -11,8 +11,10 @@ probes.landscape_every; multiples of train.log_every: they run on probe steps):
   update: momentum and weight decay included), layers i.. unchanged, same mini-batch.
   Logged: ||G - G'||_2 (l2), ||G - G'|| / ||G|| (rel) and cos(G, G') (cos).
 - Landscape (`landscape/...`): from the weights before the step, move along -g by step
-  sizes c * lr (c geometric over probes.landscape_range, probes.landscape_sizes of them)
-  and take the loss and gradient g' there, same mini-batch. Logged: the loss's min, max
+  sizes c * lr (c geometric over probes.landscape_range, probes.landscape_sizes of them;
+  with probes.landscape_max_step, scaled down together so that the largest is at most that:
+  Santurkar et al. keep the steps below the learning rate at which the network without BN
+  diverges), and take the loss and gradient g' there, same mini-batch. Logged: the loss's min, max
   and range (max - min); ||g - g'|| min and max (gradient predictiveness: the max), and
   the effective beta-smoothness max ||g - g'|| / ||c lr g||.
 
@@ -96,27 +98,33 @@ def step_multiples(sizes: int, low_high) -> list[float]:
     return [float(low * (high / low) ** (i / (sizes - 1))) for i in range(sizes)]
 
 
-def landscape_points(state, record: StepRecord, multiples) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def landscape_points(state, record: StepRecord, multiples,
+                     max_step: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Losses [n, K], gradient changes ||g - g'|| [n, K] and distances moved [n, K] at
-    before - c * lr * g for each multiple c (lr: each run's learning rate at the step)."""
+    before - s * g for each multiple c, s = c * lr (lr: each run's learning rate at the
+    step). With max_step, a run whose largest step would exceed it has all its steps scaled
+    down by the same factor, so the largest is max_step: the same number of distinct points,
+    the same ratios between them."""
     model = state.model
     layout = model.layout
     lr = state.optimizer.lr_at(record.step)  # [K]
-    run_lr = layout.per_element(lr)
+    if max_step is not None:
+        lr = lr * (max_step / (max(multiples) * lr)).clamp(max=1.0)
     g_norm = run_norms(record.grad, layout)
     losses_, changes, distances = [], [], []
     for c in multiples:
-        point = record.before - c * run_lr * record.grad
+        size = c * lr  # [K]
+        point = record.before - layout.per_element(size) * record.grad
         loss, grad = loss_and_grad(state, record, point)
         losses_.append(loss)
         changes.append(run_norms(grad - record.grad, layout))
-        distances.append(c * lr * g_norm)
+        distances.append(size * g_norm)
     return torch.stack(losses_), torch.stack(changes), torch.stack(distances)
 
 
-def landscape(state, record: StepRecord, sizes: int, low_high) -> dict:
+def landscape(state, record: StepRecord, sizes: int, low_high, max_step: float | None = None) -> dict:
     """{landscape/...: [K]} along the step's gradient (see the module's docstring)."""
-    loss, change, distance = landscape_points(state, record, step_multiples(sizes, low_high))
+    loss, change, distance = landscape_points(state, record, step_multiples(sizes, low_high), max_step)
     return {
         "landscape/loss_min": loss.min(0).values,
         "landscape/loss_max": loss.max(0).values,
@@ -139,5 +147,6 @@ def measure(state, record: StepRecord | None, step_no: int, probes) -> dict:
     if due(step_no, probes.ics_every):
         values.update(ics(state, record, probes.ics_layers))
     if due(step_no, probes.landscape_every):
-        values.update(landscape(state, record, probes.landscape_sizes, probes.landscape_range))
+        values.update(landscape(state, record, probes.landscape_sizes, probes.landscape_range,
+                                probes.landscape_max_step))
     return values

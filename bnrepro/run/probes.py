@@ -12,7 +12,7 @@ CUDA graph.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -42,12 +42,18 @@ class ProbeInput:
     unit: int
     activation: Activation
     memory: dict  # kept from one probe step to the next (StepState.memory; checkpointed)
+    held_out_z: list | None = None  # nonlinearity inputs on the held-out batch (None unless asked for)
+    affine: list = field(default_factory=list)  # each hidden layer's (gamma slot, beta slot), None where absent
 
 
 PROBES: dict[str, Callable[[ProbeInput], dict]] = {}
 # What each probe needs the step to compute beyond the plain step.
 NEEDS_ACT_GRAD = {"act_grad"}
 NEEDS_UPDATE = {"update_ratio"}
+NEEDS_HELD_OUT = {"dead"}
+# The held-out batch: the first examples of the test set, normalized with their own batch
+# statistics as in training (BN's running averages are not used: at step 0 they are not set).
+HELD_OUT_EXAMPLES = 1000
 
 
 def probe(name: str):
@@ -98,6 +104,8 @@ def slope(z: torch.Tensor, activation: Activation) -> torch.Tensor:
         return 4 * s * (1 - s)
     if activation == Activation.tanh:
         return 1 - torch.tanh(z) ** 2
+    if activation == Activation.linear:
+        return torch.ones_like(z)
     return (z > 0).to(z.dtype)
 
 
@@ -106,30 +114,36 @@ def activation_stats(z: torch.Tensor, unit: int, activation: Activation) -> dict
 
     unit_p*: percentiles over the batch (and positions) of one fixed unit; p*, mean,
     std: over all units; saturated / linear: fraction of all units' inputs where
-    g' < 10% / g' >= 80% of its maximum.
+    g' < 10% / g' >= 80% of its maximum (not for the linear activation: its slope is 1
+    everywhere, nothing saturates).
     """
     z = z.detach().float()
     K = z.shape[0]
     every = z.reshape(K, -1)
-    g = slope(every, activation)
-    return {**_percentiles(z[:, :, unit].reshape(K, -1), "unit_"), **_percentiles(every),
-            "mean": every.mean(1), "std": every.std(1),
-            "saturated": (g < SATURATION).float().mean(1), "linear": (g >= LINEAR).float().mean(1)}
+    stats = {**_percentiles(z[:, :, unit].reshape(K, -1), "unit_"), **_percentiles(every),
+             "mean": every.mean(1), "std": every.std(1)}
+    if activation != Activation.linear:
+        g = slope(every, activation)
+        stats.update(saturated=(g < SATURATION).float().mean(1), linear=(g >= LINEAR).float().mean(1))
+    return stats
 
 
 def output_stats(a: torch.Tensor, activation: Activation) -> dict:
     """Statistics of one hidden layer's nonlinearity output a = g(z) [K, B, U, *rest] -> {name: [K]}:
     mean, std, percentiles over all units, and the fraction saturated: within 2% of the
-    output range's bounds (sigmoid a < 0.02 or > 0.98, tanh |a| > 0.98; ReLU: a = 0)."""
+    output range's bounds (sigmoid a < 0.02 or > 0.98, tanh |a| > 0.98; ReLU: a = 0; not
+    for the linear activation, whose range has no bounds)."""
     every = a.detach().float().reshape(a.shape[0], -1)
+    stats = {"mean": every.mean(1), "std": every.std(1), **_percentiles(every)}
     if activation == Activation.sigmoid:
         edge = (every < OUTPUT_EDGE) | (every > 1 - OUTPUT_EDGE)
     elif activation == Activation.tanh:
         edge = every.abs() > 1 - OUTPUT_EDGE
-    else:
+    elif activation == Activation.relu:
         edge = every <= 0
-    return {"mean": every.mean(1), "std": every.std(1), **_percentiles(every),
-            "saturated": edge.float().mean(1)}
+    else:
+        return stats
+    return {**stats, "saturated": edge.float().mean(1)}
 
 
 def _per_layer(namespace: str, stats: list[dict]) -> dict:
@@ -214,3 +228,31 @@ def _bias(inp: ProbeInput) -> dict:
     return {f"bias/{layer_tag(i + 1)}/{name}": v[s.name].norm(dim=1)
             for i, s in enumerate(inp.biases) if s is not None
             for name, v in (("grad_norm", grad), ("norm", value))}
+
+
+@probe("dead")
+def _dead(inp: ProbeInput) -> dict:
+    """Dead ReLUs: the fraction of each hidden layer's units (conv: channels) whose input z is
+    <= 0 for every example (and position) of the held-out batch (a ReLU that never fires
+    there gets no gradient from it), and the fraction over all hidden units."""
+    dead = [(z.detach().transpose(1, 2).flatten(2) <= 0).all(2) for z in inp.held_out_z]  # [K, U] per layer
+    values = {f"dead/{layer_tag(i + 1)}": d.float().mean(1) for i, d in enumerate(dead)}
+    values["dead/all"] = torch.cat(dead, 1).float().mean(1)
+    return values
+
+
+@probe("affine")
+def _affine(inp: ProbeInput) -> dict:
+    """Each hidden layer's BN gamma and beta (where learned): mean gamma, mean |gamma - 1| (how
+    far the scales moved from their initial 1), mean beta and mean |beta| over the units."""
+    value = inp.layout.per_run(inp.params)
+    values = {}
+    for i, (gamma, beta) in enumerate(inp.affine):
+        tag = f"affine/{layer_tag(i + 1)}"
+        if gamma is not None:
+            values.update({f"{tag}/gamma_mean": value[gamma.name].mean(1),
+                           f"{tag}/gamma_dev": (value[gamma.name] - 1).abs().mean(1)})
+        if beta is not None:
+            values.update({f"{tag}/beta_mean": value[beta.name].mean(1),
+                           f"{tag}/beta_abs": value[beta.name].abs().mean(1)})
+    return values

@@ -98,8 +98,17 @@ def _forward_backward(state: StepState, probe: bool):
     wants_a_grad = probe and bool(probes.NEEDS_ACT_GRAD & set(state.which))
     grads = torch.autograd.grad(loss.sum(), [model.params, *(a if wants_a_grad else [])])
     with torch.no_grad():
-        accuracy = (logits.argmax(-1) == y).float().mean(1)
+        accuracy = losses.correct(logits, y).mean(1)
     return loss.detach(), accuracy, grads[0], z, a, (list(grads[1:]) if wants_a_grad else None), (x, y)
+
+
+def _held_out_z(state: StepState) -> list:
+    """Each hidden layer's nonlinearity inputs on the held-out batch (probes.HELD_OUT_EXAMPLES
+    test examples, normalized with their own statistics, no dropout); nothing of the run changes."""
+    z: list = []
+    with torch.no_grad():
+        state.model(state.data.test_x[:probes.HELD_OUT_EXAMPLES], ("batch", None), taps=z)
+    return z
 
 
 def _probe_output(state: StepState, grad, update, z, a, a_grad) -> ProbeOutput:
@@ -107,7 +116,9 @@ def _probe_output(state: StepState, grad, update, z, a, a_grad) -> ProbeOutput:
     inp = probes.ProbeInput(z=z, a=a, a_grad=a_grad, grad=grad, params=model.params.detach(), update=update,
                             layout=model.layout, weights=model.weight_slots(),
                             biases=[layer["bias"] for layer in model.hidden], unit=state.unit,
-                            activation=model.activation_name, memory=state.memory)
+                            activation=model.activation_name, memory=state.memory,
+                            held_out_z=_held_out_z(state) if probes.NEEDS_HELD_OUT & set(state.which) else None,
+                            affine=[(layer["gamma"], layer["beta"]) for layer in model.hidden])
     values = probes.run_probes(state.which, inp)
     return ProbeOutput(tuple(values), torch.stack(list(values.values())),
                        [t.detach() for t in z], [t.detach() for t in a])

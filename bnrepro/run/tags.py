@@ -1,8 +1,8 @@
 """Names of everything bnrepro logs, and the TensorBoard custom-scalars layout.
 
 Every tag is namespaced (train/, test/, optim/, grad_norm/, grad_norm_log10/, act/,
-act_hist/, pictures/, summary/) and explained in README.md's glossary; tests check
-that they match.
+act_hist/, pictures/, summary/, and the optional probes' own) and explained in README.md's
+glossary; tests check that they match.
 """
 from __future__ import annotations
 
@@ -87,6 +87,7 @@ def custom_scalars_layout(depth: int, probes: dict | None = None) -> dict:
             **{f"{tag.replace('_', ' ')}: std": _chart(f"act/{tag}/std") for tag in layers},
         },
         **({"why BN works (Santurkar et al. 2018)": santurkar} if (santurkar := _santurkar(layers, probes)) else {}),
+        **({"BN's scales and dead units": units} if (units := _units(layers, probes)) else {}),
     }
 
 
@@ -107,4 +108,17 @@ def _santurkar(layers: list[str], probes: dict | None) -> dict:
     if "shift" in probes.get("which", []):
         charts.update({f"{tag.replace('_', ' ')}: input mean shift since the previous probe step":
                        _chart(f"shift/{tag}/mean") for tag in layers})
+    return charts
+
+
+def _units(layers: list[str], probes: dict | None) -> dict:
+    """Charts of the probes `dead` (ReLUs that never fire) and `affine` (BN's gamma, beta), when on."""
+    which = (probes or {}).get("which", [])
+    charts = {}
+    if "dead" in which:
+        charts["dead ReLUs, all hidden layers (never fire on the held-out batch)"] = _chart("dead/all")
+        charts.update({f"{tag.replace('_', ' ')}: dead ReLUs": _chart(f"dead/{tag}") for tag in layers})
+    if "affine" in which:
+        charts.update({f"{tag.replace('_', ' ')}: mean BN gamma": _chart(f"affine/{tag}/gamma_mean") for tag in layers})
+        charts.update({f"{tag.replace('_', ' ')}: mean BN beta": _chart(f"affine/{tag}/beta_mean") for tag in layers})
     return charts

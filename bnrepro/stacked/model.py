@@ -28,11 +28,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import rng
-from ..config import Activation, Affine, Arch, BNPlacement, DropoutAt, Init, ModelConfig, uses_bn
+from ..config import Activation, Affine, Arch, BNPlacement, DropoutAt, Init, ModelConfig, has_norm_layer, uses_bn
 from .norms import Mode, make_norm
 from .params import Layout, Slot
 
-ACTIVATIONS = {Activation.sigmoid: torch.sigmoid, Activation.tanh: torch.tanh, Activation.relu: torch.relu}
+
+def _identity(z: torch.Tensor) -> torch.Tensor:
+    return z
+
+
+# linear: g(z) = z, a deep linear network (Santurkar et al.'s DLN)
+ACTIVATIONS = {Activation.sigmoid: torch.sigmoid, Activation.tanh: torch.tanh, Activation.relu: torch.relu,
+               Activation.linear: _identity}
 
 
 def layer_tag(index: int) -> str:
@@ -46,20 +53,20 @@ class StackedNet(nn.Module):
         shared = cfgs[0]  # the architecture is shared by all runs of a group
         self.K = K = len(cfgs)
         self.arch, self.depth, self.width = shared.arch, shared.depth, shared.width
-        self.bn = shared.bn if uses_bn(shared) else BNPlacement.none
+        self.bn = shared.bn if has_norm_layer(shared) else BNPlacement.none  # where the norm layers sit
+        normalizes = uses_bn(shared)  # they normalize (noise_only does not: bias kept, no gamma, beta)
         self.activation_name = shared.activation
         self.activation = ACTIVATIONS[shared.activation]
         self.pool_every, self.kernel = shared.pool_every, shared.conv_kernel
-        has_bias = (self.bn != BNPlacement.pre) if shared.bias is None else shared.bias
+        has_bias = (self.bn != BNPlacement.pre or not normalizes) if shared.bias is None else shared.bias
 
         layout = Layout(K)
         mlp = shared.arch == Arch.mlp
         self.hidden: list[dict[str, Slot | None]] = []
         fan_in = math.prod(input_shape) if mlp else input_shape[0]
         k_size = shared.conv_kernel
-        has_bn = self.bn != BNPlacement.none
-        learn_gamma = has_bn and shared.bn_affine == Affine.learn
-        learn_beta = has_bn and shared.bn_affine != Affine.none
+        learn_gamma = normalizes and shared.bn_affine in (Affine.learn, Affine.no_beta)
+        learn_beta = normalizes and shared.bn_affine in (Affine.learn, Affine.fixed_gamma)
         self.widths = layer_widths(shared)
         for index, W in enumerate(self.widths, start=1):
             tag = layer_tag(index)
@@ -77,9 +84,11 @@ class StackedNet(nn.Module):
         self.layout = layout
         self.params = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
 
-        self.norms = nn.ModuleList([make_norm(shared.norm, K * W) for W in self.widths] if has_bn else [])
-        # gamma when it is not learned: fixed (bn_affine=fixed_gamma) or absent (none)
-        fixed = torch.full((K * max(self.widths),), shared.bn_gamma) if shared.bn_affine == Affine.fixed_gamma else None
+        self.norms = nn.ModuleList([make_norm(shared.norm, K * W) for W in self.widths]
+                                   if self.bn != BNPlacement.none else [])
+        # gamma when it is not learned: fixed (bn_affine=fixed_gamma) or absent (none, no_beta learns it)
+        fixed = torch.full((K * max(self.widths),), shared.bn_gamma) \
+            if normalizes and shared.bn_affine == Affine.fixed_gamma else None
         self.register_buffer("fixed_gamma", fixed)
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         for index, norm in enumerate(self.norms):

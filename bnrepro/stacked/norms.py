@@ -4,7 +4,7 @@ With K runs trained together, C = K * channels: each run's channels are separate
 channels here, so statistics never mix runs. gamma and beta live in the model's flat
 parameter buffer and are passed in (None: not used); statistics are module buffers.
 
-Three implementations, one interface, chosen by `norm=NAME` (the config group whose
+Several implementations, one interface, chosen by `norm=NAME` (the config group whose
 options are model.norm) through the registry NORM_LAYERS: a new layer is one class
 with a `from_config`, registered with @register(NormKind.x), and its options'
 dataclass in config/schema.py.
@@ -14,7 +14,14 @@ dataclass in config/schema.py.
 - BatchRenorm: Ioffe 2017: y = gamma * ((x - mu_B) / sigma_B * r + d) + beta, r and d
   clipped and not back-propagated, moving averages of mu and sigma for inference.
 - NoisyBatchNorm: Santurkar et al. 2018: TorchBatchNorm, then in training a random
-  shift and scale per channel, redrawn every step and jittered per example.
+  shift and scale per channel, redrawn every step and jittered per example (per
+  position too in conv layers: height and width count as part of the batch).
+- NoiseOnly: the same noise with no normalization (their control): not a BN layer.
+
+Training statistics are over the whole mini-batch, or with `group` (model.norm.group) over
+each run of `group` consecutive examples on its own (Ioffe 2017's micro-batches: a large
+gradient batch whose normalization groups are small); the moving averages then follow
+the mean of the groups' statistics.
 
 Modes of `forward`: "train"; at evaluation, which statistics normalize the test data:
 "moving" (running averages), "population" (Algorithm 2: averages over many training
@@ -26,13 +33,14 @@ why). Running-average convention, as PyTorch: running = (1 - m) * running + m * 
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Literal, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import BatchNormConfig, NoisyConfig, NormConfig, NormKind, RenormConfig
+from ..config import BatchNormConfig, NoiseOnlyConfig, NoisyConfig, NormConfig, NormKind, RenormConfig
 from . import rng
 
 # What a forward pass does with BN: train on batch statistics, or evaluate with the
@@ -76,16 +84,44 @@ def _affine(x_hat: torch.Tensor, gamma, beta) -> torch.Tensor:
     return y if beta is None else y + _per_channel(beta, x_hat)
 
 
-def normalize_in_groups(x: torch.Tensor, group: int, gamma, beta, eps: float) -> torch.Tensor:
-    """Each run of `group` consecutive examples normalized with its own (biased) statistics."""
+def _group_count(x: torch.Tensor, group: int | None) -> int:
+    """How many groups of `group` consecutive examples x [N, C, *] holds (None: one group)."""
     n = x.shape[0]
+    if group is None or group == n:
+        return 1
     if n % group:
         raise ValueError(f"{n} examples do not split into groups of {group}")
-    g = x.view(n // group, group, *x.shape[1:])
-    dims = (1, *range(3, g.dim()))
-    mean = g.mean(dims, keepdim=True)
-    var = g.var(dims, unbiased=False, keepdim=True)
-    return _affine(((g - mean) * torch.rsqrt(var + eps)).view_as(x), gamma, beta)
+    return n // group
+
+
+def as_group_channels(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """[N, C, *] -> [N / groups, groups * C, *]: each (group, channel) becomes a channel, so
+    any per-channel batch normalization of the result normalizes every group on its own."""
+    return x if groups == 1 else x.unflatten(0, (groups, -1)).transpose(0, 1).flatten(1, 2)
+
+
+def from_group_channels(y: torch.Tensor, groups: int) -> torch.Tensor:
+    """The inverse of as_group_channels."""
+    return y if groups == 1 else y.unflatten(1, (groups, -1)).transpose(0, 1).flatten(0, 1)
+
+
+def _tiled(v: torch.Tensor | None, groups: int) -> torch.Tensor | None:
+    """A per-channel vector [C] for the [groups * C] channels of as_group_channels."""
+    return v if v is None or groups == 1 else v.repeat(groups)
+
+
+def _mean_over_groups(v: torch.Tensor, groups: int) -> torch.Tensor:
+    """[groups * C] per-(group, channel) statistics -> [C], their mean over the groups."""
+    return v.view(groups, -1).mean(0)
+
+
+def normalize_in_groups(x: torch.Tensor, group: int, gamma, beta, eps: float) -> torch.Tensor:
+    """Each run of `group` consecutive examples normalized with its own (biased) statistics."""
+    groups = _group_count(x, group)
+    g = as_group_channels(x, groups)
+    dims = _stat_dims(g)
+    mean, var = g.mean(dims, keepdim=True), g.var(dims, unbiased=False, keepdim=True)
+    return _affine(from_group_channels((g - mean) * torch.rsqrt(var + eps), groups), gamma, beta)
 
 
 class PaperBNFunction(torch.autograd.Function):
@@ -126,11 +162,12 @@ class PaperBNFunction(torch.autograd.Function):
 
 
 class BatchNormBase(nn.Module):
-    """Statistics buffers, the evaluation modes and Algorithm 2 shared by all three layers."""
+    """Statistics buffers, the evaluation modes and Algorithm 2 shared by all the layers.
+    group: training statistics over groups of this many examples (None: the whole batch)."""
 
-    def __init__(self, channels: int, eps: float, momentum: float):
+    def __init__(self, channels: int, eps: float, momentum: float, group: int | None = None):
         super().__init__()
-        self.eps, self.momentum = eps, momentum
+        self.eps, self.momentum, self.group = eps, momentum, group
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
         self.register_buffer("population_mean", torch.zeros(channels))
@@ -139,7 +176,7 @@ class BatchNormBase(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: BatchNormConfig, channels: int) -> "BatchNormBase":
-        return cls(channels, cfg.eps, cfg.momentum)
+        return cls(channels, cfg.eps, cfg.momentum, cfg.group)
 
     def attach(self, seeds: torch.Tensor, layer: int) -> None:
         """The runs' seeds [K] and the layer's index, for layers that draw random numbers."""
@@ -164,10 +201,11 @@ class BatchNormBase(nn.Module):
         x_hat = (x - _per_channel(self.running_mean, x)) * _per_channel(torch.rsqrt(self.running_var + self.eps), x)
         return _affine(x_hat, gamma, beta)
 
-    def _update_running(self, mean: torch.Tensor, biased_var: torch.Tensor, m: int) -> None:
+    def _update_running(self, mean: torch.Tensor, biased_var: torch.Tensor, m: int, groups: int = 1) -> None:
+        """From per-channel statistics of m values each ([groups * C] with groups: averaged)."""
         with torch.no_grad():
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(_unbiased(biased_var, m), self.momentum)
+            self.running_mean.lerp_(_mean_over_groups(mean, groups), self.momentum)
+            self.running_var.lerp_(_unbiased(_mean_over_groups(biased_var, groups), m), self.momentum)
 
     def set_population(self) -> None:
         """Algorithm 2, step 10: E[x] = mean of the batch means, Var[x] = m/(m-1) * mean of
@@ -182,8 +220,16 @@ class BatchNormBase(nn.Module):
 @register(NormKind.torch)
 class TorchBatchNorm(BatchNormBase):
     def train_forward(self, x, gamma, beta, step):
-        return F.batch_norm(x, self.running_mean, self.running_var, gamma, beta,
-                            training=True, momentum=self.momentum, eps=self.eps)
+        groups = _group_count(x, self.group)
+        if groups == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, gamma, beta,
+                                training=True, momentum=self.momentum, eps=self.eps)
+        g = as_group_channels(x, groups)
+        y = F.batch_norm(g, None, None, _tiled(gamma, groups), _tiled(beta, groups), training=True, eps=self.eps)
+        with torch.no_grad():
+            dims = _stat_dims(g)
+            self._update_running(g.mean(dims), g.var(dims, unbiased=False), g.numel() // g.shape[1], groups)
+        return from_group_channels(y, groups)
 
     def moving_forward(self, x, gamma, beta):
         return F.batch_norm(x, self.running_mean, self.running_var, gamma, beta,
@@ -193,9 +239,11 @@ class TorchBatchNorm(BatchNormBase):
 @register(NormKind.paper)
 class PaperBatchNorm(BatchNormBase):
     def train_forward(self, x, gamma, beta, step):
-        y, mean, var = PaperBNFunction.apply(x, gamma, beta, self.eps)
-        self._update_running(mean, var, x.numel() // x.shape[1])
-        return y
+        groups = _group_count(x, self.group)
+        g = as_group_channels(x, groups)
+        y, mean, var = PaperBNFunction.apply(g, _tiled(gamma, groups), _tiled(beta, groups), self.eps)
+        self._update_running(mean, var, g.numel() // g.shape[1], groups)
+        return from_group_channels(y, groups)
 
 
 @register(NormKind.renorm)
@@ -204,31 +252,34 @@ class BatchRenorm(BatchNormBase):
     (rate `rate`), kept as running_mean and running_var = sigma^2 - eps, so the
     "moving" evaluation mode computes (x - mu) / sigma as the paper's inference."""
 
-    def __init__(self, channels: int, eps: float, rate: float, schedule):
-        super().__init__(channels, eps, rate)
+    def __init__(self, channels: int, eps: float, rate: float, schedule, group: int | None = None):
+        super().__init__(channels, eps, rate, group)
         self.schedule = schedule  # step tensor -> (r_max, d_max) tensors
         self.register_buffer("running_std", torch.ones(channels))
 
     @classmethod
     def from_config(cls, cfg: RenormConfig, channels: int) -> "BatchRenorm":
         return cls(channels, cfg.eps, cfg.rate,
-                   renorm_schedule(cfg.rmax, cfg.dmax, cfg.warmup, cfg.rmax_at, cfg.dmax_at))
+                   renorm_schedule(cfg.rmax, cfg.dmax, cfg.warmup, cfg.rmax_at, cfg.dmax_at), cfg.group)
 
     def train_forward(self, x, gamma, beta, step):
         if step is None:
             raise ValueError("Batch Renormalization needs the training step (its r_max, d_max schedule)")
-        dims = _stat_dims(x)
-        mu = x.mean(dims)
-        sigma = torch.sqrt(x.var(dims, unbiased=False) + self.eps)
+        groups = _group_count(x, self.group)
+        g = as_group_channels(x, groups)  # with groups: mu_B, sigma_B, r and d per group
+        dims = _stat_dims(g)
+        mu = g.mean(dims)
+        sigma = torch.sqrt(g.var(dims, unbiased=False) + self.eps)
         r_max, d_max = self.schedule(step)
         with torch.no_grad():  # r and d are constants for back-propagation
-            r = (sigma / self.running_std).clamp(1 / r_max, r_max)
-            d = ((mu - self.running_mean) / self.running_std).clamp(-d_max, d_max)
-            self.running_mean.lerp_(mu, self.momentum)
-            self.running_std.lerp_(sigma, self.momentum)
+            running_mean, running_std = _tiled(self.running_mean, groups), _tiled(self.running_std, groups)
+            r = (sigma / running_std).clamp(1 / r_max, r_max)
+            d = ((mu - running_mean) / running_std).clamp(-d_max, d_max)
+            self.running_mean.lerp_(_mean_over_groups(mu, groups), self.momentum)
+            self.running_std.lerp_(_mean_over_groups(sigma, groups), self.momentum)
             self.running_var.copy_(self.running_std ** 2 - self.eps)
-        x_hat = (x - _per_channel(mu, x)) / _per_channel(sigma, x) * _per_channel(r, x) + _per_channel(d, x)
-        return _affine(x_hat, gamma, beta)
+        g_hat = (g - _per_channel(mu, g)) / _per_channel(sigma, g) * _per_channel(r, g) + _per_channel(d, g)
+        return _affine(from_group_channels(g_hat, groups), gamma, beta)
 
 
 def renorm_schedule(r_max: float, d_max: float, warmup: int, r_max_at: int, d_max_at: int):
@@ -241,24 +292,62 @@ def renorm_schedule(r_max: float, d_max: float, warmup: int, r_max_at: int, d_ma
     return lambda t: (1 + (r_max - 1) * ramp(t, r_max_at), d_max * ramp(t, d_max_at))
 
 
+class _WithNoise:
+    """What the two noisy layers share: built from their whole config, and the run seeds and
+    layer index attached to their Noise (self.noise)."""
+
+    @classmethod
+    def from_config(cls, cfg, channels: int):
+        return cls(channels, cfg)
+
+    def attach(self, seeds: torch.Tensor, layer: int) -> None:
+        self.noise.attach(seeds, layer)
+
+
 @register(NormKind.noisy)
-class NoisyBatchNorm(TorchBatchNorm):
+class NoisyBatchNorm(_WithNoise, TorchBatchNorm):
     """BN, then (training only) y -> s * y + m with Santurkar et al.'s noise (noisy_bn_noise):
     a distribution shift redrawn every step that BN does nothing to remove. The noise is a
     constant for back-propagation; evaluation uses the running statistics without noise."""
 
     def __init__(self, channels: int, cfg: NoisyConfig):
-        super().__init__(channels, cfg.eps, cfg.momentum)
-        self.noise = (cfg.n_mu, cfg.n_sigma, cfg.r_mu, cfg.r_sigma)
+        super().__init__(channels, cfg.eps, cfg.momentum, cfg.group)
+        self.noise = Noise(channels, cfg)
+
+    def train_forward(self, x, gamma, beta, step):
+        return self.noise(super().train_forward(x, gamma, beta, step), step)
+
+
+@register(NormKind.noise_only)
+class NoiseOnly(_WithNoise, BatchNormBase):
+    """Santurkar et al.'s control: the noise of noisy BN where BN would be, without BN
+    (y = s * x + m in training; y = x at evaluation, whatever the statistics asked for).
+    It normalizes nothing (config.uses_bn is false): the model keeps the layer's bias and
+    gives it no gamma or beta, and its statistics buffers stay at their initial values."""
+
+    def __init__(self, channels: int, cfg: NoiseOnlyConfig):
+        super().__init__(channels, 1.0, 1.0)
+        self.noise = Noise(channels, cfg)
+
+    def forward(self, x, gamma, beta, mode: Mode = "train", step=None):
+        return self.noise(x, step) if mode == "train" else x
+
+    def set_population(self) -> None:  # Algorithm 2 (eval.stats=population): nothing to estimate
+        self.recorded = None
+
+
+class Noise(nn.Module):
+    """Santurkar et al.'s noise (noisy_bn_noise) applied to x [N, C, *]: y = s * x + m, one m and s
+    per example, position and channel, redrawn every step; a constant for back-propagation."""
+
+    def __init__(self, channels: int, cfg: NoisyConfig | NoiseOnlyConfig):
+        super().__init__()
+        self.values = (cfg.n_mu, cfg.n_sigma, cfg.r_mu, cfg.r_sigma)
         self.layer = 0
         # Each channel's run seed and its index within the run: the noise a run sees does
         # not depend on which runs it trains with. Not saved: attach() rebuilds them.
         self.register_buffer("channel_seed", torch.zeros(channels, dtype=torch.int64), persistent=False)
         self.register_buffer("channel_index", torch.arange(channels), persistent=False)
-
-    @classmethod
-    def from_config(cls, cfg: NoisyConfig, channels: int) -> "NoisyBatchNorm":
-        return cls(channels, cfg)
 
     def attach(self, seeds: torch.Tensor, layer: int) -> None:
         per_run = self.channel_seed.numel() // seeds.numel()
@@ -266,29 +355,35 @@ class NoisyBatchNorm(TorchBatchNorm):
         self.channel_seed.copy_(seeds.repeat_interleave(per_run))
         self.channel_index.copy_(torch.arange(per_run).repeat(seeds.numel()))
 
-    def train_forward(self, x, gamma, beta, step):
+    def forward(self, x: torch.Tensor, step) -> torch.Tensor:
         if step is None:
             raise ValueError("noisy BN needs the training step (its noise is redrawn every step)")
-        y = super().train_forward(x, gamma, beta, step)
-        _, _, m, s = noisy_bn_noise(self.channel_seed, self.channel_index, step, self.layer, x.shape[0], *self.noise)
-        shape = (x.shape[0], x.shape[1], *([1] * (x.dim() - 2)))  # per example and channel
-        return y * s.view(shape) + m.view(shape)
+        positions = x.shape[0] * math.prod(x.shape[2:])  # conv: height and width count as batch
+        _, _, m, s = noisy_bn_noise(self.channel_seed, self.channel_index, step, self.layer, positions, *self.values)
+        def per_position(v):  # [N * H * W, C] -> [N, C, H, W]
+            return v.view(x.shape[0], *x.shape[2:], x.shape[1]).movedim(-1, 1)
+        return x * per_position(s) + per_position(m)
 
 
 def noisy_bn_noise(channel_seed: torch.Tensor, channel_index: torch.Tensor, step, layer: int, n: int,
                    n_mu: float, n_sigma: float, r_mu: float, r_sigma: float):
     """Santurkar et al.'s noise for one step: per channel mu_t ~ U(-n_mu, n_mu) and
-    sigma_t ~ U(1, n_sigma) [C]; per example m ~ U(mu_t - r_mu, mu_t + r_mu) and
-    s ~ N(sigma_t, r_sigma) [n, C] (Box-Muller). Counter-based (rng.py): a pure function of
-    (seed, step, layer, channel, example), so a replayed or resumed step draws the same."""
+    sigma_t ~ U(1, n_sigma) [C]; per example (conv: per example and position, n of them)
+    m ~ U(mu_t - r_mu, mu_t + r_mu) and s ~ N(sigma_t, r_sigma) [n, C] (Box-Muller).
+    Counter-based (rng.py): a pure function of (seed, step, layer, channel, example), so a
+    replayed or resumed step draws the same. The per-example draws are most of the cost
+    (conv: n = batch x height x width): one hash of the example onto its channel's prefix
+    gives all three uniforms, m's on 10 bits and Box-Muller's two on 11 (radius up to 3.9
+    standard deviations)."""
     example = torch.arange(n, device=channel_seed.device).view(n, 1)
 
-    def u(*keys):
-        return rng.uniform(channel_seed, rng.STREAM_NOISE, step, layer, channel_index, *keys)
+    def prefix(draw: int) -> torch.Tensor:  # [C]: everything but the example, hashed once
+        return rng.hash32(channel_seed, rng.STREAM_NOISE, step, layer, channel_index, draw)
 
-    mu_t = (2 * u(0) - 1) * n_mu
-    sigma_t = 1 + u(1) * (n_sigma - 1)
-    m = mu_t + (2 * u(2, example) - 1) * r_mu
-    radius = torch.sqrt(-2 * torch.log1p(-u(3, example)))  # 1 - u in (0, 1]: finite
-    s = sigma_t + r_sigma * radius * torch.cos(2 * torch.pi * u(4, example))
+    mu_t = (2 * rng.uniform(state=prefix(0)) - 1) * n_mu
+    sigma_t = 1 + rng.uniform(state=prefix(1)) * (n_sigma - 1)
+    u_shift, u_radius, u_angle = rng.uniform_split(example, state=prefix(2), bits=(10, 11, 11))
+    m = mu_t + (2 * u_shift - 1) * r_mu
+    radius = torch.sqrt(-2 * torch.log1p(-u_radius))  # 1 - u in (0, 1]: finite
+    s = sigma_t + r_sigma * radius * torch.cos(2 * torch.pi * u_angle)
     return mu_t, sigma_t, m, s
