@@ -335,3 +335,14 @@ def test_claims_files_of_an_older_table_are_refused_with_a_message(tmp_path, cap
                                                           "claims": []}))
     assert main(["report", "--results", str(tmp_path)]) == 1 and not (tmp_path / "claims.md").exists()
     assert "older `bnrepro table`" in capsys.readouterr().err
+
+
+
+def test_a_claim_naming_a_key_the_runs_lack_is_not_applicable_not_a_crash(tmp_path):
+    # a redesigned experiment's claim (stated after the runs) judged on runs of the old design
+    for seed in (1, 2):
+        run(tmp_path, f"pre{seed}", seed, "pre", 0.95)
+        run(tmp_path, f"none{seed}", seed, "none", 0.90)
+    found = verdict(tmp_path, {**TRAINS_BETTER, "where": "model.colour=red", "than": "model.bn=none"})
+    assert found["verdict"] == "not applicable"
+    assert "no config key 'model.colour'" in found["evidence"] and "another design" in found["evidence"]

@@ -70,10 +70,14 @@ def judge(runs: pd.DataFrame, claim: dict) -> list[dict]:
     `settle` then applies the experiment's correction and words the verdicts."""
     flats = [_flat(row) for _, row in runs.iterrows()]
     try:
-        keys = arms.spread_keys(flats, claim)
         conditions = arms.arms(claim)
     except ConfigError as e:
         raise TableError(f"claim {claim['text']!r}: {e}") from None
+    try:
+        keys = arms.spread_keys(flats, claim)
+    except ConfigError as e:  # a claim of another design than these runs' (stated after them): no arm
+        return [_unjudgeable(claim, f"not applicable: these runs cannot be split into its arms ({e}): "
+                                    f"the claim was stated for another design than the one these runs trained")]
     if not keys:
         return [_judge_one(runs, flats, claim, conditions, "")]
     combos = sorted({tuple(str(f.get(k)) for k in keys) for f in flats
@@ -84,6 +88,20 @@ def judge(runs: pd.DataFrame, claim: dict) -> list[dict]:
         label = ", ".join(f"{k}={v}" for k, v in zip(keys, combo))
         found.append(_judge_one(runs[keep], [f for f, k in zip(flats, keep) if k], claim, conditions, label))
     return found
+
+
+def _judgement(claim: dict, combination: str = "", measured: str = "", n: list | None = None,
+               parts: list | None = None) -> dict:
+    """A judgement's fields before any test fills them."""
+    return {**claim, "combination": combination, "measured": measured, "n": n or [], "diverged": None,
+            "test": None, "p": None, "p_against": None, "p_holm": None, "p_against_holm": None, "difference": None,
+            "estimate_of": None, "interval": None, "interval_level": None, "exact": None, "band": None,
+            "post_hoc": False, "_parts": parts or []}
+
+
+def _unjudgeable(claim: dict, why: str) -> dict:
+    """The judgement of a claim the runs cannot answer at all."""
+    return {**_judgement(claim), "verdict": "not applicable", "_why": why}
 
 
 @dataclass
@@ -232,11 +250,7 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
         reference = _finite_mean(factor * a_values[:, 1])
         measured.append(f"{scaled}{_numbers(a_values[:, 1])}")
         parts.append(f"{scaled}{claim['than_metric']} of the same runs (per-run difference)")
-    result = {**claim, "combination": combination, "measured": " vs ".join(measured),
-              "n": [len(arm.values) for arm in arms_], "diverged": None, "test": None, "p": None,
-              "p_against": None, "p_holm": None, "p_against_holm": None, "difference": None, "estimate_of": None,
-              "interval": None, "interval_level": None, "exact": None, "band": None, "post_hoc": False,
-              "_parts": parts}
+    result = _judgement(claim, combination, " vs ".join(measured), [len(arm.values) for arm in arms_], parts)
     result["diverged"] = sum(int((runs[[arms.matches(f, c) for f in flats]]["status"] == "diverged").sum())
                              for c in conditions)
     reasons = [arm.not_applicable for arm in arms_ if arm.not_applicable]
