@@ -88,6 +88,7 @@ class StackedNet(nn.Module):
         self.use_dropout = any(c.dropout > 0 for c in cfgs)
         self.dropout_layers = range(shared.depth - 1 if shared.dropout_at == DropoutAt.last else 0, shared.depth)
         self.grouped_conv: bool | None = None  # runs' convolutions as one grouped kernel; None: on a GPU only
+        self.channels_last: bool | None = None  # conv activations [B, H, W, K*C] in memory; None: on the CPU only
 
     # ---- what the probes and optimizer need ----
     def weight_slots(self) -> list[Slot]:
@@ -160,6 +161,8 @@ class StackedNet(nn.Module):
     def _conv(self, views: dict, layer: dict, h: torch.Tensor, shared: bool) -> torch.Tensor:
         w, b = _value(views, layer["weight"]), _value(views, layer["bias"])  # [K*C_out, C_in, k, k], [K*C_out]
         pad = self.kernel // 2
+        if self.channels_last if self.channels_last is not None else not h.is_cuda:
+            h = channels_last(h)
         grouped = self.grouped_conv if self.grouped_conv is not None else h.is_cuda
         if shared or grouped or self.K == 1:
             return F.conv2d(h, w, b, padding=pad, groups=1 if shared else self.K)
@@ -217,6 +220,16 @@ def layer_widths(cfg: ModelConfig) -> list[int]:
     if cfg.arch != Arch.vgg:
         return [cfg.width] * cfg.depth
     return [cfg.width * 2 ** (i // cfg.pool_every) for i in range(cfg.depth)]
+
+
+def channels_last(h: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] stored as [N, H, W, C]: oneDNN's convolutions then need no reordering
+    (fig3's net trains ~1.2x faster on the CPU). With one channel both layouts hold the same
+    bytes and PyTorch would pick the other for the output; explicit strides settle it."""
+    if h.shape[1] != 1:
+        return h.contiguous(memory_format=torch.channels_last)
+    n, _, height, width = h.shape
+    return h.contiguous().as_strided(h.shape, (height * width, 1, width, 1))
 
 
 def _value(views: dict, slot: Slot | None) -> torch.Tensor | None:
