@@ -2,12 +2,17 @@
 channels-last, evaluation in bounded chunks, the allocator kept from returning memory."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from bnrepro.data import load
 from bnrepro.stacked.model import StackedNet
 from bnrepro.stacked.optim import StackedSGD
+from bnrepro.run import evaluation
 from bnrepro.run.sampler import Sampler
 from bnrepro.run.step import StepState, train_step
 
@@ -51,3 +56,57 @@ def test_channels_last_trains_and_evaluates_as_the_plain_layout_does(arch, runs)
         torch.testing.assert_close(dict(fast.named_buffers())[name], buffer, rtol=1e-4, atol=1e-5)
     with torch.no_grad():
         torch.testing.assert_close(fast(data.test_x, "moving"), plain(data.test_x, "moving"), rtol=1e-4, atol=1e-4)
+
+
+CHILD = """
+import resource, sys, tempfile
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from conftest import tiny
+from bnrepro.run import allocator
+from bnrepro.run.loop import train_runs
+if sys.argv[1] == "default":  # glibc's own thresholds
+    allocator.keep_freed_memory = lambda: False
+cfgs = [tiny(model__arch="vgg", model__bn="pre", model__width=8, model__depth=2, train__batch_size=32,
+             train__steps=10, seed=seed) for seed in (1, 2)]
+with tempfile.TemporaryDirectory() as tmp:
+    train_runs(cfgs, [Path(tmp) / f"warm{{i}}" for i in range(2)], log=lambda m: None)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    train_runs(cfgs, [Path(tmp) / f"measured{{i}}" for i in range(2)], log=lambda m: None)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc (Linux)")
+def test_training_on_the_cpu_stops_paying_page_faults_for_buffers_it_reuses():
+    """A conv pack allocates and frees the same buffers every step: glibc's defaults hand them
+    back to the kernel and fault them in again (minor page faults); train_runs tells glibc to
+    keep them (run/allocator.py), in a process of its own so the setting cannot leak."""
+    script = CHILD.format(tests=str(Path(__file__).parent))
+    children = {mode: subprocess.Popen([sys.executable, "-c", script, mode], stdout=subprocess.PIPE, text=True)
+                for mode in ("default", "kept")}
+    faults = {mode: int(child.communicate(timeout=600)[0].split()[-1]) for mode, child in children.items()}
+    assert faults["kept"] * 5 < faults["default"], faults
+
+
+def test_evaluation_on_the_cpu_feeds_bounded_chunks_and_scores_as_one_pass():
+    """train.eval_batch_size (10,000) test images at once held gigabytes per conv layer on the
+    CPU; chunks are bounded there (evaluation.CPU_CHUNK_VALUES) and give the same scores."""
+    cfg = tiny(model__arch="vgg", model__bn="pre", model__width=16, model__depth=2, data__synthetic_test=2000,
+               eval__compare_stats=True, eval__population_batches=2, eval__batch_sizes=[50])
+    data = load(cfg.data, torch.device("cpu"))
+    model = StackedNet([cfg.model, cfg.model], [1, 2], data.input_shape, data.classes)
+    sizes = []
+    original = model.forward
+    model.forward = lambda x, *a, **k: sizes.append(x.shape[-4]) or original(x, *a, **k)
+    sampler = Sampler(model.seeds, len(data.train_y), cfg.train.batch_size)
+    chunked = {**evaluation.test_metrics(model, data, sampler, cfg), **evaluation.batch_size_sweep(model, data, cfg)}
+    bound = evaluation.CPU_CHUNK_VALUES // (2 * 16 * 28 * 28)  # 2 runs, 16 channels at full resolution
+    assert 1 < bound < len(data.test_y) and max(sizes) <= bound
+    assert chunked["test/acc"].shape == (2,)
+    for stats in ("moving", "population", "batch"):
+        one_pass = evaluation.evaluate(model, data, len(data.test_y), stats, cfg.train.batch_size)
+        torch.testing.assert_close(chunked[f"test_stats/{stats}_acc"], one_pass[1])
+    torch.testing.assert_close(chunked["test_batch_stats/bs_0050_acc"],
+                               evaluation.evaluate(model, data, len(data.test_y), "batch", 50)[1])

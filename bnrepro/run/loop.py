@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, measures, provenance, tags
+from . import allocator, checkpoint, measures, provenance, tags
 from ..config import Config, DeviceChoice, GraphMode, to_plain
 from ..data import load
 from .fetcher import Fetcher
@@ -97,6 +97,8 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     shared = cfgs[0]  # what the runs of a group have in common (all but the batchable keys)
     t_setup = time.perf_counter()
     device = resolve_device(shared.device)
+    if device.type == "cpu":
+        allocator.keep_freed_memory()  # no page faults for the buffers every step frees and takes again
     use_graph = device.type == "cuda" and shared.train.graph != GraphMode.off
     names = [d.name for d in run_dirs]
     saved = checkpoint.load(checkpoint.path_for(run_dirs), cfgs, names) if resume else None
