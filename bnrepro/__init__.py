@@ -11,8 +11,8 @@ listed before it (config is the bottom, cli.py the top):
                SGD, counter-based random numbers
     run/       one group of runs trained: the loop, the step (and CUDA graphs around
                it), sampler, augmentation, evaluation, probes, Santurkar et al.'s measures,
-               fetcher, writers, tags, provenance, checkpoints and signals, the CPU
-               allocator's settings
+               fetcher, writers, tags, provenance, checkpoints and signals, how a CPU
+               run uses the machine (memory kept, threads)
     launch/    `bnrepro train` and `bnrepro resume`: the Hydra app, sweeper and
                launcher glue, run names
     report/    runs -> tables (the paper's Figure 3 format too), claim verdicts, the

@@ -63,10 +63,10 @@ import resource, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from conftest import tiny
-from bnrepro.run import allocator
+from bnrepro.run import cpu
 from bnrepro.run.loop import train_runs
 if sys.argv[1] == "default":  # glibc's own thresholds
-    allocator.keep_freed_memory = lambda: False
+    cpu.keep_freed_memory = lambda: False
 cfgs = [tiny(model__arch="vgg", model__bn="pre", model__width=8, model__depth=2, train__batch_size=32,
              train__steps=10, seed=seed) for seed in (1, 2)]
 with tempfile.TemporaryDirectory() as tmp:
@@ -82,7 +82,7 @@ with tempfile.TemporaryDirectory() as tmp:
 def test_training_on_the_cpu_stops_paying_page_faults_for_buffers_it_reuses():
     """A conv pack allocates and frees the same buffers every step: glibc's defaults hand them
     back to the kernel and fault them in again (minor page faults); train_runs tells glibc to
-    keep them (run/allocator.py), in a process of its own so the setting cannot leak."""
+    keep them (run/cpu.py), in a process of its own so the setting cannot leak."""
     script = CHILD.format(tests=str(Path(__file__).parent))
     children = {mode: subprocess.Popen([sys.executable, "-c", script, mode], stdout=subprocess.PIPE, text=True)
                 for mode in ("default", "kept")}
@@ -110,3 +110,22 @@ def test_evaluation_on_the_cpu_feeds_bounded_chunks_and_scores_as_one_pass():
         torch.testing.assert_close(chunked[f"test_stats/{stats}_acc"], one_pass[1])
     torch.testing.assert_close(chunked["test_batch_stats/bs_0050_acc"],
                                evaluation.evaluate(model, data, len(data.test_y), "batch", 50)[1])
+
+
+@pytest.mark.parametrize("arch, threads, expected", [("mlp", None, 1), ("vgg", None, "all"), ("mlp", 2, 2)])
+def test_a_cpu_group_trains_on_train_threads_and_gives_the_setting_back(tmp_path, arch, threads, expected):
+    """The MLP's operations are too small to split (run/cpu.py): one thread unless train.threads
+    says otherwise; conv nets keep torch's setting. The process's setting is restored after."""
+    from bnrepro.run.loop import train_runs
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # a setting of the caller's own, not the machine's core count
+    try:
+        extra = dict(model__arch="vgg", model__depth=2, model__width=4) if arch == "vgg" else {}
+        (summary,) = train_runs([tiny(train__steps=2, train__threads=threads, **extra)], [tmp_path / "run"],
+                                log=lambda m: None)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    wanted = 3 if expected == "all" else expected
+    assert f", {wanted} thread{'' if wanted == 1 else 's'})" in summary["device_name"]

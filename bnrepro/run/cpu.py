@@ -1,6 +1,7 @@
-"""Keep freed memory in the process on the CPU (glibc's malloc).
+"""How a group of runs trained on the CPU uses the machine: glibc's malloc keeps freed
+memory, and the operations run on train.threads intra-op threads.
 
-PyTorch's CPU tensors come straight from malloc, and a training step allocates and frees
+Memory. PyTorch's CPU tensors come straight from malloc, and a training step allocates and frees
 the same large activation buffers every step. By default glibc serves blocks above a
 (moving) threshold with fresh mmaps and returns the top of the heap to the kernel once
 more than a small amount is free, so every step pays the page faults and zeroing of its
@@ -8,11 +9,23 @@ buffers again: half the CPU time of fig3's conv packs was spent in the kernel, a
 evaluation in chunks of 10,000 test images spent more time there than computing. Raising
 the mmap and trim thresholds keeps the blocks for reuse; the process then holds on to its
 peak memory, which a training process needs again at the next step anyway.
+
+Threads. The MLP's operations (a 60 x 100 batch) are too small to split: on the 2-core
+CPU the plain PyTorch loop ran 225 steps/s with its default 2 threads on an idle machine
+and 350-500 with one thread on a busy one, and OpenMP's threads waiting for each other
+collapse under any other load (10-40 steps/s). So the MLP trains on one thread unless
+train.threads says otherwise; conv nets keep torch's setting (every core), where one
+large convolution can use them. The setting is restored when the group is done.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from contextlib import contextmanager
+
+import torch
+
+from ..config import Arch, Config
 
 # mallopt(3) parameters
 M_TRIM_THRESHOLD = -1
@@ -36,3 +49,25 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     settings = ((M_MMAP_THRESHOLD, KEEP_BELOW), (M_TRIM_THRESHOLD, NEVER_TRIM), (M_TOP_PAD, TOP_PAD))
     return all(mallopt(param, value) == 1 for param, value in settings)
+
+
+def intra_op_threads(cfg: Config) -> int:
+    """train.threads, or when null: 1 for the MLP, torch's current setting for conv nets."""
+    if cfg.train.threads is not None:
+        return cfg.train.threads
+    return 1 if cfg.model.arch == Arch.mlp else torch.get_num_threads()
+
+
+@contextmanager
+def cpu_settings(device: torch.device, cfg: Config):
+    """While a group trains on the CPU: freed memory kept, intra_op_threads(cfg) threads."""
+    if device.type != "cpu":
+        yield
+        return
+    keep_freed_memory()  # process-wide and harmless after training: not undone
+    previous = torch.get_num_threads()
+    torch.set_num_threads(intra_op_threads(cfg))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
