@@ -17,7 +17,8 @@ listed before it (config is the bottom, cli.py the top):
                launcher glue, run names
     report/    runs -> tables (the paper's Figure 3 format too), claim verdicts, the
                claims report, figures
-    bench.py   `bnrepro bench`: speed against the plain PyTorch loop
+    bench/     `bnrepro bench`: speed against the plain PyTorch loop, and how busy the
+               machine was
     cli.py     the `bnrepro` command: dispatches to the parts above
 
 Where things go: a new experiment is a file in conf/experiment/; a probe, a function
