@@ -120,11 +120,14 @@ def _mlp_plan(dev: str, steps: int, reference_steps: int, batched_runs: list[int
               ours(full_logging, runs=k), ref) for k in batched_runs],
     ]
     if threads:
+        on_all = f"train.threads={threads}"
         rows.insert(1, Row("reference_bn_1thread", "reference", "same with BN, 1 intra-op thread", 1,
                            reference(True, 0, threads=1), ref))
         rows.insert(4, Row("single_bn_threads", "bnrepro", f"one run, BN, probes + eval, {threads} threads "
-                           f"(train.threads={threads}; the MLP's default is 1)", 1,
-                           ours([*full_logging, f"train.threads={threads}"]), ref))
+                           f"({on_all}; the MLP's default is 1)", 1, ours([*full_logging, on_all]), ref))
+        k = batched_runs[0]
+        rows.append(Row(f"batched_{k}_threads", "bnrepro", f"{k} BN runs together, probes + eval, {threads} "
+                        f"threads ({on_all})", k, ours([*full_logging, on_all], runs=k), ref))
     if device.type == "cuda":
         rows.insert(2, Row("reference_workers", "reference", "same with BN, DataLoader workers 4", 1,
                            reference(True, 4), ref))
@@ -145,14 +148,16 @@ def _conv_plan(dev: str, conv_steps: tuple, conv_overrides: tuple, conv_runs: in
     def reference(threads: int | None = None):
         return lambda: reference_conv_loop(cfg.data.root, device, reference_steps, cfg, threads=threads)
 
-    quiet = (f"train.log_every={ours_steps}", f"train.eval_every={ours_steps}")
+    # the training step's own speed: probes at the first and last step, and the one evaluation
+    # (at the last step) on 100 test images instead of 10,000
+    quiet = (f"train.log_every={ours_steps}", f"train.eval_every={ours_steps}", "data.test_limit=100")
     ref = "reference_conv"
     rows = [
         Row(ref, "reference", "convnet (fig3's BN-x5 net, batch 32): torchvision FashionMNIST + DataLoader "
             "(workers 0), eager", 1, reference(), ref),
         Row("single_conv", "bnrepro", "convnet, one run, probes every 100 + eval every 250", 1, ours(), ref),
-        Row("single_conv_quiet", "bnrepro", "convnet, one run, probes and eval only at the last step", 1,
-            ours(*quiet), ref),
+        Row("single_conv_quiet", "bnrepro", "convnet, one run, training only (probes at the last step, "
+            "and one evaluation there on 100 test images)", 1, ours(*quiet), ref),
         Row("pack_conv", "bnrepro", f"convnet, {conv_runs} runs trained together, probes + eval", conv_runs,
             ours(runs=conv_runs), ref),
     ]
@@ -210,7 +215,7 @@ def facts(rows: list[Row], steps: int) -> dict:
         found["probe_eval_cost"] = 1 - med["single_bn"] / med["single_bn_quiet"]
     if have("single_bn_all_probes", "single_bn_quiet"):
         found["all_probes_cost"] = 1 - med["single_bn_all_probes"] / med["single_bn_quiet"]
-    packs = {row.runs: row.key for row in rows if row.key.startswith("batched_") and row.key in med}
+    packs = {row.runs: row.key for row in rows if row.key == f"batched_{row.runs}" and row.key in med}
     if packs:
         found["pack_run_steps"] = {k: med[key] * k for k, key in packs.items()}
         if "reference_bn" in med:
