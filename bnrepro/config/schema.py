@@ -251,8 +251,9 @@ class TrainConfig:
     # time); checkpoint_min_s=0: every n steps, unpaced. See run/checkpoint.py.
     checkpoint_every: int = 1000
     checkpoint_min_s: float = 30.0
-    # Intra-op threads on the CPU while the group trains; null: 1 for the MLP (its operations
-    # are too small to split), torch's setting (every core) for conv nets. See run/cpu.py.
+    # Intra-op threads on the CPU while the group trains; null: 1 for the MLP (little to gain
+    # from more for its small operations, and they collapse under other load), torch's setting
+    # (every core) for conv nets. See run/cpu.py.
     threads: Optional[int] = None
 
 

@@ -10,12 +10,14 @@ evaluation in chunks of 10,000 test images spent more time there than computing.
 the mmap and trim thresholds keeps the blocks for reuse; the process then holds on to its
 peak memory, which a training process needs again at the next step anyway.
 
-Threads. The MLP's operations (a 60 x 100 batch) are too small to split: on the 2-core
-CPU the plain PyTorch loop ran 225 steps/s with its default 2 threads on an idle machine
-and 350-500 with one thread on a busy one, and OpenMP's threads waiting for each other
-collapse under any other load (10-40 steps/s). So the MLP trains on one thread unless
-train.threads says otherwise; conv nets keep torch's setting (every core), where one
-large convolution can use them. The setting is restored when the group is done.
+Threads. The MLP's operations (a 60 x 100 batch) are too small to split well: a second
+thread made its step ~15% faster when nothing else ran (0.67 vs 0.78 ms), but OpenMP's
+threads wait for each other at every operation, and as soon as anything else runs on the
+machine two threads collapse to a few percent of one thread's speed (10-40 steps/s on
+the shared 2-core VM, the plain loop and bnrepro alike). So the MLP trains on one thread
+unless train.threads says otherwise (which also leaves the other cores to other packs);
+conv nets keep torch's setting (every core): their convolutions gained ~1.7x from a
+second core. The setting is restored when the group is done.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ pooled features before the classifier, as in Inception and VGG, not after every 
 its mode as an argument: "train" (batch statistics, running averages updated) or,
 at evaluation, which statistics BN normalizes with (see norms.py). Layouts: MLP
 activations are [K, B, F] (batched matmul); conv activations are [B, K*C, H, W]
-(grouped convolution, groups=K). Evaluation feeds one shared [N, C, H, W] input to
+(grouped convolution, groups=K), stored channels-last on the CPU. Evaluation feeds one shared [N, C, H, W] input to
 all runs: the first layer then is a single matmul / convolution over the runs'
 concatenated weights.
 """
@@ -166,8 +166,8 @@ class StackedNet(nn.Module):
         grouped = self.grouped_conv if self.grouped_conv is not None else h.is_cuda
         if shared or grouped or self.K == 1:
             return F.conv2d(h, w, b, padding=pad, groups=1 if shared else self.K)
-        # On the CPU one convolution per run is ~1.9x faster than the grouped kernel (fig3's
-        # net, 3 runs, 1 thread): same arithmetic per run, so the same numbers as alone.
+        # On the CPU one convolution per run: ~1.9x faster than the grouped kernel in NCHW, as fast
+        # in NHWC (fig3's net, 3-4 runs, 1 thread), and the same arithmetic as each run alone.
         biases = b.chunk(self.K) if b is not None else [None] * self.K
         return torch.cat([F.conv2d(x, wk, bk, padding=pad)
                           for x, wk, bk in zip(h.chunk(self.K, 1), w.chunk(self.K), biases)], 1)
@@ -228,7 +228,7 @@ def channels_last(h: torch.Tensor) -> torch.Tensor:
     bytes and PyTorch would pick the other for the output; explicit strides settle it."""
     if h.shape[1] != 1:
         return h.contiguous(memory_format=torch.channels_last)
-    n, _, height, width = h.shape
+    _, _, height, width = h.shape
     return h.contiguous().as_strided(h.shape, (height * width, 1, width, 1))
 
 
