@@ -11,12 +11,14 @@ listed before it (config is the bottom, cli.py the top):
                SGD, counter-based random numbers
     run/       one group of runs trained: the loop, the step (and CUDA graphs around
                it), sampler, augmentation, evaluation, probes, Santurkar et al.'s measures,
-               fetcher, writers, tags, provenance, checkpoints and signals
+               fetcher, writers, tags, provenance, checkpoints and signals, how a CPU
+               run uses the machine (memory kept, threads)
     launch/    `bnrepro train` and `bnrepro resume`: the Hydra app, sweeper and
                launcher glue, run names
     report/    runs -> tables (the paper's Figure 3 format too), claim verdicts, the
                claims report, figures
-    bench.py   `bnrepro bench`: speed against the plain PyTorch loop
+    bench/     `bnrepro bench`: speed against the plain PyTorch loop, and how busy the
+               machine was
     cli.py     the `bnrepro` command: dispatches to the parts above
 
 Where things go: a new experiment is a file in conf/experiment/; a probe, a function

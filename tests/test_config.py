@@ -43,6 +43,7 @@ def test_every_experiment_file_opens_with_its_documentation(name):
     ({"model__bn": "pre", "train__batch_size": 1}, "train.batch_size", ">= 2"),
     ({"probes__unit": 16}, "probes.unit", "model.width=16"),
     ({"model__arch": "convnet", "model__depth": 12}, "model.depth", "pool"),
+    ({"train__threads": 0}, "train.threads", ">= 1"),
 ])
 def test_range_checks_name_the_key(overrides, key, allowed):
     with pytest.raises(ConfigError) as err:

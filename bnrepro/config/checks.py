@@ -61,6 +61,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(train.checkpoint_every >= 0, "train.checkpoint_every", train.checkpoint_every, "must be >= 0 (0: never)")
     _check(train.checkpoint_min_s >= 0, "train.checkpoint_min_s", train.checkpoint_min_s, "must be >= 0")
     _check(train.eval_batch_size >= 1, "train.eval_batch_size", train.eval_batch_size, "must be >= 1")
+    _check(train.threads is None or train.threads >= 1, "train.threads", train.threads, "must be null or >= 1")
     _check(0 <= cfg.probes.unit < model.width, "probes.unit", cfg.probes.unit,
            f"must be in [0, model.width={model.width})")
     _check(data.name != DatasetName.gaussian or model.arch == Arch.mlp, "data.name", data.name.value,

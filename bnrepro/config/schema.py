@@ -281,6 +281,10 @@ class TrainConfig:
     # time); checkpoint_min_s=0: every n steps, unpaced. See run/checkpoint.py.
     checkpoint_every: int = 1000
     checkpoint_min_s: float = 30.0
+    # Intra-op threads on the CPU while the group trains; null: 1 for the MLP (little to gain
+    # from more for its small operations, and they collapse under other load), torch's setting
+    # (every core) for conv nets. See run/cpu.py.
+    threads: Optional[int] = None
 
 
 @dataclass
@@ -442,7 +446,7 @@ class Config:
 
 # Keys that say where or how a run executes, not what it computes.
 WHERE_KEYS = ("device", "out_dir", "data.root", "train.progress", "train.graph", "train.checkpoint_every",
-              "train.checkpoint_min_s")
+              "train.checkpoint_min_s", "train.threads")
 
 # Image side and training-set size of each dataset, for checks before any data is read.
 IMAGE_SIDE = {DatasetName.mnist: 28, DatasetName.fashion_mnist: 28, DatasetName.cifar10: 32, DatasetName.synthetic: 28,

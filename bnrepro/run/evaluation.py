@@ -17,15 +17,31 @@ Evaluation never changes the model's training state (running averages included).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import torch
 
-from ..config import Config, Loss, Output
+from ..config import Arch, Config, Loss, Output
 from ..data import Dataset
 from ..stacked.model import StackedNet, layer_tag
 from . import losses
 from .sampler import Sampler
+
+
+# On the CPU an evaluation chunk holds at most this many values in its widest activation
+# (all runs; 64 MiB of float32): larger chunks are no faster there, and fig3's net in
+# chunks of train.eval_batch_size = 10,000 test images held gigabytes per layer.
+CPU_CHUNK_VALUES = 16 << 20
+
+
+def chunk_size(model: StackedNet, data: Dataset, requested: int) -> int:
+    """Test examples per forward pass: train.eval_batch_size, on the CPU bounded by
+    CPU_CHUNK_VALUES (the widest layer at full resolution bounds an example's activation)."""
+    if data.test_x.is_cuda:
+        return requested
+    per_example = model.K * max(model.widths) * (1 if model.arch == Arch.mlp else math.prod(data.input_shape[1:]))
+    return max(1, min(requested, CPU_CHUNK_VALUES // per_example))
 
 
 def _segments(n: int, chunk: int, group: int | None):
@@ -89,7 +105,7 @@ def variance_shift(model: StackedNet, data: Dataset, chunk: int) -> dict:
 
 def test_metrics(model: StackedNet, data: Dataset, sampler: Sampler, cfg: Config) -> dict:
     """Tag -> [K] tensor, at one evaluation step."""
-    e, chunk = cfg.eval, cfg.train.eval_batch_size
+    e, chunk = cfg.eval, chunk_size(model, data, cfg.train.eval_batch_size)
     group = e.batch_size or cfg.train.batch_size
     has_bn = len(model.norms) > 0
     wanted = e.stats.value if has_bn else "moving"
@@ -107,7 +123,7 @@ def test_metrics(model: StackedNet, data: Dataset, sampler: Sampler, cfg: Config
         train_acc = evaluate(model, seen, chunk, wanted, group, cfg.train.loss, cfg.model.output)[1]
         metrics.update({"train_eval/acc": train_acc, "train_eval/gap": train_acc - metrics["test/acc"]})
     if has_bn and e.variance_shift:
-        metrics.update(variance_shift(model, data, chunk))
+        metrics.update(variance_shift(model, data, cfg.train.eval_batch_size))
     return metrics
 
 
@@ -115,5 +131,6 @@ def batch_size_sweep(model: StackedNet, data: Dataset, cfg: Config) -> dict:
     """Tag -> [K]: test accuracy with each test batch's own statistics, per test batch size."""
     if not model.norms:
         return {}
-    return {f"test_batch_stats/bs_{n:04d}_acc": evaluate(model, data, cfg.train.eval_batch_size, "batch", n)[1]
+    chunk = chunk_size(model, data, cfg.train.eval_batch_size)
+    return {f"test_batch_stats/bs_{n:04d}_acc": evaluate(model, data, chunk, "batch", n)[1]
             for n in cfg.eval.batch_sizes if n <= len(data.test_y)}

@@ -29,6 +29,7 @@ import torch
 from . import checkpoint, measures, provenance, tags
 from ..config import Config, DeviceChoice, GraphMode, to_plain
 from ..data import load
+from .cpu import cpu_settings
 from .fetcher import Fetcher
 from ..stacked.model import StackedNet
 from ..stacked.optim import StackedSGD
@@ -91,7 +92,14 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     """Train runs that share an architecture together; return their summaries.
     swept: the config keys the sweep varies (their values become TensorBoard hparams).
     resume=True: continue from the group's checkpoint in run_dirs if there is one (a
-    fresh start otherwise), so a job restarted with the same arguments goes on."""
+    fresh start otherwise), so a job restarted with the same arguments goes on.
+    On the CPU with cpu.py's settings (freed memory kept, train.threads), restored after."""
+    with cpu_settings(resolve_device(cfgs[0].device), cfgs[0]):
+        return _train_group(cfgs, run_dirs, command, log, swept, resume)
+
+
+def _train_group(cfgs: list[Config], run_dirs: list[Path], command: str, log, swept: tuple[str, ...],
+                 resume: bool) -> list[dict]:
     from .writers import RunWriter, write_summary  # tensorboard is slow to import; only needed here
 
     shared = cfgs[0]  # what the runs of a group have in common (all but the batchable keys)

@@ -1,0 +1,246 @@
+"""The benchmark's rows, measured in interleaved rounds, and the figures derived from them.
+
+A row is one measurement repeated once per round (a slow spell of a shared machine then
+hits every row, not one); its figure is the median of the rounds so far, with their
+range. After each measurement the caller hears of it (bench/__init__.py rewrites the
+report then), so a failure late in the benchmark loses nothing measured before it.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .loops import CONVNET, bnrepro_rate, experiment_config, reference_conv_loop, reference_loop
+
+
+@dataclass
+class Row:
+    key: str
+    path: str  # "reference" (the plain PyTorch loop) or "bnrepro"
+    what: str
+    runs: int  # runs trained together: the last column counts run-steps
+    measure: Callable[[], float] = field(repr=False)  # one measurement, steps/s
+    against: str | None = None  # the key of the row whose steps/s the ratio column divides by
+    rates: list = field(default_factory=list)  # one per round so far
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.rates) if self.rates else None
+
+
+def run(steps: int, reference_steps: int, batched_runs: list[int], full: bool, device: torch.device, repeats: int = 1,
+        log=lambda m: print(m, file=sys.stderr), parts: tuple = ("mlp",), conv_steps: tuple = (250, 50),
+        conv_overrides: tuple = (), conv_runs: int = 4,
+        on_measured: Callable[[list[Row], dict], None] = lambda rows, facts: None) -> tuple[list[Row], dict]:
+    """Every row `repeats` times, interleaved. parts: "mlp" (the mnist_fig1 rows), "convnet"
+    (fig3's net: conv_steps = (bnrepro's, the reference's), conv_runs trained together in its
+    pack row; conv_overrides change fig3's config for both loops, e.g. a smaller width in
+    tests), "measures". Returns the rows and facts(rows)."""
+    from ..run import provenance
+
+    fetch_data(parts, log)
+    rows = plan(steps, reference_steps, batched_runs, device, parts, conv_steps, conv_overrides, conv_runs)
+    log(f"benchmark on {provenance.device_name(device)}, {repeats} round(s)")
+    for round_ in range(repeats):
+        for row in rows:
+            row.rates.append(row.measure())
+            log(f"  round {round_ + 1}: {row.path}: {row.what}: {row.rates[-1]:,.1f} steps/s")
+            on_measured(rows, facts(rows, steps))
+    found = facts(rows, steps)
+    if full:
+        seconds = 0.0
+        for bn in ("none", "pre"):
+            summary = bnrepro_rate([f"device={device.type}", f"model.bn={bn}"], runs=5)
+            seconds += summary["wall_time_s"]
+            log(f"  mnist_fig1, bn={bn}, 5 seeds x {summary['steps_done']} steps: {summary['wall_time_s']:.1f} s")
+        found["fig1_seconds"] = seconds
+        on_measured(rows, found)
+    return rows, found
+
+
+def fetch_data(parts: tuple, log) -> None:
+    """The data sets the parts train on, fetched and verified before anything is measured
+    (bnrepro's sources, as `bnrepro data fetch`; torchvision's loaders read the same files)."""
+    from ..data import fetch
+
+    root = experiment_config([]).data.root
+    for name in (["mnist"] if "mlp" in parts else []) + (["fashion_mnist"] if {"convnet", "measures"} & set(parts) else []):
+        fetch(name, root, log)
+
+
+def plan(steps: int, reference_steps: int, batched_runs: list[int], device: torch.device, parts: tuple,
+         conv_steps: tuple, conv_overrides: tuple, conv_runs: int) -> list[Row]:
+    dev = f"device={device.type}"
+    # On a CPU with several threads: the same loops on one intra-op thread too, since the
+    # thread count decides these small networks' speed there (run/cpu.py).
+    threads = torch.get_num_threads() if device.type == "cpu" and torch.get_num_threads() > 1 else None
+    rows = _mlp_plan(dev, steps, reference_steps, batched_runs, device, threads) if "mlp" in parts else []
+    if "convnet" in parts:
+        rows += _conv_plan(dev, conv_steps, conv_overrides, conv_runs, device, threads)
+    if "measures" in parts:
+        rows += _measures_plan(dev, conv_steps[0])
+    return rows
+
+
+def _mlp_plan(dev: str, steps: int, reference_steps: int, batched_runs: list[int], device: torch.device,
+              threads: int | None) -> list[Row]:
+    from ..run.probes import PROBES
+
+    root = experiment_config([]).data.root
+
+    def ours(overrides: list[str], runs: int = 1):
+        return lambda: bnrepro_rate([dev, f"train.steps={steps}", *overrides], runs)["steps_per_s"]
+
+    def reference(bn: bool, workers: int, threads: int | None = None):
+        return lambda: reference_loop(root, device, reference_steps, bn=bn, workers=workers, threads=threads)
+
+    full_logging = ["model.bn=pre", "train.log_every=100", "train.eval_every=500"]
+    every_probe = f"probes.which=[{','.join(sorted(PROBES))}]"
+    every = checkpoint_every(steps)
+    ref = "reference_bn"
+    rows = [
+        Row(ref, "reference", "torchvision MNIST + DataLoader (workers 0), eager, BN", 1, reference(True, 0), ref),
+        Row("reference_nobn", "reference", "same, no BN", 1, reference(False, 0), ref),
+        Row("single_bn", "bnrepro", "one run, BN, probes every 100 + eval every 500", 1, ours(full_logging), ref),
+        Row("single_bn_all_probes", "bnrepro", "one run, BN, every probe (probes.which: all) + eval", 1,
+            ours([*full_logging, every_probe]), ref),
+        Row("single_bn_quiet", "bnrepro", "one run, BN, no probes or eval", 1,
+            ours(["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"]), ref),
+        Row("single_bn_nockpt", "bnrepro", "one run, BN, probes + eval, no checkpoints (train.checkpoint_every=0)",
+            1, ours([*full_logging, "train.checkpoint_every=0"]), ref),
+        Row("single_bn_ckpt", "bnrepro", f"same, a checkpoint every {every} steps", 1,
+            ours([*full_logging, f"train.checkpoint_every={every}", "train.checkpoint_min_s=0"]), ref),
+        Row("single_nobn", "bnrepro", "one run, no BN, probes + eval", 1,
+            ours(["model.bn=none", "train.log_every=100", "train.eval_every=500"]), ref),
+        *[Row(f"batched_{k}", "bnrepro", f"{k} BN runs trained together (a pack), probes + eval", k,
+              ours(full_logging, runs=k), ref) for k in batched_runs],
+    ]
+    if threads:
+        on_all = f"train.threads={threads}"
+        rows.insert(1, Row("reference_bn_1thread", "reference", "same with BN, 1 intra-op thread", 1,
+                           reference(True, 0, threads=1), ref))
+        rows.insert(4, Row("single_bn_threads", "bnrepro", f"one run, BN, probes + eval, {threads} threads "
+                           f"({on_all}; the MLP's default is 1)", 1, ours([*full_logging, on_all]), ref))
+        k = batched_runs[0]
+        rows.append(Row(f"batched_{k}_threads", "bnrepro", f"{k} BN runs together, probes + eval, {threads} "
+                        f"threads ({on_all})", k, ours([*full_logging, on_all], runs=k), ref))
+    if device.type == "cuda":
+        rows.insert(2, Row("reference_workers", "reference", "same with BN, DataLoader workers 4", 1,
+                           reference(True, 4), ref))
+        rows.insert(7, Row("single_bn_eager", "bnrepro", "one run, BN, probes + eval, eager (train.graph=off)", 1,
+                           ours([*full_logging, "train.graph=off"]), ref))
+    return rows
+
+
+def _conv_plan(dev: str, conv_steps: tuple, conv_overrides: tuple, conv_runs: int, device: torch.device,
+               threads: int | None) -> list[Row]:
+    convnet = [dev, *CONVNET, *conv_overrides]
+    cfg = experiment_config(convnet, "fig3")
+    ours_steps, reference_steps = conv_steps
+
+    def ours(*more: str, runs: int = 1):
+        return lambda: bnrepro_rate([*convnet, f"train.steps={ours_steps}", *more], runs, "fig3")["steps_per_s"]
+
+    def reference(threads: int | None = None):
+        return lambda: reference_conv_loop(cfg.data.root, device, reference_steps, cfg, threads=threads)
+
+    # the training step's own speed: probes at the first and last step, and the one evaluation
+    # (at the last step) on 100 test images instead of 10,000
+    quiet = (f"train.log_every={ours_steps}", f"train.eval_every={ours_steps}", "data.test_limit=100")
+    ref = "reference_conv"
+    rows = [
+        Row(ref, "reference", "convnet (fig3's BN-x5 net, batch 32): torchvision FashionMNIST + DataLoader "
+            "(workers 0), eager", 1, reference(), ref),
+        Row("single_conv", "bnrepro", "convnet, one run, probes every 100 + eval every 250", 1, ours(), ref),
+        Row("single_conv_quiet", "bnrepro", "convnet, one run, training only (probes at the last step, "
+            "and one evaluation there on 100 test images)", 1, ours(*quiet), ref),
+        Row("pack_conv", "bnrepro", f"convnet, {conv_runs} runs trained together, probes + eval", conv_runs,
+            ours(runs=conv_runs), ref),
+    ]
+    if threads:
+        rows.insert(1, Row("reference_conv_1thread", "reference", "same, 1 intra-op thread", 1, reference(1), ref))
+        rows.insert(3, Row("single_conv_1thread", "bnrepro", "convnet, one run, probes + eval, 1 thread "
+                           "(train.threads=1)", 1, ours("train.threads=1"), ref))
+    return rows
+
+
+def _measures_plan(dev: str, steps: int) -> list[Row]:
+    """The landscape experiment's VGG with BN, one run, with and without the measures."""
+    base = [dev, "+net=vgg", "model.bn=pre", "optim.lr=0.1", f"train.steps={steps}", "train.log_every=100",
+            f"train.eval_every={steps}", "probes.landscape_every=0", "probes.ics_every=0"]
+
+    def rate(*more: str):
+        return lambda: bnrepro_rate([*base, *more], 1, "landscape")["steps_per_s"]
+
+    ref = "measures_off"
+    return [
+        Row(ref, "bnrepro", "landscape's VGG (BN, batch 128), probes every 100, no measures", 1, rate(), ref),
+        Row("measures_landscape", "bnrepro", "same, landscape probe every 100 steps (8 step sizes)", 1,
+            rate("probes.landscape_every=100"), ref),
+        Row("measures_ics", "bnrepro", "same, ICS every 100 steps (layers 5 and 7)", 1, rate("probes.ics_every=100"), ref),
+    ]
+
+
+def facts(rows: list[Row], steps: int) -> dict:
+    """The derived figures whose rows have been measured (medians; per round where asked)."""
+    med = {row.key: row.median for row in rows if row.rates}
+    rates = {row.key: row.rates for row in rows}
+    runs = {row.key: row.runs for row in rows}
+    found: dict = {"repeats": max((len(row.rates) for row in rows), default=0)}
+
+    def have(*keys: str) -> bool:
+        return all(key in med for key in keys)
+
+    def speedup(key: str, reference: str) -> tuple[float, list[float]]:
+        """run-steps/s over the reference's steps/s: the median's, and round by round."""
+        return (runs[key] * med[key] / med[reference],
+                [runs[key] * a / b for a, b in zip(rates[key], rates[reference])])
+
+    if have("single_conv", "reference_conv"):
+        found["conv_speedup"], found["conv_speedups"] = speedup("single_conv", "reference_conv")
+    if have("pack_conv", "reference_conv"):
+        found["conv_pack_runs"] = runs["pack_conv"]
+        found["conv_pack_speedup"], found["conv_pack_speedups"] = speedup("pack_conv", "reference_conv")
+    if have("measures_off", "measures_landscape", "measures_ics"):
+        found.update(landscape_cost=med["measures_off"] / med["measures_landscape"],
+                     ics_cost=med["measures_off"] / med["measures_ics"])
+    if have("single_bn", "reference_bn"):
+        found.update(single_bn=med["single_bn"], reference_bn=med["reference_bn"])
+        found["speedup"], found["speedups"] = speedup("single_bn", "reference_bn")
+    if have("single_bn", "single_bn_quiet"):
+        found["probe_eval_cost"] = 1 - med["single_bn"] / med["single_bn_quiet"]
+    if have("single_bn_all_probes", "single_bn_quiet"):
+        found["all_probes_cost"] = 1 - med["single_bn_all_probes"] / med["single_bn_quiet"]
+    packs = {row.runs: row.key for row in rows if row.key == f"batched_{row.runs}" and row.key in med}
+    if packs:
+        found["pack_run_steps"] = {k: med[key] * k for k, key in packs.items()}
+        if "reference_bn" in med:
+            found["pack_speedups"] = {k: med[key] * k / med["reference_bn"] for k, key in packs.items()}
+    if have("single_bn_nockpt", "single_bn_ckpt"):
+        found.update(checkpoint_cost(med["single_bn_nockpt"], med["single_bn_ckpt"], steps, checkpoint_every(steps)))
+    return found
+
+
+def checkpoint_every(steps: int) -> int:
+    """The checkpoint interval of the benchmark's checkpoint row: 9 checkpoints a run."""
+    return max(steps // 10, 1)
+
+
+def checkpoint_cost(rate_without: float, rate_with: float, steps: int, every: int) -> dict:
+    """Seconds per checkpoint (from two measured rates), and what share of the run the
+    default schedule costs at the measured step rate: a checkpoint every
+    train.checkpoint_every steps, but no sooner than train.checkpoint_min_s seconds or
+    1/SHARE times a checkpoint's duration after the previous one (run/checkpoint.py)."""
+    from ..config import TrainConfig
+    from ..run.checkpoint import SHARE
+
+    checkpoints = (steps - 1) // every  # none at the last step: the run ends there
+    per_checkpoint = max(steps / rate_with - steps / rate_without, 0.0) / checkpoints
+    default = TrainConfig()
+    between = max(default.checkpoint_every / rate_without, default.checkpoint_min_s, per_checkpoint / SHARE)
+    return {"checkpoint_s": per_checkpoint, "checkpoint_every": every, "default_every": default.checkpoint_every,
+            "default_min_s": default.checkpoint_min_s, "checkpoint_default_cost": per_checkpoint / (per_checkpoint + between)}
