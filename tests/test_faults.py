@@ -21,7 +21,7 @@ TINY = ["data=synthetic", "data.synthetic_train=256", "data.synthetic_test=128",
         "train.batch_size=16", "train.log_every=10", "train.eval_every=50", "probes.hist_every=0",
         "optim.momentum=0.9", "model.dropout=0.1"]
 TIMING = {"wall_time_s", "setup_time_s", "steps_per_s", "updated", "finished", "started", "pid", "resumed_from",
-          "command"}
+          "command", "attempts"}
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen:

@@ -1,4 +1,4 @@
-"""Where a result came from: commit, package versions, device."""
+"""Where a result came from: commit, package versions, device; what a checkpoint records of its writer."""
 from __future__ import annotations
 
 import os
@@ -57,3 +57,9 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def identity(device: torch.device) -> dict:
+    """What a checkpoint records of the code and machine that wrote it (checkpoint.py)."""
+    commit, dirty = git_state()
+    return {"commit": commit, "dirty": dirty, "torch": str(torch.__version__), "device": device.type}
