@@ -51,6 +51,7 @@ class BnreproSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from omegaconf import open_dict, read_write
 
+        from bnrepro.launch.stopping import StopRelay, effective_jobs, uses_pool
         from bnrepro.launch.sweep import (check, check_experiment_claims, claim_sweep_dir, form_packs,
                                           refuse_run_dir, sweep_dir_override)
 
@@ -70,7 +71,14 @@ class BnreproSweeper(BasicSweeper):
         # The job's overrides name the claimed sweep directory: recomposed from the command line
         # alone, hydra.sweep.dir would be the configured one, which another process may hold.
         jobs = [[*pack.overrides[0], sweep_dir_override(sweep_dir)] for pack in packs]
-        results = self.launcher.launch(jobs, initial_job_idx=0)
+        if not uses_pool(str(self.config.hydra.launcher.get("_target_", ""))):
+            results = self.launcher.launch(jobs, initial_job_idx=0)
+        else:  # joblib: a stop is relayed to the workers, never allowed to break the pool (stopping.py)
+            pool = self.launcher.joblib
+            pool["n_jobs"] = min(effective_jobs(pool.get("n_jobs")), len(packs))  # no idle worker to lose to Ctrl-C
+            with StopRelay(sweep_dir, [sweep_dir / pack.names[0] for pack in packs]) as relay:
+                results = self.launcher.launch(jobs, initial_job_idx=0)
+            relay.raise_if_stopped(results)
         for result in results:
             _ = result.return_value  # raises the job's error, as Hydra's basic sweeper does
         return [results]
