@@ -95,9 +95,9 @@ def _train(args: list[str]) -> int:
     try:
         app()
     except KeyboardInterrupt as e:
-        # run.loop (and torch with it) is imported only once training has started.
-        loop = sys.modules.get("bnrepro.run.loop")
-        if loop is None or not isinstance(e, loop.Interrupted):
+        from .run.signals import Interrupted  # no torch: the sweeper of a joblib sweep never imports it
+
+        if not isinstance(e, Interrupted):
             raise
         return _interrupted(e)
     return 0
@@ -113,7 +113,7 @@ def _resume(args: list[str]) -> int:
     from .launch.resume import ResumeIncomplete, resume_sweep
     from .run.checkpoint import CheckpointError
     from .run.lock import GroupBusy
-    from .run.loop import Interrupted
+    from .run.signals import Interrupted
 
     parser = argparse.ArgumentParser(prog="bnrepro resume", description=(
         "Continue every run of a sweep that did not finish, from its last checkpoint, in the same "
