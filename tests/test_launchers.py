@@ -83,10 +83,10 @@ def test_ctrl_c_under_joblib_checkpoints_the_packs_and_breaks_no_pool(tmp_path, 
     import time
 
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "bnrepro", "train", *TINY, "train.steps=4000", "train.eval_every=1000", *SWEEP,
+    command = [sys.executable, "-m", "bnrepro", "train", *TINY, "train.steps=2000", "train.eval_every=1000", *SWEEP,
                f"hydra.sweep.dir={sweep}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4"]
-    proc = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "ignore"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **slow_steps(tmp_path, 0.005)}  # ~10 s a pack, mostly asleep
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     firsts = {"none": sweep / "bn=none_seed=1", "pre": sweep / "bn=pre_seed=1"}
     try:
         deadline = time.time() + 240

@@ -126,6 +126,19 @@ def uses_pool(launcher_target: str) -> bool:
     return "joblib" in launcher_target.lower()
 
 
+def launch(launcher, target: str, jobs: list, sweep_dir: Path, first_run_dirs: list[Path]):
+    """The sweeper's launch of its packs (one job each) by Hydra's `launcher` (`target`: its
+    class); under joblib, with the stop relayed (see the module)."""
+    if not uses_pool(target):
+        return launcher.launch(jobs, initial_job_idx=0)
+    pool = launcher.joblib
+    pool["n_jobs"] = min(effective_jobs(pool.get("n_jobs")), len(jobs))  # no idle worker for a Ctrl-C to end
+    with StopRelay(sweep_dir, first_run_dirs) as relay:
+        results = launcher.launch(jobs, initial_job_idx=0)
+    relay.raise_if_stopped(results)
+    return results
+
+
 def in_pool(sweep_dir: Path, work):
     """A pool worker's pack: `work()` unless the sweep was stopped; an interruption comes
     back as PackStopped (see the module)."""
