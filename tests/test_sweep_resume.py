@@ -48,18 +48,18 @@ def test_a_pending_sweep_resumes_every_pack(tmp_path):
 
 
 def test_a_summary_naming_a_group_outside_the_sweep_is_refused_and_the_victim_untouched(tmp_path):
-    victim = tmp_path / "victim"
-    victim.mkdir()
-    (victim / "events.out.tfevents.1").write_text("precious")
-    (victim / "config.yaml").write_text("precious")
     sweep = tmp_path / "sweep"
     train_runs([tiny(seed=1)], [sweep / "run"], **quiet)
+    victim = tmp_path / "victim"  # a directory a run could train in: it has a config.yaml
+    victim.mkdir()
+    (victim / "events.out.tfevents.1").write_text("precious")
+    (victim / "config.yaml").write_text((sweep / "run" / "config.yaml").read_text())
     summary = json.loads((sweep / "run" / "summary.json").read_text())
     (sweep / "run" / "summary.json").write_text(json.dumps({**summary, "status": "interrupted",
                                                              "group": ["../victim"]}))
     with pytest.raises(ResumeIncomplete, match=r"\.\./victim.*not a run directory inside"):
         resume_sweep(sweep, **quiet)
-    assert (victim / "events.out.tfevents.1").read_text() == "precious"
+    assert (victim / "events.out.tfevents.1").read_text() == "precious"  # the old resume trained there, wiping it
     assert sorted(p.name for p in victim.iterdir()) == ["config.yaml", "events.out.tfevents.1"]
 
 
