@@ -95,9 +95,9 @@ def _train(args: list[str]) -> int:
     try:
         app()
     except KeyboardInterrupt as e:
-        # run.loop (and torch with it) is imported only once training has started.
-        loop = sys.modules.get("bnrepro.run.loop")
-        if loop is None or not isinstance(e, loop.Interrupted):
+        from .run.signals import Interrupted  # no torch: the sweeper of a joblib sweep never imports it
+
+        if not isinstance(e, Interrupted):
             raise
         return _interrupted(e)
     return 0
@@ -110,20 +110,28 @@ def _interrupted(e) -> int:
 
 
 def _resume(args: list[str]) -> int:
-    from .launch.resume import resume_sweep
+    from .launch.resume import ResumeIncomplete, resume_sweep
     from .run.checkpoint import CheckpointError
-    from .run.loop import Interrupted
+    from .run.lock import GroupBusy
+    from .run.signals import Interrupted
 
     parser = argparse.ArgumentParser(prog="bnrepro resume", description=(
         "Continue every run of a sweep that did not finish, from its last checkpoint, in the same "
-        "run directories (completed and diverged runs are left alone)."))
+        "run directories (completed and diverged runs are left alone). A group that cannot be resumed "
+        "is reported with the reason, the others go on, and the exit status is 1."))
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. runs/NAME/<time>")
+    parser.add_argument("--allow-other-commit", action="store_true",
+                        help="resume checkpoints written by another commit (each attempt's commit is recorded in "
+                             "the summaries' `attempts`)")
+    parser.add_argument("--restart-group", action="append", default=[], metavar="RUN",
+                        help="start the group of run RUN over from step 0, whatever its checkpoint (e.g. a "
+                             "broken one); repeatable")
     opts = parser.parse_args(args)
     try:
-        resume_sweep(opts.sweep_dir)
+        resume_sweep(opts.sweep_dir, allow_other_commit=opts.allow_other_commit, restart=tuple(opts.restart_group))
     except Interrupted as e:
         return _interrupted(e)
-    except (CheckpointError, OSError) as e:
+    except (CheckpointError, GroupBusy, ResumeIncomplete, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

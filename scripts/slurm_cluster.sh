@@ -4,30 +4,84 @@
 #   slurm_cluster.sh install              apt-get install munge + slurm (idempotent)
 #   slurm_cluster.sh start  [STATE_DIR]   write slurm.conf, start munged/slurmctld/slurmd,
 #                                         wait until the node is idle; prints
-#                                         "export SLURM_CONF=..." on stdout (eval-able)
+#                                         "export SLURM_CONF=... BNREPRO_SLURM_DIR=..."
+#                                         on stdout (eval-able)
 #   slurm_cluster.sh stop   [STATE_DIR]   stop the daemons started by `start`
 #   slurm_cluster.sh status [STATE_DIR]   exit 0 if up (node idle/mixed/alloc), else 1
-# Run as root (no systemd needed). All but the munge key/socket lives in STATE_DIR.
+# Run as root (no systemd needed). All but the munge key/socket lives in STATE_DIR
+# (default: $BNREPRO_SLURM_DIR; `start` without either makes a fresh one with mktemp -d).
 # Diagnostics go to stderr; stdout only carries the export line.
+#
+# Root runs daemons from STATE_DIR's slurm.conf and signals the pids in its pid files, so
+# STATE_DIR must be root's alone: an existing one (and every directory above it) must be
+# owned by root and writable by nobody else (sticky directories such as /tmp excepted
+# above it), and not a symbolic link; otherwise the script refuses it. A pid file is
+# believed only if the process it names is the daemon it should be (its name, and for
+# slurmctld/slurmd the slurm.conf on its command line). Nothing is written to a fixed
+# path in /tmp.
 set -u
 
 CMD="${1:-}"
-STATE_DIR="${2:-${BNREPRO_SLURM_DIR:-/tmp/bnrepro-slurm}}"
-CONF="$STATE_DIR/slurm.conf"
+STATE_DIR="${2:-${BNREPRO_SLURM_DIR:-}}"
 WAIT_S="${SLURM_START_TIMEOUT:-60}"
 PKGS=(munge slurmctld slurmd slurm-client)
-export SLURM_CONF="$CONF"
+CONF=""  # $STATE_DIR/slurm.conf, once state_dir has checked STATE_DIR
 
 log() { echo "slurm_cluster: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-pid_alive() {  # pid_alive PIDFILE -> 0 if the pid in the file is a live process
-  [[ -s "$1" ]] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null
+root_only() {  # root_only DIR: DIR and the directories above it are root's, writable by root alone
+  local d="$1" p uid mode
+  [[ -L "$d" ]] && die "$d is a symbolic link: refusing it as the state directory"
+  [[ -d "$d" ]] || die "$d is not a directory"
+  read -r uid mode < <(stat -c '%u %a' -- "$d") || die "cannot stat $d"
+  [[ "$uid" -eq 0 ]] || die "$d is owned by uid $uid, not root: refusing it (it could have been planted)"
+  (( (8#$mode & 8#022) == 0 )) || die "$d is writable by group or others (mode $mode): refusing it"
+  p=$(realpath -- "$d") || die "cannot resolve $d"
+  while [[ "$p" != / ]]; do
+    p=$(dirname -- "$p")
+    read -r uid mode < <(stat -c '%u %a' -- "$p") || die "cannot stat $p"
+    [[ "$uid" -eq 0 ]] || die "$p (above $d) is owned by uid $uid, not root: refusing $d"
+    if (( (8#$mode & 8#022) != 0 && (8#$mode & 8#1000) == 0 )); then
+      die "$p (above $d) is writable by others and not sticky: refusing $d"
+    fi
+  done
+}
+
+state_dir() {  # settles STATE_DIR (made fresh by `start` when none is given) and checks it
+  if [[ -z "$STATE_DIR" ]]; then
+    [[ "$CMD" == start ]] || die "which cluster? give its STATE_DIR or set BNREPRO_SLURM_DIR (\`start\` prints it)"
+    STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bnrepro-slurm.XXXXXXXX") || die "mktemp -d failed"
+  elif [[ ! -e "$STATE_DIR" && ! -L "$STATE_DIR" ]]; then
+    [[ "$CMD" == start ]] || die "$STATE_DIR: no such state directory"
+    root_only "$(dirname -- "$STATE_DIR")"
+    mkdir -m 700 -- "$STATE_DIR" || die "cannot create $STATE_DIR"  # fails if someone made it meanwhile
+  fi
+  root_only "$STATE_DIR"
+  STATE_DIR=$(realpath -- "$STATE_DIR")
+  CONF="$STATE_DIR/slurm.conf"
+  export SLURM_CONF="$CONF"
+}
+
+daemon_pid() {  # daemon_pid PIDFILE NAME -> the pid, if it is a live NAME (slurmctld/slurmd: of our slurm.conf)
+  local pid
+  [[ -s "$1" && ! -L "$1" ]] || return 1
+  pid=$(head -c 32 -- "$1" 2>/dev/null | tr -cd '0-9')
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$2" ]] || return 1
+  if [[ "$2" != munged ]]; then
+    tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$CONF" || return 1
+  fi
+  echo "$pid"
+}
+
+pid_alive() {  # pid_alive PIDFILE NAME -> 0 if the file names a live NAME of this cluster
+  daemon_pid "$1" "$2" >/dev/null
 }
 
 node_state() {  # prints node state (idle, mix, alloc, down*, ...) or nothing
   # Without a live slurmctld, sinfo keeps retrying for ~10 s: check the pid first.
-  [[ -f "$CONF" ]] && pid_alive "$STATE_DIR/slurmctld.pid" || return 1
+  [[ -f "$CONF" ]] && pid_alive "$STATE_DIR/slurmctld.pid" slurmctld || return 1
   timeout 5 sinfo -h -N -n localhost -o '%t' 2>/dev/null | head -1
 }
 
@@ -45,7 +99,8 @@ do_install() {
   log "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   local inst=(apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}")
-  local aptlog=/tmp/slurm_cluster-apt.log
+  local aptlog
+  aptlog=$(mktemp "${TMPDIR:-/tmp}/slurm_cluster-apt.XXXXXXXX.log") || die "mktemp failed"
   # Try with the current package lists first; refresh them only if that fails.
   "${inst[@]}" >"$aptlog" 2>&1 || { apt-get update -qq && "${inst[@]}"; } >>"$aptlog" 2>&1 \
     || { tail -n 20 "$aptlog" >&2; die "apt-get install failed (log: $aptlog)"; }
@@ -129,9 +184,8 @@ dump_logs() {
 do_start() {
   [[ $EUID -eq 0 ]] || die "must run as root"
   command -v slurmctld >/dev/null || die "slurm not installed; run: $0 install"
-  mkdir -p "$STATE_DIR"
   if is_up; then
-    log "cluster already up ($CONF)"; echo "export SLURM_CONF=$CONF"; return 0
+    log "cluster already up ($CONF)"; exports; return 0
   fi
   do_stop quiet            # clear out half-started leftovers from an earlier run
   write_conf
@@ -146,10 +200,10 @@ do_start() {
   while (( SECONDS - t0 < WAIT_S )); do
     if is_up; then
       log "cluster up after $((SECONDS - t0))s ($CONF)"
-      echo "export SLURM_CONF=$CONF"; return 0
+      exports; return 0
     fi
     # Fail fast if a daemon died (bad config, port in use, ...).
-    if (( SECONDS - t0 >= 2 )) && ! { pid_alive "$STATE_DIR/slurmctld.pid" && pid_alive "$STATE_DIR/slurmd.pid"; }; then
+    if (( SECONDS - t0 >= 2 )) && ! { pid_alive "$STATE_DIR/slurmctld.pid" slurmctld && pid_alive "$STATE_DIR/slurmd.pid" slurmd; }; then
       st="slurmctld or slurmd exited"; break
     fi
     st=$(node_state)
@@ -163,14 +217,15 @@ do_start() {
   exit 1
 }
 
-stop_pidfile() {  # stop_pidfile FILE NAME
+exports() { printf 'export SLURM_CONF=%q BNREPRO_SLURM_DIR=%q\n' "$CONF" "$STATE_DIR"; }
+
+stop_pidfile() {  # stop_pidfile FILE NAME: stop the daemon it names, if it is that daemon of ours
   local f="$1" pid
-  pid_alive "$f" || { rm -f "$f"; return 0; }
-  pid=$(cat "$f")
+  pid=$(daemon_pid "$f" "$2") || { [[ -s "$f" ]] && log "$f: not a live $2 of this cluster; not signalled"; rm -f -- "$f"; return 0; }
   kill -TERM "$pid" 2>/dev/null
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   kill -0 "$pid" 2>/dev/null && { log "$2 ($pid) ignored SIGTERM, killing"; kill -KILL "$pid"; }
-  rm -f "$f"
+  rm -f -- "$f"
 }
 
 kill_leftovers() {
@@ -191,7 +246,7 @@ kill_leftovers() {
 }
 
 do_stop() {
-  if pid_alive "$STATE_DIR/slurmctld.pid"; then
+  if pid_alive "$STATE_DIR/slurmctld.pid" slurmctld; then
     # Cancel all jobs first so that slurmstepd cleans up job processes itself.
     local jobs; jobs=$(timeout 10 squeue -h -o %A 2>/dev/null)
     if [[ -n "$jobs" ]]; then
@@ -208,8 +263,8 @@ do_stop() {
 
 case "$CMD" in
   install) do_install ;;
-  start)   do_start ;;
-  stop)    do_stop ;;
-  status)  if is_up; then log "up: $(node_state) ($CONF)"; exit 0; else log "down"; exit 1; fi ;;
+  start)   state_dir; do_start ;;
+  stop)    state_dir; do_stop ;;
+  status)  state_dir; if is_up; then log "up: $(node_state) ($CONF)"; exit 0; else log "down"; exit 1; fi ;;
   *) echo "usage: $0 {install|start|stop|status} [STATE_DIR]" >&2; exit 2 ;;
 esac

@@ -54,6 +54,13 @@ def test_convnet_rows_compare_the_same_network_in_both_loops():
     assert "fig3's BN-x5" in text and "2 runs together ≥ 1.3×" in text and "Probes and eval cost" not in text
 
 
+def test_checkpoint_cost_is_the_time_checkpoints_add_per_checkpoint_and_at_the_default_interval():
+    facts = checkpoint_cost(rate_without=100.0, rate_with=90.0, steps=1000, every=100)  # 9 checkpoints
+    assert facts["checkpoint_s"] == pytest.approx((1000 / 90 - 1000 / 100) / 9)
+    between = max(facts["default_min_s"], 50 * facts["checkpoint_s"])  # time-paced, at any step
+    assert facts["checkpoint_default_cost"] == pytest.approx(facts["checkpoint_s"] / (facts["checkpoint_s"] + between))
+
+
 @pytest.mark.slow
 @pytest.mark.network
 def test_measures_rows_compare_the_same_run_with_and_without_the_measures():
@@ -164,10 +171,3 @@ def test_a_report_for_results_needs_an_idle_machine(tmp_path, monkeypatch, no_tr
     assert bench.main(args) == 0
     text = out.read_text()
     assert "status: complete" in text and "figures comparable" in text and "| bnrepro | row 2 | 30.0 |" in text
-
-
-def test_checkpoint_cost_is_the_time_checkpoints_add_per_checkpoint_and_at_the_default_interval():
-    facts = checkpoint_cost(rate_without=100.0, rate_with=90.0, steps=1000, every=100)  # 9 checkpoints
-    assert facts["checkpoint_s"] == pytest.approx((1000 / 90 - 1000 / 100) / 9)
-    between = max(facts["default_every"] / 100.0, facts["default_min_s"], 50 * facts["checkpoint_s"])
-    assert facts["checkpoint_default_cost"] == pytest.approx(facts["checkpoint_s"] / (facts["checkpoint_s"] + between))

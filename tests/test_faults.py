@@ -21,7 +21,7 @@ TINY = ["data=synthetic", "data.synthetic_train=256", "data.synthetic_test=128",
         "train.batch_size=16", "train.log_every=10", "train.eval_every=50", "probes.hist_every=0",
         "optim.momentum=0.9", "model.dropout=0.1"]
 TIMING = {"wall_time_s", "setup_time_s", "steps_per_s", "updated", "finished", "started", "pid", "resumed_from",
-          "command"}
+          "command", "attempts"}
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen:
@@ -126,3 +126,29 @@ def test_path_escapes_and_hydra_run_dir_are_refused_and_leave_nothing(tmp_path):
                    cwd=tmp_path)
     assert done.returncode != 0 and "hydra.sweep.dir" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_resume_beside_a_running_sweep_is_refused_and_two_resumes_never_share_a_group(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    sweep = tmp_path / "sweep"
+    proc = start(*TINY, "train.steps=3000", "seed=1,2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    first = sweep / "seed=1"
+    wait_for(lambda: status(first) == "running", proc)
+    beside = bnrepro("resume", str(sweep), cwd=tmp_path)
+    assert beside.returncode == 1 and f"being trained by pid {proc.pid} on host" in beside.stderr, beside.stderr
+    proc.send_signal(signal.SIGTERM)  # now stop it, and let two resumes race for the group
+    proc.communicate(timeout=300)
+    assert status(first) == "interrupted"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    racers = [subprocess.Popen([sys.executable, "-m", "bnrepro", "resume", str(sweep)], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = [(r.wait(timeout=300), r.communicate()[1]) for r in racers]
+    assert sorted(code for code, _ in outcomes)[0] == 0, outcomes
+    for code, err in outcomes:
+        assert code == 0 or "being trained by pid" in err, err[-2000:]
+    for run in ("seed=1", "seed=2"):
+        assert status(sweep / run) == "completed"
+        events = EventAccumulator(str(sweep / run), size_guidance={"scalars": 0})
+        events.Reload()
+        assert [e.step for e in events.Scalars("train/loss")] == [1, *range(10, 3001, 10)]

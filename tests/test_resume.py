@@ -24,7 +24,8 @@ from conftest import tiny
 
 quiet = dict(log=lambda message: None)
 # Fields that say when or how fast, not what was computed.
-TIMING = {"wall_time_s", "setup_time_s", "steps_per_s", "updated", "finished", "started", "pid", "resumed_from"}
+TIMING = {"wall_time_s", "setup_time_s", "steps_per_s", "updated", "finished", "started", "pid", "resumed_from",
+          "attempts"}
 
 
 def group(**overrides):
@@ -102,6 +103,10 @@ def test_a_run_killed_mid_interval_resumes_exactly(tmp_path, monkeypatch, uninte
     summaries = resume_group(dirs, **quiet)
     assert [s["status"] for s in summaries] == ["completed", "completed"]
     assert summaries[0]["resumed_from"] == [34] and summaries[0]["steps_done"] == 50
+    killed, resumed = summaries[0]["attempts"]  # what each process did, and how it ended
+    assert (killed["steps_from"], killed["steps_to"], killed["ended_as"]) == (0, 34, "killed")
+    assert (resumed["steps_from"], resumed["steps_to"], resumed["ended_as"]) == (34, 50, "finished")
+    assert resumed["commit"] == summaries[0]["commit"] and resumed["pid"] == os.getpid()
     assert_same_results(uninterrupted, dirs)
     assert not (dirs[0] / "checkpoint.pt").exists()  # finished: no checkpoint left
 
@@ -230,23 +235,39 @@ def test_a_running_summary_of_a_dead_process_or_stale_is_shown_as_killed():
     assert shown_status({"status": "completed"}) == "completed"
 
 
-def test_periodic_checkpoints_take_at_most_their_share_of_the_time(monkeypatch):
+def test_periodic_checkpoints_fall_due_by_time_and_take_at_most_their_share_of_it(monkeypatch):
     clock = [100.0]
     monkeypatch.setattr(checkpoint.time, "monotonic", lambda: clock[0])
-    pacer = checkpoint.Pacer(min_s=30.0)
+    pacer = checkpoint.Pacer(min_s=30.0, every=1000)
     clock[0] += 29.0
-    assert not pacer.due()  # not in the first 30 s
+    assert not pacer.due(7)  # not in the first 30 s
     clock[0] += 1.0
-    assert pacer.due()
+    assert pacer.due(7)  # then at any step: a kill loses at most about 30 s, not 1000 steps
 
     def save():
         clock[0] += 1.0  # a checkpoint that takes 1 s
 
     pacer.timed(save)
     clock[0] += 49.0
-    assert not pacer.due()  # 1 s of checkpoint per 49 s of training would be over 2%
+    assert not pacer.due(8)  # 1 s of checkpoint per 49 s of training would be over 2%
     clock[0] += 1.0
-    assert pacer.due()
+    assert pacer.due(8)
+    assert not checkpoint.Pacer(min_s=30.0, every=0).due(1000)  # 0: no periodic checkpoints
+    exact = checkpoint.Pacer(min_s=0, every=17)  # unpaced: exactly every 17 steps
+    assert [s for s in range(1, 50) if exact.due(s)] == [17, 34]
+
+
+def test_a_kill_loses_at_most_checkpoint_min_s_not_checkpoint_every_steps(tmp_path, monkeypatch):
+    """checkpoint_every=1000 in a 30-step run: the old rule (multiples of it) never saved one."""
+    dirs = [tmp_path / "run"]
+
+    def kill():
+        raise Killed
+
+    stop_at(monkeypatch, 25, kill)
+    with pytest.raises(Killed):
+        train_runs([tiny(train__checkpoint_every=1000, train__checkpoint_min_s=1e-6)], dirs, **quiet)
+    assert 1 <= torch_load(dirs[0] / "checkpoint.pt")["step"] <= 24
 
 
 def test_fresh_dir_never_hands_out_a_directory_twice(tmp_path):

@@ -232,15 +232,14 @@ def checkpoint_every(steps: int) -> int:
 
 def checkpoint_cost(rate_without: float, rate_with: float, steps: int, every: int) -> dict:
     """Seconds per checkpoint (from two measured rates), and what share of the run the
-    default schedule costs at the measured step rate: a checkpoint every
-    train.checkpoint_every steps, but no sooner than train.checkpoint_min_s seconds or
-    1/SHARE times a checkpoint's duration after the previous one (run/checkpoint.py)."""
+    default schedule costs: a checkpoint once train.checkpoint_min_s seconds, and 1/SHARE
+    times a checkpoint's duration, have passed since the previous one (run/checkpoint.py)."""
     from ..config import TrainConfig
     from ..run.checkpoint import SHARE
 
     checkpoints = (steps - 1) // every  # none at the last step: the run ends there
     per_checkpoint = max(steps / rate_with - steps / rate_without, 0.0) / checkpoints
     default = TrainConfig()
-    between = max(default.checkpoint_every / rate_without, default.checkpoint_min_s, per_checkpoint / SHARE)
+    between = max(default.checkpoint_min_s, per_checkpoint / SHARE)
     return {"checkpoint_s": per_checkpoint, "checkpoint_every": every, "default_every": default.checkpoint_every,
             "default_min_s": default.checkpoint_min_s, "checkpoint_default_cost": per_checkpoint / (per_checkpoint + between)}

@@ -276,9 +276,10 @@ class TrainConfig:
     graph: GraphMode = GraphMode.auto
     # null: a progress bar on a terminal, else a plain line every 10%; true: the bar; false: silent
     progress: Optional[bool] = None
-    # Save the group's whole state every n steps (0: only when stopped by a signal), but not
-    # before checkpoint_min_s seconds of training since the last one (nor above 2% of the
-    # time); checkpoint_min_s=0: every n steps, unpaced. See run/checkpoint.py.
+    # Save the group's whole state once checkpoint_min_s seconds of training have passed since
+    # the last one (nor above 2% of the time), at whatever step that falls; checkpoint_every=0:
+    # only when stopped by a signal; checkpoint_min_s=0: every checkpoint_every steps, unpaced.
+    # See run/checkpoint.py.
     checkpoint_every: int = 1000
     checkpoint_min_s: float = 30.0
     # Intra-op threads on the CPU while the group trains; null: 1 for the MLP (little to gain

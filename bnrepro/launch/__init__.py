@@ -4,7 +4,9 @@
 - sweep.py: check every job before anything exists, group compatible jobs, launch;
 - runnames.py: run directory names from the overrides that vary; exclusive creation;
 - completion.py: tab completion of enum values and `--cfg` of a sweep, without torch;
-- resume.py: `bnrepro resume SWEEP_DIR`, and resume_group(run_dirs) for a cluster job;
+- resume.py: `bnrepro resume SWEEP_DIR` (groups from the pack files, confined to the
+  sweep; every group it can, the others reported), and resume_group(run_dirs) for a cluster job;
+- stopping.py: Ctrl-C of a sweep whose packs train in joblib's worker processes;
 - hydra_plugin/: the sweeper and launcher classes Hydra instantiates (installed as
   hydra_plugins.bnrepro); they hold no logic.
 

@@ -47,8 +47,10 @@ def main(cfg: DictConfig) -> list[dict]:
 
     hydra_config = HydraConfig.get()
     if hydra_config.mode == RunMode.MULTIRUN:
+        from .stopping import uses_pool
+
         return train_pack(Path(hydra_config.runtime.output_dir), Path(str(hydra_config.sweep.dir)),
-                          hydra_config.job.num)
+                          hydra_config.job.num, uses_pool(str(hydra_config.launcher.get("_target_", ""))))
     run_dir = Path(hydra_config.runtime.output_dir)
     config = typed(cfg)
     try:

@@ -1,16 +1,25 @@
 """`bnrepro resume SWEEP_DIR`: continue every run of a sweep that did not finish.
 
-A sweep's run directories each hold config.yaml and summary.json; the summary names
-the group the run trains with (`group`, written before training starts, `pending`).
+A sweep's groups (the runs trained together) come from its pack files
+(`.packs/<n>/pack.json`, written by the sweeper); runs that no pack names (runs trained
+by train_runs directly) from their summary's `group`. Every name must stay inside the
+sweep directory (symbolic links resolved), and no run may belong to two groups: a group
+that breaks these rules is reported, never trained. The checkpoint, when there is one,
+must name the same runs (checkpoint.load).
+
 Every group with a run that is not `completed` or `diverged` (pending, running,
-interrupted, failed, or killed: a `running` summary nobody updates) is trained again
-with train_runs(resume=True): from its checkpoint when it has one (exactly where it
-stopped), from the start otherwise, in the same directories. resume_group is the
-plain function a cluster job calls to continue its own group.
+interrupted, failed, or killed) is trained again with train_runs(resume=True): from its
+checkpoint when it has one (exactly where it stopped), from the start otherwise, in the
+same directories. A group that cannot be resumed (its lock is held by a live process, a
+checkpoint that is unreadable or another commit's, a pack file out of bounds) is
+reported with the reason and the others go on; the command then exits non-zero.
+`restart` (`--restart-group RUN`) starts the group of RUN over from step 0.
+resume_group is the plain function a cluster job calls to continue its own group.
 """
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -18,48 +27,134 @@ import yaml
 from ..config import from_plain
 from ..run.checkpoint import FINISHED
 from ..run.files import read_summary
+from ..run.signals import Interrupted
+from .packs import PACK_FILE, PACKS_DIR, read_pack
 
 
-def _summary(run_dir: Path) -> dict:
-    return read_summary(run_dir) or {}  # none: killed before its first summary, it starts again
+class ResumeIncomplete(RuntimeError):
+    """Some groups of the sweep could not be resumed; the message lists them with the reasons."""
+
+
+@dataclass
+class Group:
+    dirs: list[Path]
+    swept: tuple[str, ...] = ()
+    problem: str | None = None  # why it cannot be trained (set when its membership is not to be trusted)
+
+    @property
+    def names(self) -> str:
+        return ", ".join(d.name for d in self.dirs)
+
+
+def inside(sweep_dir: Path, name: object, base: Path | None = None) -> Path | None:
+    """base/name (base: the sweep directory unless given), resolved, if name is a relative
+    path to a directory strictly inside the sweep (after following symbolic links); None otherwise."""
+    if not isinstance(name, str) or not name or "\0" in name or Path(name).is_absolute():
+        return None
+    root = sweep_dir.resolve()
+    try:
+        found = ((base or root) / name).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return found if found != root and found.is_relative_to(root) and found.is_dir() else None
+
+
+def confined(sweep_dir: Path, names: list, base: Path | None = None) -> list[Path]:
+    """The run directories `names` (relative to base, by default the sweep); ValueError
+    naming any that is not inside the sweep."""
+    found = [inside(sweep_dir, name, base) for name in names]
+    outside = [repr(name) for name, path in zip(names, found) if path is None]
+    if outside:
+        raise ValueError(f"{', '.join(outside)}: not a run directory inside {sweep_dir}")
+    return found
+
+
+def _is_run(sweep_dir: Path, path: Path) -> bool:
+    """A run directory: it holds config.yaml, and no directory on the way is hidden (.packs, .submitit)."""
+    return not any(part.startswith(".") for part in path.relative_to(sweep_dir).parts)
+
+
+def sweep_groups(sweep_dir: Path) -> tuple[list[Group], list[Path]]:
+    """Every group of the sweep (see the module), and every run directory in it."""
+    root = sweep_dir.resolve()
+    runs = sorted({p.parent.resolve() for p in root.rglob("config.yaml") if _is_run(root, p.parent)})
+    groups: list[Group] = []
+    for pack_file in sorted((root / PACKS_DIR).glob(f"*/{PACK_FILE}")):
+        try:
+            names, swept = read_pack(pack_file.parent)
+            groups.append(Group(confined(root, names), swept))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            groups.append(Group([pack_file.parent], problem=f"{pack_file}: {e}"))
+    claimed = {d for g in groups if g.problem is None for d in g.dirs}
+    for run in runs:
+        if run in claimed:
+            continue
+        names = (read_summary(run) or {}).get("group") or [run.name]
+        try:
+            members = confined(root, names, base=run.parent)  # a summary's group is relative to its parent
+        except ValueError as e:
+            groups.append(Group([run], problem=f"its summary's group {names}: {e}"))
+            continue
+        if run not in members or claimed & set(members):
+            groups.append(Group([run], problem=f"its summary's group {names} does not match the other runs' groups"))
+            continue
+        groups.append(Group(members))
+        claimed |= set(members)
+    return groups, runs
+
+
+def unfinished(group: Group) -> bool:
+    return any((read_summary(d) or {}).get("status") not in FINISHED for d in group.dirs)
 
 
 def resume_group(run_dirs: list[Path], log=lambda message: print(message, file=sys.stderr),
-                 swept: tuple[str, ...] = ()) -> list[dict]:
+                 swept: tuple[str, ...] = (), allow_other_commit: bool = False, restart: bool = False) -> list[dict]:
     """Continue one group of runs (trained together) from its run directories; return the
     summaries. Finished groups are returned as they are. swept: the sweep's varying keys
-    (TensorBoard hparams of a run that starts from step 0)."""
+    (TensorBoard hparams of a run that starts from step 0). restart: from step 0, whatever
+    the checkpoint (the group's lock is taken before it is deleted)."""
     from ..run.loop import train_runs
 
     cfgs = [from_plain(yaml.safe_load((d / "config.yaml").read_text())) for d in run_dirs]
-    command = _summary(run_dirs[0]).get("command", "")
-    return train_runs(cfgs, run_dirs, command, log=log, resume=True, swept=swept)
+    command = (read_summary(run_dirs[0]) or {}).get("command", "")
+    return train_runs(cfgs, run_dirs, command, log=log, resume=not restart, swept=swept,
+                      allow_other_commit=allow_other_commit)
 
 
-def unfinished_groups(sweep_dir: Path) -> tuple[list[list[Path]], int]:
-    """The groups of run directories under sweep_dir with a run left to train, and how
-    many runs there are in all."""
-    runs = sorted({p.parent for p in sweep_dir.rglob("config.yaml")})
-    found: dict[tuple, list[Path]] = {}
-    unfinished: set[tuple] = set()
-    for run_dir in runs:
-        summary = _summary(run_dir)
-        members = [(run_dir.parent / name).resolve() for name in summary.get("group") or [run_dir.name]]
-        key = tuple(members)
-        found[key] = members
-        if summary.get("status") not in FINISHED:
-            unfinished.add(key)
-    return [found[key] for key in found if key in unfinished], len(runs)
-
-
-def resume_sweep(sweep_dir: Path, log=lambda message: print(message, file=sys.stderr)) -> list[dict]:
+def resume_sweep(sweep_dir: Path, log=lambda message: print(message, file=sys.stderr),
+                 allow_other_commit: bool = False, restart: tuple[str, ...] = ()) -> list[dict]:
+    """Resume every unfinished group of the sweep; ResumeIncomplete at the end if some could not be."""
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"{sweep_dir}: no such directory")
-    todo, total = unfinished_groups(sweep_dir)
-    if not total:
+    groups, runs = sweep_groups(sweep_dir)
+    if not runs:
         raise FileNotFoundError(f"{sweep_dir}: no runs here (no config.yaml below it)")
+    known = {d.name for g in groups if g.problem is None for d in g.dirs}
+    unknown = sorted(set(restart) - known)
+    if unknown:
+        raise FileNotFoundError(f"--restart-group {', '.join(unknown)}: no such run in a group of {sweep_dir}")
+    again = [g for g in groups if g.problem is None and {d.name for d in g.dirs} & set(restart)]
+    todo = [g for g in groups if g.problem is not None or g in again or unfinished(g)]
     if not todo:
-        log(f"{sweep_dir}: nothing to resume: all {total} runs finished (completed or diverged)")
+        log(f"{sweep_dir}: nothing to resume: all {len(runs)} runs finished (completed or diverged)")
         return []
-    log(f"{sweep_dir}: resuming {sum(map(len, todo))} of {total} runs in {len(todo)} group(s)")
-    return [summary for group in todo for summary in resume_group(group, log)]
+    count = len({d for g in todo for d in g.dirs if g.problem is None})
+    log(f"{sweep_dir}: resuming {count} of {len(runs)} runs in {len(todo)} group(s)")
+    summaries, refused = [], []
+    for group in todo:
+        if group.problem is not None:
+            refused.append(f"{group.names}: {group.problem}")
+            log(f"not resumed: {refused[-1]}")
+            continue
+        try:
+            summaries += resume_group(group.dirs, log, group.swept, allow_other_commit, restart=group in again)
+        except (Interrupted, KeyboardInterrupt, SystemExit):
+            raise  # the user (or the cluster) stops the whole resume
+        except Exception as e:  # this group only: the others go on
+            refused.append(f"{group.names}: {type(e).__name__}: {e}")
+            log(f"not resumed: {refused[-1]}")
+    if refused:
+        raise ResumeIncomplete(f"{sweep_dir}: {len(refused)} group(s) not resumed (the others were):\n  "
+                               + "\n  ".join(refused) + "\n(`bnrepro resume --restart-group RUN` starts a "
+                               "broken group over from step 0)")
+    return summaries

@@ -196,16 +196,21 @@ def form_packs(configs: list[Config], job_overrides: Sequence[Sequence[str]], sw
     return packs
 
 
-def train_pack(job_dir: Path, sweep_dir: Path, job_num: int = 0) -> list[dict]:
+def train_pack(job_dir: Path, sweep_dir: Path, job_num: int = 0, in_pool: bool = False) -> list[dict]:
     """A launcher job's work: train the pack whose job directory this is, from its
     checkpoint if it left one (a requeued or relaunched job continues; a finished pack
     returns its summaries). Under the joblib launcher on a machine with several GPUs,
-    pack n trains on GPU n mod the GPU count."""
+    pack n trains on GPU n mod the GPU count. in_pool: this is a worker of the joblib
+    launcher's pool, which must not see a KeyboardInterrupt (stopping.py)."""
     import torch
 
-    from .resume import resume_group
+    from . import stopping
+    from .resume import confined, resume_group
 
     names, swept = read_pack(job_dir)
+    run_dirs = confined(sweep_dir, names)  # a pack file never sends training outside its sweep
     if torch.cuda.is_available() and torch.cuda.device_count() > 1:
         torch.cuda.set_device(job_num % torch.cuda.device_count())
-    return resume_group([sweep_dir / name for name in names], swept=swept)
+    if in_pool:
+        return stopping.in_pool(sweep_dir, lambda: resume_group(run_dirs, swept=swept))
+    return resume_group(run_dirs, swept=swept)

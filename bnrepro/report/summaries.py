@@ -19,10 +19,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import NORM_SCHEMAS, arms, flatten, from_plain, is_plain_name, to_plain
+from ..run import lock
 from ..run.files import PLANNED_RUNS
 
-# A `running` summary not updated for this long belongs to a killed process (a live run
-# rewrites it at every checkpoint and at least every run.loop.HEARTBEAT_S = 60 s).
+# Runs without a lock file (written before run/lock.py): a `running` summary not updated
+# for this long belongs to a killed process (a live run rewrites it at every checkpoint
+# and at least every run.loop.HEARTBEAT_S = 60 s at a probe step).
 STALE_S = 600
 
 # Keys that differ between runs without making them different configurations.
@@ -91,7 +93,7 @@ def load_summaries(paths: list[Path]) -> pd.DataFrame:
         if not is_plain_name(str(summary.get("name", ""))):  # it names the output files
             raise TableError(f"{file}: experiment name {summary.get('name')!r} is not a plain file name; "
                              f"refusing to write outside the output folder")
-        summary["status"] = shown_status(summary)
+        summary["status"] = shown_status(summary, run_dir=file.parent)
         row = {k: v for k, v in summary.items() if not isinstance(v, dict)}
         row.update({f"config.{k}": _hashable(v) for k, v in flatten(summary["config"]).items()})
         for kind in ("first", "final", "median"):
@@ -105,11 +107,16 @@ def load_summaries(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def shown_status(summary: dict, now: datetime | None = None) -> str:
-    """`killed` for a run that says `running` but whose process is gone (same host, dead
-    pid) or whose summary is stale; the summary's own status otherwise."""
+def shown_status(summary: dict, now: datetime | None = None, run_dir: Path | None = None) -> str:
+    """`killed` for a run that says `running` but whose process is gone; the summary's own
+    status otherwise. Where the run's group has its lock file (run/lock.py) the lock
+    decides: held, the run is alive however slow; not held, killed. Without one (runs of
+    older versions): a dead pid on this host, or a summary not updated for STALE_S."""
     if summary.get("status") != "running":
         return summary.get("status", "unknown")
+    first = _lock_dir(summary, run_dir)
+    if first is not None and lock.path_for(first).exists():
+        return "running" if lock.holder(first) is not None else "killed"
     if summary.get("host") == platform.node() and summary.get("pid"):
         try:
             os.kill(summary["pid"], 0)
@@ -122,6 +129,15 @@ def shown_status(summary: dict, now: datetime | None = None) -> str:
     if not updated or (now - datetime.fromisoformat(updated)).total_seconds() > STALE_S:
         return "killed"
     return "running"
+
+
+def _lock_dir(summary: dict, run_dir: Path | None) -> Path | None:
+    """The run directory that holds the lock of run_dir's group: the group's first, a sibling."""
+    if run_dir is None:
+        return None
+    group = summary.get("group")
+    first = group[0] if isinstance(group, list) and group else run_dir.name
+    return run_dir.parent / first if is_plain_name(str(first)) else None
 
 
 def _hashable(value):

@@ -12,8 +12,11 @@
 - tags.py: the names of everything logged, and the TensorBoard layout; logged_tags.py:
   which tags a configuration will log (claims are checked against it before training);
 - writers.py: TensorBoard events, scalars.csv, summary.json, config.yaml per run, written as it goes;
-- checkpoint.py: the group's whole state saved and restored (exact resume), the signals
-  that stop a group cleanly, the pacing of periodic checkpoints;
+- checkpoint.py: the group's whole state saved and restored (exact resume), checked
+  (configuration, version, commit), and the pacing of periodic checkpoints;
+- signals.py: the signals that stop a group cleanly (SLURM's SIGUSR2 handed on to
+  submitit afterwards), and Interrupted;
+- lock.py: one writer per group: the lock a group holds while it trains, its heartbeat;
 - files.py: atomic writes and valid JSON; provenance.py: commit, versions, device.
 
 May import: config, data, stacked.

@@ -1,27 +1,29 @@
-"""Checkpoints of a group of runs, and the signals that ask for one.
+"""Checkpoints of a group of runs.
 
 A checkpoint is the whole state of a group at a step boundary, so that a resumed run
 continues bit for bit (on the CPU) where the checkpoint was taken:
 - the flat parameters and every module buffer (BN running statistics, Batch Renorm's
   running_std, Algorithm 2's population statistics), the SGD momentum buffer;
 - the device step counter and the on-device sums of the current log interval (so a
-  checkpoint may fall mid-interval), the step of the previous probe;
+  checkpoint may fall mid-interval), the step of the previous probe and of the last
+  evaluation (a checkpoint at the last step may come before the end-of-run records);
 - the data-order position: permutations are a pure function of (seed, epoch) (see
   stacked/rng.py), so the step alone says where each run is; dropout masks likewise;
 - per run: its RunState (status, divergence step, eval history, last train scalars)
   and its writer's history (for the summary's first / final / median values);
-- the training seconds so far (wall_time_s of the summary adds up across resumes).
+- the training seconds so far (wall_time_s of the summary adds up across resumes);
+- who wrote it: the commit (and whether the tree had changes), torch version and
+  device type, and every earlier attempt whose work it carries (the summaries'
+  `attempts`).
 
 It lives in the group's first run directory (checkpoint.pt, one per group, replaced
-in place) and is written to a temporary file, fsync'ed and renamed: a crash while
-writing leaves the previous one valid. A checkpoint from another configuration or
-another bnrepro version (or checkpoint format) is refused with a message, never loaded.
+in place) and is written through files.replace_atomically: a crash while writing leaves
+the previous one valid. A checkpoint from another configuration, another bnrepro
+version or checkpoint format, or another commit (unless allowed) is refused with a
+message, never loaded; so is a file that is not a checkpoint at all.
 """
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 from dataclasses import asdict
 from importlib import metadata
@@ -30,7 +32,8 @@ from pathlib import Path
 import torch
 
 from ..config import WHERE_KEYS, flatten, to_plain
-from .files import read_summary
+from .files import read_summary, replace_atomically
+from .provenance import tree_note
 
 FILE = "checkpoint.pt"
 FORMAT = 1  # bump when the payload's layout changes
@@ -38,7 +41,8 @@ FINISHED = ("completed", "diverged")  # the statuses of a run with nothing left 
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint that must not be loaded (other configuration, version or format)."""
+    """A checkpoint that must not be loaded (not a checkpoint, or of another configuration,
+    version, format or commit)."""
 
 
 def bnrepro_version() -> str:
@@ -66,39 +70,41 @@ def finished_summaries(run_dirs: list[Path]) -> list[dict] | None:
 
 
 def save(path: Path, payload: dict) -> None:
-    """Atomically: temporary file, fsync, rename, fsync of the directory."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    replace_atomically(path, lambda f: torch.save(payload, f))
 
 
-def load(path: Path, cfgs: list, run_names: list[str]) -> dict | None:
-    """The checkpoint at `path` if there is one and it belongs to these runs; None if none."""
+# What a payload must hold to be loaded (anything else is not a bnrepro checkpoint).
+REQUIRED = {"format": int, "version": str, "runs": list, "configs": list, "step": int, "last_log": int,
+            "train_s": float, "model": dict, "sums": torch.Tensor, "run_states": list, "history": list,
+            "started": str, "resumed_from": list}
+
+
+def load(path: Path, cfgs: list, run_names: list[str], identity: dict | None = None,
+         allow_other_commit: bool = False, log=lambda message: None) -> dict | None:
+    """The checkpoint at `path` if there is one and it belongs to these runs; None if none.
+    identity: this process's (commit, dirty, torch, device), to compare with the writer's."""
     if not path.is_file():
         return None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path}: not a readable bnrepro checkpoint ({e})") from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path}: not a bnrepro checkpoint (it holds a {type(payload).__name__}, "
+                              f"not the dict bnrepro writes)")
     if payload.get("format") != FORMAT or payload.get("version") != bnrepro_version():
         raise CheckpointError(
             f"{path} was written by bnrepro {payload.get('version')} (checkpoint format {payload.get('format')}); "
             f"this is bnrepro {bnrepro_version()} (format {FORMAT}): it cannot be resumed by this version. "
             f"Resume with the version that wrote it, or start the runs again.")
+    wrong = sorted(k for k, kind in REQUIRED.items() if not isinstance(payload.get(k), kind))
+    if wrong:
+        raise CheckpointError(f"{path}: not a bnrepro checkpoint: {', '.join(wrong)} missing or of the wrong type")
+    _check_identity(path, payload.get("identity") or {}, identity or {}, allow_other_commit, log)
     if payload["runs"] != run_names:
         raise CheckpointError(f"{path} is the checkpoint of runs {payload['runs']}, not of {run_names}")
+    if len(payload["configs"]) != len(cfgs) or not all(isinstance(c, dict) for c in payload["configs"]):
+        raise CheckpointError(f"{path}: not a bnrepro checkpoint: its configs do not match its runs")
     for name, saved, cfg in zip(run_names, payload["configs"], cfgs):
         now = what_it_computes(cfg)
         differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
@@ -109,9 +115,28 @@ def load(path: Path, cfgs: list, run_names: list[str]) -> dict | None:
     return payload
 
 
+def _check_identity(path: Path, saved: dict, now: dict, allow_other_commit: bool, log) -> None:
+    """Another commit is refused unless allowed (a result would mix two versions of the
+    code); another torch version or device is said, not refused (the code is the same)."""
+    if saved.get("commit") != now.get("commit"):
+        written = f"commit {saved.get('commit', 'unknown')}{tree_note(saved.get('dirty'))}"
+        if not allow_other_commit:
+            raise CheckpointError(
+                f"{path} was written by {written}; this is commit {now.get('commit')}{tree_note(now.get('dirty'))}. "
+                f"Resuming would mix two versions of the code in one result: check out the commit that wrote "
+                f"it, or resume anyway with `bnrepro resume --allow-other-commit` (each attempt's commit is "
+                f"recorded in the summaries' `attempts`).")
+        log(f"{path}: written by {written}, resumed by commit {now.get('commit')} (--allow-other-commit)")
+    for key, what in (("torch", "torch"), ("device", "device")):
+        if saved.get(key) != now.get(key):
+            log(f"{path}: written with {what} {saved.get(key)}, resumed with {now.get(key)}: "
+                f"the continuation may differ in floating-point detail")
+
+
 def capture(cfgs, run_dirs, step_state, run_states, writers, last_log: int, train_s: float, **facts) -> dict:
     """The group's state after `step_state.step` completed steps (the fetcher drained), and
-    `facts` the summaries carry over (when the run started, the steps it was resumed at)."""
+    `facts` the summaries carry over (when the run started, the steps it was resumed at,
+    the step of the last evaluation, the writer's identity and the attempts so far)."""
     optimizer = step_state.optimizer
     return {
         "format": FORMAT,
@@ -175,60 +200,51 @@ def unpack_history(packed: dict) -> list[tuple[int, dict]]:
     return history
 
 
-# Periodic checkpoints (every train.checkpoint_every steps) are paced: one that falls
-# due is skipped until train.checkpoint_min_s seconds of training have passed since the
-# previous one (or the start), and 1/SHARE times the previous one's duration, so they
-# take at most SHARE of the time. A checkpoint's cost grows with the runs trained
-# together (64 runs of mnist_fig1: ~37 MB) while a GPU step barely does, so no fixed
-# step interval is cheap for every group; a kill loses about checkpoint_min_s of
-# training at most (a signal always checkpoints), and since resume is exact from any
-# step, when a checkpoint falls changes no result. checkpoint_min_s=0: no pacing.
+def earlier_attempts(saved: dict, summary: dict | None) -> list[dict]:
+    """The attempts whose work a checkpoint carries, each with how it ended. The checkpoint
+    has the attempt that wrote it as still `running`, at the checkpoint's step; the first
+    run's summary.json says how that attempt ended if it could still write it (interrupted,
+    failed); if it could not, it was killed (kill -9, power loss) after its last summary."""
+    attempts = [dict(a) for a in saved.get("attempts", [])]
+    if attempts and attempts[-1].get("ended_as") == "running":
+        last = attempts[-1]
+        said = next((a for a in (summary or {}).get("attempts") or []
+                     if isinstance(a, dict) and (a.get("pid"), a.get("started")) == (last.get("pid"), last.get("started"))),
+                    {})
+        if said.get("ended_as", "running") != "running":
+            last.update({k: said.get(k) for k in ("ended", "ended_as", "signal", "error")})
+        else:
+            last.update(ended=(summary or {}).get("updated"), ended_as="killed")
+        last["steps_to"] = saved["step"]  # what carried over; anything after was lost
+    return attempts
+
+
+# Periodic checkpoints are paced by time: one falls due after the first step at which
+# train.checkpoint_min_s seconds of training have passed since the previous one (or the
+# start), and 1/SHARE times the previous one's duration, so they take at most SHARE of
+# the time. So a kill -9 loses at most max(checkpoint_min_s, 50 x a checkpoint's
+# duration) of training, plus the step under way. A checkpoint's cost grows with the runs
+# trained together (64 runs of mnist_fig1: ~37 MB) while a GPU step barely does, so no
+# fixed step interval is cheap for every group; since resume is exact from any step,
+# when a checkpoint falls changes no result. train.checkpoint_every=0 turns periodic
+# checkpoints off (a signal still checkpoints); checkpoint_min_s=0 puts them at every
+# checkpoint_every-th step instead, unpaced (tests use that to place one exactly).
 SHARE = 0.02
 
 
 class Pacer:
-    def __init__(self, min_s: float):
-        self.min_s, self.cost, self.since = min_s, 0.0, time.monotonic()
+    def __init__(self, min_s: float, every: int):
+        self.min_s, self.every, self.cost, self.since = min_s, every, 0.0, time.monotonic()
 
-    def due(self) -> bool:
-        return self.min_s == 0 or time.monotonic() - self.since >= max(self.min_s, self.cost / SHARE)
+    def due(self, step: int) -> bool:
+        if not self.every:
+            return False
+        if self.min_s == 0:
+            return step % self.every == 0
+        return time.monotonic() - self.since >= max(self.min_s, self.cost / SHARE)
 
     def timed(self, save) -> None:
         start = time.monotonic()
         save()
         self.since = time.monotonic()
         self.cost = self.since - start
-
-
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")
-                     if hasattr(signal, name))
-
-
-class StopSignals:
-    """While a group trains, SIGINT (Ctrl-C), SIGTERM, SIGHUP and SIGUSR1 (SLURM's warning
-    before a time limit) only set `received`: the loop checks it after each step, then
-    checkpoints, writes the summaries (`interrupted`) and raises Interrupted. A second
-    signal while that happens is noted and ignored, so a second Ctrl-C cannot lose the
-    summaries (kill -9 still can stop it: the previous checkpoint stays valid)."""
-
-    def __init__(self, log):
-        self.log, self.received, self._previous = log, None, {}
-
-    def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():  # Python's rule for handlers
-            for sig in STOP_SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        name = signal.Signals(signum).name
-        if self.received is None:
-            self.received = signum
-            self.log(f"{name}: stopping after this step; saving a checkpoint and the summaries "
-                     f"(resume with `bnrepro resume`)")
-        else:
-            self.log(f"{name}: still saving the checkpoint and summaries; they will be written")
-
-    def __exit__(self, *exc) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)

@@ -4,12 +4,18 @@ train_runs(configs, run_dirs) is plain Python, called by the Hydra launcher, by
 tests and by benchmarks alike. Per step it launches work and returns: no value comes
 back to the host except through the Fetcher, once per log interval and late. A run
 that diverges (see `diverged`) is recorded as `diverged` and nothing it logged from
-its divergence step on counts (the others go on). Durability (checkpoint.py):
-summaries say `running` from the start, the group is checkpointed every
-train.checkpoint_every steps, and Ctrl-C, SIGTERM, SIGHUP or SIGUSR1 stop it after the
-current step with a checkpoint and summaries saying `interrupted`; a failing write (a
-full disk) is recorded as `failed` with its error. train_runs(resume=True) continues
-from the checkpoint in the run directories.
+its divergence step on counts (the others go on).
+
+Durability (checkpoint.py, signals.py, lock.py): the group's lock is held while it
+trains, so no second process writes its directories; summaries say `running` from the
+start; the group is checkpointed every train.checkpoint_min_s seconds; Ctrl-C, SIGTERM,
+SIGHUP, SIGUSR1 or SIGUSR2 stop it after the current step with a checkpoint and
+summaries saying `interrupted` (a handler that was there before, submitit's, then gets
+the signal: it requeues the job). Any exception ends with summaries saying `failed` and
+naming it (`interrupted` for KeyboardInterrupt and SystemExit), and a checkpoint when it
+came between two steps. A run is `completed` only once its end-of-run records (the last
+evaluation, the batch-size sweep) are written. train_runs(resume=True) continues from
+the checkpoint in the run directories.
 """
 from __future__ import annotations
 
@@ -31,6 +37,9 @@ from ..config import Config, DeviceChoice, GraphMode, to_plain
 from ..data import load
 from .cpu import cpu_settings
 from .fetcher import Fetcher
+from .files import read_summary
+from .lock import GroupLock
+from .signals import Interrupted, StopSignals  # noqa: F401 (Interrupted: the cli and callers catch loop.Interrupted)
 from ..stacked.model import StackedNet
 from ..stacked.optim import StackedSGD
 from .sampler import Sampler
@@ -57,15 +66,6 @@ def diverged(interval_loss: float, nonfinite_steps: int, classes: int) -> bool:
 HEARTBEAT_S = 60
 
 
-class Interrupted(KeyboardInterrupt):
-    """Stopped by a signal (Ctrl-C, SIGTERM, SIGHUP, SIGUSR1) after the runs' checkpoint and
-    summaries were written; `signum` says which (the exit status is 128 + signum)."""
-
-    def __init__(self, signum: int = signal.SIGINT):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = int(signum)
-
-
 def resolve_device(choice: DeviceChoice) -> torch.device:
     """auto: the GPU if there is one."""
     if choice == DeviceChoice.cuda and not torch.cuda.is_available():
@@ -88,18 +88,21 @@ class RunState:
 
 def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
                log=lambda message: print(message, file=sys.stderr), swept: tuple[str, ...] = (),
-               resume: bool = False) -> list[dict]:
+               resume: bool = False, allow_other_commit: bool = False) -> list[dict]:
     """Train runs that share an architecture together; return their summaries.
     swept: the config keys the sweep varies (their values become TensorBoard hparams).
     resume=True: continue from the group's checkpoint in run_dirs if there is one (a
-    fresh start otherwise), so a job restarted with the same arguments goes on.
+    fresh start otherwise), so a job restarted with the same arguments goes on;
+    allow_other_commit: even from a checkpoint that another commit wrote.
+    Holds the group's lock throughout: lock.GroupBusy if another process has it.
     On the CPU with cpu.py's settings (freed memory kept, train.threads), restored after."""
-    with cpu_settings(resolve_device(cfgs[0].device), cfgs[0]):
-        return _train_group(cfgs, run_dirs, command, log, swept, resume)
+    with GroupLock(run_dirs[0], f"runs {', '.join(d.name for d in run_dirs)}", log), \
+            cpu_settings(resolve_device(cfgs[0].device), cfgs[0]):
+        return _train_group(cfgs, run_dirs, command, log, swept, resume, allow_other_commit)
 
 
 def _train_group(cfgs: list[Config], run_dirs: list[Path], command: str, log, swept: tuple[str, ...],
-                 resume: bool) -> list[dict]:
+                 resume: bool, allow_other_commit: bool) -> list[dict]:
     from .writers import RunWriter, write_summary  # tensorboard is slow to import; only needed here
 
     shared = cfgs[0]  # what the runs of a group have in common (all but the batchable keys)
@@ -107,10 +110,13 @@ def _train_group(cfgs: list[Config], run_dirs: list[Path], command: str, log, sw
     device = resolve_device(shared.device)
     use_graph = device.type == "cuda" and shared.train.graph != GraphMode.off
     names = [d.name for d in run_dirs]
-    saved = checkpoint.load(checkpoint.path_for(run_dirs), cfgs, names) if resume else None
+    identity, path = provenance.identity(device), checkpoint.path_for(run_dirs)
+    saved = checkpoint.load(path, cfgs, names, identity, allow_other_commit, log) if resume else None
     if resume and saved is None and (finished := checkpoint.finished_summaries(run_dirs)):
         log(f"{shared.name}: {', '.join(names)}: already finished, nothing to resume")
         return finished
+    if saved is None:  # a fresh start: an earlier attempt's checkpoint would not match the files it rewrites
+        path.unlink(missing_ok=True)
     data = load(shared.data, device)
     seeds = [c.seed for c in cfgs]
     model = StackedNet([c.model for c in cfgs], seeds, data.input_shape, data.classes).to(device)
@@ -131,12 +137,17 @@ def _train_group(cfgs: list[Config], run_dirs: list[Path], command: str, log, sw
                for c, d in zip(cfgs, run_dirs)]
     states = [RunState() for _ in cfgs]
     done, last_log, train_before = checkpoint.restore(saved, state, states, writers) if saved else (0, 0, 0.0)
+    last_eval = saved.get("last_eval", 0) if saved else 0  # the step of the last evaluation pushed
     K, steps, schedule = len(cfgs), shared.train.steps, shared.train
     where = provenance.device_name(device)
     now = _now()
-    facts = _run_facts(cfgs, run_dirs, device, where, command)
+    facts = _run_facts(cfgs, run_dirs, device, where, command, identity)
     facts["started"] = saved["started"] if saved else now
     facts["resumed_from"] = [*saved["resumed_from"], done] if saved else []
+    # This process's part of the runs, and the earlier ones whose work the checkpoint carries.
+    attempt = {**identity, "host": facts["host"], "pid": facts["pid"], "device_name": where, "started": now,
+               "ended": None, "steps_from": done, "steps_to": done, "ended_as": "running"}
+    earlier = checkpoint.earlier_attempts(saved, read_summary(run_dirs[0])) if saved else []
     log(f"{shared.name}: training {K} run{'s' if K > 1 else ''} together on {device.type} ({where})"
         f"{', CUDA graphs' if use_graph else ''}: {steps} steps, batch {schedule.batch_size}"
         + (f"; resumed at step {done}" if saved else ""))
@@ -146,7 +157,8 @@ def _train_group(cfgs: list[Config], run_dirs: list[Path], command: str, log, sw
     def summaries(final: bool = False) -> list[dict]:
         train_s = train_before + time.perf_counter() - t_train
         common = {**facts, **_timing(setup_s, train_s, done, stepper is not None and stepper.graphed),
-                  "updated": _now(), "finished": _now() if final else None}
+                  "updated": _now(), "finished": _now() if final else None,
+                  "attempts": [*earlier, {**attempt, "steps_to": done}]}
         return [_summary(cfg, run, writer, common, tags_too=final) for cfg, run, writer in zip(cfgs, states, writers)]
 
     def save_checkpoint() -> None:
@@ -155,9 +167,10 @@ def _train_group(cfgs: list[Config], run_dirs: list[Path], command: str, log, sw
         for writer in writers:
             writer.flush()
         train_s = train_before + time.perf_counter() - t_train
-        checkpoint.save(checkpoint.path_for(run_dirs), checkpoint.capture(
-            cfgs, run_dirs, state, states, writers, last_log, train_s,
-            started=facts["started"], resumed_from=facts["resumed_from"]))
+        checkpoint.save(path, checkpoint.capture(
+            cfgs, run_dirs, state, states, writers, last_log, train_s, started=facts["started"],
+            resumed_from=facts["resumed_from"], last_eval=last_eval, identity=identity,
+            attempts=[*earlier, {**attempt, "steps_to": done}]))
         for writer, summary in zip(writers, summaries()):
             write_summary(writer.run_dir, summary)
 
@@ -179,16 +192,28 @@ def _train_group(cfgs: list[Config], run_dirs: list[Path], command: str, log, sw
                 layers.update({tags.hist_tag("a", i): a.flatten(1) for i, a in enumerate(out.a)})
             fetcher.push("hist", step_no, layers)
 
-    for writer, summary in zip(writers, summaries()):
-        write_summary(writer.run_dir, summary)  # status `running` from the start: a killed run shows
-    stop, failure, heartbeat, pacer = None, None, time.monotonic(), checkpoint.Pacer(schedule.checkpoint_min_s)
-    exiting: SystemExit | None = None
-    with checkpoint.StopSignals(log) as signals:
+    def drain() -> None:
+        """Every record still in flight into the writers; at the end, after any exception:
+        a record that cannot be handled (the exception's own cause) drops the rest."""
         try:
+            for record in fetcher.ready(wait=True):
+                handle(record)
+        except Exception as e:
+            fetcher.pending.clear()
+            log(f"{shared.name}: the last records could not be written: {type(e).__name__}: {e}")
+
+    pacer = checkpoint.Pacer(schedule.checkpoint_min_s, schedule.checkpoint_every)
+    heartbeat, error, ended = time.monotonic(), None, False
+    settled = True  # the state is that of a step boundary: a checkpoint of it resumes exactly
+    with StopSignals(log) as signals:
+        try:
+            for writer, summary in zip(writers, summaries()):
+                write_summary(writer.run_dir, summary)  # status `running` from the start: a killed run shows
             if shared.probes.initial and done == 0:  # step 0: after initialization, before any update
                 sampler.start_epoch(0)
                 push_probes(0, *initial_probe(state))
             for t in range(done, steps):
+                settled = False
                 if t % sampler.steps_per_epoch == 0:
                     sampler.start_epoch(t // sampler.steps_per_epoch)
                 step_no = t + 1
@@ -203,65 +228,87 @@ def _train_group(cfgs: list[Config], run_dirs: list[Path], command: str, log, sw
                     push_probes(step_no, metrics, out)
                 if step_no % schedule.eval_every == 0 or step_no == steps:
                     fetcher.push("eval", step_no, test_metrics(model, data, sampler, shared))
+                    last_eval = step_no
                 if probe:
                     for record in fetcher.ready():
                         handle(record)
                     for writer in writers:
                         writer.flush()
-                    if all(s.status != "running" for s in states):
-                        break  # every run diverged
+                settled = True
+                if probe and all(s.status != "running" for s in states):
+                    break  # every run diverged
                 if signals.received is not None:
                     break
-                every = schedule.checkpoint_every
-                if every and step_no % every == 0 and step_no < steps and pacer.due():
+                if step_no < steps and pacer.due(step_no):
                     pacer.timed(save_checkpoint)
                     heartbeat = time.monotonic()
                 elif probe and time.monotonic() - heartbeat > HEARTBEAT_S:
                     for writer, summary in zip(writers, summaries()):
                         write_summary(writer.run_dir, summary)
                     heartbeat = time.monotonic()
-            sweep = batch_size_sweep(model, data, shared) if shared.eval.batch_sizes and done == steps else {}
-            if sweep:  # a network without BN has nothing to sweep
-                fetcher.push("eval", done, sweep)
-            if signals.received is not None and done < steps:
-                stop = signals.received
+            if done == steps:  # the end-of-run records: the runs are completed once they are written
+                if last_eval < steps:  # resumed from a checkpoint taken at the last step, before its evaluation
+                    fetcher.push("eval", done, test_metrics(model, data, sampler, shared))
+                    last_eval = done
+                sweep = batch_size_sweep(model, data, shared) if shared.eval.batch_sizes else {}
+                if sweep:  # a network without BN has nothing to sweep
+                    fetcher.push("eval", done, sweep)
+                for record in fetcher.ready(wait=True):
+                    handle(record)
+                ended = True
+            elif signals.received is not None:
                 save_checkpoint()
-        except KeyboardInterrupt:  # raised by code, or Ctrl-C where no handler could be installed
-            stop = signal.SIGINT  # the state may be mid-step: no checkpoint; the previous one stays valid
-        except SystemExit as e:  # submitit on SLURM's preemption signal: it requeued the job and exits
-            exiting, stop = e, signal.SIGINT  # summaries say interrupted; the requeued job resumes
-        except OSError as e:  # a full disk: record it in the summaries (if they can still be written)
-            failure = e
-            log(f"{shared.name}: stopped at step {done}: {e}")
-        for record in fetcher.ready(wait=True):
-            handle(record)
+        except (Exception, KeyboardInterrupt, SystemExit) as e:  # a bug, a full disk, Ctrl-C without our handler
+            error = e
+            log(f"{shared.name}: stopped at step {done}: {type(e).__name__}: {e}")
+            if settled and done > 0 and any(s.status == "running" for s in states):
+                try:  # between two steps: the state is sound, and a checkpoint keeps the work
+                    save_checkpoint()
+                except Exception as again:
+                    log(f"{shared.name}: no checkpoint at step {done} ({type(again).__name__}: {again}); "
+                        f"the previous one stays")
+        drain()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         progress.close()
+        failed = isinstance(error, Exception)  # KeyboardInterrupt and SystemExit interrupt, they do not fail
         for run, writer in zip(states, writers):
-            if run.status == "running" and failure is not None:
-                run.status = "failed"
-            elif run.status == "running":
-                run.status = "interrupted" if done < steps else "completed"
+            if run.status == "running":
+                run.status = "completed" if ended else "failed" if failed else "interrupted"
             _drop_after_divergence(run, writer)
+        stopped_by = signals.received or getattr(error, "signum", None)
+        attempt.update(ended=_now(), ended_as=_ended_as([s.status for s in states], error),
+                       **({"signal": signal.Signals(stopped_by).name} if stopped_by else {}),
+                       **({"error": f"{type(error).__name__}: {error}"} if failed else {}))
         final = summaries(final=True)
         for summary, writer in zip(final, writers):
-            if failure is not None:
-                summary["error"] = f"{type(failure).__name__}: {failure}"
+            if failed and summary["status"] == "failed":
+                summary["error"] = f"{type(error).__name__}: {error}"
             writer.finish(summary)
             log(result_line(writer.run_dir, summary))
-        if all(summary["status"] in checkpoint.FINISHED for summary in final):
-            checkpoint.path_for(run_dirs).unlink(missing_ok=True)  # nothing left to resume
+        finished = all(summary["status"] in checkpoint.FINISHED for summary in final)
+        if finished:
+            path.unlink(missing_ok=True)  # nothing left to resume
     train_s = final[0]["wall_time_s"]
     log(f"{shared.name}: {done} steps in {train_s:.1f} s ({done / max(train_s, 1e-9):.0f} steps/s, "
         f"{K * done / max(train_s, 1e-9):.0f} run-steps/s)")
-    if failure is not None:
-        raise failure
-    if exiting is not None:
-        raise exiting
-    if stop is not None or signals.received is not None:
-        raise Interrupted(stop or signals.received)
+    if type(error) is KeyboardInterrupt:  # Ctrl-C without our handler: the summaries say interrupted
+        raise Interrupted(signal.SIGINT) from error
+    if error is not None:
+        raise error
+    if signals.received is not None:
+        if not finished:
+            signals.hand_on()  # submitit's handler requeues the job and exits (SystemExit)
+        if not (finished and signals.owned()):  # a finished group under submitit ends its job normally
+            raise Interrupted(signals.received)
     return final
+
+
+def _ended_as(statuses: list[str], error: BaseException | None) -> str:
+    """How an attempt ended, for the summaries' `attempts`."""
+    if all(s in checkpoint.FINISHED for s in statuses):
+        return "finished"
+    return "failed" if isinstance(error, Exception) else "interrupted"
 
 
 def _record(record, states: list[RunState], writers: list, classes: int) -> None:
@@ -317,11 +364,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _run_facts(cfgs, run_dirs, device, where, command) -> dict:
+def _run_facts(cfgs, run_dirs, device, where, command, identity: dict) -> dict:
     """What every summary of the group says about where and how it ran (computed once)."""
     from .writers import group_names
 
-    commit, dirty = provenance.git_state()
+    commit, dirty = identity["commit"], identity["dirty"]
     return {
         "group": group_names(run_dirs),  # trained together, resumed together
         "runs_trained_together": len(cfgs),

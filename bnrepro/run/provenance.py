@@ -1,4 +1,4 @@
-"""Where a result came from: commit, package versions, device."""
+"""Where a result came from: commit, package versions, device; what a checkpoint records of its writer."""
 from __future__ import annotations
 
 import os
@@ -58,3 +58,9 @@ def device_name(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     threads = torch.get_num_threads()  # while a group trains: its train.threads (run/cpu.py)
     return f"CPU ({platform.processor() or platform.machine()}, {threads} thread{'' if threads == 1 else 's'})"
+
+
+def identity(device: torch.device) -> dict:
+    """What a checkpoint records of the code and machine that wrote it (checkpoint.py)."""
+    commit, dirty = git_state()
+    return {"commit": commit, "dirty": dirty, "torch": str(torch.__version__), "device": device.type}

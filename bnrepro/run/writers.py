@@ -15,6 +15,11 @@ checkpoint. At the end both are rewritten whole from the history, through a
 temporary file and a rename: a reader never sees half a file. A resumed run
 (`resume_step`) truncates scalars.csv to its checkpoint and opens its events with
 TensorBoard's purge_step, so curves continue without duplicate steps.
+
+A run that ends unfinished (interrupted, failed) still shows its end-of-run points
+(summary/* and the pictures, titled with its status), but in an events file of their
+own (suffix UNFINISHED), which the resumed run deletes: TensorBoard's purge_step drops
+the steps after the checkpoint, and these sit at the checkpoint's step itself.
 """
 from __future__ import annotations
 
@@ -31,8 +36,11 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from ..config import flatten
+from .checkpoint import FINISHED
 from .files import atomic_write, json_safe
 from .tags import HPARAM_KEYS, HPARAM_METRICS, PICTURES, custom_scalars_layout
+
+UNFINISHED = ".unfinished"  # the suffix of the events file of an unfinished attempt's end-of-run points
 
 
 def _hparam_value(value):
@@ -72,9 +80,11 @@ class RunWriter:
         self.draw = plain_config.get("probes", {}).get("pictures", True)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_config(run_dir, plain_config)
-        if resume_step is None:  # a fresh start in a directory a killed attempt used: its files go
-            for old in [*run_dir.glob("events.out.tfevents*"), run_dir / "scalars.csv"]:
-                old.unlink(missing_ok=True)
+        # A fresh start in a directory an earlier attempt used: its files go. A resumed run:
+        # the earlier attempt's end-of-run points (at the step it resumes from) go.
+        old = run_dir.glob(f"events.out.tfevents*{UNFINISHED if resume_step is not None else ''}")
+        for path in [*old, *([run_dir / "scalars.csv"] if resume_step is None else [])]:
+            path.unlink(missing_ok=True)
         # purge_step: TensorBoard drops the earlier events from this step on (logged after the checkpoint)
         self.tb = SummaryWriter(log_dir=str(run_dir), flush_secs=30,
                                 purge_step=None if resume_step is None else resume_step + 1)
@@ -94,9 +104,9 @@ class RunWriter:
         self.history = [(step, dict(values)) for step, values in history]
         self._rewrite_csv()
 
-    def scalars(self, step: int, values: dict, keep: bool = True) -> None:
+    def scalars(self, step: int, values: dict, keep: bool = True, tb: SummaryWriter | None = None) -> None:
         summary = Summary(value=[Summary.Value(tag=tag, simple_value=value) for tag, value in values.items()])
-        self.tb.file_writer.add_summary(summary, step)
+        (tb or self.tb).file_writer.add_summary(summary, step)
         if keep:
             self.history.append((step, values))
 
@@ -112,7 +122,7 @@ class RunWriter:
         frame = pd.DataFrame([{"step": step, **values} for step, values in self.history])
         return frame.groupby("step", sort=True).first().reset_index()
 
-    def _pictures(self, step: int, status: str) -> None:
+    def _pictures(self, tb: SummaryWriter, step: int, status: str) -> None:
         import matplotlib
 
         matplotlib.use("Agg")
@@ -124,7 +134,7 @@ class RunWriter:
         for tag, draw in ((PICTURES["grad_norm"], gradient_profile), (PICTURES["act"], activation_profile)):
             fig = draw(plt, self.history, title)
             if fig is not None:
-                self.tb.add_figure(tag, fig, global_step=step, close=True)
+                tb.add_figure(tag, fig, global_step=step, close=True)
 
     def flush(self) -> None:
         """Append the rows logged since the last flush to scalars.csv (the whole file is
@@ -160,11 +170,17 @@ class RunWriter:
         recorded in the summary (status `failed`, `error`) before it is written."""
         final = {f"summary/{key}": summary[key] for key in ("test_acc_best", "test_acc_final")
                  if summary.get(key) is not None}
+        status = summary.get("status", "")
         try:
+            unfinished = status not in FINISHED and bool(final or self.draw)
+            # the end-of-run points of an unfinished run: in a file of their own (see the module)
+            tb = SummaryWriter(log_dir=str(self.run_dir), filename_suffix=UNFINISHED) if unfinished else self.tb
             if final:
-                self.scalars(summary["steps_done"], final, keep=False)
+                self.scalars(summary["steps_done"], final, keep=False, tb=tb)
             if self.draw:
-                self._pictures(summary["steps_done"], summary.get("status", ""))
+                self._pictures(tb, summary["steps_done"], status)
+            if unfinished:
+                tb.close()
             self.tb.file_writer.add_summary(self._session_end)
             self.tb.close()
             if self._csv is not None:

@@ -1,7 +1,7 @@
 """bnrepro's Hydra sweeper (installed as hydra_plugins.bnrepro).
 
 Hydra only instantiates plugins from the hydra_plugins namespace, hence this shim;
-the behaviour is in bnrepro/launch/sweep.py and packs.py. Selected in conf/train.yaml with
+the behaviour is in bnrepro/launch/sweep.py, packs.py and stopping.py. Selected in conf/train.yaml with
 `override hydra/sweeper: bnrepro`. The launcher is any of Hydra's: the basic one (the
 default: packs one after another, in this process), joblib or submitit_slurm.
 
@@ -51,6 +51,7 @@ class BnreproSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from omegaconf import open_dict, read_write
 
+        from bnrepro.launch.stopping import launch
         from bnrepro.launch.sweep import (check, check_experiment_claims, claim_sweep_dir, form_packs,
                                           refuse_run_dir, sweep_dir_override)
 
@@ -70,7 +71,8 @@ class BnreproSweeper(BasicSweeper):
         # The job's overrides name the claimed sweep directory: recomposed from the command line
         # alone, hydra.sweep.dir would be the configured one, which another process may hold.
         jobs = [[*pack.overrides[0], sweep_dir_override(sweep_dir)] for pack in packs]
-        results = self.launcher.launch(jobs, initial_job_idx=0)
+        results = launch(self.launcher, str(self.config.hydra.launcher.get("_target_", "")), jobs, sweep_dir,
+                         [sweep_dir / pack.names[0] for pack in packs])
         for result in results:
             _ = result.return_value  # raises the job's error, as Hydra's basic sweeper does
         return [results]

@@ -1,0 +1,91 @@
+"""The signals that stop a group of runs, and the exception that says one did.
+
+While a group trains, SIGINT (Ctrl-C), SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 only set
+`StopSignals.received`: the loop checks it after each step, then checkpoints, writes
+the summaries (`interrupted`) and raises Interrupted. SIGUSR2 is the signal submitit
+asks SLURM to send before a time limit or a preemption; SIGUSR1 is a common choice of
+other SLURM scripts (`--signal=USR1@120`). A signal that had a Python handler before
+(submitit's: it requeues the job and exits) is handed on to it once the checkpoint and
+summaries are on disk (`hand_on`), so the requeued job resumes from that checkpoint.
+
+A second signal while the checkpoint and summaries are written is noted and ignored,
+so a second Ctrl-C cannot lose them (kill -9 still stops it: the previous checkpoint
+stays valid).
+
+`remember_stops()` is for processes that train one group after another for someone
+else (a joblib worker): a stop signal that comes between groups, or while a group sets
+up, is remembered and stops the next group after its first step, instead of ending the
+worker (which would break the whole pool).
+"""
+from __future__ import annotations
+
+import signal
+import threading
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
+                     if hasattr(signal, name))
+_remembered: list[int] = []  # stop signals received between groups (see remember_stops)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Stopped by a signal (Ctrl-C, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2) after the runs'
+    checkpoint and summaries were written; `signum` says which (the exit status is 128 +
+    signum). Picklable, so that a process pool can send it back to its parent."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+    def __reduce__(self):
+        return type(self), (self.signum,)
+
+
+def _remember(signum, frame) -> None:
+    _remembered.append(signum)
+
+
+def remember_stops() -> None:
+    """From now on, a stop signal outside a group's training is remembered (see the module)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            if sig != getattr(signal, "SIGUSR2", None):  # a cluster's warning: its own handler decides
+                signal.signal(sig, _remember)
+
+
+class StopSignals:
+    def __init__(self, log):
+        self.log, self.received, self._previous = log, None, {}
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():  # Python's rule for handlers
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        if _remembered:
+            self._handle(_remembered.pop(), None)
+            _remembered.clear()
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.received is None:
+            self.received = signum
+            self.log(f"{name}: stopping after this step; saving a checkpoint and the summaries "
+                     f"(resume with `bnrepro resume`)")
+        else:
+            self.log(f"{name}: still saving the checkpoint and summaries; they will be written")
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    def owned(self) -> bool:
+        """Whether the received signal had a handler of someone else's before (submitit's).
+        Python's own Ctrl-C handler and the defaults do not count: Interrupted says it."""
+        previous = self._previous.get(self.received)
+        return callable(previous) and previous not in (signal.default_int_handler, _remember)
+
+    def hand_on(self) -> None:
+        """Call that handler (after __exit__): submitit's requeues the job and raises
+        SystemExit, or UncompletedJobError when it may not requeue it."""
+        if self.owned():
+            self._previous[self.received](self.received, None)
