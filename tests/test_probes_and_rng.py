@@ -66,3 +66,31 @@ def test_a_hash_continues_from_a_prefix_and_splits_into_several_uniforms():
         assert 0 <= u.min() and u.max() < 1 and 0.45 < u.mean() < 0.55
     with pytest.raises(ValueError, match="32 bits"):
         rng.uniform_split(keys, bits=(16, 17))
+
+
+def _exact_hash(*keys: int) -> int:
+    """The hash in plain Python integers, modulo 2^32 by hand: what the int32 tensors must give."""
+    def mix(x):
+        x ^= x >> 16
+        x = (x * 0x7FEB352D) % 2**32
+        x ^= x >> 15
+        x = (x * 0x846CA68B) % 2**32
+        return x ^ (x >> 16)
+    h = 0
+    for k in keys:
+        h = mix((h * 0x9E3779B1 + k % 2**32) % 2**32)
+    return h
+
+
+def test_int32_tensor_arithmetic_wraps_to_the_exact_hash_of_any_key():
+    # the tensor path relies on int32 multiply and add wrapping modulo 2^32: checked here on
+    # this machine, for keys across the whole 32-bit range (the sizes leave a non-vector tail)
+    gen = torch.Generator().manual_seed(0)
+    keys = torch.cat([torch.tensor([0, 1, 2**31 - 1, 2**31, 2**32 - 1, 2**40 + 3]),
+                      torch.randint(0, 2**32, (1001,), generator=gen, dtype=torch.int64)])
+    seeds = torch.tensor([[0], [2**32 - 1]])
+    hashed = rng.hash32(seeds, rng.STREAM_NOISE, keys, torch.tensor(9))
+    for row, seed in enumerate((0, 2**32 - 1)):
+        expected = [_exact_hash(seed, rng.STREAM_NOISE, k, 9) for k in keys.tolist()]
+        assert hashed[row].tolist() == expected
+    assert rng.hash32(7, 3) == _exact_hash(7, 3)  # Python ints alone stay Python ints

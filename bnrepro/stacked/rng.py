@@ -3,8 +3,8 @@
 Each run draws its data order and dropout masks from hash(seed, stream, ...)
 instead of a stateful generator. That makes a run's randomness independent of which
 other runs it is batched with (bnrepro trains several runs in one step), of the
-device, and of CUDA-graph capture (no generator state to register). Integer
-arithmetic stays below 2^63 so int64 tensors compute it exactly everywhere.
+device, and of CUDA-graph capture (no generator state to register). The arithmetic is
+modulo 2^32, in int32 tensors (see below).
 """
 from __future__ import annotations
 
@@ -21,40 +21,77 @@ STREAM_NOISE = 5  # noisy BN's shift and scale (norms.py)
 STREAM_CLASS_BLOCKS = 6  # the order of class blocks in non-i.i.d. mini-batches (run/sampler.py)
 
 
-def _mul32(x, c: int):
-    """(x * c) mod 2^32 for x in [0, 2^32), without overflowing int64."""
-    lo, hi = c & 0xFFFF, c >> 16
-    return (x * lo + ((x * hi) & 0xFFFF) * 65536) & MASK32
+# The arithmetic is modulo 2^32. Python ints compute it exactly; tensors compute it in
+# int32, whose multiply and add wrap around modulo 2^32 in two's complement (the 32-bit SIMD
+# multiply of CPUs, the GPU's integer unit): the same bits as exact arithmetic, an int32
+# pattern x standing for x mod 2^32. tests/test_probes_and_rng.py checks this against
+# exact int64 arithmetic. int64 arithmetic kept below 2^63 did the same ~10x slower (the
+# per-position noise of noisy BN hashes millions of keys per step).
+_GOLDEN, _M1, _M2 = 0x9E3779B1, 0x7FEB352D, 0x846CA68B
+
+
+def _signed(c: int) -> int:
+    """c mod 2^32 as the int32 value with the same bits."""
+    c &= MASK32
+    return c - (1 << 32) if c >= 1 << 31 else c
+
+
+def _bits(k: torch.Tensor | int) -> torch.Tensor | int:
+    """A key as 32 bits: an int32 tensor (its value mod 2^32), or a Python int in [0, 2^32)."""
+    if not isinstance(k, torch.Tensor):
+        return int(k) & MASK32
+    if k.dtype == torch.int32:
+        return k
+    k = k & MASK32
+    return (k - ((k >> 31) << 32)).to(torch.int32)  # into [-2^31, 2^31): an exact conversion
 
 
 def mix32(x):
-    """A 32-bit integer finaliser (lowbias32, C. Wellons): good avalanche, cheap."""
-    x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
-    return x ^ (x >> 16)
+    """A 32-bit integer finaliser (lowbias32, C. Wellons): good avalanche, cheap. A Python
+    int in [0, 2^32), or an int32 tensor of bit patterns."""
+    if not isinstance(x, torch.Tensor):
+        x ^= x >> 16
+        x = (x * _M1) & MASK32
+        x ^= x >> 15
+        x = (x * _M2) & MASK32
+        return x ^ (x >> 16)
+    x = x ^ ((x >> 16) & 0xFFFF)  # >> on int32 is arithmetic: keep the logical shift's bits
+    x = x * _signed(_M1)
+    x = x ^ ((x >> 15) & 0x1FFFF)
+    x = x * _signed(_M2)
+    return x ^ ((x >> 16) & 0xFFFF)
 
 
-def hash32(*keys: torch.Tensor | int, state: torch.Tensor | int = 0) -> torch.Tensor:
-    """Hash of broadcastable int64 keys to int64 values in [0, 2^32).
+def _hash_bits(*keys: torch.Tensor | int, state: torch.Tensor | int = 0) -> torch.Tensor | int:
+    """hash32's value as an int32 tensor of bit patterns (a Python int while no key is a tensor)."""
+    h = _bits(state)
+    for k in keys:
+        k = _bits(k)
+        if isinstance(h, int):
+            h = (h * _GOLDEN) & MASK32
+            h = mix32((h + k) & MASK32) if isinstance(k, int) else mix32(k + _signed(h))
+        else:
+            h = mix32(h * _signed(_GOLDEN) + (_signed(k) if isinstance(k, int) else k))
+    return h
+
+
+def hash32(*keys: torch.Tensor | int, state: torch.Tensor | int = 0) -> torch.Tensor | int:
+    """Hash of broadcastable integer keys to int64 values in [0, 2^32) (a Python int when
+    no key is a tensor).
 
     Python ints stay Python ints until they meet a tensor: no host-to-device copies,
     so this is safe inside CUDA-graph capture. `state`: the hash of keys already hashed,
     hash32(a, b, c) == hash32(c, state=hash32(a, b)): a prefix shared by many draws is
     hashed once (noisy BN's per-position noise).
     """
-    h: torch.Tensor | int = state
-    for k in keys:
-        k = k & MASK32 if isinstance(k, torch.Tensor) else int(k) & MASK32
-        h = mix32((_mul32(h, 0x9E3779B1) + k) & MASK32)
-    return h
+    h = _hash_bits(*keys, state=state)
+    return h if isinstance(h, int) else h.to(torch.int64) & MASK32
 
 
 def uniform(*keys: torch.Tensor | int, state: torch.Tensor | int = 0) -> torch.Tensor:
     """float32 uniform in [0, 1) on 24 bits (exact in float32), one per broadcast key
     (state: as hash32's)."""
-    return (hash32(*keys, state=state) >> 8).to(torch.float32) * (1.0 / 2**24)
+    return ((_hash_bits(*keys, state=state) >> 8) & 0xFFFFFF).to(torch.float32) * (1.0 / 2**24)
 
 
 def uniform_split(*keys: torch.Tensor | int, state: torch.Tensor | int = 0,
@@ -64,7 +101,7 @@ def uniform_split(*keys: torch.Tensor | int, state: torch.Tensor | int = 0,
     coarser grid will do (noisy BN's per-position jitter)."""
     if sum(bits) > 32:
         raise ValueError(f"{bits}: more than the hash's 32 bits")
-    h, shift, out = hash32(*keys, state=state), 32, []
+    h, shift, out = _hash_bits(*keys, state=state), 32, []
     for b in bits:
         shift -= b
         out.append(((h >> shift) & ((1 << b) - 1)).to(torch.float32) * (1.0 / 2**b))
