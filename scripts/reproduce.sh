@@ -5,8 +5,10 @@
 #
 #   scripts/reproduce.sh                      every experiment at the length its file sets
 #   scripts/reproduce.sh mnist_fig1 sigmoid10 only these (the others' runs stay)
-#   scripts/reproduce.sh --set mnist_fig1:train.steps=10000 --why "2-core CPU"
-#                                             stated reductions, recorded in the index
+#   scripts/reproduce.sh --set mnist_fig1:train.steps=10000 --why "..." --out DIR
+#                                             stated reductions, recorded in the index; never into
+#                                             results/ (a reduced scale there is a committed profile,
+#                                             conf/profile/, chosen by the experiment file)
 #   scripts/reproduce.sh --quick              the whole pipeline in a minute or two: 20 steps,
 #                                             synthetic data, 2 seeds; writes runs/quick-results
 #                                             (CI runs this), never results/
@@ -15,7 +17,9 @@
 # The device is bnrepro's default (device=auto): the GPU when there is one. Per
 # experiment it records the wall time, the device, the settings, the commit the runs
 # trained at and the last commit of the experiment file (its claims) in
-# results/runs/<experiment>/reproduce.json, which the tables and the index show.
+# results/runs/<experiment>/reproduce.json, which the tables and the index show; and the
+# 1-minute load average before and after each experiment: measure alone (2 cores: a second
+# job halves the speed), so it warns when the load is above 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BNREPRO=${BNREPRO:-$([ -x .venv/bin/bnrepro ] && echo .venv/bin/bnrepro || echo bnrepro)}
@@ -28,7 +32,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --set) extra[${2%%:*}]="${extra[${2%%:*}]:-} ${2#*:}"; shift ;;
     --why) why=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) experiments+=("$1") ;;
   esac
@@ -45,6 +49,16 @@ else
   out=${out:-results}
   QUICK=""
 fi
+if [ ${#extra[@]} -gt 0 ] && [ "$(realpath -m "$out")" = "$(realpath -m results)" ]; then
+  echo "reproduce.sh: --set changes an experiment's settings, and results/ holds no command-line reductions:" \
+       "commit a profile (conf/profile/NAME_KIND.yaml, chosen in the experiment file), or write elsewhere with --out DIR" >&2
+  exit 2
+fi
+load() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0; }
+busy() { awk -v l="$1" 'BEGIN { exit !(l > 1.0) }'; }
+if [ $quick = 0 ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  echo "reproduce.sh: warning: the source tree has uncommitted changes: every summary will say dirty: true" >&2
+fi
 work=runs/reproduce  # relative: the runs' recorded commands name no machine's paths
 [ $quick = 0 ] || work=runs/reproduce-quick
 
@@ -53,10 +67,15 @@ for name in "${experiments[@]}"; do
   overrides="$QUICK $settings"
   echo "=== $name: $(date -u +%T) bnrepro train +experiment=$name $overrides" >&2
   rm -rf "${work:?}/$name"
+  load_before=$(load)
+  ! busy "$load_before" || echo "reproduce.sh: warning: load average $load_before before $name (2 cores):" \
+    "another job shares the machine, so its wall time and speed are not comparable" >&2
   start=$(date +%s)
   # shellcheck disable=SC2086  # the overrides are words
   "$BNREPRO" train "+experiment=$name" out_dir="$work" $overrides
   wall=$(( $(date +%s) - start ))
+  load_after=$(load)
+  ! busy "$load_after" || echo "reproduce.sh: warning: load average $load_after after $name: not measured alone" >&2
   sweep=$(ls -d "$work/$name"/*/ | tail -1)
   rm -rf "${out:?}/runs/$name"
   mkdir -p "$out/runs/$name"
@@ -72,13 +91,16 @@ for name in "${experiments[@]}"; do
   files=("conf/experiment/$name.yaml")
   parent=$(sed -n 's/^  - \([a-z0-9_]*\)$/\1/p' "conf/experiment/$name.yaml" | head -1)
   [ -z "$parent" ] || [ ! -f "conf/experiment/$parent.yaml" ] || files+=("conf/experiment/$parent.yaml")
+  files+=($(ls conf/profile/"$name"_*.yaml 2>/dev/null || true))  # its profiles set its length
   commit=$(git rev-parse HEAD 2>/dev/null || true)
   claims_commit=$(git log -1 --format=%H -- "${files[@]}" 2>/dev/null || true)
-  "$PYTHON" - "$out/runs/$name" "$wall" "$stated" "$why" "$commit" "$claims_commit" $overrides <<'EOF'
+  "$PYTHON" - "$out/runs/$name" "$wall" "$stated" "$why" "$commit" "$claims_commit" "$load_before" "$load_after" \
+    $overrides <<'EOF'
 import json, pathlib, sys
-folder, wall, stated, why, commit, claims_commit, *overrides = sys.argv[1:]
+folder, wall, stated, why, commit, claims_commit, before, after, *overrides = sys.argv[1:]
 devices = sorted({json.loads(p.read_text())["device_name"] for p in pathlib.Path(folder).glob("*/summary.json")})
-record = {"device": ", ".join(devices), "wall_s": int(wall), "overrides": overrides, "stated_runtime": stated}
+record = {"device": ", ".join(devices), "wall_s": int(wall), "overrides": overrides, "stated_runtime": stated,
+          "load_before": float(before), "load_after": float(after)}
 if overrides:
     record["why"] = why or "not stated"
 record.update({k: v for k, v in (("commit", commit), ("claims_commit", claims_commit)) if v})

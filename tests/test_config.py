@@ -73,3 +73,40 @@ def test_bad_values_fail_before_training_and_leave_nothing(tmp_path: Path, args,
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "runs").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+PROFILED = sorted({p.stem.rsplit("_", 1)[0] for p in (conf_dir() / "profile").glob("*.yaml")})
+
+
+@pytest.mark.parametrize("name", PROFILED)
+def test_a_profiled_experiment_trains_its_cpu_profile_by_default_and_its_gpu_profile_when_asked(name):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cpu = compose("train", overrides=[f"+experiment={name}"], return_hydra_config=True)
+        gpu = compose("train", overrides=[f"+experiment={name}", f"profile={name}_gpu"], return_hydra_config=True)
+        chosen = compose("train", overrides=[f"+experiment={name}", "train.steps=7"])
+    assert (cpu.profile, gpu.profile) == (f"{name}_cpu", f"{name}_gpu")
+    assert cpu.train.steps < gpu.train.steps  # the CPU profile is the reduced one, and says so
+    assert chosen.train.steps == 7  # the command line still wins over the profile
+    for cfg in (cpu, gpu):
+        validate(typed(cfg))
+    if "+net" in cpu.hydra.sweeper.params:  # Santurkar's: the GPU profile sweeps their VGG width
+        assert "vgg_wide" in gpu.hydra.sweeper.params["+net"] and "vgg_wide" not in cpu.hydra.sweeper.params["+net"]
+
+
+def test_a_profile_belongs_to_its_experiment():
+    validate(tiny(name="fig3", profile="fig3_cpu"))
+    validate(tiny(name="mine", profile="full"))
+    with pytest.raises(ConfigError, match="profile=fig3_gpu.*experiment ics's profiles"):
+        validate(tiny(name="ics", profile="fig3_gpu"))
+
+
+@pytest.mark.slow
+def test_reproduce_refuses_command_line_reductions_into_results(tmp_path):
+    import subprocess
+
+    from conftest import REPO
+
+    done = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh"), "--set", "mnist_fig1:train.steps=10",
+                           "mnist_fig1"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "results/ holds no command-line reductions" in done.stderr
+    assert "conf/profile/" in done.stderr

@@ -23,6 +23,9 @@ def validate(cfg: Config | DictConfig) -> None:
     model, optim, train, data, evaluation = cfg.model, cfg.optim, cfg.train, cfg.data, cfg.eval
     _check(is_plain_name(cfg.name), "name", cfg.name,
            "must be a plain name (no '/', '\\', '..' or absolute path): it names runs/<name>/ and results/<name>.*")
+    _check(cfg.profile == "full" or cfg.profile.startswith(f"{cfg.name}_"), "profile", cfg.profile,
+           f"must be 'full' or one of experiment {cfg.name}'s profiles, conf/profile/{cfg.name}_<kind>.yaml "
+           f"(a profile sets one experiment's scale)")
     _check(0 <= cfg.seed < 2**32, "seed", cfg.seed, "must be in [0, 2^32)")
     _check(model.depth >= 1, "model.depth", model.depth, "must be >= 1")
     _check(model.width >= 1, "model.width", model.width, "must be >= 1")

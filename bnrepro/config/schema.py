@@ -433,6 +433,11 @@ class ReportConfig:
 class Config:
     name: str = "default"  # the experiment; names results/<name>.csv and runs/<name>/
     variant: Optional[str] = None  # an experiment's name for this arm (fig3: BN-x5, ...); tables show it
+    # The experiment's scale: "full" (its file's own settings) or a committed profile,
+    # conf/profile/<name>_<kind>.yaml (e.g. fig3_cpu: a narrower net and fewer steps for a
+    # 2-core CPU; fig3_gpu: the paper-scale settings), chosen by the file or with profile=.
+    # Tables and the results index name it: a reduction is never silent.
+    profile: str = "full"
     seed: int = 0
     device: DeviceChoice = DeviceChoice.auto
     out_dir: str = "runs"

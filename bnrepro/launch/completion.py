@@ -15,6 +15,7 @@ import dataclasses
 import math
 import typing
 from enum import Enum
+from pathlib import Path
 
 from ..config import Config
 
@@ -49,8 +50,18 @@ def value_choices(word: str) -> list[str] | None:
     return [f"{key}={v}" for v in values if v.startswith(partial)]
 
 
-def _experiment_sweep(name: str) -> dict[str, list[str]]:
-    """hydra.sweeper.params of conf/experiment/NAME.yaml: key -> its values."""
+def _sweep_params(path: Path) -> dict:
+    import yaml
+
+    if not path.is_file():
+        return {}
+    return ((yaml.safe_load(path.read_text()) or {}).get("hydra") or {}).get("sweeper", {}).get("params") or {}
+
+
+def _experiment_sweep(name: str, profile: str | None = None) -> dict[str, list[str]]:
+    """hydra.sweeper.params of conf/experiment/NAME.yaml, with those of its profile
+    (conf/profile/PROFILE.yaml: `profile` if given, else the one the file's defaults name,
+    which comes after the file's own settings): key -> its values."""
     import yaml
 
     from .app import conf_dir
@@ -58,7 +69,12 @@ def _experiment_sweep(name: str) -> dict[str, list[str]]:
     path = conf_dir() / "experiment" / f"{name}.yaml"
     if not path.is_file():
         return {}
-    params = ((yaml.safe_load(path.read_text()) or {}).get("hydra") or {}).get("sweeper", {}).get("params") or {}
+    params = dict(_sweep_params(path))
+    for entry in (yaml.safe_load(path.read_text()) or {}).get("defaults") or []:
+        if isinstance(entry, dict) and "/profile" in entry and profile is None:
+            profile = str(entry["/profile"])
+    if profile:
+        params.update(_sweep_params(conf_dir() / "profile" / f"{profile}.yaml"))
     return {key: [v.strip() for v in str(values).split(",")] for key, values in params.items()}
 
 
@@ -79,9 +95,10 @@ def first_job(args: list[str]) -> tuple[list[str], str]:
             i += 1
     parsed = OverridesParser.create().parse_overrides(overrides)
     swept: dict[str, list[str]] = {}
+    profile = next((o.get_value_element_as_str() for o in parsed if o.key_or_group == "profile"), None)
     for override in parsed:
         if override.key_or_group == "experiment":
-            swept.update(_experiment_sweep(override.get_value_element_as_str()))
+            swept.update(_experiment_sweep(override.get_value_element_as_str(), profile))
     first: list[str] = []
     for override in parsed:  # a key on the command line replaces the experiment's sweep of it
         for key in [k for k in swept if k.lstrip("+~") == override.key_or_group]:

@@ -92,6 +92,7 @@ def provenance_lines(runs: pd.DataFrame, claims: Stated | None = None, record: d
         f"- commit: {', '.join(commits)}{tree_note(runs['dirty'] if 'dirty' in runs else [])}{note}",
         f"- steps per run: {', '.join(unique('steps_done'))}; runs trained together per process: "
         f"{', '.join(unique('runs_trained_together'))}",
+        f"- profile: {profile_text(unique('config.profile'))}",
     ]
     if claims is None:
         return lines
@@ -109,6 +110,15 @@ def provenance_lines(runs: pd.DataFrame, claims: Stated | None = None, record: d
         lines.append("- claims the runs recorded that the file no longer makes (in that form): "
                      + "; ".join(f"\"{text}\"" for text in claims.dropped))
     return lines
+
+
+def profile_text(profiles: list[str]) -> str:
+    """What scale the runs trained at, in words: the experiment file's own settings or a named,
+    committed profile (conf/profile/NAME.yaml), so a reduced table says it is one."""
+    if not profiles:
+        return "not recorded (runs from before profiles: the experiment file's settings of their commit)"
+    return ", ".join("full (the experiment file's own settings)" if p == "full" else f"{p} (conf/profile/{p}.yaml)"
+                     for p in profiles)
 
 
 def check_columns(columns: list[str]) -> None:
@@ -199,6 +209,7 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
         claims_file = {"experiment": name, "runs": len(group), "provenance": provenance, "tests": tests,
                        "correction": "Holm, within the experiment", "claims_source": claims.source,
                        "steps": {"runs": steps, "file": claims.file_steps}, "file_seeds": claims.file_seeds,
+                       "profiles": sorted({str(v) for v in group.get("config.profile", pd.Series([])).dropna()}),
                        "runs_commits": sorted({str(c)[:10] for c in group.get("commit", pd.Series([])).dropna()}),
                        "claims_commit": record.get("claims_commit"), "dropped_claims": claims.dropped,
                        "claims": verdicts}
