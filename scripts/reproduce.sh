@@ -17,9 +17,10 @@
 # The device is bnrepro's default (device=auto): the GPU when there is one. Per
 # experiment it records the wall time, the device, the settings, the commit the runs
 # trained at and the last commit of the experiment file (its claims) in
-# results/runs/<experiment>/reproduce.json, which the tables and the index show; and the
-# 1-minute load average before and after each experiment: measure alone (2 cores: a second
-# job halves the speed), so it warns when the load is above 1.
+# results/runs/<experiment>/reproduce.json, which the tables and the index show; and, to
+# measure alone (2 cores: a second job halves the speed), the 1-minute load average before
+# and after each experiment and the cores other processes kept busy meanwhile: it warns
+# when the load is above 1 at the start, or others used more than 0.1 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BNREPRO=${BNREPRO:-$([ -x .venv/bin/bnrepro ] && echo .venv/bin/bnrepro || echo bnrepro)}
@@ -56,6 +57,18 @@ if [ ${#extra[@]} -gt 0 ] && [ "$(realpath -m "$out")" = "$(realpath -m results)
 fi
 load() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0; }
 busy() { awk -v l="$1" 'BEGIN { exit !(l > 1.0) }'; }
+# CPU seconds the whole machine spent busy (all cores), and this shell's children (the
+# training) spent: their difference over an experiment is what other processes used. The
+# load average cannot tell them apart: the training's own threads raise it to 1 or 2.
+machine_cpu() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
+times_file=$(mktemp); trap 'rm -f "$times_file"' EXIT
+own_cpu() {  # sets OWN; `times` must run in this shell (a pipe or $(...) would be a subshell)
+  times > "$times_file"
+  OWN=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$times_file")
+}
+start_load=$(load)
+! busy "$start_load" || echo "reproduce.sh: warning: load average $start_load at the start (2 cores):" \
+  "something else is running; results measured now are not comparable (measure alone)" >&2
 if [ $quick = 0 ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
   echo "reproduce.sh: warning: the source tree has uncommitted changes: every summary will say dirty: true" >&2
 fi
@@ -68,14 +81,18 @@ for name in "${experiments[@]}"; do
   echo "=== $name: $(date -u +%T) bnrepro train +experiment=$name $overrides" >&2
   rm -rf "${work:?}/$name"
   load_before=$(load)
-  ! busy "$load_before" || echo "reproduce.sh: warning: load average $load_before before $name (2 cores):" \
-    "another job shares the machine, so its wall time and speed are not comparable" >&2
+  machine_before=$(machine_cpu); own_cpu; own_before=$OWN
   start=$(date +%s)
   # shellcheck disable=SC2086  # the overrides are words
   "$BNREPRO" train "+experiment=$name" out_dir="$work" $overrides
   wall=$(( $(date +%s) - start ))
   load_after=$(load)
-  ! busy "$load_after" || echo "reproduce.sh: warning: load average $load_after after $name: not measured alone" >&2
+  # cores other processes kept busy on average while it trained (0: measured alone)
+  own_cpu
+  others=$(awk -v m0="$machine_before" -v m1="$(machine_cpu)" -v o0="$own_before" -v o1="$OWN" -v w="$wall" \
+    'BEGIN { x = ((m1 - m0) - (o1 - o0)) / (w > 0 ? w : 1); printf "%.2f", (x > 0 ? x : 0) }')
+  awk -v x="$others" 'BEGIN { exit !(x > 0.1) }' && echo "reproduce.sh: warning: other processes kept $others" \
+    "cores busy while $name trained (2 cores): not measured alone, its wall time is not comparable" >&2
   sweep=$(ls -d "$work/$name"/*/ | tail -1)
   rm -rf "${out:?}/runs/$name"
   mkdir -p "$out/runs/$name"
@@ -95,12 +112,12 @@ for name in "${experiments[@]}"; do
   commit=$(git rev-parse HEAD 2>/dev/null || true)
   claims_commit=$(git log -1 --format=%H -- "${files[@]}" 2>/dev/null || true)
   "$PYTHON" - "$out/runs/$name" "$wall" "$stated" "$why" "$commit" "$claims_commit" "$load_before" "$load_after" \
-    $overrides <<'EOF'
+    "$others" $overrides <<'EOF'
 import json, pathlib, sys
-folder, wall, stated, why, commit, claims_commit, before, after, *overrides = sys.argv[1:]
+folder, wall, stated, why, commit, claims_commit, before, after, others, *overrides = sys.argv[1:]
 devices = sorted({json.loads(p.read_text())["device_name"] for p in pathlib.Path(folder).glob("*/summary.json")})
 record = {"device": ", ".join(devices), "wall_s": int(wall), "overrides": overrides, "stated_runtime": stated,
-          "load_before": float(before), "load_after": float(after)}
+          "load_before": float(before), "load_after": float(after), "others_cores": float(others)}
 if overrides:
     record["why"] = why or "not stated"
 record.update({k: v for k, v in (("commit", commit), ("claims_commit", claims_commit)) if v})

@@ -273,11 +273,12 @@ def test_claims_report_totals_name_the_tests_and_the_correction(tmp_path):
     index = write_index(tmp_path / "results").read_text()
     assert "| not recorded |" in index and "full length" not in index  # no reproduce.json: not recorded
     assert "The suite:" not in index  # no wall time recorded: no total claimed
-    record = {"device": "CPU", "wall_s": 90, "overrides": [], "load_before": 0.2, "load_after": 1.7}
+    record = {"device": "CPU", "wall_s": 90, "overrides": [], "load_before": 0.2, "load_after": 1.7,
+              "others_cores": 0.4}
     (tmp_path / "results" / "runs" / "exp").mkdir(parents=True)
     (tmp_path / "results" / "runs" / "exp" / "reproduce.json").write_text(json.dumps(record))
     index = write_index(tmp_path / "results").read_text()
-    assert "| 0.20 / 1.70 (busy: not comparable) |" in index and "| 1.5 min |" in index
+    assert "| no: not comparable (others 0.40 cores; load 0.20 / 1.70) |" in index and "| 1.5 min |" in index
     assert "The suite: 1.5 minutes of training and setup for the 1 experiments" in index
     assert "| full |" in index  # the runs' profile: the experiment file's own settings
 

@@ -21,9 +21,9 @@ from .format import markdown_table
 from .summaries import TableError
 from .tables import shown_verdict
 
-# Above this 1-minute load average (2 cores) a second job shared the machine while the
-# experiment trained: its wall time is not comparable (scripts/reproduce.sh warns too).
-BUSY_LOAD = 1.0
+# Other processes keeping more than this many cores busy (of 2) while an experiment trained:
+# it was not measured alone and its wall time is not comparable (scripts/reproduce.sh warns too).
+OTHERS_CORES = 0.1
 
 INDEX_HEADER = """# Results
 
@@ -42,10 +42,12 @@ Claims are judged by the rule in the README ("Claim verdicts"); [claims.md](clai
 lists every verdict with its evidence, the tests run and the correction. "profile" is the
 scale the runs trained at: `full` (the experiment file's own settings) or a committed
 profile in `conf/profile/` (the conv nets' CPU profiles are reduced: each file says how and
-why); "length (runs / file)" sets the runs' length beside the experiment file's; "load before /
-after" is the 1-minute load average `scripts/reproduce.sh` read around the experiment (above
-1 on a 2-core machine another job shared it); "settings changed" is what it recorded (`not
-recorded`: these runs were trained some other way, see their table's provenance). `bench.md`, `bench_cpu.md` and `bn_layers.md` come
+why); "length (runs / file)" sets the runs' length beside the experiment file's; "measured
+alone" is what `scripts/reproduce.sh` read around the experiment: the cores other processes
+kept busy meanwhile (above 0.1 of the 2: not alone, its wall time not comparable) and the
+1-minute load average before and after (the training's own threads count in it: 1 for an
+MLP, 2 for a conv net); "settings changed" is what it recorded (`not recorded`: these runs
+were trained some other way, see their table's provenance). `bench.md`, `bench_cpu.md` and `bn_layers.md` come
 from `bnrepro bench` and `scripts/compare_bn_layers.py` (see the README, Speed).
 """
 
@@ -129,12 +131,15 @@ def _seeds_per_arm(entry: dict) -> str:
     return str(len([s for s in str(seeds).split(",") if s.strip()])) if seeds else "not swept"
 
 
-def _load(record: dict) -> str:
-    """The load average before and after the experiment trained (scripts/reproduce.sh)."""
-    if "load_before" not in record:
+def _alone(record: dict) -> str:
+    """Whether the experiment trained alone: the cores other processes kept busy meanwhile, and
+    the 1-minute load average before and after it (scripts/reproduce.sh). The load includes the
+    training's own threads (1 for an MLP, 2 for a conv net), so the other processes' CPU decides."""
+    if "others_cores" not in record:
         return "not recorded"
-    text = f"{record['load_before']:.2f} / {record['load_after']:.2f}"
-    return text + (" (busy: not comparable)" if max(record["load_before"], record["load_after"]) > BUSY_LOAD else "")
+    others = record["others_cores"]
+    verdict = "yes" if others <= OTHERS_CORES else "no: not comparable"
+    return f"{verdict} (others {others:.2f} cores; load {record['load_before']:.2f} / {record['load_after']:.2f})"
 
 
 def write_index(results: Path) -> Path:
@@ -153,7 +158,7 @@ def write_index(results: Path) -> Path:
                      "runs": entry["runs"], "claims": len(entry["claims"]), "verdicts": totals(entry["claims"]),
                      "tests": entry["tests"], "device (this regeneration)": record.get("device", "not recorded"),
                      "wall time here": f"{record['wall_s'] / 60:.1f} min" if "wall_s" in record else "not recorded",
-                     "load before / after": _load(record), "settings changed": settings})
+                     "measured alone": _alone(record), "settings changed": settings})
         if record.get("overrides"):
             notes.append(f"- `{name}`: reduced from the experiment file's settings with "
                          f"`{' '.join(record['overrides'])}` ({record.get('why', 'see the README')}).")
