@@ -3,7 +3,8 @@
 # root, after scripts/gpu_bundle.sh ran here (carry .whl, .gpu and .provenance):
 #   bash scripts/gpu_results.sh [stage ...]
 # stages: tests, bench, compare (paper vs torch BN layers), or an experiment's name
-# (default: tests bench compare and every experiment in conf/experiment/).
+# (default: tests bench compare and every experiment in conf/experiment/; an experiment with a
+# GPU profile, conf/profile/<name>_gpu.yaml, trains it: the paper's scale).
 # BENCH_ARGS adds options to `bnrepro bench` (e.g. "--steps 10000").
 # Writes $OUT/log.txt, $OUT/runs.tgz (every run's summary.json, scalars.csv,
 # config.yaml) and $OUT/bench.md. Tables and figures are then made from the runs with
@@ -33,7 +34,9 @@ for stage in $stages; do
     tests) python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py ;;
     bench) bnrepro bench --full ${BENCH_ARGS:-} --out "$OUT/bench.md" ;;
     compare) python3 scripts/compare_bn_layers.py --out "$OUT/bn_layers.md" ;;
-    *) bnrepro train "+experiment=$stage" out_dir=runs ;;
+    # the paper-scale profile where the experiment has one (its file defaults to the CPU profile)
+    *) profile=(); [ -f "conf/profile/${stage}_gpu.yaml" ] && profile=("profile=${stage}_gpu")
+       bnrepro train "+experiment=$stage" "${profile[@]}" out_dir=runs ;;
   esac
   echo "=== $stage done (exit $?): $(date -u +%T)"
 done

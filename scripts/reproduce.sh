@@ -69,7 +69,8 @@ own_cpu() {  # sets OWN; `times` must run in this shell (a pipe or $(...) would 
 start_load=$(load)
 ! busy "$start_load" || echo "reproduce.sh: warning: load average $start_load at the start (2 cores):" \
   "something else is running; results measured now are not comparable (measure alone)" >&2
-if [ $quick = 0 ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+# results/ is excluded as bnrepro's own provenance excludes it: a regeneration writes there as it goes
+if [ $quick = 0 ] && [ -n "$(git status --porcelain --untracked-files=no -- . ':(exclude)results' 2>/dev/null)" ]; then
   echo "reproduce.sh: warning: the source tree has uncommitted changes: every summary will say dirty: true" >&2
 fi
 work=runs/reproduce  # relative: the runs' recorded commands name no machine's paths
