@@ -171,3 +171,13 @@ def test_a_report_for_results_needs_an_idle_machine(tmp_path, monkeypatch, no_tr
     assert bench.main(args) == 0
     text = out.read_text()
     assert "status: complete" in text and "figures comparable" in text and "| bnrepro | row 2 | 30.0 |" in text
+
+
+def test_the_convnet_rows_name_their_profile_and_its_channels():
+    """The convnet rows train fig3's net at a committed profile: the CPU one (the net the CPU
+    results train) by default on a CPU, the paper-scale one on a GPU; the report says which."""
+    from bnrepro.bench.report import _profile_text
+
+    assert _profile_text("fig3_cpu") == " (profile fig3_cpu, channels 8/16/32)"
+    assert _profile_text("fig3_gpu") == " (profile fig3_gpu, channels 32/64/128)"
+    assert _profile_text("") == ""

@@ -94,6 +94,9 @@ def main(args: list[str]) -> int:
                         help="steps per convnet measurement (default 5000 2000 on a GPU, 250 50 on the CPU; "
                              "the measures rows train OURS steps)")
     parser.add_argument("--conv-runs", type=int, default=4, help="runs trained together in the convnet pack row")
+    parser.add_argument("--conv-profile", default=None,
+                        help="fig3's profile for the convnet rows (default fig3_gpu on a GPU: channels 32/64/128; "
+                             "fig3_cpu on the CPU: channels 8/16/32, the net the CPU results train)")
     opts = parser.parse_args(args)
     cuda = opts.device == "cuda" or (opts.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")
@@ -103,6 +106,7 @@ def main(args: list[str]) -> int:
     if not parts or set(parts) - {"mlp", "convnet", "measures"}:
         parser.error(f"--parts {opts.parts!r}: choose from mlp, convnet, measures")
     conv_steps = tuple(opts.conv_steps or ((5000, 2000) if cuda else (250, 50)))
+    conv_profile = opts.conv_profile or ("fig3_gpu" if cuda else "fig3_cpu")
     try:
         packs = [int(k) for k in (opts.batched_runs or ("64,256,1024" if cuda else "16")).split(",")]
     except ValueError:
@@ -115,7 +119,7 @@ def main(args: list[str]) -> int:
         print(message, file=sys.stderr)
 
     def render(rows, facts, status, load_text):
-        return report(rows, facts, device, command, cuda, status, load_text)
+        return report(rows, facts, device, command, cuda, status, load_text, conv_profile)
 
     out = _ReportFile(opts.out, load.sample(), render, log)
     if out.into_results and not out.verdict.comparable:
@@ -131,7 +135,8 @@ def main(args: list[str]) -> int:
 
     try:
         rows, facts = run(steps, reference_steps, packs, opts.full, device, opts.repeats, log=log, parts=parts,
-                          conv_steps=conv_steps, conv_runs=opts.conv_runs, on_measured=measured)
+                          conv_steps=conv_steps, conv_runs=opts.conv_runs, on_measured=measured,
+                          conv_overrides=(f"profile={conv_profile}",))
     except DataError as e:
         log(f"bench: {e}")
         return 1

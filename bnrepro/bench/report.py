@@ -1,6 +1,7 @@
 """The benchmark's Markdown report, complete or with the rows measured so far."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 
 import torch
@@ -10,8 +11,9 @@ from .plan import Row
 
 
 def report(rows: list[Row], facts: dict, device: torch.device, command: str, cuda: bool,
-           status: str = "complete", load: str = "") -> str:
-    """status: "complete" or how far it got; load: bench/load.py's verdict line."""
+           status: str = "complete", load: str = "", conv_profile: str = "") -> str:
+    """status: "complete" or how far it got; load: bench/load.py's verdict line; conv_profile:
+    the fig3 profile the convnet rows trained (its width decides their speed)."""
     commit, dirty = provenance.git_state()
     keys = {row.key for row in rows}
     repeats = facts["repeats"]
@@ -24,7 +26,7 @@ def report(rows: list[Row], facts: dict, device: torch.device, command: str, cud
         f"- status: {status}",
         *([f"- machine load: {load}"] if load else []),
         "- network: " + ("mnist_fig1's 784-100-100-100-10 sigmoid MLP, batch 60; " if "single_bn" in keys else "")
-        + ("fig3's BN-x5 VGG-style conv net, batch 32; " if "single_conv" in keys else "")
+        + (f"fig3's BN-x5 VGG-style conv net{_profile_text(conv_profile)}, batch 32; " if "single_conv" in keys else "")
         + ("the landscape experiment's VGG (width 8, BN), batch 128, Fashion-MNIST; " if "measures_off" in keys else "")
         + ("one measurement each (a shared machine: expect a few % of noise)" if repeats <= 1 else
            f"the median of {repeats} interleaved measurements each, with their range"), "",
@@ -105,3 +107,16 @@ def _target_lines(facts: dict, cuda: bool) -> list[str]:
         lines.append(f"- mnist_fig1 at 5 seeds per arm (10 runs × 50,000 steps) < 30 s of training: "
                      f"**{facts['fig1_seconds']:.1f} s** ({_met(facts['fig1_seconds'] < 30)})")
     return lines
+
+
+
+@functools.lru_cache(maxsize=None)
+def _profile_text(name: str) -> str:
+    """' (profile fig3_cpu, channels 8/16/32)': the convnet rows' profile and widths, from
+    the composed config (cached: the report is rewritten after every measurement)."""
+    if not name:
+        return ""
+    from .loops import CONVNET, experiment_config
+
+    width = experiment_config([*CONVNET, f"profile={name}"], "fig3").model.width
+    return f" (profile {name}, channels {width}/{2 * width}/{4 * width})"
