@@ -82,7 +82,7 @@ from bnrepro.run.loop import train_runs
 if sys.argv[1] == "default":  # glibc's own thresholds
     cpu.keep_freed_memory = lambda: False
 cfgs = [tiny(model__arch="vgg", model__bn="pre", model__width=8, model__depth=2, train__batch_size=32,
-             train__steps=10, seed=seed) for seed in (1, 2)]
+             train__steps=100, seed=seed) for seed in (1, 2)]
 with tempfile.TemporaryDirectory() as tmp:
     train_runs(cfgs, [Path(tmp) / f"warm{{i}}" for i in range(2)], log=lambda m: None)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -96,12 +96,15 @@ with tempfile.TemporaryDirectory() as tmp:
 def test_training_on_the_cpu_stops_paying_page_faults_for_buffers_it_reuses():
     """A conv pack allocates and frees the same buffers every step: glibc's defaults hand them
     back to the kernel and fault them in again (minor page faults); train_runs tells glibc to
-    keep them (run/cpu.py), in a process of its own so the setting cannot leak."""
+    keep them (run/cpu.py), in a process of its own so the setting cannot leak. 100 steps, 4x:
+    kept, a run usually faults ~80 times, sometimes 1,000-3,000 (one-time); glibc's defaults
+    add ~250-900 a step (measured: 27,000-94,000 in 100 steps). At 10 steps and 5x one CI run
+    failed on 3,214 vs 12,184."""
     script = CHILD.format(tests=str(Path(__file__).parent))
     children = {mode: subprocess.Popen([sys.executable, "-c", script, mode], stdout=subprocess.PIPE, text=True)
                 for mode in ("default", "kept")}
     faults = {mode: int(child.communicate(timeout=600)[0].split()[-1]) for mode, child in children.items()}
-    assert faults["kept"] * 5 < faults["default"], faults
+    assert faults["kept"] * 4 < faults["default"], faults
 
 
 def test_evaluation_on_the_cpu_feeds_bounded_chunks_and_scores_as_one_pass():
