@@ -360,7 +360,8 @@ class ClaimConfig:
     better: "higher" or "lower": which values of the metric are better, so a diverged
     run ranks as the worst possible value (null: from the metric's name: accuracies
     higher; losses and steps-to lower; for any other metric a diverged run has no value
-    and the claim is "not applicable" with the reason).
+    and the claim is "not applicable" with the reason). Only for outcomes: set on a
+    mechanism (a dead-unit fraction), it makes a diverged run count as its worst value.
     at_chance_counts: for a metric that is not an outcome, a run at chance (best test
     accuracy below 2 / classes) still gives a meaningful value: the claim is about why the
     network stays at chance (sigmoid10: vanishing gradients). Default false: a dead network's
