@@ -109,7 +109,6 @@ def _target_lines(facts: dict, cuda: bool) -> list[str]:
     return lines
 
 
-
 @functools.lru_cache(maxsize=None)
 def _profile_text(name: str) -> str:
     """' (profile fig3_cpu, channels 8/16/32)': the convnet rows' profile and widths, from

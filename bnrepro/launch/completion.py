@@ -50,31 +50,33 @@ def value_choices(word: str) -> list[str] | None:
     return [f"{key}={v}" for v in values if v.startswith(partial)]
 
 
-def _sweep_params(path: Path) -> dict:
+def _read_yaml(path: Path) -> dict:
+    """A config file's contents ({} when there is none)."""
     import yaml
 
-    if not path.is_file():
-        return {}
-    return ((yaml.safe_load(path.read_text()) or {}).get("hydra") or {}).get("sweeper", {}).get("params") or {}
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def _sweep_params(doc: dict) -> dict:
+    return ((doc.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
 
 
 def _experiment_sweep(name: str, profile: str | None = None) -> dict[str, list[str]]:
     """hydra.sweeper.params of conf/experiment/NAME.yaml, with those of its profile
     (conf/profile/PROFILE.yaml: `profile` if given, else the one the file's defaults name,
     which comes after the file's own settings): key -> its values."""
-    import yaml
-
     from .app import conf_dir
 
     path = conf_dir() / "experiment" / f"{name}.yaml"
     if not path.is_file():
         return {}
-    params = dict(_sweep_params(path))
-    for entry in (yaml.safe_load(path.read_text()) or {}).get("defaults") or []:
-        if isinstance(entry, dict) and "/profile" in entry and profile is None:
-            profile = str(entry["/profile"])
+    doc = _read_yaml(path)
+    if profile is None:
+        profile = next((str(entry["/profile"]) for entry in doc.get("defaults") or []
+                        if isinstance(entry, dict) and "/profile" in entry), None)
+    params = dict(_sweep_params(doc))
     if profile:
-        params.update(_sweep_params(conf_dir() / "profile" / f"{profile}.yaml"))
+        params.update(_sweep_params(_read_yaml(conf_dir() / "profile" / f"{profile}.yaml")))
     return {key: [v.strip() for v in str(values).split(",")] for key, values in params.items()}
 
 
