@@ -104,9 +104,15 @@ def _train(args: list[str]) -> int:
 
 
 def _interrupted(e) -> int:
-    print(f"{e}: stopped; the runs' summaries say `interrupted` (continue with `bnrepro resume SWEEP_DIR`)",
-          file=sys.stderr)
-    return 128 + e.signum  # the shell's convention for a process ended by a signal
+    code = 128 + e.signum  # the shell's convention for a process ended by a signal
+    if getattr(e, "runs_finished", False):  # run.ending.RunsFinished: it came after the group's last step
+        print(f"{e} came after the last step: the runs being trained finished (their summaries say `completed` "
+              f"or `diverged`, numbers final); the sweep stopped there (runs not started stay `pending`: "
+              f"`bnrepro resume SWEEP_DIR`); exit status {code}, as for any stop by a signal", file=sys.stderr)
+    else:
+        print(f"{e}: stopped; the runs' summaries say `interrupted` (continue with `bnrepro resume SWEEP_DIR`)",
+              file=sys.stderr)
+    return code
 
 
 def _resume(args: list[str]) -> int:

@@ -152,3 +152,37 @@ def test_resume_beside_a_running_sweep_is_refused_and_two_resumes_never_share_a_
         events = EventAccumulator(str(sweep / run), size_guidance={"scalars": 0})
         events.Reload()
         assert [e.step for e in events.Scalars("train/loss")] == [1, *range(10, 3001, 10)]
+
+
+def _signal_while_finishing(tmp_path: Path, sig: int):
+    """Three runs trained together, each drawing its end-of-run pictures; `sig` once the first
+    run's final summary is written (after the last step, while the others write theirs)."""
+    sweep = tmp_path / "sweep"
+    proc = start(*TINY, "train.steps=30", "train.checkpoint_every=10", "train.checkpoint_min_s=0",
+                 "probes.pictures=true", "seed=1,2,3", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    wait_for(lambda: status(sweep / "seed=1") == "completed", proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=300)
+    return sweep, proc.returncode, err
+
+
+def test_sigterm_after_the_last_step_says_the_runs_completed(tmp_path):
+    sweep, code, err = _signal_while_finishing(tmp_path, signal.SIGTERM)
+    runs = [sweep / f"seed={n}" for n in (1, 2, 3)]
+    assert [status(run) for run in runs] == ["completed"] * 3, err[-2000:]
+    assert not (runs[0] / "checkpoint.pt").exists()  # nothing left to resume
+    assert "say `interrupted`" not in err and "completed" in err.splitlines()[-1], err[-2000:]
+    assert code == 128 + signal.SIGTERM and "exit status 143" in err.splitlines()[-1], err[-2000:]
+    (attempt,) = json.loads((runs[2] / "summary.json").read_text())["attempts"]
+    assert attempt["ended_as"] == "finished"
+
+
+def test_an_attempt_killed_while_writing_its_end_of_run_files_is_recorded_killed(tmp_path):
+    sweep, code, _ = _signal_while_finishing(tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL and status(sweep / "seed=3") == "running"  # killed mid-way through the end
+    bnrepro("resume", str(sweep), cwd=tmp_path, check=True)
+    for n in (1, 2, 3):
+        summary = json.loads((sweep / f"seed={n}" / "summary.json").read_text())
+        killed, resumed = summary["attempts"]
+        assert summary["status"] == "completed" and summary["resumed_from"] == [20]
+        assert (killed["ended_as"], killed["steps_to"], resumed["ended_as"]) == ("killed", 20, "finished")

@@ -1,6 +1,7 @@
 """One group of runs trained, probed and written: the one training loop.
 
-- loop.py: train_runs(configs, run_dirs), the loop: set up, step, probe, evaluate, write;
+- loop.py: train_runs(configs, run_dirs), the loop: a GroupSession sets up, steps, probes,
+  evaluates, writes and finishes; ending.py decides how it ended (statuses, `ended_as`, exit);
 - step.py: train_step, one step as a plain function; graphs.py wraps it in CUDA graphs;
 - sampler.py: each run's mini-batches, gathered on the device;
 - augment.py: random crops and flips of those batches, on the device (data.augment);

@@ -204,14 +204,16 @@ def earlier_attempts(saved: dict, summary: dict | None) -> list[dict]:
     """The attempts whose work a checkpoint carries, each with how it ended. The checkpoint
     has the attempt that wrote it as still `running`, at the checkpoint's step; the first
     run's summary.json says how that attempt ended if it could still write it (interrupted,
-    failed); if it could not, it was killed (kill -9, power loss) after its last summary."""
+    failed); if it could not, it was killed (kill -9, power loss) after its last summary. One
+    whose summary says `finished` was killed too: a finished attempt deletes its checkpoint
+    last, so its checkpoint is resumed only when it died writing its end-of-run files."""
     attempts = [dict(a) for a in saved.get("attempts", [])]
     if attempts and attempts[-1].get("ended_as") == "running":
         last = attempts[-1]
         said = next((a for a in (summary or {}).get("attempts") or []
                      if isinstance(a, dict) and (a.get("pid"), a.get("started")) == (last.get("pid"), last.get("started"))),
                     {})
-        if said.get("ended_as", "running") != "running":
+        if said.get("ended_as", "running") not in ("running", "finished"):
             last.update({k: said.get(k) for k in ("ended", "ended_as", "signal", "error")})
         else:
             last.update(ended=(summary or {}).get("updated"), ended_as="killed")

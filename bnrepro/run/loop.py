@@ -1,10 +1,12 @@
 """The one training loop: K runs of one architecture, trained together (K = 1 alone).
 
 train_runs(configs, run_dirs) is plain Python, called by the Hydra launcher, by
-tests and by benchmarks alike. Per step it launches work and returns: no value comes
-back to the host except through the Fetcher, once per log interval and late. A run
-that diverges (see `diverged`) is recorded as `diverged` and nothing it logged from
-its divergence step on counts (the others go on).
+tests and by benchmarks alike: it takes the group's lock, loads the checkpoint when
+resuming, and hands the group to a GroupSession, which holds the attempt's whole state
+(its docstring lists it, and the order of a step). Per step the session launches work
+and returns: no value comes back to the host except through the Fetcher, once per log
+interval and late. A run that diverges (see `diverged`) is recorded as `diverged` and
+nothing it logged from its divergence step on counts (the others go on).
 
 Durability (checkpoint.py, signals.py, lock.py): the group's lock is held while it
 trains, so no second process writes its directories; summaries say `running` from the
@@ -14,8 +16,11 @@ summaries saying `interrupted` (a handler that was there before, submitit's, the
 the signal: it requeues the job). Any exception ends with summaries saying `failed` and
 naming it (`interrupted` for KeyboardInterrupt and SystemExit), and a checkpoint when it
 came between two steps. A run is `completed` only once its end-of-run records (the last
-evaluation, the batch-size sweep) are written. train_runs(resume=True) continues from
-the checkpoint in the run directories.
+evaluation, the batch-size sweep) are written; a stop signal that comes after the last
+step still stops the sweep, but says the runs finished (ending.RunsFinished). Every
+run's final status, the attempt's `ended_as` and the exit are decided in one place,
+ending.decide. train_runs(resume=True) continues from the checkpoint in the run
+directories.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ from . import checkpoint, measures, provenance, tags
 from ..config import Config, DeviceChoice, GraphMode, to_plain
 from ..data import load
 from .cpu import cpu_settings
+from .ending import Ending, Exit, RunsFinished, decide
 from .fetcher import Fetcher
 from .files import read_summary
 from .lock import GroupLock
@@ -97,218 +103,315 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     Holds the group's lock throughout: lock.GroupBusy if another process has it.
     On the CPU with cpu.py's settings (freed memory kept, train.threads), restored after."""
     with GroupLock(run_dirs[0], f"runs {', '.join(d.name for d in run_dirs)}", log), \
-            cpu_settings(resolve_device(cfgs[0].device), cfgs[0]):
-        return _train_group(cfgs, run_dirs, command, log, swept, resume, allow_other_commit)
+            cpu_settings(device := resolve_device(cfgs[0].device), cfgs[0]):
+        t_setup = time.perf_counter()
+        names = [d.name for d in run_dirs]
+        identity, path = provenance.identity(device), checkpoint.path_for(run_dirs)
+        saved = checkpoint.load(path, cfgs, names, identity, allow_other_commit, log) if resume else None
+        if resume and saved is None and (finished := checkpoint.finished_summaries(run_dirs)):
+            log(f"{cfgs[0].name}: {', '.join(names)}: already finished, nothing to resume")
+            return finished
+        if saved is None:  # a fresh start: an earlier attempt's checkpoint would not match the files it rewrites
+            path.unlink(missing_ok=True)
+        session = GroupSession(cfgs, run_dirs, device, identity, saved, command, swept, log, t_setup)
+        return session.run()
 
 
-def _train_group(cfgs: list[Config], run_dirs: list[Path], command: str, log, swept: tuple[str, ...],
-                 resume: bool, allow_other_commit: bool) -> list[dict]:
-    from .writers import RunWriter, write_summary  # tensorboard is slow to import; only needed here
+class GroupSession:
+    """One attempt at training a group of runs, its whole state in this one object.
 
-    shared = cfgs[0]  # what the runs of a group have in common (all but the batchable keys)
-    t_setup = time.perf_counter()
-    device = resolve_device(shared.device)
-    use_graph = device.type == "cuda" and shared.train.graph != GraphMode.off
-    names = [d.name for d in run_dirs]
-    identity, path = provenance.identity(device), checkpoint.path_for(run_dirs)
-    saved = checkpoint.load(path, cfgs, names, identity, allow_other_commit, log) if resume else None
-    if resume and saved is None and (finished := checkpoint.finished_summaries(run_dirs)):
-        log(f"{shared.name}: {', '.join(names)}: already finished, nothing to resume")
-        return finished
-    if saved is None:  # a fresh start: an earlier attempt's checkpoint would not match the files it rewrites
-        path.unlink(missing_ok=True)
-    data = load(shared.data, device)
-    seeds = [c.seed for c in cfgs]
-    model = StackedNet([c.model for c in cfgs], seeds, data.input_shape, data.classes).to(device)
-    optimizer = StackedSGD(model.layout, [c.optim for c in cfgs], shared.train.steps, device)
-    sampler = Sampler(model.seeds, len(data.train_y), shared.train.batch_size, data.train_labels,
-                      shared.train.class_block)
-    augment = (shared.data.augment_pad, shared.data.augment_flip) if shared.data.augment else None
-    state = StepState(model, optimizer, sampler, data, shared.probes.unit, tuple(shared.probes.which),
-                      shared.train.loss, shared.model.output, augment,
-                      keep_record=bool(shared.probes.ics_every or shared.probes.landscape_every))
+    Where the state lives (attributes, all set up by __init__, from the checkpoint when resuming):
+    - on the device: `state` (step.StepState: the stacked model's parameters and buffers,
+      the momentum, the step counter, the current log interval's sums), built from
+      `data`, `model`, `optimizer` and `sampler`; `stepper` replays its step as CUDA graphs;
+    - per run k: `states[k]` (RunState: status, divergence, evaluations, last train
+      scalars, histograms) and `writers[k]` (its files, and the history of its scalars);
+    - the counters: `done` (steps completed), `last_log` (the last probe's step: the log
+      interval starts after it), `last_eval`, `settled` (the state is a step boundary's:
+      a checkpoint of it resumes exactly), `heartbeat`, `pacer` (when a checkpoint is due);
+    - the attempt: `facts` (what every summary says of where and how the runs train),
+      `attempt` (this process's record) and `earlier` (those the checkpoint carries);
+      `signals`, `error` and `records_written`: what ending.decide is told at the end.
 
-    def step(probe: bool):
-        return train_step(state, probe)
+    `run()`: the summaries say `running`; the step loop (`_train`); the end-of-run records
+    once every step is done, or a checkpoint when a signal stopped it (after an exception:
+    one if it came between steps); `_finish`: the records still in flight, each run's final
+    status and the attempt's `ended_as` from ending.decide, the final summaries; then the
+    exit ending.decide chooses (return, re-raise, Interrupted).
 
-    stepper = GraphedStep(step, required=shared.train.graph == GraphMode.on, warn=log) if use_graph else None
-    fetcher = Fetcher(device)
-    writers = [RunWriter(d, to_plain(c), shared.model.depth, swept, resume_step=saved and saved["step"])
-               for c, d in zip(cfgs, run_dirs)]
-    states = [RunState() for _ in cfgs]
-    done, last_log, train_before = checkpoint.restore(saved, state, states, writers) if saved else (0, 0, 0.0)
-    last_eval = saved.get("last_eval", 0) if saved else 0  # the step of the last evaluation pushed
-    K, steps, schedule = len(cfgs), shared.train.steps, shared.train
-    where = provenance.device_name(device)
-    now = _now()
-    facts = _run_facts(cfgs, run_dirs, device, where, command, identity)
-    facts["started"] = saved["started"] if saved else now
-    facts["resumed_from"] = [*saved["resumed_from"], done] if saved else []
-    # This process's part of the runs, and the earlier ones whose work the checkpoint carries.
-    attempt = {**identity, "host": facts["host"], "pid": facts["pid"], "device_name": where, "started": now,
-               "ended": None, "steps_from": done, "steps_to": done, "ended_as": "running"}
-    earlier = checkpoint.earlier_attempts(saved, read_summary(run_dirs[0])) if saved else []
-    log(f"{shared.name}: training {K} run{'s' if K > 1 else ''} together on {device.type} ({where})"
-        f"{', CUDA graphs' if use_graph else ''}: {steps} steps, batch {schedule.batch_size}"
-        + (f"; resumed at step {done}" if saved else ""))
-    setup_s = time.perf_counter() - t_setup
-    t_train = time.perf_counter()
+    A step, in order (`_train`): start the epoch when one begins; the step (graphed on
+    CUDA); at a probe step the measures and the interval's train metrics pushed to the
+    fetcher; at an evaluation step the test metrics pushed; at a probe step the fetched
+    records handed to the writers and flushed. Then the state is settled: stop if every
+    run diverged or a stop signal came, else a checkpoint when one is due, else the
+    summaries' heartbeat when due.
+    """
 
-    def summaries(final: bool = False) -> list[dict]:
-        train_s = train_before + time.perf_counter() - t_train
-        common = {**facts, **_timing(setup_s, train_s, done, stepper is not None and stepper.graphed),
-                  "updated": _now(), "finished": _now() if final else None,
-                  "attempts": [*earlier, {**attempt, "steps_to": done}]}
-        return [_summary(cfg, run, writer, common, tags_too=final) for cfg, run, writer in zip(cfgs, states, writers)]
+    def __init__(self, cfgs: list[Config], run_dirs: list[Path], device: torch.device, identity: dict,
+                 saved: dict | None, command: str, swept: tuple[str, ...], log, t_setup: float):
+        from .writers import RunWriter  # tensorboard is slow to import; only needed here
 
-    def save_checkpoint() -> None:
-        for record in fetcher.ready(wait=True):
-            handle(record)
-        for writer in writers:
-            writer.flush()
-        train_s = train_before + time.perf_counter() - t_train
-        checkpoint.save(path, checkpoint.capture(
-            cfgs, run_dirs, state, states, writers, last_log, train_s, started=facts["started"],
-            resumed_from=facts["resumed_from"], last_eval=last_eval, identity=identity,
-            attempts=[*earlier, {**attempt, "steps_to": done}]))
-        for writer, summary in zip(writers, summaries()):
-            write_summary(writer.run_dir, summary)
+        self.cfgs, self.run_dirs, self.device, self.identity, self.log = cfgs, run_dirs, device, identity, log
+        self.cfg = cfg = cfgs[0]  # what the runs of a group have in common (all but the batchable keys)
+        self.path, self.steps = checkpoint.path_for(run_dirs), cfg.train.steps
+        self._build_training()
+        self.fetcher = Fetcher(device)
+        self.writers = [RunWriter(d, to_plain(c), cfg.model.depth, swept, resume_step=saved and saved["step"])
+                        for c, d in zip(cfgs, run_dirs)]
+        self.states = [RunState() for _ in cfgs]
+        restored = checkpoint.restore(saved, self.state, self.states, self.writers) if saved else (0, 0, 0.0)
+        self.done, self.last_log, self.train_before = restored  # steps done, the last probe's, seconds trained
+        self.last_eval = saved.get("last_eval", 0) if saved else 0  # the step of the last evaluation pushed
+        self._record_attempt(saved, command)
+        self.error: BaseException | None = None  # what stopped the loop, if anything raised
+        self.records_written = False  # every step done and the end-of-run records written
+        self.settled = True  # the state is that of a step boundary: a checkpoint of it resumes exactly
+        self._say_what_trains(saved)
+        self.setup_s = time.perf_counter() - t_setup
+        self.t_train = time.perf_counter()
+        self.progress = Progress(cfg.name, self.steps, len(cfgs), cfg.train.progress, log, cfg.train.eval_every)
+        self.pacer = checkpoint.Pacer(cfg.train.checkpoint_min_s, cfg.train.checkpoint_every)
+        self.heartbeat = time.monotonic()
 
-    def handle(record) -> None:
-        _record(record, states, writers, data.classes)
-        if record.kind == "eval" and "test/acc" in record.values:
-            progress.accuracy([s.evals[-1][2] for s in states if s.evals])
-        progress.update(record.step)
+    def _build_training(self) -> None:
+        """The data on the device, the stacked model, its optimizer and sampler, and the step."""
+        cfg, cfgs, device = self.cfg, self.cfgs, self.device
+        self.data = data = load(cfg.data, device)
+        self.model = StackedNet([c.model for c in cfgs], [c.seed for c in cfgs], data.input_shape,
+                                data.classes).to(device)
+        self.optimizer = StackedSGD(self.model.layout, [c.optim for c in cfgs], cfg.train.steps, device)
+        self.sampler = Sampler(self.model.seeds, len(data.train_y), cfg.train.batch_size, data.train_labels,
+                               cfg.train.class_block)
+        augment = (cfg.data.augment_pad, cfg.data.augment_flip) if cfg.data.augment else None
+        self.state = StepState(self.model, self.optimizer, self.sampler, data, cfg.probes.unit,
+                               tuple(cfg.probes.which), cfg.train.loss, cfg.model.output, augment,
+                               keep_record=bool(cfg.probes.ics_every or cfg.probes.landscape_every))
+        use_graph = device.type == "cuda" and cfg.train.graph != GraphMode.off
+        self.stepper = GraphedStep(self._step, required=cfg.train.graph == GraphMode.on,
+                                   warn=self.log) if use_graph else None
 
-    progress = Progress(shared.name, steps, K, schedule.progress, log, schedule.eval_every)
+    def _step(self, probe: bool):
+        return train_step(self.state, probe)
 
-    def push_probes(step_no: int, metrics, out) -> None:
-        fetcher.push("train", step_no, {"metrics": metrics, "lr": optimizer.lr_at(state.step - int(step_no > 0)),
-                                        "probed": out.values}, meta=out.names)
-        hist = tags.histogram_every(steps, schedule.log_every, shared.probes.hist_every)
+    def _record_attempt(self, saved: dict | None, command: str) -> None:
+        """What the summaries say of where and how the runs trained; this process's part of
+        them (the attempt) and the earlier ones whose work the checkpoint carries."""
+        self.where = provenance.device_name(self.device)
+        now = _now()
+        self.facts = _run_facts(self.cfgs, self.run_dirs, self.device, self.where, command, self.identity)
+        self.facts["started"] = saved["started"] if saved else now
+        self.facts["resumed_from"] = [*saved["resumed_from"], self.done] if saved else []
+        self.attempt = {**self.identity, "host": self.facts["host"], "pid": self.facts["pid"],
+                        "device_name": self.where, "started": now, "ended": None, "steps_from": self.done,
+                        "steps_to": self.done, "ended_as": "running"}
+        self.earlier = checkpoint.earlier_attempts(saved, read_summary(self.run_dirs[0])) if saved else []
+
+    def _say_what_trains(self, saved: dict | None) -> None:
+        K, train = len(self.cfgs), self.cfg.train
+        self.log(f"{self.cfg.name}: training {K} run{'s' if K > 1 else ''} together on {self.device.type} "
+                 f"({self.where}){', CUDA graphs' if self.stepper is not None else ''}: {self.steps} steps, "
+                 f"batch {train.batch_size}" + (f"; resumed at step {self.done}" if saved else ""))
+
+    # ---- the attempt, start to end
+
+    def run(self) -> list[dict]:
+        """Train, finish and exit as ending.decide says (see the class)."""
+        with StopSignals(self.log) as self.signals:
+            try:
+                self.write_summaries()  # status `running` from the start: a killed run shows
+                self._initial_probe()
+                self._train()
+                if self.done == self.steps:
+                    self._end_of_run_records()
+                elif self.signals.received is not None:
+                    self.save_checkpoint()
+            except (Exception, KeyboardInterrupt, SystemExit) as e:  # a bug, a full disk, Ctrl-C without our handler
+                self.error = e
+                self._checkpoint_after_error()
+            final = self._finish()
+        train_s, done = final[0]["wall_time_s"], self.done
+        self.log(f"{self.cfg.name}: {done} steps in {train_s:.1f} s ({done / max(train_s, 1e-9):.0f} steps/s, "
+                 f"{len(self.cfgs) * done / max(train_s, 1e-9):.0f} run-steps/s)")
+        # The exit is decided again on what the files say now: a run whose files could not be
+        # written says `failed`, and a stop signal may have come while they were written.
+        return self._exit(self._decide(tuple(summary["status"] for summary in final)), final)
+
+    def _train(self) -> None:
+        """The step loop (see the class for the order of a step)."""
+        steps, log_every, eval_every = self.steps, self.cfg.train.log_every, self.cfg.train.eval_every
+        sampler, signals, states = self.sampler, self.signals, self.states
+        advance = self.stepper if self.stepper is not None else self._step
+        for t in range(self.done, steps):
+            self.settled = False
+            if t % sampler.steps_per_epoch == 0:
+                sampler.start_epoch(t // sampler.steps_per_epoch)
+            step_no = t + 1
+            probe = step_no == 1 or step_no % log_every == 0 or step_no == steps
+            out = advance(probe)
+            self.done = step_no
+            if probe:
+                self._probe(step_no, out)
+            if step_no % eval_every == 0 or step_no == steps:
+                self._evaluate(step_no)
+            if probe:
+                self._write_records()
+            self.settled = True
+            if probe and all(s.status != "running" for s in states):
+                break  # every run diverged
+            if signals.received is not None:
+                break
+            if step_no < steps and self.pacer.due(step_no):
+                self.pacer.timed(self.save_checkpoint)
+                self.heartbeat = time.monotonic()
+            elif probe and time.monotonic() - self.heartbeat > HEARTBEAT_S:
+                self.write_summaries()
+                self.heartbeat = time.monotonic()
+
+    def _end_of_run_records(self) -> None:
+        """The last evaluation if a resume skipped it, and the batch-size sweep: the runs are
+        completed once these are written."""
+        if self.last_eval < self.steps:  # resumed from a checkpoint taken at the last step, before its evaluation
+            self._evaluate(self.done)
+        sweep = batch_size_sweep(self.model, self.data, self.cfg) if self.cfg.eval.batch_sizes else {}
+        if sweep:  # a network without BN has nothing to sweep
+            self.fetcher.push("eval", self.done, sweep)
+        for record in self.fetcher.ready(wait=True):
+            self.handle(record)
+        self.records_written = True
+
+    def _checkpoint_after_error(self) -> None:
+        error, done = self.error, self.done
+        self.log(f"{self.cfg.name}: stopped at step {done}: {type(error).__name__}: {error}")
+        if self.settled and done > 0 and any(s.status == "running" for s in self.states):
+            try:  # between two steps: the state is sound, and a checkpoint keeps the work
+                self.save_checkpoint()
+            except Exception as again:
+                self.log(f"{self.cfg.name}: no checkpoint at step {done} ({type(again).__name__}: {again}); "
+                         f"the previous one stays")
+
+    def _finish(self) -> list[dict]:
+        """However the loop ended: the records still in flight, each run's final status and
+        the attempt's ending (ending.decide), the final summaries; the checkpoint goes once
+        every run finished."""
+        self._drain()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.progress.close()
+        ending = self._decide(tuple(s.status for s in self.states))
+        for run, writer, status in zip(self.states, self.writers, ending.statuses):
+            run.status = status
+            _drop_after_divergence(run, writer)
+        self.attempt.update(ended=_now(), ended_as=ending.ended_as,
+                            **({"signal": ending.signal} if ending.signal else {}),
+                            **({"error": ending.error} if ending.error else {}))
+        final = self.summaries(final=True)
+        for summary, writer in zip(final, self.writers):
+            if ending.error and summary["status"] == "failed":
+                summary["error"] = ending.error
+            writer.finish(summary)
+            self.log(result_line(writer.run_dir, summary))
+        if all(summary["status"] in checkpoint.FINISHED for summary in final):
+            self.path.unlink(missing_ok=True)  # nothing left to resume
+        return final
+
+    def _decide(self, statuses: tuple[str, ...]) -> Ending:
+        return decide(statuses, self.records_written, self.error, self.signals.received, self.signals.owned())
+
+    def _exit(self, ending: Ending, final: list[dict]) -> list[dict]:
+        """After the signal handlers are restored: what ending.decide says."""
+        if ending.exit is Exit.CTRL_C:
+            raise Interrupted(signal.SIGINT) from self.error
+        if ending.exit is Exit.RERAISE:
+            raise self.error
+        if ending.hand_on:
+            self.signals.hand_on()  # submitit's handler requeues the job and exits (SystemExit)
+        if ending.exit is Exit.STOPPED:
+            raise Interrupted(self.signals.received)
+        if ending.exit is Exit.FINISHED_THEN_STOPPED:
+            raise RunsFinished(self.signals.received)
+        return final
+
+    # ---- records: pushed to the fetcher on the device's time, handed to the writers when fetched
+
+    def _initial_probe(self) -> None:
+        if self.cfg.probes.initial and self.done == 0:  # step 0: after initialization, before any update
+            self.sampler.start_epoch(0)
+            self._push_probes(0, *initial_probe(self.state))
+
+    def _probe(self, step_no: int, out) -> None:
+        # Santurkar et al.'s measures, when due: more passes at other points, eagerly
+        out = out.with_values(measures.measure(self.state, out.record, step_no, self.cfg.probes))
+        metrics = self.state.take_train_metrics(step_no - self.last_log)
+        self.last_log = step_no
+        self._push_probes(step_no, metrics, out)
+
+    def _push_probes(self, step_no: int, metrics, out) -> None:
+        probes = self.cfg.probes
+        self.fetcher.push("train", step_no, {"metrics": metrics,
+                                             "lr": self.optimizer.lr_at(self.state.step - int(step_no > 0)),
+                                             "probed": out.values}, meta=out.names)
+        hist = tags.histogram_every(self.steps, self.cfg.train.log_every, probes.hist_every)
         if hist and (step_no % hist == 0 or step_no <= 1):
             layers = {tags.hist_tag("z", i): z.flatten(1) for i, z in enumerate(out.z)}
-            if "out" in shared.probes.which:
+            if "out" in probes.which:
                 layers.update({tags.hist_tag("a", i): a.flatten(1) for i, a in enumerate(out.a)})
-            fetcher.push("hist", step_no, layers)
+            self.fetcher.push("hist", step_no, layers)
 
-    def drain() -> None:
+    def _evaluate(self, step_no: int) -> None:
+        self.fetcher.push("eval", step_no, test_metrics(self.model, self.data, self.sampler, self.cfg))
+        self.last_eval = step_no
+
+    def _write_records(self, wait: bool = False) -> None:
+        """The records fetched so far (wait: all of them) into the writers, and their files flushed."""
+        for record in self.fetcher.ready(wait):
+            self.handle(record)
+        for writer in self.writers:
+            writer.flush()
+
+    def handle(self, record) -> None:
+        _record(record, self.states, self.writers, self.data.classes)
+        if record.kind == "eval" and "test/acc" in record.values:
+            self.progress.accuracy([s.evals[-1][2] for s in self.states if s.evals])
+        self.progress.update(record.step)
+
+    def _drain(self) -> None:
         """Every record still in flight into the writers; at the end, after any exception:
         a record that cannot be handled (the exception's own cause) drops the rest."""
         try:
-            for record in fetcher.ready(wait=True):
-                handle(record)
+            for record in self.fetcher.ready(wait=True):
+                self.handle(record)
         except Exception as e:
-            fetcher.pending.clear()
-            log(f"{shared.name}: the last records could not be written: {type(e).__name__}: {e}")
+            self.fetcher.pending.clear()
+            self.log(f"{self.cfg.name}: the last records could not be written: {type(e).__name__}: {e}")
 
-    pacer = checkpoint.Pacer(schedule.checkpoint_min_s, schedule.checkpoint_every)
-    heartbeat, error, ended = time.monotonic(), None, False
-    settled = True  # the state is that of a step boundary: a checkpoint of it resumes exactly
-    with StopSignals(log) as signals:
-        try:
-            for writer, summary in zip(writers, summaries()):
-                write_summary(writer.run_dir, summary)  # status `running` from the start: a killed run shows
-            if shared.probes.initial and done == 0:  # step 0: after initialization, before any update
-                sampler.start_epoch(0)
-                push_probes(0, *initial_probe(state))
-            for t in range(done, steps):
-                settled = False
-                if t % sampler.steps_per_epoch == 0:
-                    sampler.start_epoch(t // sampler.steps_per_epoch)
-                step_no = t + 1
-                probe = step_no == 1 or step_no % schedule.log_every == 0 or step_no == steps
-                out = stepper(probe) if stepper is not None else step(probe)
-                done = step_no
-                if probe:
-                    # Santurkar et al.'s measures, when due: more passes at other points, eagerly
-                    out = out.with_values(measures.measure(state, out.record, step_no, shared.probes))
-                    metrics = state.take_train_metrics(step_no - last_log)
-                    last_log = step_no
-                    push_probes(step_no, metrics, out)
-                if step_no % schedule.eval_every == 0 or step_no == steps:
-                    fetcher.push("eval", step_no, test_metrics(model, data, sampler, shared))
-                    last_eval = step_no
-                if probe:
-                    for record in fetcher.ready():
-                        handle(record)
-                    for writer in writers:
-                        writer.flush()
-                settled = True
-                if probe and all(s.status != "running" for s in states):
-                    break  # every run diverged
-                if signals.received is not None:
-                    break
-                if step_no < steps and pacer.due(step_no):
-                    pacer.timed(save_checkpoint)
-                    heartbeat = time.monotonic()
-                elif probe and time.monotonic() - heartbeat > HEARTBEAT_S:
-                    for writer, summary in zip(writers, summaries()):
-                        write_summary(writer.run_dir, summary)
-                    heartbeat = time.monotonic()
-            if done == steps:  # the end-of-run records: the runs are completed once they are written
-                if last_eval < steps:  # resumed from a checkpoint taken at the last step, before its evaluation
-                    fetcher.push("eval", done, test_metrics(model, data, sampler, shared))
-                    last_eval = done
-                sweep = batch_size_sweep(model, data, shared) if shared.eval.batch_sizes else {}
-                if sweep:  # a network without BN has nothing to sweep
-                    fetcher.push("eval", done, sweep)
-                for record in fetcher.ready(wait=True):
-                    handle(record)
-                ended = True
-            elif signals.received is not None:
-                save_checkpoint()
-        except (Exception, KeyboardInterrupt, SystemExit) as e:  # a bug, a full disk, Ctrl-C without our handler
-            error = e
-            log(f"{shared.name}: stopped at step {done}: {type(e).__name__}: {e}")
-            if settled and done > 0 and any(s.status == "running" for s in states):
-                try:  # between two steps: the state is sound, and a checkpoint keeps the work
-                    save_checkpoint()
-                except Exception as again:
-                    log(f"{shared.name}: no checkpoint at step {done} ({type(again).__name__}: {again}); "
-                        f"the previous one stays")
-        drain()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        progress.close()
-        failed = isinstance(error, Exception)  # KeyboardInterrupt and SystemExit interrupt, they do not fail
-        for run, writer in zip(states, writers):
-            if run.status == "running":
-                run.status = "completed" if ended else "failed" if failed else "interrupted"
-            _drop_after_divergence(run, writer)
-        stopped_by = signals.received or getattr(error, "signum", None)
-        attempt.update(ended=_now(), ended_as=_ended_as([s.status for s in states], error),
-                       **({"signal": signal.Signals(stopped_by).name} if stopped_by else {}),
-                       **({"error": f"{type(error).__name__}: {error}"} if failed else {}))
-        final = summaries(final=True)
-        for summary, writer in zip(final, writers):
-            if failed and summary["status"] == "failed":
-                summary["error"] = f"{type(error).__name__}: {error}"
-            writer.finish(summary)
-            log(result_line(writer.run_dir, summary))
-        finished = all(summary["status"] in checkpoint.FINISHED for summary in final)
-        if finished:
-            path.unlink(missing_ok=True)  # nothing left to resume
-    train_s = final[0]["wall_time_s"]
-    log(f"{shared.name}: {done} steps in {train_s:.1f} s ({done / max(train_s, 1e-9):.0f} steps/s, "
-        f"{K * done / max(train_s, 1e-9):.0f} run-steps/s)")
-    if type(error) is KeyboardInterrupt:  # Ctrl-C without our handler: the summaries say interrupted
-        raise Interrupted(signal.SIGINT) from error
-    if error is not None:
-        raise error
-    if signals.received is not None:
-        if not finished:
-            signals.hand_on()  # submitit's handler requeues the job and exits (SystemExit)
-        if not (finished and signals.owned()):  # a finished group under submitit ends its job normally
-            raise Interrupted(signals.received)
-    return final
+    # ---- what survives the process: summaries and checkpoints
 
+    def _train_s(self) -> float:
+        return self.train_before + time.perf_counter() - self.t_train
 
-def _ended_as(statuses: list[str], error: BaseException | None) -> str:
-    """How an attempt ended, for the summaries' `attempts`."""
-    if all(s in checkpoint.FINISHED for s in statuses):
-        return "finished"
-    return "failed" if isinstance(error, Exception) else "interrupted"
+    def _attempts(self) -> list[dict]:
+        return [*self.earlier, {**self.attempt, "steps_to": self.done}]
+
+    def summaries(self, final: bool = False) -> list[dict]:
+        graphed = self.stepper is not None and self.stepper.graphed
+        common = {**self.facts, **_timing(self.setup_s, self._train_s(), self.done, graphed),
+                  "updated": _now(), "finished": _now() if final else None, "attempts": self._attempts()}
+        return [_summary(cfg, run, writer, common, tags_too=final)
+                for cfg, run, writer in zip(self.cfgs, self.states, self.writers)]
+
+    def write_summaries(self) -> None:
+        from .writers import write_summary
+
+        for writer, summary in zip(self.writers, self.summaries()):
+            write_summary(writer.run_dir, summary)
+
+    def save_checkpoint(self) -> None:
+        self._write_records(wait=True)
+        checkpoint.save(self.path, checkpoint.capture(
+            self.cfgs, self.run_dirs, self.state, self.states, self.writers, self.last_log, self._train_s(),
+            started=self.facts["started"], resumed_from=self.facts["resumed_from"], last_eval=self.last_eval,
+            identity=self.identity, attempts=self._attempts()))
+        self.write_summaries()
 
 
 def _record(record, states: list[RunState], writers: list, classes: int) -> None:
