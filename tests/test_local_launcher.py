@@ -82,3 +82,17 @@ def test_sigterm_to_the_sweep_stops_every_pack_with_its_checkpoint(tmp_path):
         assert summary(first)["status"] == "interrupted" and (first / "checkpoint.pt").is_file()
     bnrepro("resume", str(sweep), cwd=tmp_path, check=True)
     assert all(summary(first)["status"] == "completed" for first in firsts)
+
+
+def test_a_signal_to_one_child_stops_its_pack_only(tmp_path):
+    proc, sweep = start_sweep(tmp_path, 1500)
+    none, pre = sweep / "bn=none_seed=1", sweep / "bn=pre_seed=1"
+    try:
+        wait_training(proc, [none, pre])
+        os.kill(json.loads((pre / "train.lock").read_text())["pid"], signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
+    assert summary(pre)["status"] == "interrupted" and (pre / "checkpoint.pt").is_file()
+    assert summary(none)["status"] == "completed"
