@@ -91,9 +91,13 @@ def _train(args: list[str]) -> int:
     program = "bnrepro" if sys.argv[0].endswith("__main__.py") else sys.argv[0]
     sys.argv = [program, *args]
     from .launch.app import main as app
+    from .launch.outcomes import SweepNotFinished
 
     try:
         app()
+    except SweepNotFinished as e:
+        print(e, file=sys.stderr)
+        return e.code
     except KeyboardInterrupt as e:
         from .run.signals import Interrupted  # no torch: the sweeper of a joblib sweep never imports it
 
@@ -116,28 +120,33 @@ def _interrupted(e) -> int:
 
 
 def _resume(args: list[str]) -> int:
+    from .launch.outcomes import SweepNotFinished
     from .launch.resume import ResumeIncomplete, resume_sweep
     from .run.checkpoint import CheckpointError
-    from .run.lock import GroupBusy
     from .run.signals import Interrupted
 
     parser = argparse.ArgumentParser(prog="bnrepro resume", description=(
         "Continue every run of a sweep that did not finish, from its last checkpoint, in the same "
         "run directories (completed and diverged runs are left alone). A group that cannot be resumed "
-        "is reported with the reason, the others go on, and the exit status is 1."))
+        "is reported with the reason, the others go on, and the exit status is 1; a group that another "
+        "process trains now is skipped as busy (exit status 75 when nothing failed: try later)."))
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. runs/NAME/<time>")
-    parser.add_argument("--allow-other-commit", action="store_true",
-                        help="resume checkpoints written by another commit (each attempt's commit is recorded in "
-                             "the summaries' `attempts`)")
+    parser.add_argument("--allow-other-code", "--allow-other-commit", dest="allow_other_code", action="store_true",
+                        help="resume checkpoints written by other code: another commit, or the same commit with "
+                             "other uncommitted changes (each attempt's commit and code hash are recorded in the "
+                             "summaries' `attempts`); --allow-other-commit is its old name")
     parser.add_argument("--restart-group", action="append", default=[], metavar="RUN",
                         help="start the group of run RUN over from step 0, whatever its checkpoint (e.g. a "
                              "broken one); repeatable")
     opts = parser.parse_args(args)
     try:
-        resume_sweep(opts.sweep_dir, allow_other_commit=opts.allow_other_commit, restart=tuple(opts.restart_group))
+        resume_sweep(opts.sweep_dir, allow_other_code=opts.allow_other_code, restart=tuple(opts.restart_group))
     except Interrupted as e:
         return _interrupted(e)
-    except (CheckpointError, GroupBusy, ResumeIncomplete, OSError) as e:
+    except SweepNotFinished as e:
+        print(e, file=sys.stderr)
+        return e.code
+    except (CheckpointError, ResumeIncomplete, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -54,12 +54,13 @@ def test_range_checks_name_the_key(overrides, key, allowed):
 BAD_COMMANDS = [
     (["model.activation=softmax"], ["model.activation", "sigmoid", "tanh", "relu"]),
     (["model.bn=sideways"], ["model.bn", "none", "pre", "post"]),
-    (["optim.lr=-1"], ["optim.lr", "must be > 0"]),
+    (["optim.lr=-1"], ["optim.lr", "> 0"]),
+    (["optim.lr=inf"], ["optim.lr=inf", "must be finite"]),  # as nan is: inf only diverges
     (["model.dropout=1.5"], ["model.dropout", "[0, 1)"]),
     (["model.bn=pre", "train.batch_size=1"], ["train.batch_size", ">= 2"]),
     (["optim.lerning_rate=0.1"], ["lerning_rate"]),
     (["train.steps=many"], ["train.steps", "many"]),
-    (["optim.lr=0.1,-1"], ["optim.lr", "must be > 0", "job"]),  # only the sweep's 2nd job is bad
+    (["optim.lr=0.1,-1"], ["optim.lr", "> 0", "job"]),  # only the sweep's 2nd job is bad
 ]
 
 

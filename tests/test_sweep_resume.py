@@ -92,7 +92,7 @@ def test_broken_groups_are_reported_and_the_healthy_ones_resume_then_restart_gro
     checkpoint = first[0] / "checkpoint.pt"
     checkpoint.write_bytes(b"PK\x03\x04 truncated")  # a checkpoint cut short
     messages = []
-    with pytest.raises(ResumeIncomplete, match="1 group.*not resumed") as refused:
+    with pytest.raises(ResumeIncomplete, match=r"1 problem\(s\), 1 other group\(s\) resumed") as refused:
         resume_sweep(sweep, log=messages.append)
     assert "resuming 4 of 4 runs in 2 group(s)" in messages[0]
     assert "not a readable bnrepro checkpoint" in str(refused.value)
@@ -106,11 +106,15 @@ def test_broken_groups_are_reported_and_the_healthy_ones_resume_then_restart_gro
     assert cli.main(["resume", str(sweep)]) == 0  # nothing left
 
 
-def test_a_group_whose_lock_is_held_is_refused_naming_the_holder_and_the_others_go_on(tmp_path):
+def test_a_group_whose_lock_is_held_is_skipped_as_busy_naming_the_holder_and_the_others_go_on(tmp_path):
+    from bnrepro.launch.outcomes import BUSY_EXIT, SweepNotFinished
+
     sweep, (first, second) = planned_sweep(tmp_path, seeds=(1,))
     with lock.GroupLock(first[0]):  # another process trains it (a lock is per open file, so this counts)
-        with pytest.raises(ResumeIncomplete, match=f"being trained by pid {os.getpid()} on host"):
+        with pytest.raises(SweepNotFinished, match=f"skipped, busy \\(try later\\): .*being trained by pid "
+                                                   f"{os.getpid()} on host") as busy:
             resume_sweep(sweep, **quiet)
+        assert busy.value.code == BUSY_EXIT and "restart-group" not in str(busy.value)
         assert status(first[0]) == "pending"  # untouched
         assert status(second[0]) == "completed"
     resume_sweep(sweep, **quiet)

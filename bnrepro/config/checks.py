@@ -1,6 +1,7 @@
 """Range checks that types cannot express, run on every job before anything is created."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from omegaconf import DictConfig
@@ -41,13 +42,13 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(model.conv_kernel >= 1 and model.conv_kernel % 2 == 1, "model.conv_kernel", model.conv_kernel,
            "must be an odd number >= 1")
     _check(model.pool_every >= 1, "model.pool_every", model.pool_every, "must be >= 1")
-    _check(optim.lr > 0, "optim.lr", optim.lr, "must be > 0")
+    _check(0 < optim.lr < math.inf, "optim.lr", optim.lr, "must be finite and > 0")
     _check(0 <= optim.momentum < 1, "optim.momentum", optim.momentum, "must be in [0, 1)")
-    _check(optim.weight_decay >= 0, "optim.weight_decay", optim.weight_decay, "must be >= 0")
+    _check(0 <= optim.weight_decay < math.inf, "optim.weight_decay", optim.weight_decay, "must be finite and >= 0")
     _check(optim.decay_every >= 1, "optim.decay_every", optim.decay_every, "must be >= 1")
     _check(0 < optim.decay_factor <= 1, "optim.decay_factor", optim.decay_factor, "must be in (0, 1]")
     for key in ("lr_mult", "weight_decay_div", "decay_speedup"):
-        _check(getattr(optim, key) > 0, f"optim.{key}", getattr(optim, key), "must be > 0")
+        _check(0 < getattr(optim, key) < math.inf, f"optim.{key}", getattr(optim, key), "must be finite and > 0")
     _check(train.steps >= 1, "train.steps", train.steps, "must be >= 1")
     min_batch = 2 if uses_bn(model) else 1
     _check(train.batch_size >= min_batch, "train.batch_size", train.batch_size,

@@ -29,9 +29,10 @@ def register_plugins() -> None:
     ours are registered explicitly. The scan re-executes plugin modules (BasicSweeper
     among them): it must run first, so that our sweeper subclasses the final class."""
     plugins = Plugins.instance()
-    from hydra_plugins.bnrepro import BnreproSweeper
+    from hydra_plugins.bnrepro import BnreproSweeper, LocalLauncher
 
     plugins.register(BnreproSweeper)
+    plugins.register(LocalLauncher)
 
 
 register()

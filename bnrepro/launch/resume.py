@@ -10,9 +10,10 @@ must name the same runs (checkpoint.load).
 Every group with a run that is not `completed` or `diverged` (pending, running,
 interrupted, failed, or killed) is trained again with train_runs(resume=True): from its
 checkpoint when it has one (exactly where it stopped), from the start otherwise, in the
-same directories. A group that cannot be resumed (its lock is held by a live process, a
-checkpoint that is unreadable or another commit's, a pack file out of bounds) is
-reported with the reason and the others go on; the command then exits non-zero.
+same directories. A group that cannot be resumed (a checkpoint that is unreadable or
+other code's, a pack file out of bounds) is reported with the reason and the others go
+on; the command then exits 1. A group whose lock a live process holds is skipped as
+busy (one line; exit BUSY_EXIT, 75, when nothing failed: try later).
 `restart` (`--restart-group RUN`) starts the group of RUN over from step 0.
 resume_group is the plain function a cluster job calls to continue its own group.
 """
@@ -27,7 +28,9 @@ import yaml
 from ..config import from_plain
 from ..run.checkpoint import FINISHED
 from ..run.files import read_summary
+from ..run.lock import GroupBusy
 from ..run.signals import Interrupted
+from .outcomes import BUSY_EXIT, SweepNotFinished, busy_line
 from .packs import PACK_FILE, PACKS_DIR, read_pack
 
 
@@ -61,11 +64,17 @@ def inside(sweep_dir: Path, name: object, base: Path | None = None) -> Path | No
 
 def confined(sweep_dir: Path, names: list, base: Path | None = None) -> list[Path]:
     """The run directories `names` (relative to base, by default the sweep); ValueError
-    naming any that is not inside the sweep."""
+    naming any that is not inside the sweep, or that the list names twice (two writers
+    would share one directory)."""
+    if not isinstance(names, list):
+        raise ValueError(f"{names!r}: not a list of run directory names")
     found = [inside(sweep_dir, name, base) for name in names]
     outside = [repr(name) for name, path in zip(names, found) if path is None]
     if outside:
         raise ValueError(f"{', '.join(outside)}: not a run directory inside {sweep_dir}")
+    twice = sorted({path.name for path in found if found.count(path) > 1})
+    if twice:
+        raise ValueError(f"names {', '.join(twice)} twice: a run belongs to its group once")
     return found
 
 
@@ -75,7 +84,9 @@ def _is_run(sweep_dir: Path, path: Path) -> bool:
 
 
 def sweep_groups(sweep_dir: Path) -> tuple[list[Group], list[Path]]:
-    """Every group of the sweep (see the module), and every run directory in it."""
+    """Every group of the sweep (see the module), and every run directory in it. A run
+    whose own summary's group is unusable (or disagrees) but which another run's group
+    names is trained with that group; only a run that no group takes is reported."""
     root = sweep_dir.resolve()
     runs = sorted({p.parent.resolve() for p in root.rglob("config.yaml") if _is_run(root, p.parent)})
     groups: list[Group] = []
@@ -84,8 +95,10 @@ def sweep_groups(sweep_dir: Path) -> tuple[list[Group], list[Path]]:
             names, swept = read_pack(pack_file.parent)
             groups.append(Group(confined(root, names), swept))
         except (OSError, ValueError, KeyError, TypeError) as e:
-            groups.append(Group([pack_file.parent], problem=f"{pack_file}: {e}"))
+            groups.append(Group([], problem=f"pack file {pack_file} not used: {e} (the runs it "
+                                                            "names are grouped by their summaries instead)"))
     claimed = {d for g in groups if g.problem is None for d in g.dirs}
+    problems: dict[Path, str] = {}
     for run in runs:
         if run in claimed:
             continue
@@ -93,13 +106,14 @@ def sweep_groups(sweep_dir: Path) -> tuple[list[Group], list[Path]]:
         try:
             members = confined(root, names, base=run.parent)  # a summary's group is relative to its parent
         except ValueError as e:
-            groups.append(Group([run], problem=f"its summary's group {names}: {e}"))
+            problems[run] = f"its summary's group {names!r}: {e}"
             continue
         if run not in members or claimed & set(members):
-            groups.append(Group([run], problem=f"its summary's group {names} does not match the other runs' groups"))
+            problems[run] = f"its summary's group {names} does not match the other runs' groups"
             continue
         groups.append(Group(members))
         claimed |= set(members)
+    groups += [Group([run], problem=problem) for run, problem in problems.items() if run not in claimed]
     return groups, runs
 
 
@@ -108,22 +122,24 @@ def unfinished(group: Group) -> bool:
 
 
 def resume_group(run_dirs: list[Path], log=lambda message: print(message, file=sys.stderr),
-                 swept: tuple[str, ...] = (), allow_other_commit: bool = False, restart: bool = False) -> list[dict]:
+                 swept: tuple[str, ...] = (), allow_other_code: bool = False, restart: bool = False) -> list[dict]:
     """Continue one group of runs (trained together) from its run directories; return the
     summaries. Finished groups are returned as they are. swept: the sweep's varying keys
-    (TensorBoard hparams of a run that starts from step 0). restart: from step 0, whatever
-    the checkpoint (the group's lock is taken before it is deleted)."""
+    (TensorBoard hparams of a run that starts from step 0). allow_other_code: even from a
+    checkpoint that other code wrote. restart: from step 0, whatever the checkpoint (the
+    group's lock is taken before it is deleted)."""
     from ..run.loop import train_runs
 
     cfgs = [from_plain(yaml.safe_load((d / "config.yaml").read_text())) for d in run_dirs]
     command = (read_summary(run_dirs[0]) or {}).get("command", "")
     return train_runs(cfgs, run_dirs, command, log=log, resume=not restart, swept=swept,
-                      allow_other_commit=allow_other_commit)
+                      allow_other_commit=allow_other_code)
 
 
 def resume_sweep(sweep_dir: Path, log=lambda message: print(message, file=sys.stderr),
-                 allow_other_commit: bool = False, restart: tuple[str, ...] = ()) -> list[dict]:
-    """Resume every unfinished group of the sweep; ResumeIncomplete at the end if some could not be."""
+                 allow_other_code: bool = False, restart: tuple[str, ...] = ()) -> list[dict]:
+    """Resume every unfinished group of the sweep. At the end, ResumeIncomplete if some could
+    not be (a failure), else SweepNotFinished with BUSY_EXIT if some were busy (try later)."""
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"{sweep_dir}: no such directory")
     groups, runs = sweep_groups(sweep_dir)
@@ -139,22 +155,30 @@ def resume_sweep(sweep_dir: Path, log=lambda message: print(message, file=sys.st
         log(f"{sweep_dir}: nothing to resume: all {len(runs)} runs finished (completed or diverged)")
         return []
     count = len({d for g in todo for d in g.dirs if g.problem is None})
-    log(f"{sweep_dir}: resuming {count} of {len(runs)} runs in {len(todo)} group(s)")
-    summaries, refused = [], []
+    log(f"{sweep_dir}: resuming {count} of {len(runs)} runs in {sum(g.problem is None for g in todo)} group(s)")
+    summaries, refused, busy, trained = [], [], [], 0
     for group in todo:
+        label = f"{group.names}: " if group.dirs else ""
         if group.problem is not None:
-            refused.append(f"{group.names}: {group.problem}")
+            refused.append(f"{label}{group.problem}")
             log(f"not resumed: {refused[-1]}")
             continue
         try:
-            summaries += resume_group(group.dirs, log, group.swept, allow_other_commit, restart=group in again)
+            summaries += resume_group(group.dirs, log, group.swept, allow_other_code, restart=group in again)
+            trained += 1
         except (Interrupted, KeyboardInterrupt, SystemExit):
             raise  # the user (or the cluster) stops the whole resume
+        except GroupBusy as e:  # another process trains it now: not a failure
+            busy.append(busy_line(e))
+            log(busy[-1])
         except Exception as e:  # this group only: the others go on
-            refused.append(f"{group.names}: {type(e).__name__}: {e}")
+            refused.append(f"{label}{type(e).__name__}: {e}")
             log(f"not resumed: {refused[-1]}")
     if refused:
-        raise ResumeIncomplete(f"{sweep_dir}: {len(refused)} group(s) not resumed (the others were):\n  "
-                               + "\n  ".join(refused) + "\n(`bnrepro resume --restart-group RUN` starts a "
-                               "broken group over from step 0)")
+        others = f"{trained} other group(s) resumed" if trained else "no group resumed"
+        raise ResumeIncomplete(f"{sweep_dir}: {len(refused)} problem(s), {others}"
+                               + (f", {len(busy)} busy" if busy else "") + ":\n  " + "\n  ".join(refused + busy)
+                               + "\n(`bnrepro resume --restart-group RUN` starts a broken group over from step 0)")
+    if busy:
+        raise SweepNotFinished("\n".join(busy), BUSY_EXIT)
     return summaries

@@ -110,7 +110,9 @@ class StopRelay:
 
     def raise_if_stopped(self, results) -> None:
         """After the launch: Interrupted if this process was signalled or a pack was stopped."""
-        packs = [r._return_value.signum for r in results if isinstance(getattr(r, "_return_value", None), PackStopped)]
+        from .hydra_internals import value_of
+
+        packs = [value_of(r).signum for r in results if isinstance(value_of(r), PackStopped)]
         if self.received is not None or packs:
             raise Interrupted(self.received or packs[0])
 

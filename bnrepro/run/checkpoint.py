@@ -12,19 +12,24 @@ continues bit for bit (on the CPU) where the checkpoint was taken:
 - per run: its RunState (status, divergence step, eval history, last train scalars)
   and its writer's history (for the summary's first / final / median values);
 - the training seconds so far (wall_time_s of the summary adds up across resumes);
-- who wrote it: the commit (and whether the tree had changes), torch version and
-  device type, and every earlier attempt whose work it carries (the summaries'
+- who wrote it: the commit (and whether the tree had changes), the hash of the code
+  (provenance.code_hash), torch version and device type, and every earlier attempt whose work it carries (the summaries'
   `attempts`).
 
 It lives in the group's first run directory (checkpoint.pt, one per group, replaced
 in place) and is written through files.replace_atomically: a crash while writing leaves
 the previous one valid. A checkpoint from another configuration, another bnrepro
-version or checkpoint format, or another commit (unless allowed) is refused with a
+version or checkpoint format, or other code (another commit or other changes, unless
+allowed) is refused with a
 message, never loaded; so is a file that is not a checkpoint at all.
 """
 from __future__ import annotations
 
+import errno
+import io
+import pickle
 import time
+import warnings
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -69,8 +74,44 @@ def finished_summaries(run_dirs: list[Path]) -> list[dict] | None:
     return found if all(summary.get("status") in FINISHED for summary in found) else None
 
 
+def clear_leftovers(path: Path) -> None:
+    """Delete the temporary files of checkpoint writes that never finished (a process
+    killed while writing): only the group's lock holder saves or loads its checkpoint, so
+    every such file beside it is a dead writer's."""
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
 def save(path: Path, payload: dict) -> None:
-    replace_atomically(path, lambda f: torch.save(payload, f))
+    """Serialized in memory first, then written: a full disk is then an OSError naming
+    ENOSPC (torch's own writer reports it as an `enforce fail` with no errno)."""
+    clear_leftovers(path)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    try:
+        replace_atomically(path, lambda f: f.write(buffer.getbuffer()))
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise OSError(errno.ENOSPC, f"no space left on the device (ENOSPC) for the checkpoint ({buffer.getbuffer().nbytes} "
+                                    "bytes); the last one written, if any, stays valid", str(path)) from None
+
+
+def unreadable(path: Path, error: Exception) -> str:
+    """Why torch could not load `path`, in words (never torch's advice to load it unsafely)."""
+    try:
+        if path.stat().st_size == 0:
+            return "the file is empty (0 bytes)"
+    except OSError as e:
+        return f"it cannot be read ({e.strerror})"
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            return "it is not a zip archive, as torch.save writes (not a checkpoint)"
+    text = str(error).strip()
+    if isinstance(error, pickle.UnpicklingError) or "weights_only" in text:
+        return "it holds Python objects that a bnrepro checkpoint never holds, which are not loaded"
+    first = text.split(". ")[0].splitlines()[0] if text else type(error).__name__
+    return f"a damaged or truncated archive ({first})"
 
 
 # What a payload must hold to be loaded (anything else is not a bnrepro checkpoint).
@@ -82,16 +123,22 @@ REQUIRED = {"format": int, "version": str, "runs": list, "configs": list, "step"
 def load(path: Path, cfgs: list, run_names: list[str], identity: dict | None = None,
          allow_other_commit: bool = False, log=lambda message: None) -> dict | None:
     """The checkpoint at `path` if there is one and it belongs to these runs; None if none.
-    identity: this process's (commit, dirty, torch, device), to compare with the writer's."""
+    identity: this process's (commit, dirty, code, torch, device), to compare with the writer's;
+    allow_other_commit: resume even if the writer's code differs (`--allow-other-code`)."""
+    clear_leftovers(path)
     if not path.is_file():
         return None
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: the reason below says it all
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path}: not a readable bnrepro checkpoint ({e})") from None
+        raise CheckpointError(f"{path}: not a readable bnrepro checkpoint: {unreadable(path, e)}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path}: not a bnrepro checkpoint (it holds a {type(payload).__name__}, "
                               f"not the dict bnrepro writes)")
+    if "format" not in payload or "version" not in payload:
+        raise CheckpointError(f"{path}: not a bnrepro checkpoint (a dict without bnrepro's format and version)")
     if payload.get("format") != FORMAT or payload.get("version") != bnrepro_version():
         raise CheckpointError(
             f"{path} was written by bnrepro {payload.get('version')} (checkpoint format {payload.get('format')}); "
@@ -115,18 +162,26 @@ def load(path: Path, cfgs: list, run_names: list[str], identity: dict | None = N
     return payload
 
 
-def _check_identity(path: Path, saved: dict, now: dict, allow_other_commit: bool, log) -> None:
-    """Another commit is refused unless allowed (a result would mix two versions of the
-    code); another torch version or device is said, not refused (the code is the same)."""
-    if saved.get("commit") != now.get("commit"):
-        written = f"commit {saved.get('commit', 'unknown')}{tree_note(saved.get('dirty'))}"
-        if not allow_other_commit:
+def _written_by(identity: dict) -> str:
+    code = identity.get("code")
+    return (f"commit {identity.get('commit', 'unknown')}{tree_note(identity.get('dirty'))}, "
+            f"code {code[:12] if isinstance(code, str) else 'unrecorded'}")
+
+
+def _check_identity(path: Path, saved: dict, now: dict, allow_other_code: bool, log) -> None:
+    """Other code (another commit, or the same commit with other changes: provenance.code_hash)
+    is refused unless allowed, since a result would mix two versions of the code; another
+    torch version or device is said, not refused (the code is the same). A checkpoint
+    written before the code hash was recorded is compared by commit alone."""
+    other_code = "code" in saved and saved.get("code") != now.get("code")
+    if saved.get("commit") != now.get("commit") or other_code:
+        if not allow_other_code:
             raise CheckpointError(
-                f"{path} was written by {written}; this is commit {now.get('commit')}{tree_note(now.get('dirty'))}. "
-                f"Resuming would mix two versions of the code in one result: check out the commit that wrote "
-                f"it, or resume anyway with `bnrepro resume --allow-other-commit` (each attempt's commit is "
-                f"recorded in the summaries' `attempts`).")
-        log(f"{path}: written by {written}, resumed by commit {now.get('commit')} (--allow-other-commit)")
+                f"{path} was written by other code ({_written_by(saved)}); this is {_written_by(now)}. "
+                f"Resuming would mix two versions of the code in one result: resume with the code that "
+                f"wrote it, or anyway with `bnrepro resume --allow-other-code` (each attempt's commit and code "
+                f"are recorded in the summaries' `attempts`).")
+        log(f"{path}: written by {_written_by(saved)}, resumed by {_written_by(now)} (--allow-other-code)")
     for key, what in (("torch", "torch"), ("device", "device")):
         if saved.get(key) != now.get(key):
             log(f"{path}: written with {what} {saved.get(key)}, resumed with {now.get(key)}: "

@@ -1,6 +1,8 @@
-"""Where a result came from: commit, package versions, device; what a checkpoint records of its writer."""
+"""Where a result came from: commit, code, package versions, device; what a checkpoint records of its writer."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
 import subprocess
@@ -10,6 +12,7 @@ from pathlib import Path
 import torch
 
 SOURCE_DIR = Path(__file__).resolve().parents[2]  # the checkout: bnrepro/run/ is two levels down
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the bnrepro package that runs: a checkout's or a wheel's
 PACKAGES = ("torch", "hydra-core", "omegaconf", "numpy", "pandas", "tensorboard")
 
 
@@ -37,6 +40,21 @@ def git_state(source: Path = SOURCE_DIR) -> tuple[str, bool | None]:
         return commit, None
 
 
+@functools.lru_cache(maxsize=None)
+def code_hash(package: Path = PACKAGE_DIR) -> str:
+    """What identifies the code that runs: the SHA-256 of the package's Python source files
+    (their paths and contents), whether they are committed, changed, new and untracked, or
+    installed from a wheel without git. Two trees at one commit with different uncommitted
+    changes get different hashes; so do a wheel and a checkout that differ."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def tree_note(dirty: bool | None) -> str:
     """How a commit is qualified in a report: clean, with changes, or unknown."""
     return {True: " (with uncommitted changes)", False: ""}.get(dirty, " (tree state unknown)")
@@ -61,6 +79,8 @@ def device_name(device: torch.device) -> str:
 
 
 def identity(device: torch.device) -> dict:
-    """What a checkpoint records of the code and machine that wrote it (checkpoint.py)."""
+    """What a checkpoint records of the code and machine that wrote it (checkpoint.py); the
+    summaries' `attempts` carry it too."""
     commit, dirty = git_state()
-    return {"commit": commit, "dirty": dirty, "torch": str(torch.__version__), "device": device.type}
+    return {"commit": commit, "dirty": dirty, "code": code_hash(), "torch": str(torch.__version__),
+            "device": device.type}

@@ -1,22 +1,27 @@
-"""bnrepro's Hydra sweeper (installed as hydra_plugins.bnrepro).
+"""bnrepro's Hydra sweeper and local launcher (installed as hydra_plugins.bnrepro).
 
 Hydra only instantiates plugins from the hydra_plugins namespace, hence this shim;
-the behaviour is in bnrepro/launch/sweep.py, packs.py and stopping.py. Selected in conf/train.yaml with
-`override hydra/sweeper: bnrepro`. The launcher is any of Hydra's: the basic one (the
-default: packs one after another, in this process), joblib or submitit_slurm.
+the behaviour is in bnrepro/launch/sweep.py, packs.py, stopping.py and local.py, and
+every use of Hydra's internals in bnrepro/launch/hydra_internals.py. The sweeper is
+selected in conf/train.yaml with `override hydra/sweeper: bnrepro`. The launcher is
+Hydra's basic one (the default: packs one after another, in this process), bnrepro's
+`hydra/launcher=local` (packs in independent child processes, n_jobs at once:
+launch/local.py), joblib or submitit_slurm.
 
 No `from __future__ import annotations` here: Hydra's plugin scan executes this
 module before it is in sys.modules, where dataclasses cannot resolve string annotations.
 """
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
-from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.plugins.launcher import Launcher
 from omegaconf import OmegaConf
+
+from bnrepro.launch.hydra_internals import BasicSweeper, BasicSweeperConf, job_configs, swept_params, value_of
 
 
 @dataclass
@@ -26,7 +31,31 @@ class BnreproSweeperConf(BasicSweeperConf):
     max_runs: int = 64  # at most this many runs per pack
 
 
+@dataclass
+class LocalLauncherConf:
+    _target_: str = "hydra_plugins.bnrepro.LocalLauncher"
+    n_jobs: int = -1  # packs trained at once; -1: one per core, -2: all cores but one, ...
+
+
 ConfigStore.instance().store(group="hydra/sweeper", name="bnrepro", node=BnreproSweeperConf, provider="bnrepro")
+ConfigStore.instance().store(group="hydra/launcher", name="local", node=LocalLauncherConf, provider="bnrepro")
+
+
+class LocalLauncher(Launcher):
+    """Packs in independent child processes, n_jobs at once (bnrepro/launch/local.py)."""
+
+    def __init__(self, n_jobs: int = -1) -> None:
+        self.n_jobs, self.config = n_jobs, None
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        self.config = config  # the sweeper's own: it holds the sweep directory the sweeper claimed
+
+    def launch(self, job_overrides, initial_job_idx):
+        from bnrepro.launch.local import launch_packs
+        from bnrepro.launch.stopping import effective_jobs
+
+        return launch_packs(Path(str(self.config.hydra.sweep.dir)), job_overrides, initial_job_idx,
+                            effective_jobs(self.n_jobs))
 
 
 class BnreproSweeper(BasicSweeper):
@@ -43,23 +72,22 @@ class BnreproSweeper(BasicSweeper):
     def _configs(self, params: List[str]):
         from bnrepro.launch.sweep import typed
 
-        overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(params)
-        jobs = [job for batch in self.split_arguments(overrides, None) for job in batch]
-        loader = self.hydra_context.config_loader
-        return [typed(loader.load_sweep_config(self.config, list(job))) for job in jobs], jobs
+        configs, jobs = job_configs(self, params)
+        return [typed(c) for c in configs], jobs
 
     def sweep(self, arguments: List[str]) -> Any:
         from omegaconf import open_dict, read_write
 
+        from bnrepro.launch.outcomes import settle
         from bnrepro.launch.stopping import launch
         from bnrepro.launch.sweep import (check, check_experiment_claims, claim_sweep_dir, form_packs,
                                           refuse_run_dir, sweep_dir_override)
 
         refuse_run_dir(list(self.config.hydra.overrides.hydra))
-        configs, jobs = self._configs(self._parse_config() + list(arguments))
+        configs, jobs = self._configs(swept_params(self) + list(arguments))
         check(configs, jobs)
         chosen = [a for a in arguments if a.lstrip("+").startswith("experiment=")]
-        check_experiment_claims(self._configs(chosen + self._parse_config())[0])
+        check_experiment_claims(self._configs(chosen + swept_params(self))[0])
         sweep_dir = claim_sweep_dir(Path(self.config.hydra.sweep.dir))  # never shared with another process
         with read_write(self.config.hydra), open_dict(self.config.hydra):
             self.config.hydra.sweep.dir = str(sweep_dir)
@@ -73,6 +101,11 @@ class BnreproSweeper(BasicSweeper):
         jobs = [[*pack.overrides[0], sweep_dir_override(sweep_dir)] for pack in packs]
         results = launch(self.launcher, str(self.config.hydra.launcher.get("_target_", "")), jobs, sweep_dir,
                          [sweep_dir / pack.names[0] for pack in packs])
-        for result in results:
-            _ = result.return_value  # raises the job's error, as Hydra's basic sweeper does
+        # A failed pack's error is raised, as Hydra's basic sweeper does; packs killed or busy
+        # end the sweep with their own exit status (outcomes.py).
+        settle([value_of(r) for r in results], [pack.names for pack in packs], sweep_dir, print_error)
         return [results]
+
+
+def print_error(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,98 @@
+"""bnrepro's local launcher (`hydra/launcher=local`): packs in independent child processes.
+Real processes: one child killed with kill -9 (the OOM killer's signal) leaves the others
+training to completion; SIGTERM to the sweep stops every child with its checkpoint."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import bnrepro
+from test_launchers import TINY, slow_steps
+
+pytestmark = pytest.mark.slow
+SWEEP = ["model.bn=none,pre", "seed=1"]  # two packs of one run each
+
+
+def summary(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def start_sweep(tmp_path: Path, steps: int) -> tuple[subprocess.Popen, Path]:
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "bnrepro", "train", *TINY, f"train.steps={steps}", "train.eval_every=500",
+               "train.checkpoint_every=50", "train.checkpoint_min_s=0", *SWEEP, f"hydra.sweep.dir={sweep}",
+               "hydra/launcher=local", "hydra.launcher.n_jobs=2"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **slow_steps(tmp_path, 0.004)}
+    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True), sweep
+
+
+def wait_training(proc: subprocess.Popen, firsts: list[Path]) -> None:
+    deadline = time.time() + 240
+    while not all((f / "checkpoint.pt").exists() and summary(f).get("status") == "running" for f in firsts):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+
+
+def test_kill_9_of_one_pack_leaves_the_others_training_and_resume_finishes_it(tmp_path):
+    proc, sweep = start_sweep(tmp_path, 1500)
+    none, pre = sweep / "bn=none_seed=1", sweep / "bn=pre_seed=1"
+    try:
+        wait_training(proc, [none, pre])
+        child = json.loads((pre / "train.lock").read_text())["pid"]
+        os.kill(child, signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err[-3000:]
+    assert summary(none)["status"] == "completed"  # the other pack trained on to its end
+    killed = summary(pre)
+    assert killed["status"] == "killed" and killed["attempts"][-1]["ended_as"] == "killed"
+    assert killed["attempts"][-1]["signal"] == "SIGKILL"
+    assert "runs bn=pre_seed=1: not finished, its process was killed by SIGKILL" in err
+    assert "Traceback" not in err and "TerminatedWorkerError" not in err
+    done = bnrepro("resume", str(sweep), cwd=tmp_path, check=True)
+    assert "resumed at step" in done.stderr
+    resumed = summary(pre)
+    assert resumed["status"] == "completed" and resumed["steps_done"] == 1500
+    assert [a["ended_as"] for a in resumed["attempts"]] == ["killed", "finished"]
+
+
+def test_sigterm_to_the_sweep_stops_every_pack_with_its_checkpoint(tmp_path):
+    proc, sweep = start_sweep(tmp_path, 3000)
+    firsts = [sweep / "bn=none_seed=1", sweep / "bn=pre_seed=1"]
+    try:
+        wait_training(proc, firsts)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    for first in firsts:
+        assert summary(first)["status"] == "interrupted" and (first / "checkpoint.pt").is_file()
+    bnrepro("resume", str(sweep), cwd=tmp_path, check=True)
+    assert all(summary(first)["status"] == "completed" for first in firsts)
+
+
+def test_a_signal_to_one_child_stops_its_pack_only(tmp_path):
+    proc, sweep = start_sweep(tmp_path, 1500)
+    none, pre = sweep / "bn=none_seed=1", sweep / "bn=pre_seed=1"
+    try:
+        wait_training(proc, [none, pre])
+        os.kill(json.loads((pre / "train.lock").read_text())["pid"], signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGINT, err[-3000:]
+    assert summary(pre)["status"] == "interrupted" and (pre / "checkpoint.pt").is_file()
+    assert summary(none)["status"] == "completed"
