@@ -18,6 +18,17 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value} is out of range: {allowed}")
 
 
+def _check_update_rule(optim) -> None:
+    betas = list(optim.betas)
+    _check(len(betas) == 2 and all(0 <= b < 1 for b in betas), "optim.betas", betas,
+           "must be two numbers in [0, 1) (Adam's decay rates of the gradient's mean and square)")
+    _check(0 <= optim.alpha < 1, "optim.alpha", optim.alpha, "must be in [0, 1) (RMSprop's decay rate of the squared gradient)")
+    _check(optim.eps > 0, "optim.eps", optim.eps, "must be > 0 (it keeps the update's denominator away from 0)")
+    kind = getattr(optim.kind, "value", optim.kind)
+    _check(kind != "adam" or optim.momentum == 0, "optim.momentum", optim.momentum,
+           "must be 0 with optim.kind=adam (Adam's momentum is optim.betas[0])")
+
+
 def validate(cfg: Config | DictConfig) -> None:
     """Range checks that types cannot express. Raises ConfigError naming the key."""
     model, optim, train, data, evaluation = cfg.model, cfg.optim, cfg.train, cfg.data, cfg.eval
@@ -48,6 +59,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(0 < optim.decay_factor <= 1, "optim.decay_factor", optim.decay_factor, "must be in (0, 1]")
     for key in ("lr_mult", "weight_decay_div", "decay_speedup"):
         _check(getattr(optim, key) > 0, f"optim.{key}", getattr(optim, key), "must be > 0")
+    _check_update_rule(optim)
     _check(train.steps >= 1, "train.steps", train.steps, "must be >= 1")
     min_batch = 2 if uses_bn(model) else 1
     _check(train.batch_size >= min_batch, "train.batch_size", train.batch_size,

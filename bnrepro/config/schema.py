@@ -15,7 +15,7 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
 
 
 class DatasetName(Enum):
@@ -110,6 +110,13 @@ class Schedule(Enum):
     step = "step"  # lr * decay_factor ** floor(step / decay_every)
     cosine = "cosine"  # lr * 0.5 * (1 + cos(pi * step / train.steps))
     exponential = "exponential"  # lr * decay_factor ** (step / decay_every), smoothly
+
+
+class OptimKind(Enum):
+    # each the same update as torch.optim's class of that name (stacked/optim.py)
+    sgd = "sgd"  # SGD, with optim.momentum (torch's heavy ball: dampening 0, no Nesterov)
+    rmsprop = "rmsprop"  # RMSprop: optim.alpha, optim.eps (after the square root), optim.momentum
+    adam = "adam"  # Adam with bias correction: optim.betas, optim.eps (after the square root)
 
 
 class DeviceChoice(Enum):
@@ -260,6 +267,12 @@ class OptimConfig:
     lr_mult: float = 1.0  # the learning rate is lr * lr_mult ("BN-x5": 5)
     weight_decay_div: float = 1.0  # the L2 weight decay is weight_decay / weight_decay_div (paper: 5)
     decay_speedup: float = 1.0  # the schedule runs this many times faster (paper: 6)
+    # The update rule (torch.optim's defaults). lr, weight_decay (added to the gradient, L2 as in
+    # torch.optim, not AdamW's decoupled decay) and the schedule act the same for every kind.
+    kind: OptimKind = OptimKind.sgd
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adam: the two moments' decay rates
+    alpha: float = 0.99  # rmsprop: the squared gradient's decay rate
+    eps: float = 1e-8  # rmsprop, adam: added to the denominator after the square root
 
 
 @dataclass
