@@ -52,6 +52,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(model.conv_kernel >= 1 and model.conv_kernel % 2 == 1, "model.conv_kernel", model.conv_kernel,
            "must be an odd number >= 1")
     _check(model.pool_every >= 1, "model.pool_every", model.pool_every, "must be >= 1")
+    _check(data.whiten_eps > 0, "data.whiten_eps", data.whiten_eps, "must be > 0 (the covariance has zero eigenvalues)")
     _check(optim.lr > 0, "optim.lr", optim.lr, "must be > 0")
     _check(0 <= optim.momentum < 1, "optim.momentum", optim.momentum, "must be in [0, 1)")
     _check(optim.weight_decay >= 0, "optim.weight_decay", optim.weight_decay, "must be >= 0")

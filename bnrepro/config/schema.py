@@ -53,6 +53,12 @@ class Normalize(Enum):
     none = "none"  # pixels scaled to [0, 1]
     standardize = "standardize"  # per channel, with the training set's mean and std
     standardize_feature = "standardize_feature"  # per feature (pixel), with the training set's mean and std
+    # the rest of the classic input ladder (LeCun et al. 1998, "Efficient BackProp" 4.3), every
+    # statistic from the training set: the mean per feature; the covariance's eigenvectors U and
+    # values s, with data.whiten_eps added to s (a rank-deficient covariance: MNIST's constant border)
+    center = "center"  # per feature: minus the training set's mean
+    pca_whiten = "pca_whiten"  # (x - mean) U diag(1 / sqrt(s + eps)): decorrelated, unit variance, rotated
+    zca_whiten = "zca_whiten"  # pca_whiten rotated back, (x - mean) U diag(1 / sqrt(s + eps)) U^T: the pixels' own axes
 
 
 class Arch(Enum):
@@ -158,6 +164,9 @@ class DataConfig:
     # data_seed: raw features of very different scales (0: none). Applied before `normalize`,
     # so normalize=standardize_feature undoes it.
     feature_scales: float = 0.0
+    # normalize=pca_whiten / zca_whiten: added to the covariance's eigenvalues (in the inputs' squared
+    # units; MNIST's largest is ~5 in [0, 1] grey levels): directions of smaller variance are not blown up to 1
+    whiten_eps: float = 0.01
 
 
 @dataclass
