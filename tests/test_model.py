@@ -176,3 +176,17 @@ def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch, norm):
             if tag.startswith("grad_norm_log10/"):  # a relative 1e-3 of the norm, in log10
                 tolerance = 5e-4
             assert together[i]["final"][tag] == pytest.approx(value, rel=1e-3, abs=tolerance), tag
+
+
+@pytest.mark.slow
+def test_runs_of_different_update_rules_never_train_together():
+    """The sweeper packs runs that differ in lr or momentum, never in optim.kind, betas, alpha or
+    eps (one rule per pack), and the optimizer refuses a mixed group."""
+    from bnrepro.launch.sweep import groups
+
+    cfgs = [tiny(), tiny(optim__kind="adam"), tiny(seed=2, optim__lr=0.3), tiny(optim__kind="adam", optim__eps=1e-6),
+            tiny(seed=3, optim__kind="adam")]
+    assert groups(cfgs, batch=True, max_runs=64) == [[0, 2], [1, 4], [3]]
+    layout = build([cfgs[0]])[1].layout
+    with pytest.raises(ValueError, match="one update rule"):
+        StackedSGD(layout, [cfgs[0].optim, cfgs[1].optim], 30, torch.device("cpu"))
