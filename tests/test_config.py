@@ -44,6 +44,11 @@ def test_every_experiment_file_opens_with_its_documentation(name):
     ({"probes__unit": 16}, "probes.unit", "model.width=16"),
     ({"model__arch": "convnet", "model__depth": 12}, "model.depth", "pool"),
     ({"train__threads": 0}, "train.threads", ">= 1"),
+    ({"optim__kind": "adam", "optim__betas": [0.9, 1.0]}, "optim.betas", "two numbers in [0, 1)"),
+    ({"optim__betas": [0.9]}, "optim.betas", "two numbers in [0, 1)"),
+    ({"optim__kind": "rmsprop", "optim__alpha": 1.0}, "optim.alpha", "[0, 1)"),
+    ({"optim__kind": "rmsprop", "optim__eps": 0.0}, "optim.eps", "> 0"),
+    ({"optim__kind": "adam", "optim__momentum": 0.9}, "optim.momentum", "optim.betas[0]"),
 ])
 def test_range_checks_name_the_key(overrides, key, allowed):
     with pytest.raises(ConfigError) as err:
@@ -59,6 +64,7 @@ BAD_COMMANDS = [
     (["model.dropout=1.5"], ["model.dropout", "[0, 1)"]),
     (["model.bn=pre", "train.batch_size=1"], ["train.batch_size", ">= 2"]),
     (["optim.lerning_rate=0.1"], ["lerning_rate"]),
+    (["optim.kind=adagrad"], ["optim.kind", "sgd", "rmsprop", "adam"]),
     (["train.steps=many"], ["train.steps", "many"]),
     (["optim.lr=0.1,-1"], ["optim.lr", "> 0", "job"]),  # only the sweep's 2nd job is bad
 ]

@@ -43,6 +43,24 @@ def test_cuda_graph_replay_equals_eager(tmp_path, arch, norm):
         pd.testing.assert_frame_equal(a, b, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("kind", ["adam", "rmsprop"])
+def test_adaptive_optimizers_and_the_amplify_probe_replay_as_eager(tmp_path, kind):
+    """Adam's bias correction reads the device step counter inside the graph; the amplify
+    probe's passes at a perturbed copy of the parameters run inside the probe step's graph."""
+    def cfgs(graph):
+        base = dict(device="cuda", model__bn="pre", train__steps=120, train__log_every=20, train__eval_every=40,
+                    optim__kind=kind, optim__lr=0.003, probes__which=["grad_norm", "act", "amplify"], train__graph=graph)
+        return [tiny(seed=1, **base), tiny(seed=2, optim__weight_decay=1e-3, **{**base, "optim__lr": 0.001})]
+
+    graphed = train_runs(cfgs("on"), [tmp_path / f"g{i}" for i in range(2)], **quiet)
+    eager = train_runs(cfgs("off"), [tmp_path / f"e{i}" for i in range(2)], **quiet)
+    assert all(s["cuda_graphs"] for s in graphed) and not any(s["cuda_graphs"] for s in eager)
+    for i in range(2):
+        a, b = (pd.read_csv(tmp_path / f"{mode}{i}" / "scalars.csv") for mode in "ge")
+        assert a.columns.str.startswith("amplify/").any()
+        pd.testing.assert_frame_equal(a, b, rtol=1e-5, atol=1e-7)
+
+
 def test_gpu_and_cpu_agree_for_the_same_seed(tmp_path):
     """Same init (CPU generator), same data order (counter-based), same model: the GPU
     run follows the CPU run up to floating-point differences."""

@@ -91,3 +91,30 @@ def test_xavier_uniform_init_is_uniform_within_its_bound():
     bound = 4.0 * (6.0 / (784 + 16)) ** 0.5
     assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.95 * bound
     assert abs(float(w.std()) - bound / 3 ** 0.5) < 0.02 * bound
+
+
+@pytest.mark.parametrize("kind", ["pca_whiten", "zca_whiten"])
+def test_whitening_decorrelates_the_training_inputs_with_the_training_sets_matrix(kind):
+    """With eps far below every eigenvalue the training inputs' covariance is the identity; ZCA
+    keeps the pixels' axes (the whitened inputs correlate most with their own raw pixel), PCA
+    does not; the test set goes through the same matrix (its covariance is near, not at, I)."""
+    data = dict(name="gaussian", dim=20, synthetic_train=4000, synthetic_test=2000, feature_scales=3.0)  # 10^±1.5
+    raw = load(tiny(data=data).data, CPU)
+    white = load(tiny(data={**data, "normalize": kind, "whiten_eps": 1e-9}).data, CPU)
+    assert white.train_x.shape == raw.train_x.shape
+    x = white.train_x.flatten(1)
+    torch.testing.assert_close(x.mean(0), torch.zeros(20), atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.cov(x.T), torch.eye(20), atol=1e-3, rtol=0)
+    assert float((torch.cov(white.test_x.flatten(1).T) - torch.eye(20)).abs().max()) < 0.2
+    own = torch.corrcoef(torch.cat([raw.train_x.flatten(1), x], 1).T)[:20, 20:].diagonal()
+    assert bool((own > 0.9).all()) == (kind == "zca_whiten")
+
+
+def test_centering_subtracts_the_training_means_from_both_sets_and_whitening_needs_a_positive_eps():
+    data = dict(name="synthetic", synthetic_train=512, synthetic_test=64)
+    raw, centered = (load(tiny(data={**data, **more}).data, CPU) for more in ({}, {"normalize": "center"}))
+    mean = raw.train_x.mean(0)
+    torch.testing.assert_close(centered.train_x, raw.train_x - mean)
+    torch.testing.assert_close(centered.test_x, raw.test_x - mean)
+    with pytest.raises(ConfigError, match="data.whiten_eps"):
+        validate(tiny(data={**data, "normalize": "zca_whiten", "whiten_eps": 0.0}))

@@ -95,14 +95,32 @@ def plain_pytorch_copy(model: StackedNet, cfg) -> nn.Sequential:
     return nn.Sequential(*layers, out)
 
 
-@pytest.mark.parametrize("placement", ["none", "pre", "post"])
-def test_one_run_computes_what_plain_pytorch_computes(placement):
-    """Same init, same batches: bnrepro's step (stacked params, own SGD) matches
-    nn.Sequential + torch.optim.SGD step for step, and so do the test predictions."""
-    cfg = tiny(model__bn=placement, optim__lr=0.1, optim__momentum=0.9, optim__weight_decay=1e-3)
+# Each optimizer with torch.optim's equivalent; the lr schedule too (a step decay inside the 30 steps:
+# torch's StepLR), so lr, weight decay and schedule act alike for every kind.
+OPTIMIZERS = {
+    "sgd": (dict(optim__lr=0.1, optim__momentum=0.9, optim__weight_decay=1e-3),
+            lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3)),
+    "rmsprop": (dict(optim__kind="rmsprop", optim__lr=0.003, optim__alpha=0.95, optim__eps=1e-6, optim__momentum=0.5,
+                     optim__weight_decay=1e-3, optim__schedule="step", optim__decay_every=12, optim__decay_factor=0.5),
+                lambda p: torch.optim.RMSprop(p, lr=0.003, alpha=0.95, eps=1e-6, momentum=0.5, weight_decay=1e-3)),
+    "adam": (dict(optim__kind="adam", optim__lr=0.003, optim__betas=[0.8, 0.99], optim__eps=1e-6,
+                  optim__weight_decay=1e-3, optim__schedule="step", optim__decay_every=12, optim__decay_factor=0.5),
+             lambda p: torch.optim.Adam(p, lr=0.003, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-3)),
+}
+
+
+@pytest.mark.parametrize("placement, kind", [("none", "sgd"), ("pre", "sgd"), ("post", "sgd"),
+                                             ("pre", "rmsprop"), ("pre", "adam"), ("none", "rmsprop"), ("none", "adam")])
+def test_one_run_computes_what_plain_pytorch_computes(placement, kind):
+    """Same init, same batches: bnrepro's step (stacked params, own optimizer) matches
+    nn.Sequential + torch.optim's SGD / RMSprop / Adam step for step, and so do the test predictions."""
+    settings, torch_optimizer = OPTIMIZERS[kind]
+    cfg = tiny(model__bn=placement, **settings)
     data, model = build([cfg])
     reference = plain_pytorch_copy(model, cfg)
-    sgd = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    sgd = torch_optimizer(reference.parameters())
+    every = cfg.optim.decay_every if cfg.optim.schedule.value == "step" else 10**9
+    schedule = torch.optim.lr_scheduler.StepLR(sgd, every, cfg.optim.decay_factor)
     sampler = Sampler(model.seeds, len(data.train_y), cfg.train.batch_size)
     state = StepState(model, StackedSGD(model.layout, [cfg.optim], 30, torch.device("cpu")), sampler, data, 0)
     for t in range(30):
@@ -115,6 +133,7 @@ def test_one_run_computes_what_plain_pytorch_computes(placement):
         loss = nn.functional.cross_entropy(reference(data.train_x[index]), data.train_y[index])
         loss.backward()
         sgd.step()
+        schedule.step()
         torch.testing.assert_close(ours, loss.detach(), rtol=1e-4, atol=1e-6)
     reference.eval()
     with torch.no_grad():
@@ -157,3 +176,17 @@ def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch, norm):
             if tag.startswith("grad_norm_log10/"):  # a relative 1e-3 of the norm, in log10
                 tolerance = 5e-4
             assert together[i]["final"][tag] == pytest.approx(value, rel=1e-3, abs=tolerance), tag
+
+
+@pytest.mark.slow
+def test_runs_of_different_update_rules_never_train_together():
+    """The sweeper packs runs that differ in lr or momentum, never in optim.kind, betas, alpha or
+    eps (one rule per pack), and the optimizer refuses a mixed group."""
+    from bnrepro.launch.sweep import groups
+
+    cfgs = [tiny(), tiny(optim__kind="adam"), tiny(seed=2, optim__lr=0.3), tiny(optim__kind="adam", optim__eps=1e-6),
+            tiny(seed=3, optim__kind="adam")]
+    assert groups(cfgs, batch=True, max_runs=64) == [[0, 2], [1, 4], [3]]
+    layout = build([cfgs[0]])[1].layout
+    with pytest.raises(ValueError, match="one update rule"):
+        StackedSGD(layout, [cfgs[0].optim, cfgs[1].optim], 30, torch.device("cpu"))

@@ -17,7 +17,7 @@ from bnrepro.stacked.model import StackedNet
 from conftest import tiny
 
 quiet = dict(log=lambda message: None)
-ALL = ["grad_norm", "act", "out", "act_grad", "update_ratio", "bias", "shift", "dead", "affine"]
+ALL = ["grad_norm", "act", "out", "act_grad", "update_ratio", "bias", "shift", "dead", "affine", "amplify"]
 
 
 def test_the_registry_names_every_probe_and_each_names_its_own_tags(tmp_path):
@@ -211,3 +211,43 @@ def test_the_train_gap_is_eval_mode_train_accuracy_minus_test_accuracy(tmp_path)
     final = summary["final"]
     assert final["train_eval/gap"] == pytest.approx(final["train_eval/acc"] - final["test/acc"], abs=1e-6)
     assert 0 < final["train_eval/acc"] <= 1
+
+
+def test_amplify_moves_only_the_first_layer_by_its_stated_size_and_measures_the_change(tmp_path):
+    cfg = tiny(model__depth=3, model__bn="pre")
+    data = load(cfg.data, torch.device("cpu"))
+    model = StackedNet([cfg.model, cfg.model], [1, 2], data.input_shape, data.classes)
+    grad = torch.randn(model.layout.size, generator=torch.Generator().manual_seed(0))
+    slot = model.weight_slots()[0]
+    moved = probes.perturb_first_layer(model.params, grad, model.layout, slot)
+    before, after = model.layout.per_run(model.params.detach()), model.layout.per_run(moved)
+    for name in before:  # layer 1's weights moved, by 1e-3 of their norm in each run; nothing else
+        change = (after[name] - before[name]).flatten(1).norm(dim=1)
+        if name == slot.name:
+            torch.testing.assert_close(change, probes.PERTURBATION * before[name].flatten(1).norm(dim=1))
+        else:
+            assert not change.any(), name
+    x = data.test_x[:probes.HELD_OUT_EXAMPLES]
+    a, a_moved = [], []
+    model(x, ("batch", None), outputs=a)
+    model(x, ("batch", None), outputs=a_moved, params=moved)
+    values = probes.PROBES["amplify"](probes.ProbeInput(z=[], a=[], a_grad=None, grad=None, params=None, update=None,
+                                                        layout=None, weights=[], biases=[], unit=0, activation=None,
+                                                        memory={}, perturbed_a=(a, a_moved)))
+    for i in range(3):
+        expected = (a_moved[i][1] - a[i][1]).norm() / a[i][1].norm() / probes.PERTURBATION  # run 1, by hand
+        assert float(values[f"amplify/layer_0{i + 1}"][1]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(values["amplify/last_over_first"][0]) == pytest.approx(
+        float(values["amplify/layer_03"][0] / values["amplify/layer_01"][0]))
+
+
+@pytest.mark.slow
+def test_amplify_does_not_change_the_trajectory(tmp_path):
+    """Its passes run at a copy of the parameters, BN normalizing with the batch's own statistics:
+    BN's running statistics and the training scalars are the same with and without it."""
+    common = dict(model__bn="pre", model__dropout=0.2, optim__momentum=0.9, eval__compare_stats=True)
+    train_runs([tiny(**common, probes__which=["grad_norm", "act", "amplify"])], [tmp_path / "with"], **quiet)
+    train_runs([tiny(**common, probes__which=["grad_norm", "act"])], [tmp_path / "without"], **quiet)
+    with_, without = (pd.read_csv(tmp_path / name / "scalars.csv") for name in ("with", "without"))
+    assert with_.columns.str.startswith("amplify/layer_03").any()
+    pd.testing.assert_frame_equal(with_[without.columns], without)

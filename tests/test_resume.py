@@ -293,3 +293,25 @@ def test_table_and_figures_list_pending_runs_as_not_finished(tmp_path, uninterru
     finally:
         (pending / "summary.json").unlink()
         pending.rmdir()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["adam", "rmsprop"])
+def test_adaptive_optimizers_resume_exactly(tmp_path, monkeypatch, kind):
+    """RMSprop's and Adam's moments (and Adam's step count in its bias correction) are in the
+    checkpoint: a run killed after its checkpoint at step 17 ends as if never stopped."""
+    cfgs = [tiny(model__bn="pre", optim__kind=kind, optim__lr=0.003, train__steps=30, train__checkpoint_every=17,
+                 train__checkpoint_min_s=0, seed=seed) for seed in (1, 2)]
+    plain = [tmp_path / "plain" / "s1", tmp_path / "plain" / "s2"]
+    train_runs(cfgs, plain, **quiet)
+    dirs = [tmp_path / "s1", tmp_path / "s2"]
+
+    def kill():
+        raise Killed
+
+    stop_at(monkeypatch, 25, kill)
+    with pytest.raises(Killed):
+        train_runs(cfgs, dirs, **quiet)
+    monkeypatch.undo()
+    assert [s["resumed_from"] for s in resume_group(dirs, **quiet)] == [[17], [17]]
+    assert_same_results(plain, dirs)

@@ -19,6 +19,17 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value} is out of range: {allowed}")
 
 
+def _check_update_rule(optim) -> None:
+    betas = list(optim.betas)
+    _check(len(betas) == 2 and all(0 <= b < 1 for b in betas), "optim.betas", betas,
+           "must be two numbers in [0, 1) (Adam's decay rates of the gradient's mean and square)")
+    _check(0 <= optim.alpha < 1, "optim.alpha", optim.alpha, "must be in [0, 1) (RMSprop's decay rate of the squared gradient)")
+    _check(optim.eps > 0, "optim.eps", optim.eps, "must be > 0 (it keeps the update's denominator away from 0)")
+    kind = getattr(optim.kind, "value", optim.kind)
+    _check(kind != "adam" or optim.momentum == 0, "optim.momentum", optim.momentum,
+           "must be 0 with optim.kind=adam (Adam's momentum is optim.betas[0])")
+
+
 def validate(cfg: Config | DictConfig) -> None:
     """Range checks that types cannot express. Raises ConfigError naming the key."""
     model, optim, train, data, evaluation = cfg.model, cfg.optim, cfg.train, cfg.data, cfg.eval
@@ -42,6 +53,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(model.conv_kernel >= 1 and model.conv_kernel % 2 == 1, "model.conv_kernel", model.conv_kernel,
            "must be an odd number >= 1")
     _check(model.pool_every >= 1, "model.pool_every", model.pool_every, "must be >= 1")
+    _check(data.whiten_eps > 0, "data.whiten_eps", data.whiten_eps, "must be > 0 (the covariance has zero eigenvalues)")
     _check(0 < optim.lr < math.inf, "optim.lr", optim.lr, "must be finite and > 0")
     _check(0 <= optim.momentum < 1, "optim.momentum", optim.momentum, "must be in [0, 1)")
     _check(0 <= optim.weight_decay < math.inf, "optim.weight_decay", optim.weight_decay, "must be finite and >= 0")
@@ -49,6 +61,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(0 < optim.decay_factor <= 1, "optim.decay_factor", optim.decay_factor, "must be in (0, 1]")
     for key in ("lr_mult", "weight_decay_div", "decay_speedup"):
         _check(0 < getattr(optim, key) < math.inf, f"optim.{key}", getattr(optim, key), "must be finite and > 0")
+    _check_update_rule(optim)
     _check(train.steps >= 1, "train.steps", train.steps, "must be >= 1")
     min_batch = 2 if uses_bn(model) else 1
     _check(train.batch_size >= min_batch, "train.batch_size", train.batch_size,

@@ -15,7 +15,7 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
 
 
 class DatasetName(Enum):
@@ -53,6 +53,12 @@ class Normalize(Enum):
     none = "none"  # pixels scaled to [0, 1]
     standardize = "standardize"  # per channel, with the training set's mean and std
     standardize_feature = "standardize_feature"  # per feature (pixel), with the training set's mean and std
+    # the rest of the classic input ladder (LeCun et al. 1998, "Efficient BackProp" 4.3), every
+    # statistic from the training set: the mean per feature; the covariance's eigenvectors U and
+    # values s, with data.whiten_eps added to s (a rank-deficient covariance: MNIST's constant border)
+    center = "center"  # per feature: minus the training set's mean
+    pca_whiten = "pca_whiten"  # (x - mean) U diag(1 / sqrt(s + eps)): decorrelated, unit variance, rotated
+    zca_whiten = "zca_whiten"  # pca_whiten rotated back, (x - mean) U diag(1 / sqrt(s + eps)) U^T: the pixels' own axes
 
 
 class Arch(Enum):
@@ -112,6 +118,13 @@ class Schedule(Enum):
     exponential = "exponential"  # lr * decay_factor ** (step / decay_every), smoothly
 
 
+class OptimKind(Enum):
+    # each the same update as torch.optim's class of that name (stacked/optim.py)
+    sgd = "sgd"  # SGD, with optim.momentum (torch's heavy ball: dampening 0, no Nesterov)
+    rmsprop = "rmsprop"  # RMSprop: optim.alpha, optim.eps (after the square root), optim.momentum
+    adam = "adam"  # Adam with bias correction: optim.betas, optim.eps (after the square root)
+
+
 class DeviceChoice(Enum):
     auto = "auto"
     cpu = "cpu"
@@ -151,6 +164,9 @@ class DataConfig:
     # data_seed: raw features of very different scales (0: none). Applied before `normalize`,
     # so normalize=standardize_feature undoes it.
     feature_scales: float = 0.0
+    # normalize=pca_whiten / zca_whiten: added to the covariance's eigenvalues (in the inputs' squared
+    # units; MNIST's largest is ~5 in [0, 1] grey levels): directions of smaller variance are not blown up to 1
+    whiten_eps: float = 0.01
 
 
 @dataclass
@@ -260,6 +276,12 @@ class OptimConfig:
     lr_mult: float = 1.0  # the learning rate is lr * lr_mult ("BN-x5": 5)
     weight_decay_div: float = 1.0  # the L2 weight decay is weight_decay / weight_decay_div (paper: 5)
     decay_speedup: float = 1.0  # the schedule runs this many times faster (paper: 6)
+    # The update rule (torch.optim's defaults). lr, weight_decay (added to the gradient, L2 as in
+    # torch.optim, not AdamW's decoupled decay) and the schedule act the same for every kind.
+    kind: OptimKind = OptimKind.sgd
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adam: the two moments' decay rates
+    alpha: float = 0.99  # rmsprop: the squared gradient's decay rate
+    eps: float = 1e-8  # rmsprop, adam: added to the denominator after the square root
 
 
 @dataclass

@@ -84,6 +84,28 @@ def feature_scales(shape, spread: float, seed: int) -> torch.Tensor:
     return 10 ** ((torch.rand(shape, generator=gen) - 0.5) * spread)
 
 
+WHITENING = (Normalize.pca_whiten, Normalize.zca_whiten)
+
+
+def whiten(train: torch.Tensor, test: torch.Tensor, kind: Normalize, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """PCA or ZCA whitening of the flattened inputs with the training set's mean and covariance
+    (eigendecomposition in float64; see Normalize), both sets by the same matrix, shapes kept."""
+    x = train.flatten(1).double()
+    mean = x.mean(0)
+    centered = x - mean
+    values, vectors = torch.linalg.eigh(centered.T @ centered / (len(x) - 1))
+    matrix = vectors * (values.clamp(min=0) + eps).rsqrt()
+    if kind == Normalize.zca_whiten:
+        matrix = matrix @ vectors.T
+    else:  # PCA: the directions of largest variance first
+        matrix = matrix.flip(1)
+
+    def apply(inputs: torch.Tensor) -> torch.Tensor:
+        return ((inputs.flatten(1).double() - mean) @ matrix).float().view(inputs.shape)
+
+    return apply(train), apply(test)
+
+
 def load(cfg: DataConfig, device: torch.device) -> Dataset:
     generated = cfg.name == DatasetName.gaussian  # already float values, not uint8 pixels
     train_x, train_y, test_x, test_y, classes = make_gaussian(cfg) if generated else _read_raw(cfg)
@@ -103,7 +125,12 @@ def load(cfg: DataConfig, device: torch.device) -> Dataset:
     if cfg.feature_scales:
         scales = feature_scales(train.shape[1:], cfg.feature_scales, cfg.data_seed).to(device)
         train, test = train * scales, test * scales
-    if cfg.normalize != Normalize.none:
+    if cfg.normalize in WHITENING:
+        train, test = whiten(train, test, cfg.normalize, cfg.whiten_eps)
+    elif cfg.normalize == Normalize.center:
+        mean = train.mean(dim=0, keepdim=True)
+        train, test = train - mean, test - mean
+    elif cfg.normalize != Normalize.none:
         # per channel: over examples and positions; per feature: over examples only
         dims = (0, 2, 3) if cfg.normalize == Normalize.standardize else (0,)
         mean = train.mean(dim=dims, keepdim=True)

@@ -3,7 +3,7 @@
 A checkpoint is the whole state of a group at a step boundary, so that a resumed run
 continues bit for bit (on the CPU) where the checkpoint was taken:
 - the flat parameters and every module buffer (BN running statistics, Batch Renorm's
-  running_std, Algorithm 2's population statistics), the SGD momentum buffer;
+  running_std, Algorithm 2's population statistics), the momentum buffer, RMSprop's and Adam's moments;
 - the device step counter and the on-device sums of the current log interval (so a
   checkpoint may fall mid-interval), the step of the previous probe and of the last
   evaluation (a checkpoint at the last step may come before the end-of-run records);
@@ -203,6 +203,7 @@ def capture(cfgs, run_dirs, step_state, run_states, writers, last_log: int, trai
         "train_s": train_s,
         "model": {k: v.detach().cpu().clone() for k, v in step_state.model.state_dict().items()},
         "momentum": None if optimizer.buf is None else optimizer.buf.cpu().clone(),
+        "moments": {name: t.cpu().clone() for name, t in optimizer.moments().items()},  # RMSprop's, Adam's
         "sums": step_state.sums.cpu().clone(),
         "probe_memory": {k: [t.cpu().clone() for t in v] for k, v in step_state.memory.items()},
         "run_states": [asdict(s) for s in run_states],
@@ -217,6 +218,8 @@ def restore(payload: dict, step_state, run_states, writers) -> tuple[int, int, f
     step_state.model.load_state_dict(payload["model"])
     if step_state.optimizer.buf is not None:
         step_state.optimizer.buf.copy_(payload["momentum"])
+    for name, t in step_state.optimizer.moments().items():
+        t.copy_(payload["moments"][name])
     step_state.step.fill_(payload["step"])
     step_state.sums.copy_(payload["sums"])
     device = step_state.sums.device

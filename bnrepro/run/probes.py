@@ -44,6 +44,9 @@ class ProbeInput:
     memory: dict  # kept from one probe step to the next (StepState.memory; checkpointed)
     held_out_z: list | None = None  # nonlinearity inputs on the held-out batch (None unless asked for)
     affine: list = field(default_factory=list)  # each hidden layer's (gamma slot, beta slot), None where absent
+    # each hidden layer's outputs on the held-out batch, (as they are, with layer 1's weights
+    # perturbed: perturb_first_layer) (None unless asked for)
+    perturbed_a: tuple | None = None
 
 
 PROBES: dict[str, Callable[[ProbeInput], dict]] = {}
@@ -51,9 +54,12 @@ PROBES: dict[str, Callable[[ProbeInput], dict]] = {}
 NEEDS_ACT_GRAD = {"act_grad"}
 NEEDS_UPDATE = {"update_ratio"}
 NEEDS_HELD_OUT = {"dead"}
+NEEDS_PERTURBED = {"amplify"}
 # The held-out batch: the first examples of the test set, normalized with their own batch
 # statistics as in training (BN's running averages are not used: at step 0 they are not set).
 HELD_OUT_EXAMPLES = 1000
+# The amplify probe's perturbation of the first layer's weights: this fraction of their norm.
+PERTURBATION = 1e-3
 
 
 def probe(name: str):
@@ -255,4 +261,29 @@ def _affine(inp: ProbeInput) -> dict:
         if beta is not None:
             values.update({f"{tag}/beta_mean": value[beta.name].mean(1),
                            f"{tag}/beta_abs": value[beta.name].abs().mean(1)})
+    return values
+
+
+def perturb_first_layer(params: torch.Tensor, grad: torch.Tensor, layout: Layout, slot: Slot) -> torch.Tensor:
+    """A copy of the flat parameters with the first layer's weights W moved along -grad (the way
+    training moves them) by PERTURBATION * ||W||, per run; every other parameter as it is."""
+    moved = params.detach().clone()
+    w, g = layout.per_run(moved)[slot.name], layout.per_run(grad)[slot.name]
+    scale = PERTURBATION * w.flatten(1).norm(dim=1) / g.flatten(1).norm(dim=1).clamp(min=1e-30)
+    w.sub_(scale.view(-1, *[1] * (w.dim() - 1)) * g)
+    return moved
+
+
+@probe("amplify")
+def _amplify(inp: ProbeInput) -> dict:
+    """How a small change of the first layer's weights grows through depth (seed 000, line 7):
+    per hidden layer, the relative change of its outputs on the held-out batch, ||a' - a|| / ||a||,
+    over the relative change of W1 (PERTURBATION): 1 where the change passes unamplified."""
+    if inp.perturbed_a is None:
+        return {}
+    change = [(moved - a).flatten(1).norm(dim=1) / a.flatten(1).norm(dim=1).clamp(min=1e-30) / PERTURBATION
+              for a, moved in zip(*inp.perturbed_a)]
+    values = {f"amplify/{layer_tag(i + 1)}": c for i, c in enumerate(change)}
+    if len(change) >= 2:
+        values["amplify/last_over_first"] = change[-1] / change[0].clamp(min=1e-30)
     return values

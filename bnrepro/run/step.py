@@ -111,6 +111,21 @@ def _held_out_z(state: StepState) -> list:
     return z
 
 
+def _perturbed_a(state: StepState, grad) -> tuple[list, list]:
+    """Each hidden layer's outputs on the held-out batch at the run's parameters and with its
+    first layer's weights perturbed (probes.perturb_first_layer), both normalized with their
+    own batch statistics, no dropout; evaluated at a copy: nothing of the run changes."""
+    model = state.model
+    x = state.data.test_x[:probes.HELD_OUT_EXAMPLES]
+    moved = probes.perturb_first_layer(model.params, grad, model.layout, model.weight_slots()[0])
+    a: list = []
+    a_moved: list = []
+    with torch.no_grad():
+        model(x, ("batch", None), outputs=a)
+        model(x, ("batch", None), outputs=a_moved, params=moved)
+    return a, a_moved
+
+
 def _probe_output(state: StepState, grad, update, z, a, a_grad) -> ProbeOutput:
     model = state.model
     inp = probes.ProbeInput(z=z, a=a, a_grad=a_grad, grad=grad, params=model.params.detach(), update=update,
@@ -118,7 +133,8 @@ def _probe_output(state: StepState, grad, update, z, a, a_grad) -> ProbeOutput:
                             biases=[layer["bias"] for layer in model.hidden], unit=state.unit,
                             activation=model.activation_name, memory=state.memory,
                             held_out_z=_held_out_z(state) if probes.NEEDS_HELD_OUT & set(state.which) else None,
-                            affine=[(layer["gamma"], layer["beta"]) for layer in model.hidden])
+                            affine=[(layer["gamma"], layer["beta"]) for layer in model.hidden],
+                            perturbed_a=_perturbed_a(state, grad) if probes.NEEDS_PERTURBED & set(state.which) else None)
     values = probes.run_probes(state.which, inp)
     return ProbeOutput(tuple(values), torch.stack(list(values.values())),
                        [t.detach() for t in z], [t.detach() for t in a])
