@@ -197,12 +197,17 @@ def test_identical_values_never_give_a_t_test_p(tmp_path):
         run(tmp_path, f"pre{seed}", seed, "pre", 0.75 + seed / 1000)
     below = {"text": "does not train", "source": "", "metric": "test_acc_best", "where": "model.bn=none", "op": "<",
              "value": 0.2}
-    found = verdict(tmp_path, below)
-    assert found["verdict"] == "reproduced" and found["p"] is None and found["exact"] is True
-    assert "identical values" in found["evidence"] and "p = 0" not in found["evidence"]
     worse = verdict(tmp_path, {**below, "than": "model.bn=pre", "value": None})
     assert "Mann-Whitney U" in worse["evidence"] and "Welch" not in worse["evidence"]
     assert worse["p"] == pytest.approx(0.05) and worse["verdict"] == "inconclusive"  # 3 against 3: p >= 0.05
+    three = verdict(tmp_path, below)  # 3 identical values: as few as 3 signs, no exact decision
+    assert three["verdict"] == "inconclusive" and three["exact"] is None and three["p"] is None
+    assert "an exact decision needs at least 5" in three["evidence"]
+    for seed in (4, 5):
+        run(tmp_path, f"none{seed}", seed, "none", 0.115, best=0.115)
+    found = verdict(tmp_path, below)
+    assert found["verdict"] == "reproduced" and found["p"] is None and found["exact"] is True
+    assert "identical values" in found["evidence"] and "p = 0" not in found["evidence"]
 
 
 def test_no_effect_is_inconclusive_not_a_verdict_against_the_claim(tmp_path):

@@ -1,6 +1,7 @@
 """Range checks that types cannot express, run on every job before anything is created."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from omegaconf import DictConfig
@@ -97,6 +98,8 @@ def validate(cfg: Config | DictConfig) -> None:
                "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change' or 'tag:steps_to=X'")
     for i, claim in enumerate(cfg.report.claims):
         _check_claim(claim, f"report.claims[{i}]")
+    for i, entry in enumerate(cfg.report.dropped):
+        _check_dropped(entry, f"report.dropped[{i}]")
 
 
 # Claims' metrics counted from each run's outcome rather than read from it (report/claims.py).
@@ -132,6 +135,16 @@ def _check_claim(claim, key: str) -> None:
                f"{claim.metric} is a rate: a value in [0, 1]")
         _check(claim.than_metric is None and not claim.paired and claim.better is None, key, claim.text,
                f"{claim.metric} counts runs of an arm: no than_metric, paired or better")
+
+
+def _check_dropped(entry, key: str) -> None:
+    """A dropped claim's record: every field stated (claim, verdict, reason), the commit a hash."""
+    for name in ("claim", "verdict", "reason"):
+        value = getattr(entry, name)
+        _check(isinstance(value, str) and value.strip() != "", f"{key}.{name}", repr(value),
+               "must be stated (a dropped claim records its text, its last verdict, the commit and the reason)")
+    _check(isinstance(entry.commit, str) and re.fullmatch(r"[0-9a-f]{7,40}", entry.commit) is not None,
+           f"{key}.commit", repr(entry.commit), "must be the commit whose results gave the last verdict (7-40 hex digits)")
 
 
 def _is_metric(metric: str) -> bool:

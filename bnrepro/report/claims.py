@@ -14,10 +14,16 @@ differences), or with a threshold (`value`). The rule (README, "Claim verdicts")
   fewer than half, the verdict is `not applicable` with the reason;
 - `diverged` / `at_chance`: counts, Fisher's exact test or a binomial test;
 - `>` / `<` one-sided (`two_sided`: one two-sided question), `=` TOST within the band,
-  `!=` beyond it (paired claims: on |per-seed change|); bands are tol x |target| or tol_abs;
+  `!=` beyond it (paired claims: on |per-seed change|); bands are tol x |target| or tol_abs
+  (no finite target: `not applicable`); with a diverged or never-reached run, equality is
+  intersection-union (significance.py); every `=` verdict shows the two-sided test of the
+  difference beside it;
 - Holm's correction within each experiment (settle): `reproduced` / `contradicted` at an
   adjusted p < 0.05 for / against the claim, else `inconclusive`; identical values decide
-  exactly; `check` rows hold or fail run by run and are not counted as reproductions.
+  exactly (from EXACT_MIN runs or pairs); `check` rows hold or fail run by run and are not
+  counted as reproductions; each claim's two-sided p (`p_two_sided`) feeds the report-wide
+  Benjamini-Hochberg q (claims_report.py);
+- arms that share runs are refused (`not applicable`): a claim compares two sets of runs.
 
 A claim never pools configurations: when the runs vary in keys the claim does not name
 (a user's sweep), it is judged once per combination of those keys.
@@ -78,6 +84,11 @@ def judge(runs: pd.DataFrame, claim: dict) -> list[dict]:
     except ConfigError as e:  # a claim of another design than these runs' (stated after them): no arm
         return [_unjudgeable(claim, f"not applicable: these runs cannot be split into its arms ({e}): "
                                     f"the claim was stated for another design than the one these runs trained")]
+    shared = arms.shared_runs(flats, claim)
+    if shared:  # a run in both arms would be compared with itself
+        return [_unjudgeable(claim, f"not applicable: its arms share {shared} run{'s' * (shared != 1)} (where "
+                                    f"{claim['where']!r} and than {claim['than']!r} both select them): a claim "
+                                    "compares two disjoint sets of runs")]
     if not keys:
         return [_judge_one(runs, flats, claim, conditions, "")]
     combos = sorted({tuple(str(f.get(k)) for k in keys) for f in flats
@@ -96,7 +107,7 @@ def _judgement(claim: dict, combination: str = "", measured: str = "", n: list |
     return {**claim, "combination": combination, "measured": measured, "n": n or [], "diverged": None,
             "test": None, "p": None, "p_against": None, "p_holm": None, "p_against_holm": None, "difference": None,
             "estimate_of": None, "interval": None, "interval_level": None, "exact": None, "band": None,
-            "post_hoc": False, "_parts": parts or []}
+            "p_two_sided": None, "difference_test": None, "post_hoc": False, "_parts": parts or []}
 
 
 def _unjudgeable(claim: dict, why: str) -> dict:
@@ -114,6 +125,7 @@ class Arm:
     notes: list = field(default_factory=list)  # what happened to runs, in words
     not_applicable: str | None = None
     count: int = 0  # special metrics: runs where it happened, of len(values)
+    diverged: int = 0  # special metrics: of `count`, the runs that diverged
 
 
 def _status_notes(chosen: pd.DataFrame) -> list[str]:
@@ -148,11 +160,13 @@ def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics:
     if metrics[0] in SPECIAL:  # counted from each finished run's outcome
         hit = diverged | (chance if metrics[0] == "at_chance" else False)
         arm.values, arm.count, arm.seeds = hit.astype(float), int(hit.sum()), list(done["config.seed"])
+        arm.diverged = int(diverged.sum())
         return arm, arm.values[:, None]
     values = np.column_stack([_read(done, m) for m in metrics]) if n else np.zeros((0, len(metrics)))
     direction = better(claim)
-    if direction:  # an outcome: a diverged run is the worst value
-        values[diverged] = -np.inf if direction == "higher" else np.inf
+    if direction:  # an outcome: a diverged run is the worst value, except where it was read before it diverged
+        later = np.array([not m.endswith(":first") for m in metrics])
+        values[np.ix_(diverged, later)] = -np.inf if direction == "higher" else np.inf
         usable = np.ones(n, dtype=bool)
         valued = ~np.isnan(values).any(axis=1)  # +-inf stays: diverged, or a target never reached
         arm.notes += [f"diverged in {diverged.sum()} of {n} (ranked worst)"] * bool(diverged.any())
@@ -180,6 +194,9 @@ def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics:
 
 def _values_text(arm: Arm) -> str:
     """What an arm measured, in a few words: mean ± std, and how many ranked last."""
+    if arm.metric == "at_chance" and arm.diverged:  # diverged runs count, but are not called at chance
+        n = len(arm.values)
+        return f"at chance in {arm.count - arm.diverged} of {n}, diverged in {arm.diverged} of {n} ({arm.count} counted)"
     if arm.metric in SPECIAL:
         return f"{arm.metric.replace('_', ' ')} in {arm.count} of {len(arm.values)}"
     return steps_text(arm.values) if censored(arm.metric) else _numbers(arm.values)
@@ -197,19 +214,22 @@ def _describe(arm: Arm, label: str | None = None) -> str:
     return f"{label or arm.metric}: {_values_text(arm)} (n={len(arm.values)}; {arm.where}{notes})"
 
 
-def _differences(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """x - y per run or seed; two worst values (both diverged, both never) are a tie: 0."""
+def _differences(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x - y per run or seed, which are ties of two worst values): two worst values (both
+    diverged, both never) are a tie, 0, which only a rank or sign test may use (it has no size)."""
     with np.errstate(invalid="ignore"):
         d = x - y
-    return np.where(np.isnan(d) & np.isinf(x) & np.isinf(y), 0.0, d)
+    ties = np.isnan(d) & np.isinf(x) & np.isinf(y)
+    return np.where(ties, 0.0, d), ties
 
 
-def _paired(a: Arm, b: Arm, factor: float) -> tuple[np.ndarray, float, str]:
-    """(per-seed differences a - factor * b, the mean of factor * b, the pairing in words)."""
+def _paired(a: Arm, b: Arm, factor: float) -> tuple[tuple[np.ndarray, np.ndarray], float, str]:
+    """((per-seed differences a - factor * b, ties of two worst values), the mean of factor * b,
+    the pairing in words)."""
     mine, theirs = dict(zip(a.seeds, a.values)), dict(zip(b.seeds, factor * b.values))
     seeds = sorted(set(mine) & set(theirs))
     alone = sorted(set(mine) ^ set(theirs))
-    d = _differences(np.array([mine[s] for s in seeds]), np.array([theirs[s] for s in seeds]))
+    d = _differences(np.array([mine[s] for s in seeds], dtype=float), np.array([theirs[s] for s in seeds], dtype=float))
     ref = np.array([theirs[s] for s in seeds])
     words = f"paired by seed ({len(seeds)} seeds in both arms" + (
         f"; seeds {', '.join(map(str, alone))} in one arm only, left out)" if alone else ")")
@@ -230,6 +250,7 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
                        [metric] + ([claim["than_metric"]] if within else []), claim)
     parts, measured, arms_ = [_describe(a)], [_values_text(a)], [a]
     x, y, target, reference = a.values, None, 0.0, math.nan
+    ties = np.zeros(len(x), dtype=bool)  # differences that are two worst values tied
     if claim.get("value") is not None:
         target = reference = factor * claim["value"]
         parts.append(f"threshold {scaled}{claim['value']:g}")
@@ -240,17 +261,18 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
         parts.append(_describe(b, f"{scaled}{b.metric}"))
         measured.append(f"{scaled}{_values_text(b)}")
         if claim.get("paired") and metric not in SPECIAL:
-            x, reference, words = _paired(a, b, factor)
+            (x, ties), reference, words = _paired(a, b, factor)
             parts.append(words)
         else:
             y = factor * b.values
             reference = _finite_mean(y)
     else:  # per-run differences with another metric of the same runs
-        x = _differences(a_values[:, 0], factor * a_values[:, 1])
+        x, ties = _differences(a_values[:, 0], factor * a_values[:, 1])
         reference = _finite_mean(factor * a_values[:, 1])
         measured.append(f"{scaled}{_numbers(a_values[:, 1])}")
         parts.append(f"{scaled}{claim['than_metric']} of the same runs (per-run difference)")
-    result = _judgement(claim, combination, " vs ".join(measured), [len(arm.values) for arm in arms_], parts)
+    tested_n = [len(x)] if y is None and len(arms_) > 1 and metric not in SPECIAL else [len(arm.values) for arm in arms_]
+    result = _judgement(claim, combination, " vs ".join(measured), tested_n, parts)  # paired: the pairs tested
     result["diverged"] = sum(int((runs[[arms.matches(f, c) for f in flats]]["status"] == "diverged").sum())
                              for c in conditions)
     reasons = [arm.not_applicable for arm in arms_ if arm.not_applicable]
@@ -263,20 +285,34 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
     if band is None and op in ("=", "!="):
         band = claim.get("tol", 0.01) * abs(reference)
     result["band"] = _num(band)
+    if band is not None and not math.isfinite(band):
+        return {**result, "verdict": "not applicable",
+                "_why": "not applicable: no finite value to compare with (every run of it diverged or has none), so "
+                        "the relative band (tol × |value|) does not exist; state tol_abs for an absolute band"}
     if check:
         return {**result, **_check(x, y, target, op, band)}
     if metric in SPECIAL:
         outcome = sig.counts(a.count, len(a.values), arms_[1].count if y is not None else None,
                              len(arms_[1].values) if y is not None else None, claim.get("value"), op, two_sided)
         return {**result, **_tested(outcome, None)}
+    ranked = bool(ties.any())
     if op in (">", "<"):
-        return {**result, **_tested(sig.ordering(x, y, target, op, two_sided), None)}
+        return {**result, **_tested(sig.ordering(x, y, target, op, two_sided, ranked), None)}
     differences = y is None and claim.get("value") is None
     if op == "!=" and differences:  # the size of each seed's (or run's) change
-        beyond, inside = sig.change_tests(np.abs(x), band)
+        beyond, inside = sig.change_tests(np.abs(x[~ties]), band)
         return {**result, **_tested(beyond, inside)}
-    equivalent, beyond = sig.band_tests(x, y, target, band)
-    return {**result, **(_tested(equivalent, beyond) if op == "=" else _tested(beyond, equivalent))}
+    kept = x[~ties]  # pairs of two worst values are not different: they leave the band tests to the rest
+    if ranked:
+        parts.append(f"{int(ties.sum())} pairs both worst (tied: not different), left to the rest")
+    equivalent, beyond = sig.band_tests(kept, y, target, band)
+    shown = {**result, **(_tested(equivalent, beyond) if op == "=" else _tested(beyond, equivalent))}
+    if op == "=" and shown["exact"] is None:  # a gap inside the band is still shown, with its test
+        gap = sig.difference(kept, y, target)
+        shown["difference_test"] = None if gap is None else (
+            f"{gap.test}" + (f", difference {gap.estimate:+.3g}" if gap.estimate is not None else "") +
+            f": p = {gap.p_for:.2g}")
+    return shown
 
 
 def _num(value) -> float | None:
@@ -311,7 +347,7 @@ def _check(x: np.ndarray, y: np.ndarray | None, target: float, op: str, band: fl
 def settle(judged: list[dict]) -> list[dict]:
     """The verdicts of one experiment's claims: Holm's correction over its tests (the
     p-values for the claims together, and those against them together), then the words."""
-    tested = [j for j in judged if "verdict" not in j and j.get("exact") is None]
+    tested = [j for j in judged if "verdict" not in j and tested_p(j)]  # m: the claims with a p, as tables count
     for key in ("p", "p_against"):
         adjusted = sig.holm([j[key] if j[key] is not None else 1.0 for j in tested])
         for j, value in zip(tested, adjusted):
@@ -329,10 +365,25 @@ def settle(judged: list[dict]) -> list[dict]:
             else:
                 j["verdict"] = "inconclusive"
             j["_why"] = _test_words(j, len(tested))
+            j["p_two_sided"] = two_sided_p(j)
         j["evidence"] = "; ".join([*j.pop("_parts"), j.pop("_why")])
         j.pop("_opposite", None)
         settled.append(j)
     return settled
+
+
+def tested_p(j: dict) -> bool:
+    """Whether a judgement has a p (for or against the claim): what Holm's m and the tables count."""
+    return j.get("p") is not None or j.get("p_against") is not None
+
+
+def two_sided_p(j: dict) -> float | None:
+    """The claim's one two-sided p for the report-wide false discovery rate: twice the smaller
+    of its p for and against (at most 1); a two-sided question's p already is two-sided."""
+    if not tested_p(j):
+        return None
+    smaller = min(v for v in (j["p"], j["p_against"]) if v is not None)
+    return smaller if j.get("two_sided") else min(1.0, 2 * smaller)
 
 
 def _p(value: float | None, adjusted: float | None, m: int) -> str:
@@ -358,4 +409,5 @@ def _test_words(j: dict, m: int) -> str:
                                                f" ({j.get('tol', 0.01):g} relative)")
     words += f"; for the claim {_p(j['p'], j['p_holm'], m)}"
     opposite = j.get("_opposite")
-    return words + f"; against it{f' ({opposite})' if opposite else ''} {_p(j['p_against'], j['p_against_holm'], m)}"
+    words += f"; against it{f' ({opposite})' if opposite else ''} {_p(j['p_against'], j['p_against_holm'], m)}"
+    return words + (f"; the difference itself ({j['difference_test']})" if j.get("difference_test") else "")

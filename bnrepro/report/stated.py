@@ -9,6 +9,8 @@
   differ); otherwise it is `post hoc`: stated or changed after the runs trained. Claims
   the runs recorded that the file no longer makes are named.
 - The file's length (train.steps) and seeds are shown beside the runs' own.
+- Claims the file removed after runs judged them (`report.dropped`: claim, last verdict,
+  commit, reason) are carried to the claims report, so none is dropped in silence.
 - reproduce.json (written by scripts/reproduce.sh beside the runs): the commit the runs
   trained at and the commit that last changed the experiment file, and any note on them.
 
@@ -37,6 +39,7 @@ class Stated:
     source: str  # where they come from, in words
     post_hoc: list[bool] = field(default_factory=list)  # per claim
     dropped: list[str] = field(default_factory=list)  # recorded claims the file no longer makes (their text)
+    removed: list[dict] = field(default_factory=list)  # the file's `report.dropped` entries
     file_steps: int | None = None
     file_seeds: str | None = None
 
@@ -59,7 +62,7 @@ def test_of(claim: dict) -> tuple:
 
 
 def experiment_file(name: str) -> dict | None:
-    """conf/experiment/<name>.yaml composed: {"claims", "steps", "seeds"}; None if there is none."""
+    """conf/experiment/<name>.yaml composed: {"claims", "dropped", "steps", "seeds"}; None if there is none."""
     from hydra import compose, initialize_config_dir
 
     from ..launch.app import conf_dir
@@ -71,8 +74,10 @@ def experiment_file(name: str) -> dict | None:
     from omegaconf import OmegaConf
 
     claims = OmegaConf.to_container(cfg.report.claims, resolve=True)
+    dropped = OmegaConf.to_container(cfg.report.dropped, resolve=True)
     seeds = (cfg.hydra.sweeper.params or {}).get("seed")
-    return {"claims": claims, "steps": int(cfg.train.steps), "seeds": str(seeds) if seeds is not None else None}
+    return {"claims": claims, "dropped": dropped, "steps": int(cfg.train.steps),
+            "seeds": str(seeds) if seeds is not None else None}
 
 
 def recorded(group: pd.DataFrame) -> list[list[dict]]:
@@ -91,7 +96,8 @@ def stated(name: str, group: pd.DataFrame) -> Stated:
     now = {test_of(c) for c in current["claims"]}
     dropped = sorted({c["text"] for claims in runs_claims for c in claims if test_of(c) not in now})
     return Stated(current["claims"], f"conf/experiment/{name}.yaml as it is now",
-                  [test_of(c) not in in_every for c in current["claims"]], dropped, current["steps"], current["seeds"])
+                  [test_of(c) not in in_every for c in current["claims"]], dropped, current["dropped"],
+                  current["steps"], current["seeds"])
 
 
 def regeneration(group: pd.DataFrame) -> dict:

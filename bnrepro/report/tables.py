@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..run.files import atomic_write
 from . import paper_table
-from .claims import judge, settle
+from .claims import judge, settle, tested_p
 from .format import markdown_table, mean_std, steps_text, tree_note
 from .ranges import trainable_range
 from .stated import Stated, regeneration, stated
@@ -196,7 +196,7 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
                       "reach it.", "", markdown_table(ranges)]
         if paper:
             lines += ["", *paper_table.markdown(group, paper)]
-        tests = sum(v["p"] is not None or v["p_against"] is not None for v in verdicts)
+        tests = sum(tested_p(v) for v in verdicts)
         if verdicts:
             lines += ["", "## Claims", "",
                       f"Verdict rule: README, \"Claim verdicts\". {tests} tests, Holm-adjusted together (the "
@@ -211,7 +211,7 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
                        "steps": {"runs": steps, "file": claims.file_steps}, "file_seeds": claims.file_seeds,
                        "profiles": sorted({str(v) for v in group.get("config.profile", pd.Series([])).dropna()}),
                        "runs_commits": sorted({str(c)[:10] for c in group.get("commit", pd.Series([])).dropna()}),
-                       "claims_commit": record.get("claims_commit"), "dropped_claims": claims.dropped,
+                       "claims_commit": record.get("claims_commit"), "dropped_claims": claims.dropped, "dropped": claims.removed,
                        "claims": verdicts}
         atomic_write(out / f"{name}.claims.json", json.dumps(claims_file, indent=2) + "\n")
         written += [out / f"{name}.csv", out / f"{name}.md"]
