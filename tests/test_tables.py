@@ -212,6 +212,27 @@ def test_columns_chosen_at_table_time(tmp_path):
     assert list(table.columns).count("test_acc_best mean") == 1  # a column asked for twice appears once
     with pytest.raises(TableError, match="--columns"):
         write_tables([tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/layer_01:mean"])
+    # a tag no run logs is refused with the nearest names, never shown as a column of n/a
+    with pytest.raises(TableError, match="no run read logs 'grad_norm/first_over_last_hiden'; nearest: "
+                                         "grad_norm/first_over_last_hidden"):
+        write_tables([tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/first_over_last_hiden"])
+
+
+def test_one_metric_spec_reads_tag_how_for_every_part():
+    from bnrepro.config import validate
+    from bnrepro.config.metric import Metric, MetricError
+    from bnrepro.report.tables import check_columns
+
+    steps = Metric.parse("test/acc:steps_to=0.8")
+    assert (steps.tag, steps.how, steps.target, steps.column, steps.censored) == \
+        ("test/acc", "steps_to", 0.8, "steps_to=0.8:test/acc", True)
+    assert Metric.parse("grad_norm/layer_01").column == "final:grad_norm/layer_01"
+    assert Metric.parse("test_acc_final").column == "test_acc_final" and Metric.parse("diverged").counted
+    for bad in ("grad_norm/layer_01:mean", "test/acc:steps_to=high", "test_acc:final", ""):
+        with pytest.raises(MetricError, match="not a metric|no way"):
+            Metric.parse(bad)
+    check_columns(["test/acc:steps_to=0.8"])  # table --columns takes what report.columns takes
+    validate(tiny(report__columns=["test/acc:steps_to=0.8"]))
 
 
 def test_an_unfinished_rerun_never_replaces_a_finished_run(tmp_path):

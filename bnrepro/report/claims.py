@@ -38,27 +38,29 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, arms
+from ..config.metric import COUNTED, Metric
+from ..config.status import COMPLETED, DIVERGED, FINISHED
 from . import significance as sig
 from .format import mean_std, steps_text
-from .summaries import AT_CHANCE, TableError, censored, metric_column
+from .stated import as_claim
+from .summaries import AT_CHANCE, TableError
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not applicable", "check: holds", "check: fails")
-SPECIAL = ("diverged", "at_chance")  # metrics counted from each run's outcome, not read from it
-FINISHED = ("completed", "diverged")
 
 
 def better(claim: dict) -> str | None:
     """'higher' / 'lower': which values of an outcome metric are better (a diverged run takes
     the worst); None for a mechanism metric. From `better`, else from the metric's name."""
-    if claim.get("better"):
-        return claim["better"]
-    metric = claim["metric"]
-    tag, _, how = metric.partition(":")
-    if censored(metric) or metric == "best_step":
+    c = as_claim(claim)
+    if c.better:
+        return c.better
+    metric = c.metric
+    spec = Metric.parse(metric)
+    if spec.censored or metric == "best_step":
         return "lower"
-    if how == "change":
+    if spec.how == "change":
         return None
-    name = tag.rsplit("/", 1)[-1]
+    name = spec.tag.rsplit("/", 1)[-1]
     if name == "acc" or name.endswith("_acc") or metric in ("test_acc_final", "test_acc_best"):
         return "higher"
     if name == "loss" or metric in ("test_loss_final", "train_loss_final"):
@@ -139,11 +141,11 @@ def _status_notes(chosen: pd.DataFrame) -> list[str]:
 
 def _at_chance(rows: pd.DataFrame) -> pd.Series:
     best = pd.to_numeric(rows.get("test_acc_best", pd.Series(np.nan, index=rows.index)), errors="coerce")
-    return (rows["status"] == "completed") & (best < AT_CHANCE)
+    return (rows["status"] == COMPLETED) & (best < AT_CHANCE)
 
 
 def _read(rows: pd.DataFrame, metric: str) -> np.ndarray:
-    column = metric_column(metric)
+    column = Metric.parse(metric).column
     if column not in rows:
         return np.full(len(rows), np.nan)
     return pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
@@ -156,8 +158,8 @@ def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics:
     arm = Arm(where, metrics[0], notes=_status_notes(chosen))
     done = chosen[chosen["status"].isin(FINISHED)]
     n = len(done)
-    diverged, chance = (done["status"] == "diverged").to_numpy(), _at_chance(done).to_numpy()
-    if metrics[0] in SPECIAL:  # counted from each finished run's outcome
+    diverged, chance = (done["status"] == DIVERGED).to_numpy(), _at_chance(done).to_numpy()
+    if metrics[0] in COUNTED:  # counted from each finished run's outcome
         hit = diverged | (chance if metrics[0] == "at_chance" else False)
         arm.values, arm.count, arm.seeds = hit.astype(float), int(hit.sum()), list(done["config.seed"])
         arm.diverged = int(diverged.sum())
@@ -165,14 +167,15 @@ def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics:
     values = np.column_stack([_read(done, m) for m in metrics]) if n else np.zeros((0, len(metrics)))
     direction = better(claim)
     if direction:  # an outcome: a diverged run is the worst value, except where it was read before it diverged
-        later = np.array([not m.endswith(":first") for m in metrics])
+        later = np.array([Metric.parse(m).how != "first" for m in metrics])
         values[np.ix_(diverged, later)] = -np.inf if direction == "higher" else np.inf
         usable = np.ones(n, dtype=bool)
         valued = ~np.isnan(values).any(axis=1)  # +-inf stays: diverged, or a target never reached
         arm.notes += [f"diverged in {diverged.sum()} of {n} (ranked worst)"] * bool(diverged.any())
         arm.notes += [f"at chance in {chance.sum()} of {n}"] * bool(chance.any())
     else:  # a mechanism: a diverged or dead network's value has no meaning
-        keep_dead = bool(claim.get("at_chance_counts")) or all(m.endswith(":first") for m in metrics)
+        counts_dead = bool(as_claim(claim).at_chance_counts)
+        keep_dead = counts_dead or all(Metric.parse(m).how == "first" for m in metrics)
         dead_chance = chance & (not keep_dead)
         usable = ~(diverged | dead_chance)
         valued = np.isfinite(values).all(axis=1)
@@ -183,7 +186,7 @@ def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics:
         elif causes:
             arm.notes.append(f"left out: {causes}")
         if keep_dead and chance.any():
-            why = "the claim counts them" if claim.get("at_chance_counts") else "read before training mattered"
+            why = "the claim counts them" if counts_dead else "read before training mattered"
             arm.notes.append(f"at chance in {chance.sum()} of {n} (kept: {why})")
     missing = int((usable & ~valued).sum())
     arm.notes += [f"{missing} of {n} left out: no value of {' / '.join(metrics)}"] * bool(missing)
@@ -197,9 +200,9 @@ def _values_text(arm: Arm) -> str:
     if arm.metric == "at_chance" and arm.diverged:  # diverged runs count, but are not called at chance
         n = len(arm.values)
         return f"at chance in {arm.count - arm.diverged} of {n}, diverged in {arm.diverged} of {n} ({arm.count} counted)"
-    if arm.metric in SPECIAL:
+    if arm.metric in COUNTED:
         return f"{arm.metric.replace('_', ' ')} in {arm.count} of {len(arm.values)}"
-    return steps_text(arm.values) if censored(arm.metric) else _numbers(arm.values)
+    return steps_text(arm.values) if Metric.parse(arm.metric).censored else _numbers(arm.values)
 
 
 def _numbers(values: np.ndarray) -> str:
@@ -242,25 +245,25 @@ def _finite_mean(values: np.ndarray) -> float:
 
 
 def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: str) -> dict:
-    metric, op, factor = claim["metric"], claim["op"], claim.get("factor", 1.0) or 1.0
-    two_sided, check = bool(claim.get("two_sided")), bool(claim.get("check"))
+    c = as_claim(claim)  # typed, the schema's defaults filled in
+    metric, op, factor = c.metric, c.op, c.factor or 1.0
+    two_sided, check = bool(c.two_sided), bool(c.check)
     scaled = "" if factor == 1.0 else f"{factor:g} × "
-    within = claim.get("than_metric") and not claim.get("than")  # another metric of the same runs
-    a, a_values = _arm(runs, flats, conditions[0], claim["where"],
-                       [metric] + ([claim["than_metric"]] if within else []), claim)
+    within = c.than_metric and not c.than  # another metric of the same runs
+    a, a_values = _arm(runs, flats, conditions[0], c.where, [metric] + ([c.than_metric] if within else []), claim)
     parts, measured, arms_ = [_describe(a)], [_values_text(a)], [a]
     x, y, target, reference = a.values, None, 0.0, math.nan
     ties = np.zeros(len(x), dtype=bool)  # differences that are two worst values tied
-    if claim.get("value") is not None:
-        target = reference = factor * claim["value"]
-        parts.append(f"threshold {scaled}{claim['value']:g}")
-        measured.append(f"{scaled}{claim['value']:g}")
-    elif claim.get("than"):
-        b, _ = _arm(runs, flats, conditions[1], claim["than"], [claim.get("than_metric") or metric], claim)
+    if c.value is not None:
+        target = reference = factor * c.value
+        parts.append(f"threshold {scaled}{c.value:g}")
+        measured.append(f"{scaled}{c.value:g}")
+    elif c.than:
+        b, _ = _arm(runs, flats, conditions[1], c.than, [c.than_metric or metric], claim)
         arms_.append(b)
         parts.append(_describe(b, f"{scaled}{b.metric}"))
         measured.append(f"{scaled}{_values_text(b)}")
-        if claim.get("paired") and metric not in SPECIAL:
+        if c.paired and metric not in COUNTED:
             (x, ties), reference, words = _paired(a, b, factor)
             parts.append(words)
         else:
@@ -270,10 +273,10 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
         x, ties = _differences(a_values[:, 0], factor * a_values[:, 1])
         reference = _finite_mean(factor * a_values[:, 1])
         measured.append(f"{scaled}{_numbers(a_values[:, 1])}")
-        parts.append(f"{scaled}{claim['than_metric']} of the same runs (per-run difference)")
-    tested_n = [len(x)] if y is None and len(arms_) > 1 and metric not in SPECIAL else [len(arm.values) for arm in arms_]
+        parts.append(f"{scaled}{c.than_metric} of the same runs (per-run difference)")
+    tested_n = [len(x)] if y is None and len(arms_) > 1 and metric not in COUNTED else [len(arm.values) for arm in arms_]
     result = _judgement(claim, combination, " vs ".join(measured), tested_n, parts)  # paired: the pairs tested
-    result["diverged"] = sum(int((runs[[arms.matches(f, c) for f in flats]]["status"] == "diverged").sum())
+    result["diverged"] = sum(int((runs[[arms.matches(f, c) for f in flats]]["status"] == DIVERGED).sum())
                              for c in conditions)
     reasons = [arm.not_applicable for arm in arms_ if arm.not_applicable]
     if reasons:
@@ -281,9 +284,9 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
     smallest = min([len(x)] + ([len(y)] if y is not None else []))
     if smallest < (1 if check else 2):
         return {**result, "verdict": "inconclusive", "_why": "fewer than 2 runs with a value in an arm"}
-    band = claim.get("tol_abs")
+    band = c.tol_abs
     if band is None and op in ("=", "!="):
-        band = claim.get("tol", 0.01) * abs(reference)
+        band = c.tol * abs(reference)
     result["band"] = _num(band)
     if band is not None and not math.isfinite(band):
         return {**result, "verdict": "not applicable",
@@ -291,14 +294,14 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
                         "the relative band (tol × |value|) does not exist; state tol_abs for an absolute band"}
     if check:
         return {**result, **_check(x, y, target, op, band)}
-    if metric in SPECIAL:
+    if metric in COUNTED:
         outcome = sig.counts(a.count, len(a.values), arms_[1].count if y is not None else None,
-                             len(arms_[1].values) if y is not None else None, claim.get("value"), op, two_sided)
+                             len(arms_[1].values) if y is not None else None, c.value, op, two_sided)
         return {**result, **_tested(outcome, None)}
     ranked = bool(ties.any())
     if op in (">", "<"):
         return {**result, **_tested(sig.ordering(x, y, target, op, two_sided, ranked), None)}
-    differences = y is None and claim.get("value") is None
+    differences = y is None and c.value is None
     if op == "!=" and differences:  # the size of each seed's (or run's) change
         beyond, inside = sig.change_tests(np.abs(x[~ties]), band)
         return {**result, **_tested(beyond, inside)}
@@ -405,8 +408,8 @@ def _test_words(j: dict, m: int) -> str:
         low, high = (f"{v:+.3g}" if v is not None else "∞" for v in j["interval"])
         words += f", {j['interval_level']} interval [{'-' if low == '∞' else ''}{low}, {high}]"
     if j.get("band") is not None and j["op"] in ("=", "!="):
-        words += f", band ±{j['band']:.3g}" + (" (tol_abs)" if j.get("tol_abs") is not None else
-                                               f" ({j.get('tol', 0.01):g} relative)")
+        c = as_claim(j)
+        words += f", band ±{j['band']:.3g}" + (" (tol_abs)" if c.tol_abs is not None else f" ({c.tol:g} relative)")
     words += f"; for the claim {_p(j['p'], j['p_holm'], m)}"
     opposite = j.get("_opposite")
     words += f"; against it{f' ({opposite})' if opposite else ''} {_p(j['p_against'], j['p_against_holm'], m)}"

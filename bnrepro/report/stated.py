@@ -20,17 +20,22 @@ git or the clock: the same files give the same table.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import arms
+from ..config import ClaimConfig, arms
 
 TEST_FIELDS = ("metric", "where", "op", "than", "than_metric", "value", "factor", "tol", "tol_abs", "paired",
                "check", "two_sided", "better", "at_chance_counts")
-_DEFAULTS = {"than": None, "than_metric": None, "value": None, "factor": 1.0, "tol": 0.01, "tol_abs": None,
-             "paired": False, "check": False, "two_sided": False, "better": None, "at_chance_counts": False}
+_FIELDS = {f.name for f in fields(ClaimConfig)}
+
+
+def as_claim(claim: dict) -> ClaimConfig:
+    """A claim as its one type, the schema's ClaimConfig: the fields it states, the schema's
+    defaults for the rest (a claim a run recorded may predate a field). Defaults live only there."""
+    return ClaimConfig(**{k: v for k, v in claim.items() if k in _FIELDS})
 
 
 @dataclass
@@ -47,8 +52,10 @@ class Stated:
 def test_of(claim: dict) -> tuple:
     """What a claim tests, whatever its words: equal tuples are the same claim (numbers as
     numbers, conditions as their key=value pairs)."""
+    typed = as_claim(claim)
+
     def plain(key):
-        value = claim.get(key, _DEFAULTS.get(key))
+        value = getattr(typed, key)
         if key in ("where", "than") and value:
             return tuple(sorted((k, number(v)) for k, v in arms.condition(value).items()))
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
