@@ -51,24 +51,24 @@ def test_1_a_diverged_run_never_drops_the_band_of_an_equality():
     with_diverged = runs(("pre", A), ("none", [None, *B_FINITE]))
     equal, different = one(with_diverged), one(with_diverged, op="!=")
     # a gap of 0.0011 inside a 1% band, and one diverged run: neither equal nor shown different
-    assert equal["verdict"] == "inconclusive" and different["verdict"] == "inconclusive"
-    assert "intersection-union" in equal["evidence"] and "infinite in 0 of 6 vs 1 of 6" in equal["evidence"]
-    assert equal["band"] == pytest.approx(0.01 * np.mean(B_FINITE))
+    assert equal.verdict == "inconclusive" and different.verdict == "inconclusive"
+    assert "intersection-union" in equal.evidence and "infinite in 0 of 6 vs 1 of 6" in equal.evidence
+    assert equal.band == pytest.approx(0.01 * np.mean(B_FINITE))
     all_finite = one(runs(("pre", A), ("none", [0.9499, *B_FINITE])))
-    assert all_finite["verdict"] == "reproduced" and all_finite["p"] < 1e-10  # TOST, the band kept
+    assert all_finite.verdict == "reproduced" and all_finite.p < 1e-10  # TOST, the band kept
 
 
 def test_1_equal_shares_of_diverged_runs_leave_equality_to_the_finite_runs():
     found = one(runs(("pre", [None, *A]), ("none", [None, 0.9499, *B_FINITE])))
-    assert found["verdict"] == "reproduced" and "the same share, not different" in found["evidence"]
+    assert found.verdict == "reproduced" and "the same share, not different" in found.evidence
 
 
 def test_2_paired_arms_that_all_diverged_have_no_band_and_no_verdict():
     frame = runs(("pre", [None] * 5), ("none", [None] * 5))
     for op in ("=", "!="):
         found = one(frame, op=op, paired=True)
-        assert found["verdict"] == "not applicable" and found["p"] is None
-        assert "no finite value to compare with" in found["evidence"] and "tol_abs" in found["evidence"]
+        assert found.verdict == "not applicable" and found.p is None
+        assert "no finite value to compare with" in found.evidence and "tol_abs" in found.evidence
 
 
 def test_3_a_within_run_comparison_ranks_a_diverged_run_worst_and_keeps_its_first_reading():
@@ -76,8 +76,8 @@ def test_3_a_within_run_comparison_ranks_a_diverged_run_worst_and_keeps_its_firs
     diverged = [{"test_acc_final": None, "final:train/loss": math.nan, "first:train/loss": 2.3}] * 4
     found = one(runs(("pre", falling + diverged)), metric="train/loss", op="<", than=None,
                 than_metric="train/loss:first")
-    assert "sign test" in found["evidence"] and found["verdict"] == "inconclusive"
-    assert found["p"] == pytest.approx(stats.binomtest(6, 10, 0.5, alternative="greater").pvalue)  # 0.377
+    assert "sign test" in found.evidence and found.verdict == "inconclusive"
+    assert found.p == pytest.approx(stats.binomtest(6, 10, 0.5, alternative="greater").pvalue)  # 0.377
 
 
 def test_4_a_two_sided_sign_test_points_where_the_nonzero_signs_point():
@@ -93,7 +93,7 @@ def test_5_arms_that_share_runs_are_refused():
                           for bn in ("pre", "none") for bs in (16, 64) for seed in (1, 2, 3)])
     overlapping = claim(op=">", than="train.batch_size=16")
     (found,) = settle(judge(frame, overlapping))
-    assert found["verdict"] == "not applicable" and "its arms share 3 runs" in found["evidence"]
+    assert found.verdict == "not applicable" and "its arms share 3 runs" in found.evidence
     flats = [{"model.bn": "pre", "seed": s} for s in (1, 2)]
     with pytest.raises(ConfigError, match="share runs"):
         arms.check_claims(flats, [claim(than="model.bn=pre")])
@@ -105,16 +105,16 @@ def test_6_holm_counts_only_claims_with_a_p():
     frame_identical = runs(("pre", [0.95, 0.96, 0.99]), ("none", [0.9, 0.9, 0.9]))
     judged = judge(frame_identical, claim(op=">")) + judge(frame_identical, identical)
     tested, untested = settle(judged)
-    assert untested["p"] is None and untested["verdict"] == "inconclusive"  # 3 identical values: no decision
-    assert "(Holm-adjusted" in tested["evidence"] and "1 tests)" in tested["evidence"]
-    assert tested["p_holm"] == pytest.approx(tested["p"])
-    assert one(frame, op=">")["p_holm"] == pytest.approx(one(frame, op=">")["p"])
+    assert untested.p is None and untested.verdict == "inconclusive"  # 3 identical values: no decision
+    assert "(Holm-adjusted" in tested.evidence and "1 tests)" in tested.evidence
+    assert tested.p_holm == pytest.approx(tested.p)
+    assert one(frame, op=">").p_holm == pytest.approx(one(frame, op=">").p)
 
 
 def test_6_a_paired_claims_n_is_the_pairs_tested():
     frame = runs(("pre", [0.95, 0.96, 0.97, 0.98, 0.99]), ("none", [0.90, 0.91, 0.92, 0.93]))
     found = one(frame, op=">", paired=True)
-    assert found["n"] == [4] and "seeds 5 in one arm only" in found["evidence"]
+    assert found.n == [4] and "seeds 5 in one arm only" in found.evidence
 
 
 def test_6_differences_equal_to_rounding_are_identical_and_decide_exactly():
@@ -122,41 +122,41 @@ def test_6_differences_equal_to_rounding_are_identical_and_decide_exactly():
     b = [0.45, 0.35, 0.25, 0.15, 0.05]
     assert np.ptp(np.subtract(a, b)) > 0  # rounding: not the same bits
     found = one(runs(("pre", a), ("none", b)), op=">", paired=True, factor=1.0, value=None)
-    assert found["exact"] is True and found["p"] is None and found["verdict"] == "reproduced"
-    assert "exactly +0.5" in found["evidence"]
+    assert found.exact is True and found.p is None and found.verdict == "reproduced"
+    assert "exactly +0.5" in found.evidence
 
 
 def test_6_an_exact_decision_needs_five_runs():
     frame = runs(("pre", [0.95, 0.55]), ("none", [0.45, 0.05]))  # differences 0.5 and 0.5
     two = one(frame, op=">", paired=True)
-    assert two["verdict"] == "inconclusive" and two["exact"] is None
-    assert "an exact decision needs at least 5" in two["evidence"]
+    assert two.verdict == "inconclusive" and two.exact is None
+    assert "an exact decision needs at least 5" in two.evidence
     unpaired = one(frame, op=">")
-    assert unpaired["verdict"] == "inconclusive"  # the same numbers unpaired: the same answer
+    assert unpaired.verdict == "inconclusive"  # the same numbers unpaired: the same answer
 
 
 def test_7_at_chance_names_diverged_runs_apart():
     arm = [None, None, {"test_acc_final": 0.1, "test_acc_best": 0.11}, 0.95, 0.96]
     found = one(runs(("none", arm)), metric="at_chance", op=">", where="model.bn=none", than=None, value=0.1)
-    assert "at chance in 1 of 5, diverged in 2 of 5 (3 counted)" in found["measured"]
+    assert "at chance in 1 of 5, diverged in 2 of 5 (3 counted)" in found.measured
 
 
 def test_8_an_equivalence_shows_the_deficit_it_allows():
     rng = np.random.default_rng(0)
     noisy, bn = (0.858 + rng.normal(0, 0.003, 5)).tolist(), (0.892 + rng.normal(0, 0.003, 5)).tolist()
     found = one(runs(("pre", noisy), ("none", bn)), tol=0.05)
-    assert found["verdict"] == "reproduced"  # within 5%: equivalent by TOST
+    assert found.verdict == "reproduced"  # within 5%: equivalent by TOST
     welch = stats.ttest_ind(noisy, bn, equal_var=False).pvalue
-    assert welch < 1e-4 and f"p = {welch:.2g}" in found["difference_test"]
-    assert "the difference itself (Welch t, two-sided" in found["evidence"]
+    assert welch < 1e-4 and f"p = {welch:.2g}" in found.difference_test
+    assert "the difference itself (Welch t, two-sided" in found.evidence
 
 
 def test_9_benjamini_hochberg_and_each_claims_two_sided_p():
     assert sig.benjamini_hochberg([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
     found = one(runs(("pre", [0.95, 0.96, 0.99]), ("none", [0.93, 0.94, 0.92])), op=">")
-    assert found["p_two_sided"] == pytest.approx(2 * found["p"])
+    assert found.p_two_sided == pytest.approx(2 * found.p)
     two_sided = one(runs(("pre", [0.95, 0.96, 0.99]), ("none", [0.93, 0.94, 0.92])), op=">", two_sided=True)
-    assert two_sided["p_two_sided"] == pytest.approx(min(two_sided["p"], two_sided["p_against"]))
+    assert two_sided.p_two_sided == pytest.approx(min(two_sided.p, two_sided.p_against))
 
 
 def _claims_file(folder, name, verdicts, dropped=()):

@@ -25,6 +25,8 @@ differences), or with a threshold (`value`). The rule (README, "Claim verdicts")
   Benjamini-Hochberg q (claims_report.py);
 - arms that share runs are refused (`not applicable`): a claim compares two sets of runs.
 
+Each judgement is a Verdict record (verdict.py); tables.py writes it to <experiment>.claims.json.
+
 A claim never pools configurations: when the runs vary in keys the claim does not name
 (a user's sweep), it is judged once per combination of those keys.
 """
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,7 @@ from ..config.status import COMPLETED, DIVERGED, FINISHED
 from . import significance as sig
 from .format import mean_std, steps_text
 from .stated import as_claim
+from .verdict import Verdict
 from .summaries import AT_CHANCE, TableError
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not applicable", "check: holds", "check: fails")
@@ -73,7 +76,7 @@ def _flat(row: pd.Series) -> dict:
             if k.startswith("config.") and not (isinstance(v, float) and math.isnan(v))}
 
 
-def judge(runs: pd.DataFrame, claim: dict) -> list[dict]:
+def judge(runs: pd.DataFrame, claim: dict) -> list[Verdict]:
     """One judgement per combination of the keys the claim leaves unpinned (usually one);
     `settle` then applies the experiment's correction and words the verdicts."""
     flats = [_flat(row) for _, row in runs.iterrows()]
@@ -103,18 +106,9 @@ def judge(runs: pd.DataFrame, claim: dict) -> list[dict]:
     return found
 
 
-def _judgement(claim: dict, combination: str = "", measured: str = "", n: list | None = None,
-               parts: list | None = None) -> dict:
-    """A judgement's fields before any test fills them."""
-    return {**claim, "combination": combination, "measured": measured, "n": n or [], "diverged": None,
-            "test": None, "p": None, "p_against": None, "p_holm": None, "p_against_holm": None, "difference": None,
-            "estimate_of": None, "interval": None, "interval_level": None, "exact": None, "band": None,
-            "p_two_sided": None, "difference_test": None, "post_hoc": False, "_parts": parts or []}
-
-
-def _unjudgeable(claim: dict, why: str) -> dict:
+def _unjudgeable(claim: dict, why: str) -> Verdict:
     """The judgement of a claim the runs cannot answer at all."""
-    return {**_judgement(claim), "verdict": "not applicable", "_why": why}
+    return Verdict(claim, verdict="not applicable", why=why)
 
 
 @dataclass
@@ -244,7 +238,7 @@ def _finite_mean(values: np.ndarray) -> float:
     return float(finite.mean()) if len(finite) else math.nan
 
 
-def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: str) -> dict:
+def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: str) -> Verdict:
     c = as_claim(claim)  # typed, the schema's defaults filled in
     metric, op, factor = c.metric, c.op, c.factor or 1.0
     two_sided, check = bool(c.two_sided), bool(c.check)
@@ -275,44 +269,44 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
         measured.append(f"{scaled}{_numbers(a_values[:, 1])}")
         parts.append(f"{scaled}{c.than_metric} of the same runs (per-run difference)")
     tested_n = [len(x)] if y is None and len(arms_) > 1 and metric not in COUNTED else [len(arm.values) for arm in arms_]
-    result = _judgement(claim, combination, " vs ".join(measured), tested_n, parts)  # paired: the pairs tested
-    result["diverged"] = sum(int((runs[[arms.matches(f, c) for f in flats]]["status"] == DIVERGED).sum())
+    result = Verdict(claim, combination, " vs ".join(measured), tested_n, parts=parts)  # paired: the pairs tested
+    result.diverged = sum(int((runs[[arms.matches(f, c) for f in flats]]["status"] == DIVERGED).sum())
                              for c in conditions)
     reasons = [arm.not_applicable for arm in arms_ if arm.not_applicable]
     if reasons:
-        return {**result, "verdict": "not applicable", "_why": "not applicable: " + "; ".join(reasons)}
+        return replace(result, verdict="not applicable", why="not applicable: " + "; ".join(reasons))
     smallest = min([len(x)] + ([len(y)] if y is not None else []))
     if smallest < (1 if check else 2):
-        return {**result, "verdict": "inconclusive", "_why": "fewer than 2 runs with a value in an arm"}
+        return replace(result, verdict="inconclusive", why="fewer than 2 runs with a value in an arm")
     band = c.tol_abs
     if band is None and op in ("=", "!="):
         band = c.tol * abs(reference)
-    result["band"] = _num(band)
+    result.band = _num(band)
     if band is not None and not math.isfinite(band):
-        return {**result, "verdict": "not applicable",
-                "_why": "not applicable: no finite value to compare with (every run of it diverged or has none), so "
-                        "the relative band (tol × |value|) does not exist; state tol_abs for an absolute band"}
+        return replace(result, verdict="not applicable",
+                       why="not applicable: no finite value to compare with (every run of it diverged or has none), "
+                           "so the relative band (tol × |value|) does not exist; state tol_abs for an absolute band")
     if check:
-        return {**result, **_check(x, y, target, op, band)}
+        return replace(result, **_check(x, y, target, op, band))
     if metric in COUNTED:
         outcome = sig.counts(a.count, len(a.values), arms_[1].count if y is not None else None,
                              len(arms_[1].values) if y is not None else None, c.value, op, two_sided)
-        return {**result, **_tested(outcome, None)}
+        return replace(result, **_tested(outcome, None))
     ranked = bool(ties.any())
     if op in (">", "<"):
-        return {**result, **_tested(sig.ordering(x, y, target, op, two_sided, ranked), None)}
+        return replace(result, **_tested(sig.ordering(x, y, target, op, two_sided, ranked), None))
     differences = y is None and c.value is None
     if op == "!=" and differences:  # the size of each seed's (or run's) change
         beyond, inside = sig.change_tests(np.abs(x[~ties]), band)
-        return {**result, **_tested(beyond, inside)}
+        return replace(result, **_tested(beyond, inside))
     kept = x[~ties]  # pairs of two worst values are not different: they leave the band tests to the rest
     if ranked:
         parts.append(f"{int(ties.sum())} pairs both worst (tied: not different), left to the rest")
     equivalent, beyond = sig.band_tests(kept, y, target, band)
-    shown = {**result, **(_tested(equivalent, beyond) if op == "=" else _tested(beyond, equivalent))}
-    if op == "=" and shown["exact"] is None:  # a gap inside the band is still shown, with its test
+    shown = replace(result, **(_tested(equivalent, beyond) if op == "=" else _tested(beyond, equivalent)))
+    if op == "=" and shown.exact is None:  # a gap inside the band is still shown, with its test
         gap = sig.difference(kept, y, target)
-        shown["difference_test"] = None if gap is None else (
+        shown.difference_test = None if gap is None else (
             f"{gap.test}" + (f", difference {gap.estimate:+.3g}" if gap.estimate is not None else "") +
             f": p = {gap.p_for:.2g}")
     return shown
@@ -329,7 +323,7 @@ def _tested(outcome: sig.Outcome, opposite: sig.Outcome | None) -> dict:
     fields = {"test": outcome.test, "p": _num(outcome.p_for), "p_against": _num(against),
               "difference": _num(outcome.estimate), "estimate_of": outcome.of, "interval_level": outcome.level or None,
               "interval": [_num(outcome.low), _num(outcome.high)] if outcome.level else None,
-              "_opposite": opposite.test if opposite is not None else None}
+              "opposite": opposite.test if opposite is not None else None}
     exact = outcome.exact if outcome.exact is not None else (
         None if opposite is None or opposite.exact is None else not opposite.exact)
     if exact is not None:
@@ -344,73 +338,64 @@ def _check(x: np.ndarray, y: np.ndarray | None, target: float, op: str, band: fl
         ok = gaps > 0 if op == ">" else gaps < 0 if op == "<" else (np.abs(gaps) <= band) == (op == "=")
     holds, count = bool(ok.all()), f"{int(ok.sum())} of {ok.size}" + (" pairs of runs" if y is not None else "")
     return {"verdict": "check: holds" if holds else "check: fails", "test": "checked run by run",
-            "_why": f"checked run by run: holds in {count}"}
+            "why": f"checked run by run: holds in {count}"}
 
 
-def settle(judged: list[dict]) -> list[dict]:
+def settle(judged: list[Verdict]) -> list[Verdict]:
     """The verdicts of one experiment's claims: Holm's correction over its tests (the
     p-values for the claims together, and those against them together), then the words."""
-    tested = [j for j in judged if "verdict" not in j and tested_p(j)]  # m: the claims with a p, as tables count
+    judged = [replace(j) for j in judged]  # the judgements given stay as they were
+    tested = [j for j in judged if j.verdict is None and j.tested()]  # m: the claims with a p, as tables count
     for key in ("p", "p_against"):
-        adjusted = sig.holm([j[key] if j[key] is not None else 1.0 for j in tested])
+        adjusted = sig.holm([getattr(j, key) if getattr(j, key) is not None else 1.0 for j in tested])
         for j, value in zip(tested, adjusted):
-            j[f"{key}_holm"] = value if j[key] is not None else None
-    settled = []
+            setattr(j, f"{key}_holm", value if getattr(j, key) is not None else None)
     for j in judged:
-        j = dict(j)
-        if "verdict" not in j:
-            if j["exact"] is not None:
-                j["verdict"] = "reproduced" if j["exact"] else "contradicted"
-            elif j["p_holm"] is not None and j["p_holm"] < sig.ALPHA:
-                j["verdict"] = "reproduced"
-            elif j["p_against_holm"] is not None and j["p_against_holm"] < sig.ALPHA:
-                j["verdict"] = "contradicted"
+        if j.verdict is None:
+            if j.exact is not None:
+                j.verdict = "reproduced" if j.exact else "contradicted"
+            elif j.p_holm is not None and j.p_holm < sig.ALPHA:
+                j.verdict = "reproduced"
+            elif j.p_against_holm is not None and j.p_against_holm < sig.ALPHA:
+                j.verdict = "contradicted"
             else:
-                j["verdict"] = "inconclusive"
-            j["_why"] = _test_words(j, len(tested))
-            j["p_two_sided"] = two_sided_p(j)
-        j["evidence"] = "; ".join([*j.pop("_parts"), j.pop("_why")])
-        j.pop("_opposite", None)
-        settled.append(j)
-    return settled
+                j.verdict = "inconclusive"
+            j.why = _test_words(j, len(tested))
+            j.p_two_sided = two_sided_p(j)
+        j.evidence = "; ".join([*j.parts, j.why])
+    return judged
 
 
-def tested_p(j: dict) -> bool:
-    """Whether a judgement has a p (for or against the claim): what Holm's m and the tables count."""
-    return j.get("p") is not None or j.get("p_against") is not None
-
-
-def two_sided_p(j: dict) -> float | None:
+def two_sided_p(j: Verdict) -> float | None:
     """The claim's one two-sided p for the report-wide false discovery rate: twice the smaller
     of its p for and against (at most 1); a two-sided question's p already is two-sided."""
-    if not tested_p(j):
+    if not j.tested():
         return None
-    smaller = min(v for v in (j["p"], j["p_against"]) if v is not None)
-    return smaller if j.get("two_sided") else min(1.0, 2 * smaller)
+    smaller = min(v for v in (j.p, j.p_against) if v is not None)
+    return smaller if j.stated.two_sided else min(1.0, 2 * smaller)
 
 
 def _p(value: float | None, adjusted: float | None, m: int) -> str:
     return f"p = {value:.2g} (Holm-adjusted {adjusted:.2g}, {m} tests)" if value is not None else "no p"
 
 
-def _test_words(j: dict, m: int) -> str:
+def _test_words(j: Verdict, m: int) -> str:
     """The test, its estimate and interval, and its p-values, as the evidence states them."""
-    if j["exact"] is not None:
-        d = j["difference"]
-        rest = f" ±{j['band']:.3g}" if j.get("band") is not None and j["op"] in ("=", "!=") else ""
-        side = {True: "holds", False: "fails"}[j["exact"]]
-        return (f"identical values: the {j.get('estimate_of') or 'difference'} is exactly {d:+.3g}"
+    c = j.stated
+    banded = j.band is not None and c.op in ("=", "!=")
+    if j.exact is not None:
+        rest = f" ±{j.band:.3g}" if banded else ""
+        side = {True: "holds", False: "fails"}[j.exact]
+        return (f"identical values: the {j.estimate_of or 'difference'} is exactly {j.difference:+.3g}"
                 + (f" (band{rest})" if rest else "") + f", so the claim {side} exactly (no test needed)")
-    words = j["test"]
-    if j["difference"] is not None:
-        words += f": {j.get('estimate_of') or 'difference'} {j['difference']:+.3g}"
-    if j["interval"]:
-        low, high = (f"{v:+.3g}" if v is not None else "∞" for v in j["interval"])
-        words += f", {j['interval_level']} interval [{'-' if low == '∞' else ''}{low}, {high}]"
-    if j.get("band") is not None and j["op"] in ("=", "!="):
-        c = as_claim(j)
-        words += f", band ±{j['band']:.3g}" + (" (tol_abs)" if c.tol_abs is not None else f" ({c.tol:g} relative)")
-    words += f"; for the claim {_p(j['p'], j['p_holm'], m)}"
-    opposite = j.get("_opposite")
-    words += f"; against it{f' ({opposite})' if opposite else ''} {_p(j['p_against'], j['p_against_holm'], m)}"
-    return words + (f"; the difference itself ({j['difference_test']})" if j.get("difference_test") else "")
+    words = j.test
+    if j.difference is not None:
+        words += f": {j.estimate_of or 'difference'} {j.difference:+.3g}"
+    if j.interval:
+        low, high = (f"{v:+.3g}" if v is not None else "∞" for v in j.interval)
+        words += f", {j.interval_level} interval [{'-' if low == '∞' else ''}{low}, {high}]"
+    if banded:
+        words += f", band ±{j.band:.3g}" + (" (tol_abs)" if c.tol_abs is not None else f" ({c.tol:g} relative)")
+    words += f"; for the claim {_p(j.p, j.p_holm, m)}"
+    words += f"; against it{f' ({j.opposite})' if j.opposite else ''} {_p(j.p_against, j.p_against_holm, m)}"
+    return words + (f"; the difference itself ({j.difference_test})" if j.difference_test else "")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,7 @@ from ..config.metric import Metric, MetricError
 from ..config.status import COMPLETED, DIVERGED, FINISHED
 from ..run.files import atomic_write
 from . import paper_table
-from .claims import judge, settle, tested_p
+from .claims import judge, settle
 from .format import markdown_table, mean_std, steps_text, tree_note
 from .ranges import trainable_range
 from .stated import Stated, regeneration, stated
@@ -192,8 +193,9 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
         if paper:
             group = paper_table.with_steps_to_baseline(group, paper)
         table = aggregate(group, metrics)
-        verdicts = settle([{**verdict, "post_hoc": post_hoc} for claim, post_hoc in zip(claims.claims, claims.post_hoc)
-                           for verdict in judge(group, claim)])
+        settled = settle([replace(verdict, post_hoc=post_hoc) for claim, post_hoc in zip(claims.claims, claims.post_hoc)
+                          for verdict in judge(group, claim)])
+        verdicts = [v.as_json() for v in settled]  # as <experiment>.claims.json holds them
         record = regeneration(group)
         provenance = provenance_lines(group, claims, record)
         lines = [f"# {name}", "", markdown_table(display(table, metrics)), "",
@@ -214,7 +216,7 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
                       "reach it.", "", markdown_table(ranges)]
         if paper:
             lines += ["", *paper_table.markdown(group, paper)]
-        tests = sum(tested_p(v) for v in verdicts)
+        tests = sum(v.tested() for v in settled)
         if verdicts:
             lines += ["", "## Claims", "",
                       f"Verdict rule: README, \"Claim verdicts\". {tests} tests, Holm-adjusted together (the "
