@@ -186,7 +186,7 @@ def _over_runs(prog: str, what: str, args: list[str], make, columns: bool = Fals
                         help="replace tables in results/ even when they were built from other steps or device")
     if columns:
         parser.add_argument("--columns", default="", help="extra columns, comma-separated: a logged tag for its "
-                            "final value, tag:first, tag:median or tag:change (|final - first|), or a summary "
+                            "final value, tag:first, tag:median, tag:change (|final - first|) or tag:steps_to=X, or a summary "
                             "value (e.g. test_loss_final); added to the experiment's report.columns")
     opts = parser.parse_args(args)
     extra = {"columns": [c.strip() for c in opts.columns.split(",") if c.strip()]} if columns else {}

@@ -72,3 +72,15 @@ def test_bnrepro_train_refuses_an_experiment_file_whose_sweep_leaves_a_claim_unp
     assert done.returncode != 0
     assert "pools configurations" in done.stderr and "model.init_gain" in done.stderr
     assert not (tmp_path / "runs").exists()  # refused before anything was created
+
+
+@pytest.mark.slow
+def test_an_experiment_files_dropped_claims_are_checked_and_a_malformed_one_is_refused():
+    """noisy_bn records the claims it removed after runs judged them (report.dropped)."""
+    cfg = typed(_compose(["+experiment=noisy_bn", *FAST]))
+    validate(cfg)
+    first = cfg.report.dropped[0]
+    assert first.claim == "lr 0.1: noisy BN reaches a higher test accuracy than no BN"
+    assert (first.verdict, first.commit) == ("not reproduced", "5c80b52") and "training performance" in first.reason
+    with pytest.raises(ConfigError, match=r"report\.dropped\[0\]\.commit='later' is out of range"):
+        validate(typed(_compose(["+experiment=noisy_bn", *FAST, "report.dropped.0.commit=later"])))

@@ -65,13 +65,13 @@ def test_one_row_per_configuration_with_mean_std_n(tmp_path):
 
 
 def test_a_claim_that_does_not_hold_is_reported_as_such(tmp_path):
-    for seed in (1, 2, 3):
+    for seed in (1, 2, 3, 4, 5):  # 5: identical ratios decide exactly from 5 runs (significance.EXACT_MIN)
         fake_run(tmp_path, f"a{seed}", seed, "pre", 0.5 + seed / 100)
         fake_run(tmp_path, f"b{seed}", seed, "none", 0.9 + seed / 100, ratio=0.5)
     write_tables([tmp_path], tmp_path / "results")
     assert verdicts(tmp_path / "results") == ["contradicted", "contradicted"]
     evidence = json.loads((tmp_path / "results" / "exp.claims.json").read_text())["claims"][0]["evidence"]
-    assert "0.5200" in evidence and "0.9200" in evidence and "one-sided 95% interval" in evidence
+    assert "0.5300" in evidence and "0.9300" in evidence and "one-sided 95% interval" in evidence
 
 
 def _runs(tmp_path, pre, none, **kw):
@@ -84,7 +84,7 @@ def _runs(tmp_path, pre, none, **kw):
 
 def test_an_arm_of_one_run_is_inconclusive_whatever_the_means(tmp_path):
     (verdict,) = settle(judge(_runs(tmp_path, [0.99, 0.98, 0.99], [0.10]), BN_HELPS))
-    assert verdict["verdict"] == "inconclusive" and verdict["n"] == [3, 1]
+    assert verdict.verdict == "inconclusive" and verdict.n == [3, 1]
 
 
 def test_reproduced_and_inconclusive_are_separated_by_the_welch_p_value(tmp_path):
@@ -93,39 +93,39 @@ def test_reproduced_and_inconclusive_are_separated_by_the_welch_p_value(tmp_path
     strong, noisy = [0.95, 0.96, 0.97], [0.90, 0.91, 0.92]
     (verdict,) = settle(judge(_runs(tmp_path / "a", strong, noisy), BN_HELPS))
     p = stats.ttest_ind(strong, noisy, equal_var=False, alternative="greater").pvalue
-    assert verdict["verdict"] == "reproduced" and verdict["p"] == pytest.approx(p) and p < 0.05
+    assert verdict.verdict == "reproduced" and verdict.p == pytest.approx(p) and p < 0.05
     # same direction, overlapping: p above 0.05 -> inconclusive, with its one-sided bound below 0
     weak_pre, weak_none = [0.95, 0.90, 0.99], [0.93, 0.97, 0.88]
     (verdict,) = settle(judge(_runs(tmp_path / "b", weak_pre, weak_none), BN_HELPS))
     p = stats.ttest_ind(weak_pre, weak_none, equal_var=False, alternative="greater").pvalue
-    assert verdict["verdict"] == "inconclusive" and 0.05 <= verdict["p"] == pytest.approx(p)
-    low, high = verdict["interval"]
-    assert low < 0 < verdict["difference"] and high is None  # one-sided: [low, infinity)
+    assert verdict.verdict == "inconclusive" and 0.05 <= verdict.p == pytest.approx(p)
+    low, high = verdict.interval
+    assert low < 0 < verdict.difference and high is None  # one-sided: [low, infinity)
 
 
 def test_equivalence_needs_the_90_percent_interval_inside_the_tolerance(tmp_path):
     same = {**BN_HELPS, "op": "=", "tol": 0.01}
     (tight,) = settle(judge(_runs(tmp_path / "a", [0.950, 0.951, 0.952], [0.951, 0.952, 0.950]), same))
-    assert tight["verdict"] == "reproduced"
+    assert tight.verdict == "reproduced"
     (loose,) = settle(judge(_runs(tmp_path / "b", [0.90, 0.95, 1.00], [0.95, 0.96, 0.94]), same))
-    assert loose["verdict"] == "inconclusive"  # the means agree, the interval reaches beyond +-0.0095
+    assert loose.verdict == "inconclusive"  # the means agree, the interval reaches beyond +-0.0095
     (apart,) = settle(judge(_runs(tmp_path / "c", [0.90, 0.90, 0.91], [0.95, 0.96, 0.95]), same))
-    assert apart["verdict"] == "contradicted"
+    assert apart.verdict == "contradicted"
 
 
 def test_a_threshold_claim_is_a_one_sample_test(tmp_path):
     for seed, ratio in enumerate((1e-4, 2e-4, 3e-4), 1):
         fake_run(tmp_path, f"none{seed}", seed, "none", 0.5, ratio=ratio)
     (verdict,) = settle(judge(load_summaries([tmp_path]), VANISH))
-    assert verdict["verdict"] == "reproduced" and verdict["p"] < 0.05 and verdict["n"] == [3]
+    assert verdict.verdict == "reproduced" and verdict.p < 0.05 and verdict.n == [3]
 
 
 def test_a_diverged_run_counts_as_the_worst_value_and_is_named(tmp_path):
     runs = _runs(tmp_path, [0.95, 0.96], [0.50, 0.52])
     fake_run(tmp_path, "pre3", 3, "pre", float("nan"), status="diverged")
     (verdict,) = settle(judge(load_summaries([tmp_path]), BN_HELPS))
-    assert verdict["diverged"] == 1 and "diverged in 1 of 3 (ranked worst)" in verdict["evidence"]
-    assert verdict["n"] == [3, 2] and len(runs) == 4 and "Mann-Whitney U" in verdict["evidence"]
+    assert verdict.diverged == 1 and "diverged in 1 of 3 (ranked worst)" in verdict.evidence
+    assert verdict.n == [3, 2] and len(runs) == 4 and "Mann-Whitney U" in verdict.evidence
 
 
 def test_a_user_sweep_of_an_unnamed_key_is_judged_per_combination(tmp_path):
@@ -134,7 +134,7 @@ def test_a_user_sweep_of_an_unnamed_key_is_judged_per_combination(tmp_path):
             fake_run(tmp_path, f"g{gain}_pre{seed}", seed, "pre", pre + seed / 1000, model__init_gain=gain)
             fake_run(tmp_path, f"g{gain}_none{seed}", seed, "none", none + seed / 1000, model__init_gain=gain)
     found = settle(judge(load_summaries([tmp_path]), BN_HELPS))
-    assert [(v["combination"], v["verdict"]) for v in found] == [
+    assert [(v.combination, v.verdict) for v in found] == [
         ("model.init_gain=1.0", "reproduced"), ("model.init_gain=4.0", "contradicted")]
 
 
@@ -182,12 +182,12 @@ def test_equality_claims_with_a_factor_and_a_second_metric(tmp_path):
     base = {"text": "", "source": "", "metric": "grad_norm/first_over_last_hidden:median", "value": None}
     (v,) = settle(judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "=", "factor": 10.0,
                                "tol": 1e-6}))
-    assert v["verdict"] == "reproduced"
+    assert v.verdict == "reproduced"
     (v,) = settle(judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "!=", "tol": 0.01}))
-    assert v["verdict"] == "reproduced"
+    assert v.verdict == "reproduced"
     (v,) = settle(judge(runs, {**base, "where": "model.bn=pre", "than_metric": "test_acc_final", "op": "=",
                                "factor": 4.0, "tol": 1e-6}))
-    assert v["verdict"] == "reproduced"  # 2.0 == 4 x 0.5, paired within one arm
+    assert v.verdict == "reproduced"  # 2.0 == 4 x 0.5, paired within one arm
 
 
 def test_a_paired_identity_is_judged_seed_by_seed_not_by_the_spread_across_seeds(tmp_path):
@@ -198,8 +198,8 @@ def test_a_paired_identity_is_judged_seed_by_seed_not_by_the_spread_across_seeds
     same = {**BN_HELPS, "op": "=", "tol": 1e-4}
     (welch,) = settle(judge(load_summaries([tmp_path]), same))
     (paired,) = settle(judge(load_summaries([tmp_path]), {**same, "paired": True}))
-    assert welch["verdict"] == "inconclusive"  # across seeds the interval is wide
-    assert paired["verdict"] == "reproduced" and "paired by seed (3 seeds in both arms)" in paired["evidence"]
+    assert welch.verdict == "inconclusive"  # across seeds the interval is wide
+    assert paired.verdict == "reproduced" and "paired by seed (3 seeds in both arms)" in paired.evidence
 
 
 def test_columns_chosen_at_table_time(tmp_path):
@@ -212,6 +212,27 @@ def test_columns_chosen_at_table_time(tmp_path):
     assert list(table.columns).count("test_acc_best mean") == 1  # a column asked for twice appears once
     with pytest.raises(TableError, match="--columns"):
         write_tables([tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/layer_01:mean"])
+    # a tag no run logs is refused with the nearest names, never shown as a column of n/a
+    with pytest.raises(TableError, match="no run read logs 'grad_norm/first_over_last_hiden'; nearest: "
+                                         "grad_norm/first_over_last_hidden"):
+        write_tables([tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/first_over_last_hiden"])
+
+
+def test_one_metric_spec_reads_tag_how_for_every_part():
+    from bnrepro.config import validate
+    from bnrepro.config.metric import Metric, MetricError
+    from bnrepro.report.tables import check_columns
+
+    steps = Metric.parse("test/acc:steps_to=0.8")
+    assert (steps.tag, steps.how, steps.target, steps.column, steps.censored) == \
+        ("test/acc", "steps_to", 0.8, "steps_to=0.8:test/acc", True)
+    assert Metric.parse("grad_norm/layer_01").column == "final:grad_norm/layer_01"
+    assert Metric.parse("test_acc_final").column == "test_acc_final" and Metric.parse("diverged").counted
+    for bad in ("grad_norm/layer_01:mean", "test/acc:steps_to=high", "test_acc:final", ""):
+        with pytest.raises(MetricError, match="not a metric|no way"):
+            Metric.parse(bad)
+    check_columns(["test/acc:steps_to=0.8"])  # table --columns takes what report.columns takes
+    validate(tiny(report__columns=["test/acc:steps_to=0.8"]))
 
 
 def test_an_unfinished_rerun_never_replaces_a_finished_run(tmp_path):

@@ -55,9 +55,9 @@ def test_bn_trains_in_5_of_5_and_no_bn_diverges_in_5_of_5_reproduces_bn_trains_b
         run(tmp_path, f"pre{seed}", seed, "pre", 0.95 + seed / 1000)
         run(tmp_path, f"none{seed}", seed, "none", status="diverged")
     found = verdict(tmp_path, TRAINS_BETTER)
-    assert found["verdict"] == "reproduced"
-    assert "Mann-Whitney U" in found["evidence"] and "diverged in 5 of 5 (ranked worst)" in found["evidence"]
-    assert found["p"] == pytest.approx(1 / 252)  # every BN run above every diverged one: 1 of C(10, 5) orders
+    assert found.verdict == "reproduced"
+    assert "Mann-Whitney U" in found.evidence and "diverged in 5 of 5 (ranked worst)" in found.evidence
+    assert found.p == pytest.approx(1 / 252)  # every BN run above every diverged one: 1 of C(10, 5) orders
 
 
 def test_two_survivors_of_ten_beating_ten_healthy_runs_is_not_a_reproduction(tmp_path):
@@ -68,8 +68,8 @@ def test_two_survivors_of_ten_beating_ten_healthy_runs_is_not_a_reproduction(tmp
             run(tmp_path, f"pre{seed}", seed, "pre", status="diverged")
         run(tmp_path, f"none{seed}", seed, "none", 0.90 + seed / 1000)
     found = verdict(tmp_path, TRAINS_BETTER)
-    assert found["verdict"] == "contradicted"  # 8 of 10 diverged: the arm trains worse, not better
-    assert "diverged in 8 of 10 (ranked worst)" in found["evidence"] and "Mann-Whitney U" in found["evidence"]
+    assert found.verdict == "contradicted"  # 8 of 10 diverged: the arm trains worse, not better
+    assert "diverged in 8 of 10 (ranked worst)" in found.evidence and "Mann-Whitney U" in found.evidence
 
 
 LANDSCAPE = {"text": "BN makes the loss landscape smoother", "source": "", "metric": "landscape/loss_range:median",
@@ -83,8 +83,8 @@ def test_a_mechanism_metric_of_a_mostly_dead_arm_is_not_applicable_with_the_reas
     run(tmp_path, "none2", 2, "none", status="diverged")
     run(tmp_path, "none3", 3, "none", 0.1, best=0.11, tags={"landscape/loss_range": 0.0})  # dead: flat
     found = verdict(tmp_path, LANDSCAPE)
-    assert found["verdict"] == "not applicable"
-    assert "model.bn=none: diverged in 2 of 3 runs, at chance in 1 of 3" in found["evidence"]
+    assert found.verdict == "not applicable"
+    assert "model.bn=none: diverged in 2 of 3 runs, at chance in 1 of 3" in found.evidence
 
 
 def test_a_dead_network_is_left_out_of_a_mechanism_metric_and_said_so(tmp_path):
@@ -94,8 +94,8 @@ def test_a_dead_network_is_left_out_of_a_mechanism_metric_and_said_so(tmp_path):
         run(tmp_path, f"none{seed}", seed, "none", 0.1 if dead else 0.8, best=0.11 if dead else 0.8,
             tags={"landscape/loss_range": 0.0 if dead else 1.0 + seed / 10})
     found = verdict(tmp_path, LANDSCAPE)
-    assert found["verdict"] == "reproduced" and found["n"] == [5, 4]
-    assert "left out: at chance in 1 of 5" in found["evidence"]
+    assert found.verdict == "reproduced" and found.n == [5, 4]
+    assert "left out: at chance in 1 of 5" in found.evidence
 
 
 def test_a_dead_networks_value_counts_when_read_at_the_first_step_or_when_the_claim_says_so(tmp_path):
@@ -104,11 +104,11 @@ def test_a_dead_networks_value_counts_when_read_at_the_first_step_or_when_the_cl
     for seed in (1, 2, 3):
         run(tmp_path, f"none{seed}", seed, "none", 0.1, best=0.11,
             tags={"grad_norm/first_over_last_hidden": 1e-5 * seed})
-    assert verdict(tmp_path, vanish)["verdict"] == "not applicable"
+    assert verdict(tmp_path, vanish).verdict == "not applicable"
     kept = verdict(tmp_path, {**vanish, "at_chance_counts": True})
-    assert kept["verdict"] == "reproduced" and "kept: the claim counts them" in kept["evidence"]
+    assert kept.verdict == "reproduced" and "kept: the claim counts them" in kept.evidence
     first = verdict(tmp_path, {**vanish, "metric": "grad_norm/first_over_last_hidden:first"})
-    assert first["verdict"] == "reproduced" and "kept: read before training mattered" in first["evidence"]
+    assert first.verdict == "reproduced" and "kept: read before training mattered" in first.evidence
 
 
 def test_a_claim_that_an_arm_diverges_is_judged_on_counts(tmp_path):
@@ -118,11 +118,11 @@ def test_a_claim_that_an_arm_diverges_is_judged_on_counts(tmp_path):
     diverges = {"text": "no BN diverges", "source": "", "metric": "diverged", "where": "model.bn=none", "op": ">",
                 "than": "model.bn=pre"}
     found = verdict(tmp_path, diverges)
-    assert found["verdict"] == "reproduced" and "Fisher's exact test" in found["evidence"]
-    assert found["p"] == pytest.approx(stats.fisher_exact([[5, 0], [0, 5]], alternative="greater").pvalue)
+    assert found.verdict == "reproduced" and "Fisher's exact test" in found.evidence
+    assert found.p == pytest.approx(stats.fisher_exact([[5, 0], [0, 5]], alternative="greater").pvalue)
     most = verdict(tmp_path, {**diverges, "than": None, "value": 0.5})
-    assert most["verdict"] == "reproduced" and "binomial test" in most["evidence"]
-    assert most["p"] == pytest.approx(1 / 32)
+    assert most.verdict == "reproduced" and "binomial test" in most.evidence
+    assert most.p == pytest.approx(1 / 32)
 
 
 def _curve_run(root, variant, seed, curve, status="completed", bn="pre"):
@@ -163,11 +163,11 @@ def test_equivalence_is_two_one_sided_tests_within_the_band(tmp_path):
     a, b = np.array([0.950, 0.951, 0.952]), np.array([0.951, 0.952, 0.950])
     lower = stats.ttest_ind(a + band, b, equal_var=False, alternative="greater").pvalue
     upper = stats.ttest_ind(a - band, b, equal_var=False, alternative="less").pvalue
-    assert tight["verdict"] == "reproduced" and tight["p"] == pytest.approx(max(lower, upper))
-    assert "TOST" in tight["evidence"] and "90% interval" in tight["evidence"]
-    assert verdict(tmp_path / "wide", same)["verdict"] == "inconclusive"
+    assert tight.verdict == "reproduced" and tight.p == pytest.approx(max(lower, upper))
+    assert "TOST" in tight.evidence and "90% interval" in tight.evidence
+    assert verdict(tmp_path / "wide", same).verdict == "inconclusive"
     apart = verdict(tmp_path / "apart", same)
-    assert apart["verdict"] == "contradicted" and "beyond the band" in apart["evidence"]
+    assert apart.verdict == "contradicted" and "beyond the band" in apart.evidence
 
 
 def test_an_absolute_tolerance_judges_values_near_a_target_of_zero(tmp_path):
@@ -175,8 +175,8 @@ def test_an_absolute_tolerance_judges_values_near_a_target_of_zero(tmp_path):
         run(tmp_path, f"pre{seed}", seed, "pre", 0.9, tags={"bias/layer_01/grad_norm": seed * 1e-9})
     zero = {"text": "b's gradient is 0", "source": "", "metric": "bias/layer_01/grad_norm", "where": "model.bn=pre",
             "op": "=", "value": 0.0, "tol": 0.01}
-    assert verdict(tmp_path, zero)["verdict"] != "reproduced"  # a relative band around 0 is empty
-    assert verdict(tmp_path, {**zero, "tol_abs": 1e-6})["verdict"] == "reproduced"
+    assert verdict(tmp_path, zero).verdict != "reproduced"  # a relative band around 0 is empty
+    assert verdict(tmp_path, {**zero, "tol_abs": 1e-6}).verdict == "reproduced"
 
 
 def test_a_paired_difference_claim_is_about_the_size_of_each_seeds_change(tmp_path):
@@ -187,8 +187,8 @@ def test_a_paired_difference_claim_is_about_the_size_of_each_seeds_change(tmp_pa
     changes = {"text": "a = 10 changes the loss", "source": "", "metric": "train/loss:first", "op": "!=",
                "where": "model.weight_scale=10", "than": "model.weight_scale=1", "paired": True, "tol": 1e-3}
     found = verdict(tmp_path, changes)
-    assert found["verdict"] == "reproduced" and "paired by seed (4 seeds in both arms)" in found["evidence"]
-    assert found["interval_level"] == "one-sided 95%" and found["interval"][0] > found["band"]
+    assert found.verdict == "reproduced" and "paired by seed (4 seeds in both arms)" in found.evidence
+    assert found.interval_level == "one-sided 95%" and found.interval[0] > found.band
 
 
 def test_identical_values_never_give_a_t_test_p(tmp_path):
@@ -197,19 +197,24 @@ def test_identical_values_never_give_a_t_test_p(tmp_path):
         run(tmp_path, f"pre{seed}", seed, "pre", 0.75 + seed / 1000)
     below = {"text": "does not train", "source": "", "metric": "test_acc_best", "where": "model.bn=none", "op": "<",
              "value": 0.2}
-    found = verdict(tmp_path, below)
-    assert found["verdict"] == "reproduced" and found["p"] is None and found["exact"] is True
-    assert "identical values" in found["evidence"] and "p = 0" not in found["evidence"]
     worse = verdict(tmp_path, {**below, "than": "model.bn=pre", "value": None})
-    assert "Mann-Whitney U" in worse["evidence"] and "Welch" not in worse["evidence"]
-    assert worse["p"] == pytest.approx(0.05) and worse["verdict"] == "inconclusive"  # 3 against 3: p >= 0.05
+    assert "Mann-Whitney U" in worse.evidence and "Welch" not in worse.evidence
+    assert worse.p == pytest.approx(0.05) and worse.verdict == "inconclusive"  # 3 against 3: p >= 0.05
+    three = verdict(tmp_path, below)  # 3 identical values: as few as 3 signs, no exact decision
+    assert three.verdict == "inconclusive" and three.exact is None and three.p is None
+    assert "an exact decision needs at least 5" in three.evidence
+    for seed in (4, 5):
+        run(tmp_path, f"none{seed}", seed, "none", 0.115, best=0.115)
+    found = verdict(tmp_path, below)
+    assert found.verdict == "reproduced" and found.p is None and found.exact is True
+    assert "identical values" in found.evidence and "p = 0" not in found.evidence
 
 
 def test_no_effect_is_inconclusive_not_a_verdict_against_the_claim(tmp_path):
     for seed, (a, b) in enumerate(zip([0.90, 0.93, 0.91], [0.92, 0.90, 0.93]), 1):
         run(tmp_path, f"pre{seed}", seed, "pre", a)
         run(tmp_path, f"none{seed}", seed, "none", b)
-    assert verdict(tmp_path, TRAINS_BETTER)["verdict"] == "inconclusive"
+    assert verdict(tmp_path, TRAINS_BETTER).verdict == "inconclusive"
 
 
 def test_holm_adjusts_the_experiments_tests_together(tmp_path):
@@ -219,11 +224,11 @@ def test_holm_adjusts_the_experiments_tests_together(tmp_path):
         run(tmp_path, f"none{seed}", seed, "none", b)
     runs = load_summaries([tmp_path])
     alone = settle(judge(runs, TRAINS_BETTER))[0]
-    assert alone["verdict"] == "reproduced" and alone["p"] < 0.05 < 4 * alone["p"]
+    assert alone.verdict == "reproduced" and alone.p < 0.05 < 4 * alone.p
     four = settle([j for _ in range(4) for j in judge(runs, TRAINS_BETTER)])
-    assert all(v["verdict"] == "inconclusive" and v["p_holm"] == pytest.approx(min(1, 4 * alone["p"]))
+    assert all(v.verdict == "inconclusive" and v.p_holm == pytest.approx(min(1, 4 * alone.p))
                for v in four)
-    assert "Holm-adjusted" in four[0]["evidence"] and "4 tests" in four[0]["evidence"]
+    assert "Holm-adjusted" in four[0].evidence and "4 tests" in four[0].evidence
 
 
 def test_checks_hold_or_fail_run_by_run_and_are_not_tests(tmp_path):
@@ -233,9 +238,9 @@ def test_checks_hold_or_fail_run_by_run_and_are_not_tests(tmp_path):
             "op": "=", "value": 1.0, "tol": 0.05, "check": True}
     runs = load_summaries([tmp_path])
     found = settle(judge(runs, unit) + judge(runs, TRAINS_BETTER))
-    assert found[0]["verdict"] == "check: holds" and "holds in 3 of 3" in found[0]["evidence"]
-    assert found[0]["p"] is None and found[0]["p_holm"] is None
-    assert verdict(tmp_path, {**unit, "tol": 0.002})["verdict"] == "check: fails"
+    assert found[0].verdict == "check: holds" and "holds in 3 of 3" in found[0].evidence
+    assert found[0].p is None and found[0].p_holm is None
+    assert verdict(tmp_path, {**unit, "tol": 0.002}).verdict == "check: fails"
 
 
 def test_a_question_asked_in_both_directions_is_one_two_sided_test(tmp_path):
@@ -246,10 +251,10 @@ def test_a_question_asked_in_both_directions_is_one_two_sided_test(tmp_path):
                 "where": "model.bn=pre", "than": "model.bn=post", "two_sided": True}
     found = verdict(tmp_path, question)
     a, b = [0.960, 0.961, 0.9605], [0.957, 0.958, 0.956]
-    assert found["verdict"] == "reproduced" and found["interval_level"] == "95%"
-    assert found["p"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert found.verdict == "reproduced" and found.interval_level == "95%"
+    assert found.p == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
     other_way = verdict(tmp_path, {**question, "where": "model.bn=post", "than": "model.bn=pre"})
-    assert other_way["verdict"] == "contradicted"
+    assert other_way.verdict == "contradicted"
 
 
 def test_unfinished_runs_and_missing_values_are_counted_in_the_evidence(tmp_path):
@@ -258,8 +263,8 @@ def test_unfinished_runs_and_missing_values_are_counted_in_the_evidence(tmp_path
             status="interrupted" if seed > 3 else "completed")
         run(tmp_path, f"none{seed}", seed, "none", math.nan if seed == 1 else 0.5 + seed / 1000)
     found = verdict(tmp_path, TRAINS_BETTER)
-    assert "2 of 5 left out: interrupted" in found["evidence"]
-    assert "1 of 5 left out: no value of test_acc_final" in found["evidence"] and found["n"] == [3, 4]
+    assert "2 of 5 left out: interrupted" in found.evidence
+    assert "1 of 5 left out: no value of test_acc_final" in found.evidence and found.n == [3, 4]
 
 
 def test_claims_report_totals_name_the_tests_and_the_correction(tmp_path):
@@ -353,5 +358,5 @@ def test_a_claim_naming_a_key_the_runs_lack_is_not_applicable_not_a_crash(tmp_pa
         run(tmp_path, f"pre{seed}", seed, "pre", 0.95)
         run(tmp_path, f"none{seed}", seed, "none", 0.90)
     found = verdict(tmp_path, {**TRAINS_BETTER, "where": "model.colour=red", "than": "model.bn=none"})
-    assert found["verdict"] == "not applicable"
-    assert "no config key 'model.colour'" in found["evidence"] and "another design" in found["evidence"]
+    assert found.verdict == "not applicable"
+    assert "no config key 'model.colour'" in found.evidence and "another design" in found.evidence

@@ -66,11 +66,21 @@ def spread_keys(flats: list[dict], claim) -> list[str]:
     return keys
 
 
+def shared_runs(flats: list[dict], claim) -> int:
+    """How many runs both of a claim's arms select (a run compared with itself)."""
+    conditions = arms(claim)
+    return sum(len(conditions) > 1 and all(matches(f, c) for c in conditions) for f in flats)
+
+
 def check_claims(flats: list[dict], claims) -> None:
-    """An experiment's own sweep must pin every claim to one configuration per arm."""
+    """An experiment's own sweep must pin every claim to one configuration per arm, and its
+    arms must not share runs."""
     for claim in claims:
         keys = spread_keys(flats, claim)
+        text = claim["text"] if isinstance(claim, dict) else claim.text
+        if shared_runs(flats, claim):
+            raise ConfigError(f"claim {text!r}: its arms share runs (where and than both select them): a claim "
+                              f"compares two disjoint sets of runs")
         if keys:
-            text = claim["text"] if isinstance(claim, dict) else claim.text
             raise ConfigError(f"claim {text!r} pools configurations: its arms leave {', '.join(keys)} "
                               f"unpinned; name them in the claim's where/than")

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from omegaconf import DictConfig
 
+from .metric import COUNTED, FORMS, is_metric
 from .schema import (IMAGE_SIDE, TRAIN_SIZE, Activation, Arch, DatasetName, BatchNormConfig, BNPlacement, Config, GaussianLabels,
                      Loss, ModelConfig, NoiseOnlyConfig, NoisyConfig, NormConfig, NormKind, RenormConfig)
 
@@ -107,14 +109,12 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(data.dim >= 1, "data.dim", data.dim, "must be >= 1")
     _check(data.synthetic_test >= 1, "data.synthetic_test", data.synthetic_test, "must be >= 1")
     for column in cfg.report.columns:
-        _check(_is_metric(column) and column not in SPECIAL_METRICS, "report.columns", column,
+        _check(is_metric(column) and column not in COUNTED, "report.columns", column,
                "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change' or 'tag:steps_to=X'")
     for i, claim in enumerate(cfg.report.claims):
         _check_claim(claim, f"report.claims[{i}]")
-
-
-# Claims' metrics counted from each run's outcome rather than read from it (report/claims.py).
-SPECIAL_METRICS = ("diverged", "at_chance")
+    for i, entry in enumerate(cfg.report.dropped):
+        _check_dropped(entry, f"report.dropped[{i}]")
 
 
 def _check_claim(claim, key: str) -> None:
@@ -127,9 +127,7 @@ def _check_claim(claim, key: str) -> None:
            "pairs two arms by seed: needs `than`")
     for field in ("metric", "than_metric"):
         value = getattr(claim, field)
-        _check(value is None or _is_metric(value), f"{key}.{field}", value,
-               "a summary value (test_acc_final ...), 'diverged', 'at_chance', or a tag with an optional "
-               "':first', ':final', ':median', ':change' or ':steps_to=X'")
+        _check(value is None or is_metric(value), f"{key}.{field}", value, FORMS)
     _check(claim.factor > 0, f"{key}.factor", claim.factor, "must be > 0 (it scales the compared value)")
     _check(claim.tol > 0, f"{key}.tol", claim.tol, "must be > 0 (a relative band)")
     _check(claim.tol_abs is None or claim.tol_abs >= 0, f"{key}.tol_abs", claim.tol_abs, "must be null or >= 0")
@@ -139,7 +137,7 @@ def _check_claim(claim, key: str) -> None:
            "asks one question in both directions: op must be '>' or '<' (the side the source expects)")
     _check(not (claim.two_sided and claim.check), f"{key}.two_sided", claim.two_sided,
            "a check verifies one direction run by run: not two-sided")
-    if claim.metric in SPECIAL_METRICS:
+    if claim.metric in COUNTED:
         _check(claim.op in (">", "<") or claim.check, f"{key}.op", claim.op,
                f"{claim.metric} counts runs: compare rates with '>' or '<' (or make it a check)")
         _check(claim.value is None or 0 <= claim.value <= 1, f"{key}.value", claim.value,
@@ -148,13 +146,14 @@ def _check_claim(claim, key: str) -> None:
                f"{claim.metric} counts runs of an arm: no than_metric, paired or better")
 
 
-def _is_metric(metric: str) -> bool:
-    """'test_acc_final', 'diverged', 'grad_norm/layer_01', 'x/y:median', 'test/acc:steps_to=0.9'
-    (whether a run logs it is launch/sweep.py's check: it depends on the whole config)."""
-    tag, _, how = metric.partition(":")
-    if "/" not in tag:
-        return bool(tag) and not how and tag.replace("_", "").isalnum()
-    return how in ("", "first", "final", "median", "change") or _is_steps_to(how)
+def _check_dropped(entry, key: str) -> None:
+    """A dropped claim's record: every field stated (claim, verdict, reason), the commit a hash."""
+    for name in ("claim", "verdict", "reason"):
+        value = getattr(entry, name)
+        _check(isinstance(value, str) and value.strip() != "", f"{key}.{name}", repr(value),
+               "must be stated (a dropped claim records its text, its last verdict, the commit and the reason)")
+    _check(isinstance(entry.commit, str) and re.fullmatch(r"[0-9a-f]{7,40}", entry.commit) is not None,
+           f"{key}.commit", repr(entry.commit), "must be the commit whose results gave the last verdict (7-40 hex digits)")
 
 
 def _check_measures(cfg) -> None:
@@ -176,16 +175,6 @@ def _check_measures(cfg) -> None:
            list(probes.which), "the probe `dead` counts ReLUs that never fire: it needs model.activation=relu")
     cap = probes.landscape_max_step
     _check(cap is None or cap > 0, "probes.landscape_max_step", cap, "must be null (no cap) or > 0")
-
-
-def _is_steps_to(how: str) -> bool:
-    """'steps_to=0.9': the first evaluated step at which the tag is >= 0.9 (report/summaries.py)."""
-    kind, _, threshold = how.partition("=")
-    try:
-        float(threshold)
-    except ValueError:
-        return False
-    return kind == "steps_to"
 
 
 def _check_norm(norm: NormConfig) -> None:

@@ -15,7 +15,7 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "DroppedClaim", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
 
 
 class DatasetName(Enum):
@@ -417,6 +417,17 @@ class ClaimConfig:
 
 
 @dataclass
+class DroppedClaim:
+    """A claim removed from an experiment file after runs judged it, kept so that it is never
+    dropped in silence: results/claims.md lists it with its last verdict and the reason."""
+    # Empty by default, not "???": checks.py names a field left out with a clear message.
+    claim: str = ""  # its text as the runs judged it
+    verdict: str = ""  # its last verdict, in the words of the report that gave it
+    commit: str = ""  # the commit whose results gave that verdict
+    reason: str = ""  # why it was removed
+
+
+@dataclass
 class PaperRow:
     """One variant's row of a paper table: the paper's numbers for the arm named `variant`."""
     variant: str = "???"
@@ -444,6 +455,8 @@ class ReportConfig:
     # test accuracies and status.
     columns: List[str] = field(default_factory=list)
     claims: List[ClaimConfig] = field(default_factory=list)
+    # Claims removed after runs judged them (claim, last verdict, commit, reason): listed, never silent.
+    dropped: List[DroppedClaim] = field(default_factory=list)
     # A table of the range of this numeric config key (e.g. optim.lr) over which the mean
     # test_acc_final reaches range_threshold, one row per configuration of the other keys.
     range_key: Optional[str] = None

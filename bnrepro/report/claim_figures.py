@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import arms
+from ..config.metric import Metric
 from . import plotting
 from .plotting import configurations, curves, style
 from .santurkar_figures import DRAWN
@@ -23,7 +24,7 @@ from .words import header
 
 MAX_PANELS = 6
 MAX_LINES = 12
-OVER_TRAINING = ("", "final", "median", "change")  # suffixes whose tag is a series over training
+OVER_TRAINING = ("final", "median", "change")  # ways of reading a tag that summarize its series over training
 
 
 def claims_of(experiment: pd.DataFrame) -> list[dict]:
@@ -36,9 +37,9 @@ def claimed_tags(experiment: pd.DataFrame) -> dict[str, list[dict]]:
     """Tag -> the claims about it, for tags logged over training and not drawn elsewhere."""
     tags: dict[str, list[dict]] = {}
     for claim in claims_of(experiment):
-        tag, _, how = claim["metric"].partition(":")
-        if "/" in tag and how in OVER_TRAINING and not tag.startswith(DRAWN):
-            tags.setdefault(tag, []).append(claim)
+        spec = Metric.parse(claim["metric"])
+        if spec.logged and spec.how in OVER_TRAINING and not spec.tag.startswith(DRAWN):
+            tags.setdefault(spec.tag, []).append(claim)
     return dict(list(tags.items())[:MAX_PANELS])
 
 

@@ -14,10 +14,18 @@ differences), or with a threshold (`value`). The rule (README, "Claim verdicts")
   fewer than half, the verdict is `not applicable` with the reason;
 - `diverged` / `at_chance`: counts, Fisher's exact test or a binomial test;
 - `>` / `<` one-sided (`two_sided`: one two-sided question), `=` TOST within the band,
-  `!=` beyond it (paired claims: on |per-seed change|); bands are tol x |target| or tol_abs;
+  `!=` beyond it (paired claims: on |per-seed change|); bands are tol x |target| or tol_abs
+  (no finite target: `not applicable`); with a diverged or never-reached run, equality is
+  intersection-union (significance.py); every `=` verdict shows the two-sided test of the
+  difference beside it;
 - Holm's correction within each experiment (settle): `reproduced` / `contradicted` at an
   adjusted p < 0.05 for / against the claim, else `inconclusive`; identical values decide
-  exactly; `check` rows hold or fail run by run and are not counted as reproductions.
+  exactly (from EXACT_MIN runs or pairs); `check` rows hold or fail run by run and are not
+  counted as reproductions; each claim's two-sided p (`p_two_sided`) feeds the report-wide
+  Benjamini-Hochberg q (claims_report.py);
+- arms that share runs are refused (`not applicable`): a claim compares two sets of runs.
+
+Each judgement is a Verdict record (verdict.py); tables.py writes it to <experiment>.claims.json.
 
 A claim never pools configurations: when the runs vary in keys the claim does not name
 (a user's sweep), it is judged once per combination of those keys.
@@ -26,33 +34,36 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, arms
+from ..config.metric import COUNTED, Metric
+from ..config.status import COMPLETED, DIVERGED, FINISHED
 from . import significance as sig
 from .format import mean_std, steps_text
-from .summaries import AT_CHANCE, TableError, censored, metric_column
+from .stated import as_claim
+from .verdict import Verdict
+from .summaries import AT_CHANCE, TableError
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not applicable", "check: holds", "check: fails")
-SPECIAL = ("diverged", "at_chance")  # metrics counted from each run's outcome, not read from it
-FINISHED = ("completed", "diverged")
 
 
 def better(claim: dict) -> str | None:
     """'higher' / 'lower': which values of an outcome metric are better (a diverged run takes
     the worst); None for a mechanism metric. From `better`, else from the metric's name."""
-    if claim.get("better"):
-        return claim["better"]
-    metric = claim["metric"]
-    tag, _, how = metric.partition(":")
-    if censored(metric) or metric == "best_step":
+    c = as_claim(claim)
+    if c.better:
+        return c.better
+    metric = c.metric
+    spec = Metric.parse(metric)
+    if spec.censored or metric == "best_step":
         return "lower"
-    if how == "change":
+    if spec.how == "change":
         return None
-    name = tag.rsplit("/", 1)[-1]
+    name = spec.tag.rsplit("/", 1)[-1]
     if name == "acc" or name.endswith("_acc") or metric in ("test_acc_final", "test_acc_best"):
         return "higher"
     if name == "loss" or metric in ("test_loss_final", "train_loss_final"):
@@ -65,7 +76,7 @@ def _flat(row: pd.Series) -> dict:
             if k.startswith("config.") and not (isinstance(v, float) and math.isnan(v))}
 
 
-def judge(runs: pd.DataFrame, claim: dict) -> list[dict]:
+def judge(runs: pd.DataFrame, claim: dict) -> list[Verdict]:
     """One judgement per combination of the keys the claim leaves unpinned (usually one);
     `settle` then applies the experiment's correction and words the verdicts."""
     flats = [_flat(row) for _, row in runs.iterrows()]
@@ -78,6 +89,11 @@ def judge(runs: pd.DataFrame, claim: dict) -> list[dict]:
     except ConfigError as e:  # a claim of another design than these runs' (stated after them): no arm
         return [_unjudgeable(claim, f"not applicable: these runs cannot be split into its arms ({e}): "
                                     f"the claim was stated for another design than the one these runs trained")]
+    shared = arms.shared_runs(flats, claim)
+    if shared:  # a run in both arms would be compared with itself
+        return [_unjudgeable(claim, f"not applicable: its arms share {shared} run{'s' * (shared != 1)} (where "
+                                    f"{claim['where']!r} and than {claim['than']!r} both select them): a claim "
+                                    "compares two disjoint sets of runs")]
     if not keys:
         return [_judge_one(runs, flats, claim, conditions, "")]
     combos = sorted({tuple(str(f.get(k)) for k in keys) for f in flats
@@ -90,18 +106,9 @@ def judge(runs: pd.DataFrame, claim: dict) -> list[dict]:
     return found
 
 
-def _judgement(claim: dict, combination: str = "", measured: str = "", n: list | None = None,
-               parts: list | None = None) -> dict:
-    """A judgement's fields before any test fills them."""
-    return {**claim, "combination": combination, "measured": measured, "n": n or [], "diverged": None,
-            "test": None, "p": None, "p_against": None, "p_holm": None, "p_against_holm": None, "difference": None,
-            "estimate_of": None, "interval": None, "interval_level": None, "exact": None, "band": None,
-            "post_hoc": False, "_parts": parts or []}
-
-
-def _unjudgeable(claim: dict, why: str) -> dict:
+def _unjudgeable(claim: dict, why: str) -> Verdict:
     """The judgement of a claim the runs cannot answer at all."""
-    return {**_judgement(claim), "verdict": "not applicable", "_why": why}
+    return Verdict(claim, verdict="not applicable", why=why)
 
 
 @dataclass
@@ -114,6 +121,7 @@ class Arm:
     notes: list = field(default_factory=list)  # what happened to runs, in words
     not_applicable: str | None = None
     count: int = 0  # special metrics: runs where it happened, of len(values)
+    diverged: int = 0  # special metrics: of `count`, the runs that diverged
 
 
 def _status_notes(chosen: pd.DataFrame) -> list[str]:
@@ -127,11 +135,11 @@ def _status_notes(chosen: pd.DataFrame) -> list[str]:
 
 def _at_chance(rows: pd.DataFrame) -> pd.Series:
     best = pd.to_numeric(rows.get("test_acc_best", pd.Series(np.nan, index=rows.index)), errors="coerce")
-    return (rows["status"] == "completed") & (best < AT_CHANCE)
+    return (rows["status"] == COMPLETED) & (best < AT_CHANCE)
 
 
 def _read(rows: pd.DataFrame, metric: str) -> np.ndarray:
-    column = metric_column(metric)
+    column = Metric.parse(metric).column
     if column not in rows:
         return np.full(len(rows), np.nan)
     return pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
@@ -144,21 +152,24 @@ def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics:
     arm = Arm(where, metrics[0], notes=_status_notes(chosen))
     done = chosen[chosen["status"].isin(FINISHED)]
     n = len(done)
-    diverged, chance = (done["status"] == "diverged").to_numpy(), _at_chance(done).to_numpy()
-    if metrics[0] in SPECIAL:  # counted from each finished run's outcome
+    diverged, chance = (done["status"] == DIVERGED).to_numpy(), _at_chance(done).to_numpy()
+    if metrics[0] in COUNTED:  # counted from each finished run's outcome
         hit = diverged | (chance if metrics[0] == "at_chance" else False)
         arm.values, arm.count, arm.seeds = hit.astype(float), int(hit.sum()), list(done["config.seed"])
+        arm.diverged = int(diverged.sum())
         return arm, arm.values[:, None]
     values = np.column_stack([_read(done, m) for m in metrics]) if n else np.zeros((0, len(metrics)))
     direction = better(claim)
-    if direction:  # an outcome: a diverged run is the worst value
-        values[diverged] = -np.inf if direction == "higher" else np.inf
+    if direction:  # an outcome: a diverged run is the worst value, except where it was read before it diverged
+        later = np.array([Metric.parse(m).how != "first" for m in metrics])
+        values[np.ix_(diverged, later)] = -np.inf if direction == "higher" else np.inf
         usable = np.ones(n, dtype=bool)
         valued = ~np.isnan(values).any(axis=1)  # +-inf stays: diverged, or a target never reached
         arm.notes += [f"diverged in {diverged.sum()} of {n} (ranked worst)"] * bool(diverged.any())
         arm.notes += [f"at chance in {chance.sum()} of {n}"] * bool(chance.any())
     else:  # a mechanism: a diverged or dead network's value has no meaning
-        keep_dead = bool(claim.get("at_chance_counts")) or all(m.endswith(":first") for m in metrics)
+        counts_dead = bool(as_claim(claim).at_chance_counts)
+        keep_dead = counts_dead or all(Metric.parse(m).how == "first" for m in metrics)
         dead_chance = chance & (not keep_dead)
         usable = ~(diverged | dead_chance)
         valued = np.isfinite(values).all(axis=1)
@@ -169,7 +180,7 @@ def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics:
         elif causes:
             arm.notes.append(f"left out: {causes}")
         if keep_dead and chance.any():
-            why = "the claim counts them" if claim.get("at_chance_counts") else "read before training mattered"
+            why = "the claim counts them" if counts_dead else "read before training mattered"
             arm.notes.append(f"at chance in {chance.sum()} of {n} (kept: {why})")
     missing = int((usable & ~valued).sum())
     arm.notes += [f"{missing} of {n} left out: no value of {' / '.join(metrics)}"] * bool(missing)
@@ -180,9 +191,12 @@ def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics:
 
 def _values_text(arm: Arm) -> str:
     """What an arm measured, in a few words: mean ± std, and how many ranked last."""
-    if arm.metric in SPECIAL:
+    if arm.metric == "at_chance" and arm.diverged:  # diverged runs count, but are not called at chance
+        n = len(arm.values)
+        return f"at chance in {arm.count - arm.diverged} of {n}, diverged in {arm.diverged} of {n} ({arm.count} counted)"
+    if arm.metric in COUNTED:
         return f"{arm.metric.replace('_', ' ')} in {arm.count} of {len(arm.values)}"
-    return steps_text(arm.values) if censored(arm.metric) else _numbers(arm.values)
+    return steps_text(arm.values) if Metric.parse(arm.metric).censored else _numbers(arm.values)
 
 
 def _numbers(values: np.ndarray) -> str:
@@ -197,19 +211,22 @@ def _describe(arm: Arm, label: str | None = None) -> str:
     return f"{label or arm.metric}: {_values_text(arm)} (n={len(arm.values)}; {arm.where}{notes})"
 
 
-def _differences(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """x - y per run or seed; two worst values (both diverged, both never) are a tie: 0."""
+def _differences(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x - y per run or seed, which are ties of two worst values): two worst values (both
+    diverged, both never) are a tie, 0, which only a rank or sign test may use (it has no size)."""
     with np.errstate(invalid="ignore"):
         d = x - y
-    return np.where(np.isnan(d) & np.isinf(x) & np.isinf(y), 0.0, d)
+    ties = np.isnan(d) & np.isinf(x) & np.isinf(y)
+    return np.where(ties, 0.0, d), ties
 
 
-def _paired(a: Arm, b: Arm, factor: float) -> tuple[np.ndarray, float, str]:
-    """(per-seed differences a - factor * b, the mean of factor * b, the pairing in words)."""
+def _paired(a: Arm, b: Arm, factor: float) -> tuple[tuple[np.ndarray, np.ndarray], float, str]:
+    """((per-seed differences a - factor * b, ties of two worst values), the mean of factor * b,
+    the pairing in words)."""
     mine, theirs = dict(zip(a.seeds, a.values)), dict(zip(b.seeds, factor * b.values))
     seeds = sorted(set(mine) & set(theirs))
     alone = sorted(set(mine) ^ set(theirs))
-    d = _differences(np.array([mine[s] for s in seeds]), np.array([theirs[s] for s in seeds]))
+    d = _differences(np.array([mine[s] for s in seeds], dtype=float), np.array([theirs[s] for s in seeds], dtype=float))
     ref = np.array([theirs[s] for s in seeds])
     words = f"paired by seed ({len(seeds)} seeds in both arms" + (
         f"; seeds {', '.join(map(str, alone))} in one arm only, left out)" if alone else ")")
@@ -221,62 +238,78 @@ def _finite_mean(values: np.ndarray) -> float:
     return float(finite.mean()) if len(finite) else math.nan
 
 
-def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: str) -> dict:
-    metric, op, factor = claim["metric"], claim["op"], claim.get("factor", 1.0) or 1.0
-    two_sided, check = bool(claim.get("two_sided")), bool(claim.get("check"))
+def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: str) -> Verdict:
+    c = as_claim(claim)  # typed, the schema's defaults filled in
+    metric, op, factor = c.metric, c.op, c.factor or 1.0
+    two_sided, check = bool(c.two_sided), bool(c.check)
     scaled = "" if factor == 1.0 else f"{factor:g} × "
-    within = claim.get("than_metric") and not claim.get("than")  # another metric of the same runs
-    a, a_values = _arm(runs, flats, conditions[0], claim["where"],
-                       [metric] + ([claim["than_metric"]] if within else []), claim)
+    within = c.than_metric and not c.than  # another metric of the same runs
+    a, a_values = _arm(runs, flats, conditions[0], c.where, [metric] + ([c.than_metric] if within else []), claim)
     parts, measured, arms_ = [_describe(a)], [_values_text(a)], [a]
     x, y, target, reference = a.values, None, 0.0, math.nan
-    if claim.get("value") is not None:
-        target = reference = factor * claim["value"]
-        parts.append(f"threshold {scaled}{claim['value']:g}")
-        measured.append(f"{scaled}{claim['value']:g}")
-    elif claim.get("than"):
-        b, _ = _arm(runs, flats, conditions[1], claim["than"], [claim.get("than_metric") or metric], claim)
+    ties = np.zeros(len(x), dtype=bool)  # differences that are two worst values tied
+    if c.value is not None:
+        target = reference = factor * c.value
+        parts.append(f"threshold {scaled}{c.value:g}")
+        measured.append(f"{scaled}{c.value:g}")
+    elif c.than:
+        b, _ = _arm(runs, flats, conditions[1], c.than, [c.than_metric or metric], claim)
         arms_.append(b)
         parts.append(_describe(b, f"{scaled}{b.metric}"))
         measured.append(f"{scaled}{_values_text(b)}")
-        if claim.get("paired") and metric not in SPECIAL:
-            x, reference, words = _paired(a, b, factor)
+        if c.paired and metric not in COUNTED:
+            (x, ties), reference, words = _paired(a, b, factor)
             parts.append(words)
         else:
             y = factor * b.values
             reference = _finite_mean(y)
     else:  # per-run differences with another metric of the same runs
-        x = _differences(a_values[:, 0], factor * a_values[:, 1])
+        x, ties = _differences(a_values[:, 0], factor * a_values[:, 1])
         reference = _finite_mean(factor * a_values[:, 1])
         measured.append(f"{scaled}{_numbers(a_values[:, 1])}")
-        parts.append(f"{scaled}{claim['than_metric']} of the same runs (per-run difference)")
-    result = _judgement(claim, combination, " vs ".join(measured), [len(arm.values) for arm in arms_], parts)
-    result["diverged"] = sum(int((runs[[arms.matches(f, c) for f in flats]]["status"] == "diverged").sum())
+        parts.append(f"{scaled}{c.than_metric} of the same runs (per-run difference)")
+    tested_n = [len(x)] if y is None and len(arms_) > 1 and metric not in COUNTED else [len(arm.values) for arm in arms_]
+    result = Verdict(claim, combination, " vs ".join(measured), tested_n, parts=parts)  # paired: the pairs tested
+    result.diverged = sum(int((runs[[arms.matches(f, c) for f in flats]]["status"] == DIVERGED).sum())
                              for c in conditions)
     reasons = [arm.not_applicable for arm in arms_ if arm.not_applicable]
     if reasons:
-        return {**result, "verdict": "not applicable", "_why": "not applicable: " + "; ".join(reasons)}
+        return replace(result, verdict="not applicable", why="not applicable: " + "; ".join(reasons))
     smallest = min([len(x)] + ([len(y)] if y is not None else []))
     if smallest < (1 if check else 2):
-        return {**result, "verdict": "inconclusive", "_why": "fewer than 2 runs with a value in an arm"}
-    band = claim.get("tol_abs")
+        return replace(result, verdict="inconclusive", why="fewer than 2 runs with a value in an arm")
+    band = c.tol_abs
     if band is None and op in ("=", "!="):
-        band = claim.get("tol", 0.01) * abs(reference)
-    result["band"] = _num(band)
+        band = c.tol * abs(reference)
+    result.band = _num(band)
+    if band is not None and not math.isfinite(band):
+        return replace(result, verdict="not applicable",
+                       why="not applicable: no finite value to compare with (every run of it diverged or has none), "
+                           "so the relative band (tol × |value|) does not exist; state tol_abs for an absolute band")
     if check:
-        return {**result, **_check(x, y, target, op, band)}
-    if metric in SPECIAL:
+        return replace(result, **_check(x, y, target, op, band))
+    if metric in COUNTED:
         outcome = sig.counts(a.count, len(a.values), arms_[1].count if y is not None else None,
-                             len(arms_[1].values) if y is not None else None, claim.get("value"), op, two_sided)
-        return {**result, **_tested(outcome, None)}
+                             len(arms_[1].values) if y is not None else None, c.value, op, two_sided)
+        return replace(result, **_tested(outcome, None))
+    ranked = bool(ties.any())
     if op in (">", "<"):
-        return {**result, **_tested(sig.ordering(x, y, target, op, two_sided), None)}
-    differences = y is None and claim.get("value") is None
+        return replace(result, **_tested(sig.ordering(x, y, target, op, two_sided, ranked), None))
+    differences = y is None and c.value is None
     if op == "!=" and differences:  # the size of each seed's (or run's) change
-        beyond, inside = sig.change_tests(np.abs(x), band)
-        return {**result, **_tested(beyond, inside)}
-    equivalent, beyond = sig.band_tests(x, y, target, band)
-    return {**result, **(_tested(equivalent, beyond) if op == "=" else _tested(beyond, equivalent))}
+        beyond, inside = sig.change_tests(np.abs(x[~ties]), band)
+        return replace(result, **_tested(beyond, inside))
+    kept = x[~ties]  # pairs of two worst values are not different: they leave the band tests to the rest
+    if ranked:
+        parts.append(f"{int(ties.sum())} pairs both worst (tied: not different), left to the rest")
+    equivalent, beyond = sig.band_tests(kept, y, target, band)
+    shown = replace(result, **(_tested(equivalent, beyond) if op == "=" else _tested(beyond, equivalent)))
+    if op == "=" and shown.exact is None:  # a gap inside the band is still shown, with its test
+        gap = sig.difference(kept, y, target)
+        shown.difference_test = None if gap is None else (
+            f"{gap.test}" + (f", difference {gap.estimate:+.3g}" if gap.estimate is not None else "") +
+            f": p = {gap.p_for:.2g}")
+    return shown
 
 
 def _num(value) -> float | None:
@@ -290,7 +323,7 @@ def _tested(outcome: sig.Outcome, opposite: sig.Outcome | None) -> dict:
     fields = {"test": outcome.test, "p": _num(outcome.p_for), "p_against": _num(against),
               "difference": _num(outcome.estimate), "estimate_of": outcome.of, "interval_level": outcome.level or None,
               "interval": [_num(outcome.low), _num(outcome.high)] if outcome.level else None,
-              "_opposite": opposite.test if opposite is not None else None}
+              "opposite": opposite.test if opposite is not None else None}
     exact = outcome.exact if outcome.exact is not None else (
         None if opposite is None or opposite.exact is None else not opposite.exact)
     if exact is not None:
@@ -305,57 +338,64 @@ def _check(x: np.ndarray, y: np.ndarray | None, target: float, op: str, band: fl
         ok = gaps > 0 if op == ">" else gaps < 0 if op == "<" else (np.abs(gaps) <= band) == (op == "=")
     holds, count = bool(ok.all()), f"{int(ok.sum())} of {ok.size}" + (" pairs of runs" if y is not None else "")
     return {"verdict": "check: holds" if holds else "check: fails", "test": "checked run by run",
-            "_why": f"checked run by run: holds in {count}"}
+            "why": f"checked run by run: holds in {count}"}
 
 
-def settle(judged: list[dict]) -> list[dict]:
+def settle(judged: list[Verdict]) -> list[Verdict]:
     """The verdicts of one experiment's claims: Holm's correction over its tests (the
     p-values for the claims together, and those against them together), then the words."""
-    tested = [j for j in judged if "verdict" not in j and j.get("exact") is None]
+    judged = [replace(j) for j in judged]  # the judgements given stay as they were
+    tested = [j for j in judged if j.verdict is None and j.tested()]  # m: the claims with a p, as tables count
     for key in ("p", "p_against"):
-        adjusted = sig.holm([j[key] if j[key] is not None else 1.0 for j in tested])
+        adjusted = sig.holm([getattr(j, key) if getattr(j, key) is not None else 1.0 for j in tested])
         for j, value in zip(tested, adjusted):
-            j[f"{key}_holm"] = value if j[key] is not None else None
-    settled = []
+            setattr(j, f"{key}_holm", value if getattr(j, key) is not None else None)
     for j in judged:
-        j = dict(j)
-        if "verdict" not in j:
-            if j["exact"] is not None:
-                j["verdict"] = "reproduced" if j["exact"] else "contradicted"
-            elif j["p_holm"] is not None and j["p_holm"] < sig.ALPHA:
-                j["verdict"] = "reproduced"
-            elif j["p_against_holm"] is not None and j["p_against_holm"] < sig.ALPHA:
-                j["verdict"] = "contradicted"
+        if j.verdict is None:
+            if j.exact is not None:
+                j.verdict = "reproduced" if j.exact else "contradicted"
+            elif j.p_holm is not None and j.p_holm < sig.ALPHA:
+                j.verdict = "reproduced"
+            elif j.p_against_holm is not None and j.p_against_holm < sig.ALPHA:
+                j.verdict = "contradicted"
             else:
-                j["verdict"] = "inconclusive"
-            j["_why"] = _test_words(j, len(tested))
-        j["evidence"] = "; ".join([*j.pop("_parts"), j.pop("_why")])
-        j.pop("_opposite", None)
-        settled.append(j)
-    return settled
+                j.verdict = "inconclusive"
+            j.why = _test_words(j, len(tested))
+            j.p_two_sided = two_sided_p(j)
+        j.evidence = "; ".join([*j.parts, j.why])
+    return judged
+
+
+def two_sided_p(j: Verdict) -> float | None:
+    """The claim's one two-sided p for the report-wide false discovery rate: twice the smaller
+    of its p for and against (at most 1); a two-sided question's p already is two-sided."""
+    if not j.tested():
+        return None
+    smaller = min(v for v in (j.p, j.p_against) if v is not None)
+    return smaller if j.stated.two_sided else min(1.0, 2 * smaller)
 
 
 def _p(value: float | None, adjusted: float | None, m: int) -> str:
     return f"p = {value:.2g} (Holm-adjusted {adjusted:.2g}, {m} tests)" if value is not None else "no p"
 
 
-def _test_words(j: dict, m: int) -> str:
+def _test_words(j: Verdict, m: int) -> str:
     """The test, its estimate and interval, and its p-values, as the evidence states them."""
-    if j["exact"] is not None:
-        d = j["difference"]
-        rest = f" ±{j['band']:.3g}" if j.get("band") is not None and j["op"] in ("=", "!=") else ""
-        side = {True: "holds", False: "fails"}[j["exact"]]
-        return (f"identical values: the {j.get('estimate_of') or 'difference'} is exactly {d:+.3g}"
+    c = j.stated
+    banded = j.band is not None and c.op in ("=", "!=")
+    if j.exact is not None:
+        rest = f" ±{j.band:.3g}" if banded else ""
+        side = {True: "holds", False: "fails"}[j.exact]
+        return (f"identical values: the {j.estimate_of or 'difference'} is exactly {j.difference:+.3g}"
                 + (f" (band{rest})" if rest else "") + f", so the claim {side} exactly (no test needed)")
-    words = j["test"]
-    if j["difference"] is not None:
-        words += f": {j.get('estimate_of') or 'difference'} {j['difference']:+.3g}"
-    if j["interval"]:
-        low, high = (f"{v:+.3g}" if v is not None else "∞" for v in j["interval"])
-        words += f", {j['interval_level']} interval [{'-' if low == '∞' else ''}{low}, {high}]"
-    if j.get("band") is not None and j["op"] in ("=", "!="):
-        words += f", band ±{j['band']:.3g}" + (" (tol_abs)" if j.get("tol_abs") is not None else
-                                               f" ({j.get('tol', 0.01):g} relative)")
-    words += f"; for the claim {_p(j['p'], j['p_holm'], m)}"
-    opposite = j.get("_opposite")
-    return words + f"; against it{f' ({opposite})' if opposite else ''} {_p(j['p_against'], j['p_against_holm'], m)}"
+    words = j.test
+    if j.difference is not None:
+        words += f": {j.estimate_of or 'difference'} {j.difference:+.3g}"
+    if j.interval:
+        low, high = (f"{v:+.3g}" if v is not None else "∞" for v in j.interval)
+        words += f", {j.interval_level} interval [{'-' if low == '∞' else ''}{low}, {high}]"
+    if banded:
+        words += f", band ±{j.band:.3g}" + (" (tol_abs)" if c.tol_abs is not None else f" ({c.tol:g} relative)")
+    words += f"; for the claim {_p(j.p, j.p_holm, m)}"
+    words += f"; against it{f' ({j.opposite})' if j.opposite else ''} {_p(j.p_against, j.p_against_holm, m)}"
+    return words + (f"; the difference itself ({j.difference_test})" if j.difference_test else "")

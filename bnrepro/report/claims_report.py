@@ -1,6 +1,11 @@
 """`bnrepro report`: every experiment's claims and verdicts in results/claims.md, and the
 results index results/README.md (experiment, claims and verdicts, device, wall time).
 
+Verdicts are per experiment (Holm's correction within it, claims.settle); beside each the
+report adds its report-wide false discovery rate: the Benjamini-Hochberg q of the claim's
+two-sided p among every claim's p in the report. Claims the experiment files dropped after
+runs judged them (`report.dropped`) are listed with their last verdict and the reason.
+
 Both are built only from files in the results folder (<experiment>.claims.json, and
 runs/<experiment>/reproduce.json, written by scripts/reproduce.sh): the same inputs give
 the same bytes.
@@ -16,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..run.files import atomic_write
+from . import significance as sig
 from .claims import VERDICTS
 from .format import markdown_table
 from .summaries import TableError
@@ -39,7 +45,10 @@ bnrepro report --results results
 ```
 
 Claims are judged by the rule in the README ("Claim verdicts"); [claims.md](claims.md)
-lists every verdict with its evidence, the tests run and the correction. "profile" is the
+lists every verdict with its evidence, the tests run and the correction, its report-wide
+Benjamini-Hochberg q, and the claims experiment files dropped. "report-wide q < 0.05"
+counts the verdicts reached by a test that also hold at a 5% false discovery rate over
+every claim in the report. "profile" is the
 scale the runs trained at: `full` (the experiment file's own settings) or a committed
 profile in `conf/profile/` (the conv nets' CPU profiles are reduced: each file says how and
 why); "length (runs / file)" sets the runs' length beside the experiment file's; "measured
@@ -81,11 +90,37 @@ def _entries(results: Path) -> list[dict]:
     if not files:
         raise TableError(f"no *.claims.json in {results}: run `bnrepro table` first")
     entries = [json.loads(file.read_text()) for file in files]
-    old = [file.name for file, entry in zip(files, entries) if "tests" not in entry]
-    if old:  # written before the verdict rule counted tests and lengths
+    old = [file.name for file, entry in zip(files, entries) if "tests" not in entry or "dropped" not in entry]
+    if old:  # written before the verdict rule counted tests, two-sided p-values and dropped claims
         raise TableError(f"{', '.join(old)} in {results} were written by an older `bnrepro table`: "
                          "build the tables again from their runs")
+    with_p = [c for entry in entries for c in entry["claims"] if c.get("p_two_sided") is not None]
+    for claim, q in zip(with_p, sig.benjamini_hochberg([c["p_two_sided"] for c in with_p])):
+        claim["q"] = q  # the report-wide false discovery rate: over every experiment's claims
     return entries
+
+
+def _q(claim: dict) -> str:
+    return f"{claim['q']:.2g}" if claim.get("q") is not None else "no p"
+
+
+def discoveries(claims: list[dict]) -> str:
+    """'3 of 4 reproduced, 0 of 1 contradicted': verdicts from a test whose report-wide q < 0.05."""
+    def counted(verdict):
+        tested = [c for c in claims if c["verdict"] == verdict and c.get("q") is not None]
+        return f"{sum(c['q'] < sig.ALPHA for c in tested)} of {len(tested)} {verdict}"
+    return f"{counted('reproduced')}, {counted('contradicted')}"
+
+
+def _dropped(entries: list[dict]) -> list[str]:
+    """The claims experiment files removed after runs judged them, with their last verdict."""
+    rows = [{"experiment": f"[{entry['experiment']}]({entry['experiment']}.md)", "claim": d["claim"],
+             "last verdict": d["verdict"], "commit": d["commit"], "reason": d["reason"]}
+            for entry in entries for d in entry["dropped"]]
+    return ["## Dropped claims", "",
+            "Claims an experiment file removed after runs had judged them (its `report.dropped`), each with its "
+            "last verdict, the commit whose results gave it, and why it was removed: none is dropped in silence.",
+            "", markdown_table(pd.DataFrame(rows)) if rows else "None.", ""]
 
 
 def _record(results: Path, name: str) -> dict:
@@ -105,7 +140,8 @@ def write_report(results: Path) -> Path:
                          "claim": claim["text"] + (f" ({claim['combination']})" if claim.get("combination") else ""),
                          "paper": f"{claim['paper']} ({claim['paper_source']})" if claim.get("paper") else "",
                          "bnrepro": claim.get("measured", ""), "length (runs / file)": _length(entry),
-                         "verdict": shown_verdict(claim), "evidence": claim["evidence"]})
+                         "verdict": shown_verdict(claim), "q (report-wide)": _q(claim),
+                         "evidence": claim["evidence"]})
         sections += [f"### {entry['experiment']} ({entry['runs']} runs; {entry['tests']} tests)", "",
                      f"- verdicts: {totals(entry['claims'])}", *entry["provenance"], ""]
     lines = ["# Claims and verdicts", "",
@@ -118,10 +154,16 @@ def write_report(results: Path) -> Path:
              "**contradicted**: significant for / against the claim at p < 0.05 after Holm's correction within "
              "each experiment (its claims that are not checks); **inconclusive** otherwise; checks (identities "
              "that cannot fail) hold or fail run by run and are not counted as reproductions; **post hoc**: the "
-             "claim is not among those the runs recorded when they trained.", "",
+             "claim is not among those the runs recorded when they trained. **q (report-wide)**: the "
+             "Benjamini-Hochberg q of the claim's two-sided p (twice the smaller of its p for and against, at most "
+             "1; a two-sided question's own p) among every claim's p in this report: the false discovery rate "
+             "at which it would still count; the verdicts stay those of each experiment's Holm correction.", "",
              f"Totals over {len(entries)} experiments: {totals(claims)}. {tests} tests, Holm's correction "
-             "within each experiment.", "",
-             markdown_table(pd.DataFrame(rows)), "", "## Where the numbers come from", "", *sections]
+             f"within each experiment. At a report-wide false discovery rate of 5% (q < 0.05, "
+             f"{len([c for c in claims if c.get('q') is not None])} claims with a p): {discoveries(claims)} "
+             "by a test hold.", "",
+             markdown_table(pd.DataFrame(rows)), "", *_dropped(entries), "## Where the numbers come from", "",
+             *sections]
     atomic_write(results / "claims.md", "\n".join(lines))
     return results / "claims.md"
 
@@ -156,6 +198,7 @@ def write_index(results: Path) -> Path:
         rows.append({"experiment": f"[{name}]({name}.md)", "profile": ", ".join(entry.get("profiles") or [])
                      or "not recorded", "length (runs / file)": _length(entry), "seeds per arm": _seeds_per_arm(entry),
                      "runs": entry["runs"], "claims": len(entry["claims"]), "verdicts": totals(entry["claims"]),
+                     "report-wide q < 0.05": discoveries(entry["claims"]),
                      "tests": entry["tests"], "device (this regeneration)": record.get("device", "not recorded"),
                      "wall time here": f"{record['wall_s'] / 60:.1f} min" if "wall_s" in record else "not recorded",
                      "measured alone": _alone(record), "settings changed": settings})

@@ -43,11 +43,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import arms
+from ..config.metric import Metric
+from ..config.status import COMPLETED, DIVERGED
 from . import paper_table, plotting
 from .claim_figures import claimed_tags_figure, claims_of
 from .plotting import STYLES, configurations, key_values, style
 from .santurkar_figures import santurkar_figures
-from .summaries import config_keys, metric_column, select_runs
+from .summaries import config_keys, select_runs
 from .words import header
 
 MAX_PANELS = 6
@@ -70,8 +72,8 @@ def _note_coinciding(ax, curves: dict) -> None:
 
 def _counts(runs: pd.DataFrame) -> str:
     """'10 completed runs' or '9 completed runs (1 diverged, left out)'."""
-    done = int((runs["status"] == "completed").sum())
-    others = runs.loc[runs["status"] != "completed", "status"].value_counts().sort_index()
+    done = int((runs["status"] == COMPLETED).sum())
+    others = runs.loc[runs["status"] != COMPLETED, "status"].value_counts().sort_index()
     left = ", ".join(f"{count} {status}" for status, count in others.items())
     return f"{done} completed runs" + (f" ({left}, left out)" if left else "")
 
@@ -87,7 +89,7 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     for name, everything in runs.groupby("name"):
         # The runs tables count: completed ones; the rest are named in the caption.
-        experiment = everything[everything["status"] == "completed"]
+        experiment = everything[everything["status"] == COMPLETED]
         if experiment.empty:
             continue
         configs = configurations(experiment)
@@ -187,10 +189,10 @@ def _by_numeric_key(plt, experiment, subtitle: str, out: Path, name: str) -> lis
         values = pd.to_numeric(experiment[key])
         others = [k for k in keys if k != key]
         short = key.removeprefix("config.")
-        metrics = [m for m in _claim_metrics(experiment) if metric_column(m) in experiment]
+        metrics = [m for m in _claim_metrics(experiment) if Metric.parse(m).column in experiment]
         fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False)
         for ax, metric in zip(axes[0], metrics):
-            column = metric_column(metric)
+            column = Metric.parse(metric).column
             for i, (label, group) in enumerate(experiment.groupby(others, sort=True) if others else
                                                [((), experiment)]):
                 data = group.assign(x=pd.to_numeric(group[key]), y=pd.to_numeric(group[column], errors="coerce"))
@@ -273,14 +275,14 @@ def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.5, 3.6), squeeze=False)
     fig.subplots_adjust(left=0.06, right=0.86, bottom=0.16, top=0.82, wspace=0.3)
     for ax, (label, group) in zip(axes[0], panels):
-        done = group[group["status"] == "completed"]
+        done = group[group["status"] == COMPLETED]
         cells = done.groupby([y_key, x_key])["test_acc_final"].mean()
         grid = [[cells.get((y, x), math.nan) for x in xs] for y in ys]
         image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
         for i, y in enumerate(ys):
             for j, x in enumerate(xs):
                 cell = group[(group[y_key] == y) & (group[x_key] == x)]
-                value, diverged = grid[i][j], int((cell["status"] == "diverged").sum())
+                value, diverged = grid[i][j], int((cell["status"] == DIVERGED).sum())
                 text = "div" if not math.isfinite(value) else f"{value:.2f}" + ("*" if diverged else "")
                 ax.text(j, i, text, ha="center", va="center", fontsize=7,
                         color="white" if math.isfinite(value) and value < 0.6 else "black")

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config.status import COMPLETED, DIVERGED
 from .format import markdown_table, mean_std, steps_text
 from .summaries import AT_CHANCE, steps_to
 
@@ -58,7 +59,7 @@ def _variant(runs: pd.DataFrame, name: str) -> pd.DataFrame:
 def target(runs: pd.DataFrame, paper: dict) -> float:
     """The baseline variant's median over its completed seeds of each seed's best metric, minus MARGIN."""
     base = _variant(runs, paper["baseline"])
-    bests = [_history(p, paper["metric"])[paper["metric"]].max() for p in base[base["status"] == "completed"]["path"]]
+    bests = [_history(p, paper["metric"])[paper["metric"]].max() for p in base[base["status"] == COMPLETED]["path"]]
     bests = [b for b in bests if math.isfinite(b)]
     return float(np.median(bests)) - MARGIN if bests else math.nan
 
@@ -68,7 +69,7 @@ def with_steps_to_baseline(runs: pd.DataFrame, paper: dict) -> pd.DataFrame:
     goal, tag = target(runs, paper), paper["metric"]
     runs = runs.copy()
     histories = [_history(p, tag) for p in runs["path"]]
-    runs[COLUMN] = [steps_to(h, tag, goal) if math.isfinite(goal) and status == "completed" else math.nan
+    runs[COLUMN] = [steps_to(h, tag, goal) if math.isfinite(goal) and status == COMPLETED else math.nan
                     for h, status in zip(histories, runs["status"])]
     runs["paper_best"] = [h[tag].max() if len(h) else math.nan for h in histories]
     return runs
@@ -77,7 +78,7 @@ def with_steps_to_baseline(runs: pd.DataFrame, paper: dict) -> pd.DataFrame:
 def markdown(runs: pd.DataFrame, paper: dict) -> list[str]:
     goal, tag = target(runs, paper), paper["metric"]
     base = _variant(runs, paper["baseline"])
-    base_median = _median(base.loc[base["status"] == "completed", COLUMN])
+    base_median = _median(base.loc[base["status"] == COMPLETED, COLUMN])
     rows_by_name = {r["variant"]: r for r in paper["rows"]}
     paper_base = rows_by_name.get(paper["baseline"], {}).get("steps")
     names = [r["variant"] for r in paper["rows"]]
@@ -89,8 +90,8 @@ def markdown(runs: pd.DataFrame, paper: dict) -> list[str]:
         group = _variant(runs, name)
         if not len(group):
             continue
-        done = group[group["status"] == "completed"]
-        diverged = int((group["status"] == "diverged").sum())
+        done = group[group["status"] == COMPLETED]
+        diverged = int((group["status"] == DIVERGED).sum())
         steps = done[COLUMN]
         ours = _median(steps)
         bests = done["paper_best"].dropna()

@@ -11,6 +11,7 @@ import math
 
 import pandas as pd
 
+from ..config.status import COMPLETED
 from .summaries import config_keys
 
 
@@ -21,7 +22,7 @@ def trainable_range(runs: pd.DataFrame, key: str, threshold: float) -> pd.DataFr
     for values, group in runs.groupby(others, sort=True, dropna=False) if others else [((), runs)]:
         values = values if isinstance(values, tuple) else (values,)
         row = {k.removeprefix("config."): v for k, v in zip(others, values)}
-        done = group[group["status"] == "completed"]
+        done = group[group["status"] == COMPLETED]
         accuracy = done.groupby(column)["test_acc_final"].mean().reindex(sorted(group[column].unique()))
         good = [float(v) for v, acc in accuracy.items() if math.isfinite(acc) and acc >= threshold]
         row["tried"] = " ".join(f"{float(v):g}" for v in accuracy.index)

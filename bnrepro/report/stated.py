@@ -9,6 +9,8 @@
   differ); otherwise it is `post hoc`: stated or changed after the runs trained. Claims
   the runs recorded that the file no longer makes are named.
 - The file's length (train.steps) and seeds are shown beside the runs' own.
+- Claims the file removed after runs judged them (`report.dropped`: claim, last verdict,
+  commit, reason) are carried to the claims report, so none is dropped in silence.
 - reproduce.json (written by scripts/reproduce.sh beside the runs): the commit the runs
   trained at and the commit that last changed the experiment file, and any note on them.
 
@@ -18,17 +20,22 @@ git or the clock: the same files give the same table.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import arms
+from ..config import ClaimConfig, arms
 
 TEST_FIELDS = ("metric", "where", "op", "than", "than_metric", "value", "factor", "tol", "tol_abs", "paired",
                "check", "two_sided", "better", "at_chance_counts")
-_DEFAULTS = {"than": None, "than_metric": None, "value": None, "factor": 1.0, "tol": 0.01, "tol_abs": None,
-             "paired": False, "check": False, "two_sided": False, "better": None, "at_chance_counts": False}
+_FIELDS = {f.name for f in fields(ClaimConfig)}
+
+
+def as_claim(claim: dict) -> ClaimConfig:
+    """A claim as its one type, the schema's ClaimConfig: the fields it states, the schema's
+    defaults for the rest (a claim a run recorded may predate a field). Defaults live only there."""
+    return ClaimConfig(**{k: v for k, v in claim.items() if k in _FIELDS})
 
 
 @dataclass
@@ -37,6 +44,7 @@ class Stated:
     source: str  # where they come from, in words
     post_hoc: list[bool] = field(default_factory=list)  # per claim
     dropped: list[str] = field(default_factory=list)  # recorded claims the file no longer makes (their text)
+    removed: list[dict] = field(default_factory=list)  # the file's `report.dropped` entries
     file_steps: int | None = None
     file_seeds: str | None = None
 
@@ -44,8 +52,10 @@ class Stated:
 def test_of(claim: dict) -> tuple:
     """What a claim tests, whatever its words: equal tuples are the same claim (numbers as
     numbers, conditions as their key=value pairs)."""
+    typed = as_claim(claim)
+
     def plain(key):
-        value = claim.get(key, _DEFAULTS.get(key))
+        value = getattr(typed, key)
         if key in ("where", "than") and value:
             return tuple(sorted((k, number(v)) for k, v in arms.condition(value).items()))
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
@@ -59,7 +69,7 @@ def test_of(claim: dict) -> tuple:
 
 
 def experiment_file(name: str) -> dict | None:
-    """conf/experiment/<name>.yaml composed: {"claims", "steps", "seeds"}; None if there is none."""
+    """conf/experiment/<name>.yaml composed: {"claims", "dropped", "steps", "seeds"}; None if there is none."""
     from hydra import compose, initialize_config_dir
 
     from ..launch.app import conf_dir
@@ -71,8 +81,10 @@ def experiment_file(name: str) -> dict | None:
     from omegaconf import OmegaConf
 
     claims = OmegaConf.to_container(cfg.report.claims, resolve=True)
+    dropped = OmegaConf.to_container(cfg.report.dropped, resolve=True)
     seeds = (cfg.hydra.sweeper.params or {}).get("seed")
-    return {"claims": claims, "steps": int(cfg.train.steps), "seeds": str(seeds) if seeds is not None else None}
+    return {"claims": claims, "dropped": dropped, "steps": int(cfg.train.steps),
+            "seeds": str(seeds) if seeds is not None else None}
 
 
 def recorded(group: pd.DataFrame) -> list[list[dict]]:
@@ -91,7 +103,8 @@ def stated(name: str, group: pd.DataFrame) -> Stated:
     now = {test_of(c) for c in current["claims"]}
     dropped = sorted({c["text"] for claims in runs_claims for c in claims if test_of(c) not in now})
     return Stated(current["claims"], f"conf/experiment/{name}.yaml as it is now",
-                  [test_of(c) not in in_every for c in current["claims"]], dropped, current["steps"], current["seeds"])
+                  [test_of(c) not in in_every for c in current["claims"]], dropped, current["dropped"],
+                  current["steps"], current["seeds"])
 
 
 def regeneration(group: pd.DataFrame) -> dict:

@@ -19,6 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import NORM_SCHEMAS, arms, flatten, from_plain, is_plain_name, to_plain
+from ..config.metric import Metric
+from ..config.status import FINISHED, KILLED, RUNNING
 from ..run import lock
 from ..run.files import PLANNED_RUNS
 
@@ -69,7 +71,7 @@ def select_runs(paths: list[Path]) -> Selection:
     key = runs[same].apply(lambda row: "|".join(map(str, row)), axis=1)
     # The sample kept is the newest finished run (completed or diverged); an unfinished rerun
     # (pending, running, killed, interrupted) never replaces a finished one.
-    done = runs["status"].isin(["completed", "diverged"])
+    done = runs["status"].isin(FINISHED)
     order = runs.assign(_key=key, _done=done,
                         _finished=runs.get("finished", pd.Series("", index=runs.index)).fillna(""))
     order = order.sort_values(["_done", "_finished", "path"])
@@ -112,23 +114,23 @@ def shown_status(summary: dict, now: datetime | None = None, run_dir: Path | Non
     status otherwise. Where the run's group has its lock file (run/lock.py) the lock
     decides: held, the run is alive however slow; not held, killed. Without one (runs of
     older versions): a dead pid on this host, or a summary not updated for STALE_S."""
-    if summary.get("status") != "running":
+    if summary.get("status") != RUNNING:
         return summary.get("status", "unknown")
     first = _lock_dir(summary, run_dir)
     if first is not None and lock.path_for(first).exists():
-        return "running" if lock.holder(first) is not None else "killed"
+        return RUNNING if lock.holder(first) is not None else KILLED
     if summary.get("host") == platform.node() and summary.get("pid"):
         try:
             os.kill(summary["pid"], 0)
         except ProcessLookupError:
-            return "killed"
+            return KILLED
         except PermissionError:
             pass  # alive, another user's
     updated = summary.get("updated")
     now = now or datetime.now(timezone.utc)
     if not updated or (now - datetime.fromisoformat(updated)).total_seconds() > STALE_S:
-        return "killed"
-    return "running"
+        return KILLED
+    return RUNNING
 
 
 def _lock_dir(summary: dict, run_dir: Path | None) -> Path | None:
@@ -144,16 +146,6 @@ def _hashable(value):
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
-def metric_column(metric: str) -> str:
-    """'test_acc_final' -> itself; 'grad_norm/layer_01' -> 'final:...'; 'x:median' -> 'median:x';
-    'x:change' -> 'change:x' (|final - first|); 'x:steps_to=0.9' -> 'steps_to=0.9:x' (see
-    with_history_metrics)."""
-    if "/" not in metric:
-        return metric
-    tag, _, how = metric.partition(":")
-    return f"{how or 'final'}:{tag}"
-
-
 def steps_to(history: pd.DataFrame, tag: str, threshold: float) -> float:
     """The first logged step at which `tag` is >= threshold; +inf if it never is (censored:
     later than the run could tell); NaN if the run never logged the tag."""
@@ -164,23 +156,16 @@ def steps_to(history: pd.DataFrame, tag: str, threshold: float) -> float:
     return float(reached["step"].iloc[0]) if len(reached) else math.inf
 
 
-def censored(metric: str) -> bool:
-    """Steps to a target: +inf where never reached (a median and a count, never a mean)."""
-    return ":steps_to=" in metric or metric == "steps_to_baseline_best"  # the latter: paper_table.COLUMN
-
-
 def with_history_metrics(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """Add the columns of metrics read from each run's scalars.csv rather than its summary:
     'tag:steps_to=X', the first logged step at which the tag reached X (+inf: never)."""
-    wanted = {metric_column(m): m for m in metrics if ":steps_to=" in m}
+    wanted = {spec.column: spec for spec in map(Metric.parse, metrics) if spec.how == "steps_to"}
     if not wanted:
         return runs
     histories = {path: pd.read_csv(Path(path) / "scalars.csv") for path in runs["path"]}
     runs = runs.copy()
-    for column, metric in wanted.items():
-        tag, _, how = metric.partition(":")
-        threshold = float(how.partition("=")[2])
-        runs[column] = [steps_to(histories[path], tag, threshold) for path in runs["path"]]
+    for column, spec in wanted.items():
+        runs[column] = [steps_to(histories[path], spec.tag, spec.target) for path in runs["path"]]
     return runs
 
 

@@ -16,20 +16,23 @@ rebuilding from the same runs gives the same bytes.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
+from ..config.metric import Metric, MetricError
+from ..config.status import COMPLETED, DIVERGED, FINISHED
 from ..run.files import atomic_write
 from . import paper_table
 from .claims import judge, settle
 from .format import markdown_table, mean_std, steps_text, tree_note
 from .ranges import trainable_range
 from .stated import Stated, regeneration, stated
-from .summaries import (Selection, TableError, censored, config_keys, metric_column, select_runs,
-                        with_history_metrics)
+from .summaries import Selection, TableError, config_keys, select_runs, with_history_metrics
 from .words import footnotes, header
 
 BASE_METRICS = ("test_acc_final", "test_acc_best", "best_step")
@@ -41,14 +44,14 @@ def aggregate(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     for values, group in runs.groupby(keys, sort=True, dropna=False) if keys else [((), runs)]:
         values = values if isinstance(values, tuple) else (values,)
         row = {k.removeprefix("config."): v for k, v in zip(keys, values)}
-        usable = group[group["status"] == "completed"]
+        usable = group[group["status"] == COMPLETED]
         row["n"] = len(usable)
-        row["diverged"] = int((group["status"] == "diverged").sum())
+        row["diverged"] = int((group["status"] == DIVERGED).sum())
         row["seeds"] = " ".join(str(s) for s in sorted(usable["config.seed"]))
         for metric in metrics:
-            column = metric_column(metric)
-            data = pd.to_numeric(usable[column], errors="coerce") if column in usable else pd.Series(dtype=float)
-            if censored(metric):  # never reached = +inf: a median and a count, not a mean
+            spec = Metric.parse(metric)
+            data = pd.to_numeric(usable[spec.column], errors="coerce") if spec.column in usable else pd.Series(dtype=float)
+            if spec.censored:  # never reached = +inf: a median and a count, not a mean
                 row[f"{metric} median"] = data.dropna().median() if data.notna().any() else math.nan
                 row[f"{metric} reached"] = steps_text(data)
                 continue
@@ -64,7 +67,7 @@ def display(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     shown = table[keys].copy()
     for metric in metrics:
         label = header(metric)
-        if censored(metric):
+        if Metric.parse(metric).censored:
             shown[label] = table[f"{metric} reached"]
             continue
         fmt = (lambda m, s: "n/a" if not math.isfinite(m) else f"{m:.0f}") if metric == "best_step" else mean_std
@@ -121,18 +124,33 @@ def profile_text(profiles: list[str]) -> str:
                      for p in profiles)
 
 
-def check_columns(columns: list[str]) -> None:
+def check_columns(columns: list[str], runs: pd.DataFrame | None = None) -> None:
+    """Each --columns entry is a metric spec (config/metric.py) a table can show, and, given the
+    runs, one they logged: a tag no run logs is refused with the nearest names, never shown as
+    a column of n/a."""
     for column in columns:
-        tag, _, how = column.partition(":")
-        if not tag or how not in ("", "first", "final", "median", "change"):
-            raise TableError(f"--columns {column!r}: a column is 'tag', 'tag:first', 'tag:final', 'tag:median' "
-                             "or 'tag:change' (or a summary value such as test_loss_final)")
+        try:
+            spec = Metric.parse(column)
+        except MetricError as e:
+            raise TableError(f"--columns {e}") from None
+        if spec.counted:
+            raise TableError(f"--columns {column!r}: {column} counts runs (the table's `diverged` column); "
+                             "a column is a value each run has")
+        if runs is None:
+            continue
+        read = ("first:", "final:", "median:", "change:")  # summaries.load_summaries' columns of logged tags
+        logged = sorted({c.partition(":")[2] for c in runs.columns if c.startswith(read)} if spec.logged else
+                        {c for c in runs.columns if not c.startswith(("config.", *read))})
+        if spec.tag not in logged:
+            nearest = difflib.get_close_matches(spec.tag, logged, n=3, cutoff=0.5)
+            raise TableError(f"--columns {column!r}: no run read logs {spec.tag!r}"
+                             + (f"; nearest: {', '.join(nearest)}" if nearest else ""))
 
 
 def selection_notes(selection: Selection, group: pd.DataFrame) -> list[str]:
     """What was left out and why: unfinished runs, reruns replaced, planned runs missing."""
     notes = []
-    unfinished = group[~group["status"].isin(["completed", "diverged"])]
+    unfinished = group[~group["status"].isin(FINISHED)]
     if len(unfinished):
         notes.append(f"- left out: {len(unfinished)} runs not finished: " + ", ".join(
             f"{Path(p).name} ({s})" for p, s in sorted(zip(unfinished["path"], unfinished["status"]))))
@@ -162,6 +180,7 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
     check_columns(columns or [])
     selection = select_runs(paths)
     runs = selection.runs
+    check_columns(columns or [], runs)
     written = []
     out.mkdir(parents=True, exist_ok=True)
     for name, group in runs.groupby("name", sort=True):
@@ -174,8 +193,9 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
         if paper:
             group = paper_table.with_steps_to_baseline(group, paper)
         table = aggregate(group, metrics)
-        verdicts = settle([{**verdict, "post_hoc": post_hoc} for claim, post_hoc in zip(claims.claims, claims.post_hoc)
-                           for verdict in judge(group, claim)])
+        settled = settle([replace(verdict, post_hoc=post_hoc) for claim, post_hoc in zip(claims.claims, claims.post_hoc)
+                          for verdict in judge(group, claim)])
+        verdicts = [v.as_json() for v in settled]  # as <experiment>.claims.json holds them
         record = regeneration(group)
         provenance = provenance_lines(group, claims, record)
         lines = [f"# {name}", "", markdown_table(display(table, metrics)), "",
@@ -196,7 +216,7 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
                       "reach it.", "", markdown_table(ranges)]
         if paper:
             lines += ["", *paper_table.markdown(group, paper)]
-        tests = sum(v["p"] is not None or v["p_against"] is not None for v in verdicts)
+        tests = sum(v.tested() for v in settled)
         if verdicts:
             lines += ["", "## Claims", "",
                       f"Verdict rule: README, \"Claim verdicts\". {tests} tests, Holm-adjusted together (the "
@@ -211,7 +231,7 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
                        "steps": {"runs": steps, "file": claims.file_steps}, "file_seeds": claims.file_seeds,
                        "profiles": sorted({str(v) for v in group.get("config.profile", pd.Series([])).dropna()}),
                        "runs_commits": sorted({str(c)[:10] for c in group.get("commit", pd.Series([])).dropna()}),
-                       "claims_commit": record.get("claims_commit"), "dropped_claims": claims.dropped,
+                       "claims_commit": record.get("claims_commit"), "dropped_claims": claims.dropped, "dropped": claims.removed,
                        "claims": verdicts}
         atomic_write(out / f"{name}.claims.json", json.dumps(claims_file, indent=2) + "\n")
         written += [out / f"{name}.csv", out / f"{name}.md"]

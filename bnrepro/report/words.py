@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from ..config.metric import Metric, MetricError
+
 # (tag pattern, words, definition); {n} is the layer number, {q} a percentile, {b} a batch size.
 _TAGS = [
     (r"train/loss", "train loss", "mean cross-entropy over the training mini-batches of a probe interval"),
@@ -48,7 +50,7 @@ _TAGS = [
      "test accuracy when every group of {b} test examples is normalized with its own statistics"),
 ]
 # How a logged series becomes one number per run (README: `:first`, `:median`, `:change`).
-_HOW = {"": ("", "its value at the end of the run"), "final": ("", "its value at the end of the run"),
+_HOW = {"final": ("", "its value at the end of the run"),
         "first": (" at step 1", "its value at the first probe step"),
         "median": (", run median", "its median over the run's probe steps"),
         "change": (" drift", "|final - first|: how far it moved over the run")}
@@ -60,9 +62,13 @@ BASE = {"test_acc_final": ("test acc (final)", "test accuracy at the end of the 
 def _describe(metric: str) -> tuple[str, str]:
     if metric in BASE:
         return BASE[metric]
-    tag, _, how = metric.partition(":")
-    if how.startswith("steps_to="):
-        target = how.split("=", 1)[1]
+    try:
+        spec = Metric.parse(metric)
+    except MetricError:
+        return metric, ""
+    tag, how = spec.tag, spec.how
+    if how == "steps_to":
+        target = metric.split("=", 1)[1]  # as written
         suffix, how_text = f": steps to {target}", (f"the first evaluated step at which it reached {target}; "
                                                      "how many runs did, and the median with never counted as "
                                                      "infinitely late")

@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 
 from ..config import Config, uses_bn
+from ..config.metric import COUNTED, Metric, MetricError
 from ..stacked.model import layer_tag
 
 # Values of summary.json a claim may name (loop.py's _summary), and the values the
 # report computes per run: steps_to_baseline_best (report.paper_table), diverged, at_chance.
 SUMMARY = ("test_acc_final", "test_loss_final", "test_acc_best", "best_step", "train_loss_final", "steps_done",
            "wall_time_s", "steps_per_s")
-COUNTED = ("diverged", "at_chance")
-HOW = ("", "first", "final", "median", "change")
 
 _ACT = ("unit_p15", "unit_p50", "unit_p85", "p15", "p50", "p85", "mean", "std", "saturated", "linear")
 _OUT = ("mean", "std", "p15", "p50", "p85", "saturated")
@@ -76,9 +75,10 @@ def why_missing(cfg: Config, metric: str) -> str | None:
         if metric == "steps_to_baseline_best":
             return None if cfg.report.paper_table is not None else "it needs report.paper_table"
         return f"no summary value {metric!r} (there are {', '.join(SUMMARY + COUNTED)})"
-    tag, _, how = metric.partition(":")
-    if how not in HOW and not how.startswith("steps_to="):
-        return f"no way {how!r} to read a tag (':first', ':final', ':median', ':change' or ':steps_to=X')"
+    try:
+        tag = Metric.parse(metric).tag
+    except MetricError as e:
+        return str(e)
     if any(p.fullmatch(tag) for p in tag_patterns(cfg)):
         return None
     return (f"no run with this configuration logs the tag {tag!r} (depth {cfg.model.depth}, probes.which="
