@@ -12,7 +12,8 @@
 Imports nothing else of bnrepro.
 """
 from . import arms
-from .checks import ConfigError, has_norm_layer, is_plain_name, uses_bn, validate
+from .checks import ConfigError, has_norm_layer, uses_bn, validate
+from .keys import is_plain_name
 from .norms import (EVAL_STATS, NORMS, BatchNormConfig, NoiseOnlyConfig, NoisyConfig, NoNormConfig, NormConfig,
                     NormSpec, RenormConfig, norm_schemas, norm_spec, register_norm)
 from .plain import flatten, from_plain, to_plain
