@@ -25,7 +25,7 @@ import torch
 
 from bnrepro.config import NormConfig
 from bnrepro.config.keys import at_least, key, within
-from bnrepro.stacked.norms import BatchNormBase, register_norm
+from bnrepro.stacked.norms import BatchNormBase, norm_layer
 
 
 @dataclass
@@ -35,7 +35,7 @@ class MeanOnlyConfig(NormConfig):
     shift: float = key(0.0, "added after centring", at_least(0))
 
 
-@register_norm("mean_only", MeanOnlyConfig, eval_stats=())
+@norm_layer("mean_only", MeanOnlyConfig, eval_stats=())
 class MeanOnly(BatchNormBase):
     """Mean-only batch normalization: x minus its mean over the batch."""
 

@@ -15,11 +15,11 @@ from . import arms
 from .checks import ConfigError, has_norm_layer, uses_bn, validate
 from .keys import is_plain_name
 from .norms import (EVAL_STATS, NORMS, BatchNormConfig, NoiseOnlyConfig, NoisyConfig, NoNormConfig, NormConfig,
-                    NormSpec, RenormConfig, norm_schemas, norm_spec, register_norm)
+                    NormSpec, RenormConfig, norm_spec, register_norm)
 from .plain import flatten, from_plain, to_plain
 from .schema import *  # noqa: F401,F403  (the schema's names are the package's)
 from .schema import __all__ as _schema_names
 
 __all__ = ["arms", "ConfigError", "has_norm_layer", "is_plain_name", "uses_bn", "validate", "flatten", "from_plain", "to_plain",
            "EVAL_STATS", "NORMS", "BatchNormConfig", "NoiseOnlyConfig", "NoisyConfig", "NoNormConfig", "NormConfig",
-           "NormSpec", "RenormConfig", "norm_schemas", "norm_spec", "register_norm", *_schema_names]
+           "NormSpec", "RenormConfig", "norm_spec", "register_norm", *_schema_names]
