@@ -70,8 +70,11 @@ def norm_keys():
 
 
 def _cell(text: str) -> str:
-    """Text as one markdown table cell: backslashes, pipes and '<' (an HTML tag otherwise) escaped."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<")
+    """Text as one markdown table cell: backslashes, pipes, '<' (an HTML tag otherwise) and '*'
+    (emphasis) escaped."""
+    for char in "\\|<*":
+        text = text.replace(char, "\\" + char)
+    return text
 
 
 def _table(rows) -> list[str]:

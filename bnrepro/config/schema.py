@@ -32,48 +32,46 @@ LOW_HIGH = Range(lambda v: len(v) == 2 and 0 < v[0] <= v[1],
 __all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "register"]
 
 
+# The choices of the enum-typed keys; what each choice means is its key's help below.
+
 class DatasetName(Enum):
     mnist = "mnist"
     fashion_mnist = "fashion_mnist"
     cifar10 = "cifar10"
     synthetic = "synthetic"
-    gaussian = "gaussian"  # inputs drawn N(0, 1): the classic initialization demonstrations
+    gaussian = "gaussian"
 
 
 class GaussianLabels(Enum):
-    random = "random"  # uniformly random classes: nothing to learn, statistics only
-    linear = "linear"  # argmax of a fixed random linear map of the input: learnable
-    # regression: the targets are the fixed random linear map's 10 values themselves (train.loss=mse;
-    # "accuracy" is then how often the output's largest value is the target's largest)
+    random = "random"
+    linear = "linear"
     regression = "regression"
 
 
 class Loss(Enum):
-    cross_entropy = "cross_entropy"  # softmax cross-entropy on the logits
-    mse = "mse"  # squared error against one-hot targets, on model.output's values
+    cross_entropy = "cross_entropy"
+    mse = "mse"
 
 
 class Output(Enum):
-    linear = "linear"  # the output layer's values as they are
-    sigmoid = "sigmoid"  # squashed by a sigmoid (the classic squared-error setup)
+    linear = "linear"
+    sigmoid = "sigmoid"
 
 
 class DropoutAt(Enum):
-    every = "every"  # after every hidden layer (with BN: before the next layer's BN)
-    last = "last"  # only after the last hidden layer, after every BN (Li et al. 2019)
+    every = "every"
+    last = "last"
 
 
 class Normalize(Enum):
-    none = "none"  # pixels scaled to [0, 1]
-    standardize = "standardize"  # per channel, with the training set's mean and std
-    standardize_feature = "standardize_feature"  # per feature (pixel), with the training set's mean and std
+    none = "none"
+    standardize = "standardize"
+    standardize_feature = "standardize_feature"
 
 
 class Arch(Enum):
     mlp = "mlp"
     convnet = "convnet"
-    # VGG-style: blocks of `pool_every` convs, channels doubling after each 2x2 pool,
-    # global average pool, dropout only before the classifier (see stacked/model.py)
     vgg = "vgg"
 
 
@@ -81,40 +79,40 @@ class Activation(Enum):
     sigmoid = "sigmoid"
     tanh = "tanh"
     relu = "relu"
-    linear = "linear"  # g(z) = z: a deep linear network (Santurkar et al. 2018's DLN)
+    linear = "linear"
 
 
 class BNPlacement(Enum):
     none = "none"
-    pre = "pre"  # BN(Wu), then the nonlinearity: the paper's placement
-    post = "post"  # the nonlinearity, then BN
+    pre = "pre"
+    post = "post"
 
 
 class Affine(Enum):
-    learn = "learn"  # learnable gamma and beta (the paper)
-    none = "none"  # no gamma, no beta: y = x_hat
-    fixed_gamma = "fixed_gamma"  # gamma fixed at model.bn_gamma, beta learnable
-    no_beta = "no_beta"  # gamma learnable, no beta: y = gamma * x_hat
+    learn = "learn"
+    none = "none"
+    fixed_gamma = "fixed_gamma"
+    no_beta = "no_beta"
 
 
 class EvalStats(Enum):
-    moving = "moving"  # running averages collected during training
-    population = "population"  # Algorithm 2: averaged over many training mini-batches
-    batch = "batch"  # each test batch normalized with its own statistics (wrong at test time)
+    moving = "moving"
+    population = "population"
+    batch = "batch"
 
 
 class Init(Enum):
-    gaussian = "gaussian"  # N(0, init_std^2), the paper's "small random Gaussian values"
-    xavier = "xavier"  # normal, std = init_gain * sqrt(2 / (fan_in + fan_out)) (Glorot)
-    kaiming = "kaiming"  # normal, std = init_gain * sqrt(2 / fan_in) (He)
-    xavier_uniform = "xavier_uniform"  # U(-a, a), a = init_gain * sqrt(6 / (fan_in + fan_out))
+    gaussian = "gaussian"
+    xavier = "xavier"
+    kaiming = "kaiming"
+    xavier_uniform = "xavier_uniform"
 
 
 class Schedule(Enum):
     constant = "constant"
-    step = "step"  # lr * decay_factor ** floor(step / decay_every)
-    cosine = "cosine"  # lr * 0.5 * (1 + cos(pi * step / train.steps))
-    exponential = "exponential"  # lr * decay_factor ** (step / decay_every), smoothly
+    step = "step"
+    cosine = "cosine"
+    exponential = "exponential"
 
 
 class DeviceChoice(Enum):
@@ -124,7 +122,7 @@ class DeviceChoice(Enum):
 
 
 class GraphMode(Enum):
-    auto = "auto"  # capture the step in CUDA graphs on a GPU, eager on the CPU
+    auto = "auto"
     on = "on"
     off = "off"
 
@@ -132,7 +130,8 @@ class GraphMode(Enum):
 @dataclass
 class DataConfig:
     name: DatasetName = key(DatasetName.mnist, "the data set (or data=NAME): synthetic is generated, small and "
-                            "deterministic (tests, offline demos); gaussian: inputs N(0, 1)")
+                            "deterministic (tests, offline demos); gaussian: inputs N(0, 1), the classic initialization "
+                            "demonstrations")
     root: str = key("${oc.env:BNREPRO_DATA,'~/.cache/bnrepro/data'}", "where datasets are cached (~ expanded): "
                     "$BNREPRO_DATA, else outside the source tree")
     binarize: bool = key(False, "pixel > 0.5 -> 1, else 0 (the paper's MNIST is binary)")
@@ -167,18 +166,21 @@ class ModelConfig:
     depth: int = key(3, "hidden layers (mlp) or conv layers (convnet, vgg)", at_least(1))
     width: int = key(100, "units (mlp) or channels (convnet; vgg: of its first block) per layer", at_least(1))
     activation: Activation = key(Activation.sigmoid, "the nonlinearity; linear: g(z) = z, a deep linear network "
-                                 "(probes log no saturation for it)")
+                                 "(Santurkar et al. 2018's DLN; probes log no saturation for it)")
     bn: BNPlacement = key(BNPlacement.none, "where the norm layer goes: none; pre: BN(Wu) before the nonlinearity, "
                           "as the paper; post: after it")
     bias: Optional[bool] = key(None, "null: no bias where BN directly follows the layer (BN's beta replaces it); "
                                "true / false force it")
     dropout: float = key(0.0, "dropout rate after each hidden nonlinearity (after BN when post); vgg: once, on the "
                          "pooled features before the classifier", within(0, 1, "[)"))
-    dropout_at: DropoutAt = key(DropoutAt.every, "which hidden layers dropout follows: every one, or only the last "
-                                "(after every BN; Li et al. 2019)")
-    output: Output = key(Output.linear, "applied to the output layer before the loss: linear (as it is) or sigmoid")
-    init: Init = key(Init.gaussian, "initial weights: gaussian N(0, init_std^2); xavier / kaiming normal, scaled by "
-                     "init_gain; xavier_uniform U(-a, a), a = init_gain * sqrt(6 / (fan_in + fan_out))")
+    dropout_at: DropoutAt = key(DropoutAt.every, "which hidden layers dropout follows: every one (with BN: before the next "
+                                "layer's BN), or only the last, after every BN (Li et al. 2019)")
+    output: Output = key(Output.linear, "applied to the output layer before the loss: linear (as it is) or sigmoid (the "
+                          "classic squared-error setup)")
+    init: Init = key(Init.gaussian, "initial weights: gaussian N(0, init_std^2), the paper's \"small random Gaussian "
+                     "values\"; xavier: normal, std = init_gain * sqrt(2 / (fan_in + fan_out)) (Glorot); kaiming: "
+                     "normal, std = init_gain * sqrt(2 / fan_in) (He); xavier_uniform: U(-a, a), a = init_gain * "
+                     "sqrt(6 / (fan_in + fan_out))")
     init_std: float = key(0.01, "init=gaussian: the weights' standard deviation", above(0))
     init_gain: float = key(1.0, "init=xavier, kaiming, xavier_uniform: multiplies the textbook std", above(0))
     # The normalization layer model.bn places and its options: the config group `norm`
@@ -200,7 +202,8 @@ class OptimConfig:
     momentum: float = key(0.0, "SGD's momentum", within(0, 1, "[)"))
     weight_decay: float = key(0.0, "L2 weight decay", at_least(0))
     schedule: Schedule = key(Schedule.constant, "the learning rate over the steps: constant; step: x decay_factor "
-                             "every decay_every steps; exponential: x decay_factor per decay_every steps, smoothly; "
+                             "every decay_every steps (lr * decay_factor ** floor(step / decay_every)); exponential: x "
+                             "decay_factor per decay_every steps, smoothly (lr * decay_factor ** (step / decay_every)); "
                              "cosine: lr * 0.5 * (1 + cos(pi * step / train.steps))")
     decay_every: int = key(1000, "schedule=step, exponential: steps per decay", at_least(1))
     decay_factor: float = key(0.1, "schedule=step, exponential: the factor per decay", within(0, 1, "(]"))
@@ -243,7 +246,8 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     stats: EvalStats = key(EvalStats.moving, "what test/loss and test/acc normalize BN with: moving (running "
-                           "averages), population (Algorithm 2), batch (each test batch's own statistics)")
+                           "averages), population (Algorithm 2: averaged over many training mini-batches), batch (each "
+                           "test batch's own statistics: wrong at test time)")
     compare_stats: bool = key(False, "also log test accuracy under every choice of statistics (test_stats/)")
     population_batches: int = key(100, "Algorithm 2: the training mini-batches averaged (of train.batch_size)",
                                   at_least(1))
