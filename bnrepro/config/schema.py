@@ -242,6 +242,10 @@ class ModelConfig:
     bn_affine: Affine = Affine.learn
     bn_gamma: float = 1.0  # the fixed gamma of bn_affine=fixed_gamma
     weight_scale: float = 1.0  # multiplies the hidden layers' initial weights (scale invariance)
+    # WeightNorm (Salimans and Kingma 2016): every weight vector w = g v / ||v|| (per output unit or
+    # channel, the output layer's too), g learned and started at ||v||; a reparametrization of the
+    # weights, not a normalization layer: it goes with any norm= (norm=none for WeightNorm alone)
+    weight_norm: bool = False
     conv_kernel: int = 3
     pool_every: int = 2  # convnet, vgg: 2x2 max-pool after every n-th conv layer (vgg: then channels x2)
 
