@@ -1,12 +1,14 @@
 """Range checks that types cannot express, run on every job before anything is created."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .schema import (IMAGE_SIDE, TRAIN_SIZE, Activation, Arch, DatasetName, BatchNormConfig, BNPlacement, Config, GaussianLabels,
-                     Loss, ModelConfig, NoiseOnlyConfig, NoisyConfig, NormConfig, NormKind, RenormConfig)
+from .keys import range_of
+from .norms import NORMS, norm_spec
+from .schema import IMAGE_SIDE, TRAIN_SIZE, Activation, Arch, DatasetName, BNPlacement, Config, GaussianLabels, Loss, ModelConfig
 
 
 class ConfigError(ValueError):
@@ -32,7 +34,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(0.0 <= model.dropout < 1.0, "model.dropout", model.dropout, "must be in [0, 1)")
     _check(model.init_std > 0, "model.init_std", model.init_std, "must be > 0")
     _check(model.init_gain > 0, "model.init_gain", model.init_gain, "must be > 0")
-    _check_norm(model.norm)
+    _check_norm(model, evaluation)
     _check(model.weight_scale > 0, "model.weight_scale", model.weight_scale, "must be > 0")
     _check(evaluation.population_batches >= 1, "eval.population_batches", evaluation.population_batches, "must be >= 1")
     _check(evaluation.batch_size is None or evaluation.batch_size >= 1, "eval.batch_size", evaluation.batch_size, "must be null or >= 1")
@@ -174,22 +176,49 @@ def _is_steps_to(how: str) -> bool:
     return kind == "steps_to"
 
 
-def _check_norm(norm: NormConfig) -> None:
-    if isinstance(norm, BatchNormConfig):
-        _check(norm.eps > 0, "model.norm.eps", norm.eps, "must be > 0")
-        _check(0 < norm.momentum <= 1, "model.norm.momentum", norm.momentum, "must be in (0, 1]")
-    if isinstance(norm, (NoisyConfig, NoiseOnlyConfig)):
-        for key, low in (("n_mu", 0), ("n_sigma", 1), ("r_mu", 0), ("r_sigma", 0)):
-            _check(getattr(norm, key) >= low, f"model.norm.{key}", getattr(norm, key), f"must be >= {low}")
-    if isinstance(norm, RenormConfig):
-        _check(norm.eps > 0, "model.norm.eps", norm.eps, "must be > 0")
-        _check(norm.rmax >= 1, "model.norm.rmax", norm.rmax, "must be >= 1")
-        _check(norm.dmax >= 0, "model.norm.dmax", norm.dmax, "must be >= 0")
-        _check(norm.warmup >= 0, "model.norm.warmup", norm.warmup, "must be >= 0")
-        for key in ("rmax_at", "dmax_at"):
-            _check(getattr(norm, key) >= norm.warmup, f"model.norm.{key}", getattr(norm, key),
-                   f"must be >= model.norm.warmup={norm.warmup}")
-        _check(0 < norm.rate <= 1, "model.norm.rate", norm.rate, "must be in (0, 1]")
+def _schema_type(node) -> type:
+    return OmegaConf.get_type(node) if isinstance(node, DictConfig) else type(node)
+
+
+def check_ranges(node, prefix: str) -> None:
+    """Every key of `node` (a dataclass or its DictConfig) and of the dataclasses inside it
+    against the range its key() declares."""
+    for f in dataclasses.fields(_schema_type(node)):
+        value = getattr(node, f.name)
+        allowed = range_of(f)
+        if allowed is not None:
+            shown = list(value) if isinstance(value, (list, ListConfig)) else value
+            _check(allowed.ok(value), f"{prefix}{f.name}", shown, allowed.text)
+        elif isinstance(value, DictConfig) or dataclasses.is_dataclass(value):
+            check_ranges(value, f"{prefix}{f.name}.")
+
+
+def registered_norm(kind: str):
+    """The registry's entry for model.norm.kind (ConfigError naming the key when there is none)."""
+    _check(kind in NORMS, "model.norm.kind", kind, f"must be a registered layer: {', '.join(NORMS)}")
+    return norm_spec(kind)
+
+
+def _check_norm(model: ModelConfig, evaluation) -> None:
+    """model.norm: a registered layer with its own options, in range, and evaluation
+    statistics it supports."""
+    norm = model.norm
+    spec = registered_norm(norm.kind)
+    _check(issubclass(_schema_type(norm), spec.options), "model.norm.kind", norm.kind,
+           f"{norm.kind}'s options are {spec.options.__name__}'s: choose it with norm={norm.kind}")
+    check_ranges(norm, "model.norm.")
+    typed = OmegaConf.to_object(norm) if isinstance(norm, DictConfig) else norm
+    for option, value, allowed in typed.problems():
+        _check(False, f"model.norm.{option}", value, allowed)
+    if not has_norm_layer(model):
+        return
+    supported = ("moving", *spec.eval_stats)
+    _check(evaluation.stats.value in supported, "eval.stats", evaluation.stats.value,
+           f"norm={norm.kind} supports {', '.join(supported)}")
+    _check(not evaluation.compare_stats or len(supported) == 3, "eval.compare_stats", evaluation.compare_stats,
+           f"compares moving, population and batch statistics: norm={norm.kind} supports {', '.join(supported)}")
+    _check(not evaluation.batch_sizes or "batch" in supported, "eval.batch_sizes", list(evaluation.batch_sizes),
+           f"test batches normalized with their own statistics: norm={norm.kind} does not support them")
 
 
 def is_plain_name(name: str) -> bool:
@@ -198,13 +227,14 @@ def is_plain_name(name: str) -> bool:
 
 
 def uses_bn(model: ModelConfig) -> bool:
-    """model.bn says where, model.norm which: either none (or noise_only, which places noise
-    and normalizes nothing) means no normalization."""
-    return has_norm_layer(model) and model.norm.kind != NormKind.noise_only
+    """model.bn says where, model.norm which: either none (or a layer that normalizes
+    nothing, as noise_only, which places noise) means no normalization."""
+    return has_norm_layer(model) and norm_spec(model.norm.kind).normalizes
 
 
 def has_norm_layer(model: ModelConfig) -> bool:
-    """A layer of the norm registry sits where model.bn says (noise_only's noise included)."""
-    return model.bn != BNPlacement.none and model.norm.kind != NormKind.none
+    """A layer of the norm registry sits where model.bn says (noise_only's noise included;
+    norm=none registers no layer)."""
+    return model.bn != BNPlacement.none and norm_spec(model.norm.kind).layer is not None
 
 

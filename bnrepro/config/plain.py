@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from .schema import NORM_SCHEMAS, Config, NormKind
+from .checks import registered_norm
+from .schema import Config
 
 
 def to_plain(cfg: Config | DictConfig) -> dict:
@@ -18,8 +19,8 @@ def from_plain(plain: dict) -> Config:
     """A typed Config from plain values (as stored in a run's summary.json). model.norm
     takes the dataclass of its `kind` (torch when absent), as `norm=KIND` does in Hydra."""
     base = OmegaConf.structured(Config)
-    kind = NormKind((plain.get("model") or {}).get("norm", {}).get("kind", "torch"))
-    base.model.norm = OmegaConf.structured(NORM_SCHEMAS[kind](kind=kind))
+    kind = (plain.get("model") or {}).get("norm", {}).get("kind", "torch")
+    base.model.norm = OmegaConf.structured(registered_norm(kind).options(kind=kind))
     return OmegaConf.to_object(OmegaConf.merge(base, plain))
 
 

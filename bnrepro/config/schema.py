@@ -15,7 +15,9 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
+from .norms import NormConfig
+
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "register"]
 
 
 class DatasetName(Enum):
@@ -74,15 +76,6 @@ class BNPlacement(Enum):
     none = "none"
     pre = "pre"  # BN(Wu), then the nonlinearity: the paper's placement
     post = "post"  # the nonlinearity, then BN
-
-
-class NormKind(Enum):
-    none = "none"  # no normalization, wherever model.bn would place it
-    torch = "torch"  # PyTorch's BatchNorm kernels
-    paper = "paper"  # Algorithm 1 with the paper's backward pass; Algorithm 2 available
-    renorm = "renorm"  # Batch Renormalization (Ioffe 2017)
-    noisy = "noisy"  # BN followed by random shift and scale, redrawn every step (Santurkar et al. 2018)
-    noise_only = "noise_only"  # the same noise where BN would be, without BN (their control): not a BN layer
 
 
 class Affine(Enum):
@@ -151,74 +144,6 @@ class DataConfig:
     # data_seed: raw features of very different scales (0: none). Applied before `normalize`,
     # so normalize=standardize_feature undoes it.
     feature_scales: float = 0.0
-
-
-@dataclass
-class NormConfig:
-    """What every normalization layer's options have: its kind (the registry's key)."""
-    kind: NormKind = NormKind.torch
-
-
-@dataclass
-class NoNormConfig(NormConfig):
-    kind: NormKind = NormKind.none
-
-
-@dataclass
-class BatchNormConfig(NormConfig):
-    kind: NormKind = NormKind.torch
-    eps: float = 1e-5
-    # PyTorch convention: running = (1 - m) * running + m * batch_statistic
-    momentum: float = 0.1
-    # Training statistics over each run of `group` consecutive examples of the mini-batch
-    # (Ioffe 2017's micro-batches; the moving averages follow the groups' mean statistics);
-    # null: over the whole mini-batch. Must divide train.batch_size.
-    group: Optional[int] = None
-
-
-@dataclass
-class RenormConfig(NormConfig):
-    """Batch Renormalization: plain BN for `warmup` steps, then r_max rises linearly to
-    `rmax` at step `rmax_at`, d_max to `dmax` at `dmax_at`; moving averages of mu and
-    sigma at rate `rate`."""
-    kind: NormKind = NormKind.renorm
-    eps: float = 1e-5
-    rmax: float = 3.0
-    dmax: float = 5.0
-    warmup: int = 5000
-    rmax_at: int = 40000
-    dmax_at: int = 25000
-    rate: float = 0.01
-    group: Optional[int] = None  # as BatchNormConfig.group: mu_B, sigma_B, r, d per group
-
-
-@dataclass
-class NoisyConfig(BatchNormConfig):
-    """Noisy BN (Santurkar et al. 2018, their noise algorithm): after BN (gamma and beta
-    included), per step and channel mu_t ~ U(-n_mu, n_mu) and sigma_t ~ U(1, n_sigma); per
-    example m ~ U(mu_t - r_mu, mu_t + r_mu) and s ~ N(sigma_t, r_sigma); y -> s * y + m."""
-    kind: NormKind = NormKind.noisy
-    n_mu: float = 0.5
-    n_sigma: float = 1.25
-    r_mu: float = 0.1
-    r_sigma: float = 0.1
-
-
-@dataclass
-class NoiseOnlyConfig(NormConfig):
-    """Santurkar et al.'s control: noisy BN's noise (same keys, same draws) where BN would be,
-    with no normalization: y = s * x + m in training, y = x at evaluation; the layer keeps
-    its bias and has no gamma or beta."""
-    kind: NormKind = NormKind.noise_only
-    n_mu: float = 0.5
-    n_sigma: float = 1.25
-    r_mu: float = 0.1
-    r_sigma: float = 0.1
-
-
-# The dataclass of each `norm` group option (conf/norm/NAME.yaml extends NAME_schema).
-NORM_SCHEMAS = {NormKind.none: NoNormConfig, NormKind.torch: BatchNormConfig, NormKind.paper: BatchNormConfig,
-                NormKind.renorm: RenormConfig, NormKind.noisy: NoisyConfig, NormKind.noise_only: NoiseOnlyConfig}
 
 
 @dataclass
@@ -468,7 +393,5 @@ TRAIN_SIZE = {DatasetName.mnist: 60000, DatasetName.fashion_mnist: 60000, Datase
 def register() -> None:
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
-    for kind, schema in NORM_SCHEMAS.items():
-        store.store(group="norm", name=f"{kind.value}_schema", package="model.norm", node=schema(kind=kind))
 
 

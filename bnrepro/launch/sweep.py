@@ -44,7 +44,10 @@ class InvalidJob(CompactHydraException):
 
 def typed(cfg: DictConfig) -> Config:
     ours = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
-    return from_plain(OmegaConf.to_container(ours, resolve=True))
+    try:
+        return from_plain(OmegaConf.to_container(ours, resolve=True))
+    except ConfigError as e:  # model.norm.kind names no registered layer
+        raise InvalidJob(f"Invalid configuration: {e}") from None
 
 
 def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import NORM_SCHEMAS, arms, flatten, from_plain, is_plain_name, to_plain
+from ..config import NORMS, arms, flatten, from_plain, is_plain_name, to_plain
 from ..run import lock
 from ..run.files import PLANNED_RUNS
 
@@ -198,8 +198,8 @@ def config_keys(runs: pd.DataFrame) -> list[str]:
 def _schema_order() -> dict[str, int]:
     """config.<key> -> its position in the schema (every norm layer's options included)."""
     keys: list[str] = []
-    for kind in NORM_SCHEMAS:
-        plain = to_plain(from_plain({"model": {"norm": {"kind": kind.value}}}))
+    for kind in NORMS:
+        plain = to_plain(from_plain({"model": {"norm": {"kind": kind}}}))
         previous = -1
         for key in (f"config.{k}" for k in flatten(plain)):  # a kind's own keys go after its earlier ones
             if key not in keys:

@@ -1,11 +1,10 @@
-"""Which tags and summary values a configuration's runs will have, told before training.
+"""Which tags and summary values a configuration's runs will have, told before training,
+and the tag glossary: both from the tags' declarations (tags.Tags: a probe's with the
+probe in probes.py, the rest in tags.LOGGED).
 
 `bnrepro train` refuses a claim whose metric no run of its arms can ever log (a typo, a
 probe not switched on, a layer the network does not have): otherwise the claim would
-wait forever for a value. The tags follow the probes (probes.py), the measures
-(measures.py), the evaluation (evaluation.py) and the loop (loop.py's summary); a probe
-added to the registry whose tags this file does not know yet is trusted with any tag in
-its own namespace (the convention: a probe names its tags `<probe>/...`).
+wait forever for a value.
 """
 from __future__ import annotations
 
@@ -13,6 +12,8 @@ import re
 
 from ..config import Config, uses_bn
 from ..stacked.model import layer_tag
+from .probes import PROBES
+from .tags import LOGGED, Tags
 
 # Values of summary.json a claim may name (loop.py's _summary), and the values the
 # report computes per run: steps_to_baseline_best (report.paper_table), diverged, at_chance.
@@ -21,51 +22,30 @@ SUMMARY = ("test_acc_final", "test_loss_final", "test_acc_best", "best_step", "t
 COUNTED = ("diverged", "at_chance")
 HOW = ("", "first", "final", "median", "change")
 
-_ACT = ("unit_p15", "unit_p50", "unit_p85", "p15", "p50", "p85", "mean", "std", "saturated", "linear")
-_OUT = ("mean", "std", "p15", "p50", "p85", "saturated")
+
+def declared() -> list[tuple[str | None, Tags]]:
+    """(the probe that logs them or None, Tags) for every declared row, the loop's first."""
+    return [(None, row) for row in LOGGED] + [(name, row) for name, p in PROBES.items() for row in p.tags]
 
 
 def _layers(numbers) -> str:
     return "(" + "|".join(layer_tag(i) for i in numbers) + ")"
 
 
+def _pattern(name: str, cfg: Config) -> str:
+    """A declared tag name as a regular expression over this configuration's layers."""
+    depth = cfg.model.depth
+    fill = {"hidden": _layers(range(1, depth + 1)), "layer": _layers(range(1, depth + 2)),
+            "ics": _layers(cfg.probes.ics_layers), "bs": "(" + "|".join(f"{n:04d}" for n in cfg.eval.batch_sizes) + ")"}
+    return re.sub(r"\\\{(\w+)\\\}", lambda m: fill[m.group(1)], re.escape(name))
+
+
 def tag_patterns(cfg: Config) -> list[re.Pattern]:
-    """Every tag a run of this configuration logs, as patterns."""
-    depth, which, probes = cfg.model.depth, set(cfg.probes.which), cfg.probes
-    hidden, every = _layers(range(1, depth + 1)), _layers(range(1, depth + 2))
-    has_bn = uses_bn(cfg.model)
-    has_bias = (cfg.model.bn.value != "pre" or not has_bn) if cfg.model.bias is None else cfg.model.bias
-    found = [r"train/(loss|acc)", r"optim/lr", r"test/(loss|acc)"]
-    if "grad_norm" in which:
-        found.append(rf"grad_norm(_log10)?/{every}")
-        found += [r"grad_norm(_log10)?/first_over_last_hidden"] if depth >= 2 else []
-    if "act" in which:
-        found.append(rf"act/{hidden}/({'|'.join(_ACT)})")
-    if "out" in which:
-        found.append(rf"out/{hidden}/({'|'.join(_OUT)})")
-    if "act_grad" in which:
-        found.append(rf"act_grad/{hidden}/(norm|std)")
-    if "update_ratio" in which:
-        found.append(rf"update_ratio/{every}")
-    if "shift" in which:
-        found.append(rf"shift/{hidden}/(mean|std)")
-    if "bias" in which and has_bias:
-        found.append(rf"bias/{hidden}/(grad_norm|norm)")
-    known = {"grad_norm", "act", "out", "act_grad", "update_ratio", "shift", "bias"}
-    found += [rf"{re.escape(name)}/.+" for name in which - known]  # a newer probe: its own namespace
-    if has_bn and cfg.eval.compare_stats:
-        found += [r"test_stats/(moving|population|batch)_acc", r"test_stats/moving_population_gap"]
-    if has_bn and cfg.eval.variance_shift:
-        found.append(rf"bn_shift/{hidden}")
-    if has_bn and cfg.eval.batch_sizes:
-        found.append(r"test_batch_stats/bs_(" + "|".join(f"{n:04d}" for n in cfg.eval.batch_sizes) + ")_acc")
-    if cfg.eval.train_gap:
-        found.append(r"train_eval/(acc|gap)")
-    if probes.ics_every > 0 and probes.ics_layers:
-        found.append(rf"ics/{_layers(probes.ics_layers)}/(l2|rel|cos)")
-    if probes.landscape_every > 0:
-        found.append(r"landscape/(loss_min|loss_max|loss_range|grad_change_min|grad_change_max|beta_smoothness)")
-    return [re.compile(p) for p in found]
+    """Every tag a run of this configuration logs that a claim or column may name, as patterns."""
+    which = set(cfg.probes.which)
+    return [re.compile(_pattern(name, cfg)) for probe, row in declared()
+            if row.metric and (probe is None or probe in which) and (row.when is None or row.when(cfg))
+            for name in row.names]
 
 
 def why_missing(cfg: Config, metric: str) -> str | None:
@@ -82,4 +62,43 @@ def why_missing(cfg: Config, metric: str) -> str | None:
     if any(p.fullmatch(tag) for p in tag_patterns(cfg)):
         return None
     return (f"no run with this configuration logs the tag {tag!r} (depth {cfg.model.depth}, probes.which="
-            f"{list(cfg.probes.which)}, BN {'on' if uses_bn(cfg.model) else 'off'}; see the README's tag glossary)")
+            f"{list(cfg.probes.which)}, BN {'on' if uses_bn(cfg.model) else 'off'}; see docs/tags.md)")
+
+
+GLOSSARY_HEAD = """# Tag glossary
+
+Every tag a run logs, generated from the tags' declarations (`Tags` rows: a probe's in
+`bnrepro/run/probes.py`, the others in `bnrepro/run/tags.py`) by `scripts/gen_docs.py`;
+a test fails when this file is stale.
+
+`NN` is a layer number: `01` is the first hidden layer, `depth` the last hidden one,
+`depth+1` the output layer. "Probe step": step 1, every `train.log_every` steps, and
+the last step; with `probes.initial=true` also step 0: the first mini-batch through the
+initial network, before any update (its `train/loss` is that batch's loss; the state of
+the run is left untouched, so its trajectory is the same as without). Which probes run
+is `probes.which` (default `[grad_norm, act]`; the registry in `run/probes.py` also has
+{others}): tags below marked "probe X" appear only when X is named.
+Santurkar et al.'s measures (`run/measures.py`) have their own schedules, `probes.ics_every`
+and `probes.landscape_every` (0: off; multiples of `train.log_every`).
+
+| tag | meaning |
+|---|---|
+"""
+
+
+def _shown(name: str) -> str:
+    return re.sub(r"\{(hidden|layer|ics)\}", "layer_NN", name).replace("{bs}", "NNNN")
+
+
+def glossary() -> str:
+    """docs/tags.md: one row per declared Tags row, the loop's first, then each probe's."""
+    others = ", ".join(f"`{name}`" for name in PROBES if name not in ("grad_norm", "act"))
+    rows = []
+    for probe, row in declared():
+        first, *rest = [_shown(name) for name in row.names]
+        folder = first.rsplit("/", 1)[0] + "/"
+        names = [f"`{first}`"] + [f"`{n[len(folder):]}`" if n.startswith(folder) and n.count("/") == first.count("/")
+                                  else f"`{n}`" for n in rest]
+        meaning = row.meaning if probe is None or probe in ("grad_norm", "act") else f"probe `{probe}`: {row.meaning}"
+        rows.append(f"| {', '.join(names)} | {meaning} |\n")
+    return GLOSSARY_HEAD.replace("{others}", others) + "".join(rows)

@@ -1,8 +1,12 @@
 """What the probes measure, computed on the device for K runs at once.
 
 A probe is one function in the registry PROBES, taking a ProbeInput (what one training
-step saw) and returning its values by name: {tag: [K] tensor}. Adding a probe is that
-function and its line in README.md's tag glossary; probes.which picks the ones that run.
+step saw) and returning its values by name: {tag: [K] tensor}, registered with
+`@probe(name, Tags(...), ..., needs=...)`: the tags it logs, each row with its meaning
+(tags.Tags; the claims' checks in logged_tags.py and the glossary docs/tags.md come
+from them), and what it needs the step to compute beyond the plain step (NEEDS).
+Adding a probe is that function, in any module imported before training;
+probes.which picks the ones that run.
 
 Probes observe: they read the gradient, the nonlinearity inputs and outputs of a
 training step and change nothing. Everything here is tensor arithmetic with shapes
@@ -17,9 +21,10 @@ from typing import Callable
 
 import torch
 
-from ..config import Activation
+from ..config import Activation, Config, uses_bn
 from ..stacked.model import layer_tag
 from ..stacked.params import Layout, Slot
+from .tags import Tags
 
 QUANTILES = (0.15, 0.50, 0.85)  # paper Fig. 1(b, c)
 SATURATION = 0.1  # an input is saturated where g'(z) < 10% of the nonlinearity's largest slope
@@ -46,19 +51,40 @@ class ProbeInput:
     affine: list = field(default_factory=list)  # each hidden layer's (gamma slot, beta slot), None where absent
 
 
-PROBES: dict[str, Callable[[ProbeInput], dict]] = {}
-# What each probe needs the step to compute beyond the plain step.
-NEEDS_ACT_GRAD = {"act_grad"}
-NEEDS_UPDATE = {"update_ratio"}
-NEEDS_HELD_OUT = {"dead"}
+@dataclass(frozen=True)
+class Probe:
+    """A registered probe: its function, the tags it logs, what it needs from the step."""
+    name: str
+    fn: Callable[[ProbeInput], dict]
+    tags: tuple
+    needs: frozenset
+
+    def __call__(self, inp: ProbeInput) -> dict:
+        return self.fn(inp)
+
+
+PROBES: dict[str, Probe] = {}
+# The probes that need the step to compute more than the plain step (filled by @probe).
+NEEDS_ACT_GRAD: set = set()  # dL/da of each hidden layer (ProbeInput.a_grad)
+NEEDS_UPDATE: set = set()  # the step's parameter change (ProbeInput.update)
+NEEDS_HELD_OUT: set = set()  # the nonlinearity inputs on the held-out batch (ProbeInput.held_out_z)
+NEEDS = {"act_grad": NEEDS_ACT_GRAD, "update": NEEDS_UPDATE, "held_out": NEEDS_HELD_OUT}
 # The held-out batch: the first examples of the test set, normalized with their own batch
 # statistics as in training (BN's running averages are not used: at step 0 they are not set).
 HELD_OUT_EXAMPLES = 1000
 
 
-def probe(name: str):
+def probe(name: str, *tags: Tags, needs: tuple = ()):
+    """Register the decorated function as the probe `name`, logging `tags` (each one's
+    names start with `name/`, the probe's namespace), needing `needs` (keys of NEEDS)."""
+    unknown = set(needs) - set(NEEDS)
+    if not tags or unknown:
+        raise ValueError(f"probe {name!r} must declare the tags it logs, and needs among {sorted(NEEDS)}")
+
     def add(fn):
-        PROBES[name] = fn
+        PROBES[name] = Probe(name, fn, tags, frozenset(needs))
+        for need in needs:
+            NEEDS[need].add(name)
         return fn
     return add
 
@@ -67,7 +93,7 @@ def run_probes(names, inp: ProbeInput) -> dict:
     """{tag: [K]} of the named probes, in the order named."""
     values = {}
     for name in names:
-        values.update(PROBES[name](inp))
+        values.update(PROBES[name].fn(inp))
     return values
 
 
@@ -158,7 +184,15 @@ def grad_norms(grad: torch.Tensor, layout: Layout, slots: list[Slot]) -> torch.T
     return torch.stack([views[slot.name].flatten(1).norm(dim=1) for slot in slots])
 
 
-@probe("grad_norm")
+@probe("grad_norm",
+       Tags(("grad_norm/{layer}",), "Frobenius norm of the gradient of layer NN's weight matrix (conv: kernel), on "
+            "the probe step's mini-batch"),
+       Tags(("grad_norm/first_over_last_hidden",), "`grad_norm/layer_01` / `grad_norm/layer_<depth>`: below 1e-2 "
+            "means vanishing gradients", lambda cfg: cfg.model.depth >= 2),
+       Tags(("grad_norm_log10/{layer}",), "log10 of `grad_norm/layer_NN` (empty where the norm is 0): 1e-6 and 1e-1 "
+            "are -6 and -1, far apart on TensorBoard's default linear axis, where the raw values would both sit at 0"),
+       Tags(("grad_norm_log10/first_over_last_hidden",), "log10 of `grad_norm/first_over_last_hidden`",
+            lambda cfg: cfg.model.depth >= 2))
 def _grad_norm(inp: ProbeInput) -> dict:
     norms = grad_norms(inp.grad, inp.layout, inp.weights)
     values = {f"grad_norm/{layer_tag(i + 1)}": norm for i, norm in enumerate(norms)}
@@ -168,24 +202,48 @@ def _grad_norm(inp: ProbeInput) -> dict:
     return values
 
 
-@probe("act")
+@probe("act",
+       Tags(("act/{hidden}/unit_p15", "act/{hidden}/unit_p50", "act/{hidden}/unit_p85"), "15th, 50th, 85th "
+            "percentile of one fixed unit's input to its nonlinearity (unit `probes.unit`; conv: that channel, over "
+            "batch and positions), over the probe step's mini-batch: paper Fig. 1(b, c)"),
+       Tags(("act/{hidden}/p15", "act/{hidden}/p50", "act/{hidden}/p85"), "the same percentiles over all units of "
+            "the layer"),
+       Tags(("act/{hidden}/mean", "act/{hidden}/std"), "mean and standard deviation of all units' nonlinearity inputs"),
+       Tags(("act/{hidden}/saturated",), "fraction of nonlinearity inputs where the slope g'(z) is below 10% of its "
+            "maximum: sigmoid \\|z\\| > 3.64, tanh \\|z\\| > 1.82, ReLU z ≤ 0 (not logged for "
+            "`model.activation=linear`, nor `linear` below: its slope is 1 everywhere)"),
+       Tags(("act/{hidden}/linear",), "fraction of nonlinearity inputs in its near-linear range, where g'(z) is at "
+            "least 80% of its maximum: sigmoid \\|z\\| < 0.96, tanh \\|z\\| < 0.48, ReLU z > 0"))
 def _act(inp: ProbeInput) -> dict:
     return _per_layer("act", [activation_stats(z, inp.unit, inp.activation) for z in inp.z])
 
 
-@probe("out")
+@probe("out",
+       Tags(("out/{hidden}/mean", "out/{hidden}/std", "out/{hidden}/p15", "out/{hidden}/p50", "out/{hidden}/p85"),
+            "mean, standard deviation and percentiles of all units' nonlinearity outputs a = g(z)"),
+       Tags(("out/{hidden}/saturated",), "fraction of outputs within 2% of the output range's bounds: sigmoid "
+            "a < 0.02 or > 0.98, tanh \\|a\\| > 0.98; ReLU a = 0"),
+       Tags(("out_hist/{hidden}",), "histogram of the layer's nonlinearity outputs, on the same steps as `act_hist`",
+            lambda cfg: cfg.probes.hist_every != 0, metric=False))
 def _out(inp: ProbeInput) -> dict:
     return _per_layer("out", [output_stats(a, inp.activation) for a in inp.a])
 
 
-@probe("act_grad")
+@probe("act_grad",
+       Tags(("act_grad/{hidden}/norm", "act_grad/{hidden}/std"), "norm (over the mini-batch and units) and standard "
+            "deviation of dL/da, the loss's gradient with respect to the layer's nonlinearity outputs (L: the "
+            "mini-batch's mean loss)"),
+       needs=("act_grad",))
 def _act_grad(inp: ProbeInput) -> dict:
     """dL/da per hidden layer: its norm over the batch and units, and its std over them."""
     flat = [g.detach().float().flatten(1) for g in inp.a_grad]
     return _per_layer("act_grad", [{"norm": g.norm(dim=1), "std": g.std(dim=1)} for g in flat])
 
 
-@probe("update_ratio")
+@probe("update_ratio",
+       Tags(("update_ratio/{layer}",), "‖W after − W before‖ / ‖W before‖ of layer NN's weights on the probe step, "
+            "i.e. ‖lr · update‖ / ‖W‖ (not at step 0)"),
+       needs=("update",))
 def _update_ratio(inp: ProbeInput) -> dict:
     """||W_after - W_before|| / ||W_before|| per weight matrix (the step's lr * update)."""
     if inp.update is None:
@@ -196,7 +254,11 @@ def _update_ratio(inp: ProbeInput) -> dict:
             for i, s in enumerate(inp.weights)}
 
 
-@probe("shift")
+@probe("shift",
+       Tags(("shift/{hidden}/mean", "shift/{hidden}/std"), "how far the layer's nonlinearity inputs moved since the "
+            "previous probe step. Per unit, the batch mean μ and std σ of its input (over examples and positions); "
+            "`mean`: mean over units of \\|μ − μ_prev\\| in units of the layer's previous rms σ; `std`: mean over "
+            "units of \\|ln(σ / σ_prev)\\|. Not at a run's first probe step"))
 def _shift(inp: ProbeInput) -> dict:
     """How far each layer's nonlinearity inputs moved since the previous probe step: per unit,
     the batch mean mu and std sigma of z (over examples and positions); mean: the mean over
@@ -220,7 +282,17 @@ def _shift(inp: ProbeInput) -> dict:
     return values
 
 
-@probe("bias")
+def has_bias(cfg: Config) -> bool:
+    """Whether the hidden layers have a bias b (null model.bias: not where BN directly follows)."""
+    if cfg.model.bias is not None:
+        return cfg.model.bias
+    return cfg.model.bn.value != "pre" or not uses_bn(cfg.model)
+
+
+@probe("bias",
+       Tags(("bias/{hidden}/grad_norm", "bias/{hidden}/norm"), "for hidden layers that have a bias b "
+            "(`model.bias`): the norm of b's gradient, and of b itself (b starts at 0, so: how far it has moved)",
+            lambda cfg: has_bias(cfg)))
 def _bias(inp: ProbeInput) -> dict:
     """Each hidden layer's bias b (where it has one): the norm of its gradient, and its norm
     (b starts at 0, so that is how far it has moved)."""
@@ -230,7 +302,12 @@ def _bias(inp: ProbeInput) -> dict:
             for name, v in (("grad_norm", grad), ("norm", value))}
 
 
-@probe("dead")
+@probe("dead",
+       Tags(("dead/{hidden}", "dead/all"), "(ReLU only) the fraction of the layer's units (conv: channels) whose "
+            "input z is ≤ 0 for every example and position of the held-out batch, and that fraction over all hidden "
+            "units. The held-out batch: the first 1,000 test examples, normalized with their own batch statistics "
+            "as in training (no dropout; BN's running averages are not used, so step 0 counts too)"),
+       needs=("held_out",))
 def _dead(inp: ProbeInput) -> dict:
     """Dead ReLUs: the fraction of each hidden layer's units (conv: channels) whose input z is
     <= 0 for every example (and position) of the held-out batch (a ReLU that never fires
@@ -241,7 +318,10 @@ def _dead(inp: ProbeInput) -> dict:
     return values
 
 
-@probe("affine")
+@probe("affine",
+       Tags(("affine/{hidden}/gamma_mean", "affine/{hidden}/gamma_dev", "affine/{hidden}/beta_mean",
+             "affine/{hidden}/beta_abs"), "for BN layers with a learned γ (β): mean γ, mean \\|γ − 1\\| (how far "
+            "the scales moved from their initial 1), mean β and mean \\|β\\| over the layer's units"))
 def _affine(inp: ProbeInput) -> dict:
     """Each hidden layer's BN gamma and beta (where learned): mean gamma, mean |gamma - 1| (how
     far the scales moved from their initial 1), mean beta and mean |beta| over the units."""

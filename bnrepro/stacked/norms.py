@@ -5,9 +5,13 @@ channels here, so statistics never mix runs. gamma and beta live in the model's 
 parameter buffer and are passed in (None: not used); statistics are module buffers.
 
 Several implementations, one interface, chosen by `norm=NAME` (the config group whose
-options are model.norm) through the registry NORM_LAYERS: a new layer is one class
-with a `from_config`, registered with @register(NormKind.x), and its options'
-dataclass in config/schema.py.
+options are model.norm) through the registry config.NORMS (config/norms.py: each
+layer's name, options' dataclass and the evaluation statistics it supports; the
+built-in ones are declared there so that composing a config needs no torch). A new
+layer is one module: its options' dataclass (a NormConfig, each option a key() with
+its help and range), its class (`from_config(cfg, channels)`, `forward(x, gamma, beta,
+mode, step)`, `set_population()` if it supports "population"), registered with
+`@register_norm("name", Options, eval_stats=...)`; plus conf/norm/NAME.yaml.
 - TorchBatchNorm: PyTorch's fused kernels (F.batch_norm).
 - PaperBatchNorm: the paper's Algorithm 1, with the backward pass written from the
   paper's derivatives (PaperBNFunction), and Algorithm 2's population statistics.
@@ -34,35 +38,26 @@ why). Running-average convention, as PyTorch: running = (1 - m) * running + m * 
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal, Tuple, Union
+from typing import Literal, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import BatchNormConfig, NoiseOnlyConfig, NoisyConfig, NormConfig, NormKind, RenormConfig
+from ..config import BatchNormConfig, NoiseOnlyConfig, NoisyConfig, NormConfig, RenormConfig, norm_spec
+from ..config import register_norm  # noqa: F401  (a new layer's module registers with it)
 from . import rng
 
 # What a forward pass does with BN: train on batch statistics, or evaluate with the
 # moving averages, Algorithm 2's population statistics, or ("batch", n) groups.
 Mode = Union[Literal["train", "moving", "population"], Tuple[str, Union[int, None]]]
 
-NORM_LAYERS: dict[NormKind, type] = {}
-
-
-def register(kind: NormKind) -> Callable[[type], type]:
-    def add(cls: type) -> type:
-        NORM_LAYERS[kind] = cls
-        return cls
-    return add
-
-
 def make_norm(cfg: NormConfig, channels: int) -> "BatchNormBase":
     """The layer `cfg.kind` names, over `channels` channels (K runs x units)."""
-    if cfg.kind not in NORM_LAYERS:
-        raise ValueError(f"no normalization layer {cfg.kind.value!r}; registered: "
-                         f"{sorted(k.value for k in NORM_LAYERS)}")
-    return NORM_LAYERS[cfg.kind].from_config(cfg, channels)
+    spec = norm_spec(cfg.kind)
+    if spec.layer is None:
+        raise ValueError(f"norm={cfg.kind} places no layer")
+    return spec.layer_class().from_config(cfg, channels)
 
 
 def _stat_dims(x: torch.Tensor) -> tuple:
@@ -217,7 +212,6 @@ class BatchNormBase(nn.Module):
         self.recorded = None
 
 
-@register(NormKind.torch)
 class TorchBatchNorm(BatchNormBase):
     def train_forward(self, x, gamma, beta, step):
         groups = _group_count(x, self.group)
@@ -236,7 +230,6 @@ class TorchBatchNorm(BatchNormBase):
                             training=False, momentum=self.momentum, eps=self.eps)
 
 
-@register(NormKind.paper)
 class PaperBatchNorm(BatchNormBase):
     def train_forward(self, x, gamma, beta, step):
         groups = _group_count(x, self.group)
@@ -246,7 +239,6 @@ class PaperBatchNorm(BatchNormBase):
         return from_group_channels(y, groups)
 
 
-@register(NormKind.renorm)
 class BatchRenorm(BatchNormBase):
     """Batch Renormalization. Its moving averages are of mu and sigma = sqrt(var + eps)
     (rate `rate`), kept as running_mean and running_var = sigma^2 - eps, so the
@@ -304,7 +296,6 @@ class _WithNoise:
         self.noise.attach(seeds, layer)
 
 
-@register(NormKind.noisy)
 class NoisyBatchNorm(_WithNoise, TorchBatchNorm):
     """BN, then (training only) y -> s * y + m with Santurkar et al.'s noise (noisy_bn_noise):
     a distribution shift redrawn every step that BN does nothing to remove. The noise is a
@@ -318,7 +309,6 @@ class NoisyBatchNorm(_WithNoise, TorchBatchNorm):
         return self.noise(super().train_forward(x, gamma, beta, step), step)
 
 
-@register(NormKind.noise_only)
 class NoiseOnly(_WithNoise, BatchNormBase):
     """Santurkar et al.'s control: the noise of noisy BN where BN would be, without BN
     (y = s * x + m in training; y = x at evaluation, whatever the statistics asked for).
