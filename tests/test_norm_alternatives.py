@@ -3,6 +3,8 @@ GroupNorm, LayerNorm, InstanceNorm (each against torch's own function, run by ru
 WeightNorm (against torch.nn.utils.parametrizations.weight_norm)."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -183,8 +185,9 @@ def test_weight_norm_is_torchs_weight_norm_forward_and_backward(conv):
     torch.testing.assert_close(ours_g.grad.flatten(), parametrized.original0.grad.flatten())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["mlp", "convnet"])
-def test_a_weight_normed_network_starts_as_the_same_function_and_trains(arch, tmp_path):
+def test_a_weight_normed_network_starts_as_the_same_function(arch):
     """g starts at ||v||: at initialization the network is the plain one (weights drawn alike)."""
     plain, normed = tiny(model__arch=arch), tiny(model__arch=arch, model__weight_norm=True)
     nets = [StackedNet([cfg.model] * 2, [3, 4], (1, 28, 28), 10) for cfg in (plain, normed)]
@@ -192,3 +195,29 @@ def test_a_weight_normed_network_starts_as_the_same_function_and_trains(arch, tm
     torch.testing.assert_close(nets[1](x), nets[0](x))
     assert any(name.endswith(".gain") for name in nets[1].layout.slots)
     assert not any(name.endswith(".gain") for name in nets[0].layout.slots)
+
+
+def test_gaussianity_is_near_zero_for_gaussian_values_and_not_for_uniform_ones():
+    from bnrepro.run.probes import gaussianity
+
+    gen = torch.Generator().manual_seed(0)
+    gaussian = gaussianity(torch.randn(1, 256, 8, 8, generator=gen) * 3 + 1)
+    uniform = gaussianity(torch.rand(1, 256, 8, 8, generator=gen))
+    assert abs(gaussian["kurtosis"].item()) < 0.1 and gaussian["ks"].item() < 0.03
+    assert abs(uniform["kurtosis"].item() + 1.2) < 0.1 and uniform["ks"].item() > 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("norm", [{"kind": "lp", "p": "inf"}, {"kind": "groupnorm", "channel_groups": 2},
+                                  {"kind": "layernorm"}, {"kind": "instancenorm"}, {"kind": "none"}])
+def test_each_new_norm_trains_a_conv_net_with_the_gaussianity_probe(norm, tmp_path):
+    from bnrepro.config import validate
+    from bnrepro.run.loop import train_runs
+
+    cfg = tiny(model__arch="convnet", model__depth=2, model__width=4, model__bn="pre", model__norm=norm,
+               model__weight_norm=norm["kind"] == "none", train__steps=4, train__log_every=2, train__eval_every=2,
+               probes__which=["grad_norm", "gauss"])
+    validate(cfg)
+    (summary,) = train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
+    assert summary["status"] == "completed"
+    assert all(math.isfinite(summary["final"][f"gauss/layer_0{i}/ks"]) for i in (1, 2))

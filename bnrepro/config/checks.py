@@ -208,7 +208,7 @@ def _check_norm(model: ModelConfig, evaluation) -> None:
            f"{norm.kind}'s options are {spec.options.__name__}'s: choose it with norm={norm.kind}")
     check_ranges(norm, "model.norm.")
     typed = OmegaConf.to_object(norm) if isinstance(norm, DictConfig) else norm
-    for option, value, allowed in typed.problems():
+    for option, value, allowed in (*typed.problems(), *typed.model_problems(model)):
         _check(False, f"model.norm.{option}", value, allowed)
     if not has_norm_layer(model):
         return

@@ -15,6 +15,7 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from .keys import key
 from .norms import NormConfig
 
 __all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "register"]
@@ -167,10 +168,9 @@ class ModelConfig:
     bn_affine: Affine = Affine.learn
     bn_gamma: float = 1.0  # the fixed gamma of bn_affine=fixed_gamma
     weight_scale: float = 1.0  # multiplies the hidden layers' initial weights (scale invariance)
-    # WeightNorm (Salimans and Kingma 2016): every weight vector w = g v / ||v|| (per output unit or
-    # channel, the output layer's too), g learned and started at ||v||; a reparametrization of the
-    # weights, not a normalization layer: it goes with any norm= (norm=none for WeightNorm alone)
-    weight_norm: bool = False
+    weight_norm: bool = key(False, "WeightNorm (Salimans and Kingma 2016): every layer's weight vectors (per output "
+                            "unit or channel, the output layer's too) w = g v / ||v||, g learned and started at ||v||; "
+                            "a reparametrization of the weights, not a norm layer: it goes with any norm=")
     conv_kernel: int = 3
     pool_every: int = 2  # convnet, vgg: 2x2 max-pool after every n-th conv layer (vgg: then channels x2)
 
