@@ -221,3 +221,23 @@ def test_each_new_norm_trains_a_conv_net_with_the_gaussianity_probe(norm, tmp_pa
     (summary,) = train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     assert summary["status"] == "completed"
     assert all(math.isfinite(summary["final"][f"gauss/layer_0{i}/ks"]) for i in (1, 2))
+
+
+@pytest.mark.slow
+def test_the_group_size_figure_draws_bn_by_group_beside_the_per_example_norms_and_only_then(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from bnrepro.report.group_size_figure import group_size_figure
+
+    rows = [{"config.model.norm.kind": kind, "config.model.norm.group": group, "config.train.batch_size": 32,
+             "test_acc_final": acc + 0.001 * seed}
+            for kind, group, acc in (("torch", None, 0.88), ("torch", 4, 0.85), ("torch", 2, 0.70),
+                                     ("groupnorm", None, 0.87), ("layernorm", None, 0.86)) for seed in (1, 2)]
+    runs = pd.DataFrame(rows)
+    (path,) = group_size_figure(plt, runs, "test", tmp_path / "x_groups.png")
+    assert path.is_file() and path.stat().st_size > 0
+    assert group_size_figure(plt, runs[runs["config.model.norm.kind"] == "torch"], "test", tmp_path / "y.png") == []
