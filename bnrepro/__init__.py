@@ -24,7 +24,7 @@ listed before it (config is the bottom, cli.py the top):
 Where things go: a new experiment is a file in conf/experiment/; a probe, a function
 registered with @probe(name, Tags(...)) (run/probes.py: the tags it logs, with their
 meaning); a norm layer, one module with its options' dataclass and its class registered
-with @register_norm(name, Options, eval_stats=...) (see stacked/norms.py), plus
+with @norm_layer(name, Options, eval_stats=...) (see stacked/norms.py), plus
 conf/norm/NAME.yaml; a config key, one key(default, help, range) field in
 config/schema.py. docs/tags.md and docs/config.md are generated from those declarations
 (scripts/gen_docs.py). A writer goes in run/writers.py; a table column or claim rule, report/.

@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 import re
 
+import pytest
+
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from bnrepro.run.loop import train_runs
@@ -62,3 +64,16 @@ def test_a_changed_declaration_makes_the_docs_stale(monkeypatch):
     field = schema.OptimConfig.__dataclass_fields__["lr"]
     monkeypatch.setattr(field, "metadata", {**field.metadata, "help": "a new meaning"})
     assert gen_docs.stale() == [REPO / "docs" / "config.md"]
+
+
+@pytest.mark.slow
+def test_train_help_lists_every_key_with_its_default_range_and_help(tmp_path):
+    from bnrepro.config.docs import keys
+
+    from conftest import bnrepro
+
+    text = " ".join(bnrepro("train", "--help", cwd=tmp_path, check=True).stdout.split())
+    for key, _, default, allowed, meaning in keys():
+        assert f"{key} = {default}" in text, key
+        assert allowed.replace("must be ", "") in text and " ".join(meaning.split()[:6]) in text, key
+    assert "renorm: Batch Renormalization" in text and "options eps, rmax, dmax" in text

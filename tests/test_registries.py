@@ -14,6 +14,7 @@ from bnrepro.config.docs import key_table
 from bnrepro.run.logged_tags import glossary, tag_patterns, why_missing
 from bnrepro.run.loop import train_runs
 from bnrepro.run.probes import PROBES
+from bnrepro.stacked.norms import make_norm
 
 from conftest import tiny
 
@@ -25,7 +26,7 @@ import torch
 
 from bnrepro.config import NormConfig
 from bnrepro.config.keys import at_least, key, within
-from bnrepro.stacked.norms import BatchNormBase, register_norm
+from bnrepro.stacked.norms import BatchNormBase, norm_layer
 
 
 @dataclass
@@ -35,7 +36,7 @@ class MeanOnlyConfig(NormConfig):
     shift: float = key(0.0, "added after centring", at_least(0))
 
 
-@register_norm("mean_only", MeanOnlyConfig, eval_stats=())
+@norm_layer("mean_only", MeanOnlyConfig, eval_stats=())
 class MeanOnly(BatchNormBase):
     """Mean-only batch normalization: x minus its mean over the batch."""
 
@@ -99,6 +100,7 @@ def test_a_norm_layer_and_a_probe_from_modules_outside_bnrepro_train_and_are_che
     cfg = tiny(model__bn="pre", model__norm__kind="mean_only", model__norm__shift=0.5, train__steps=4,
                train__log_every=2, train__eval_every=2, probes__which=["grad_norm", "weight_norm"])
     validate(cfg)
+    assert isinstance(make_norm(cfg.model.norm, 4), norm_module.MeanOnly)
     (summary,) = train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     assert summary["status"] == "completed"
     logged = set(summary["final"])

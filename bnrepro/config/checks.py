@@ -1,4 +1,6 @@
-"""Range checks that types cannot express, run on every job before anything is created."""
+"""Range checks that types cannot express, run on every job before anything is created:
+each key's declared range (schema.py's key(), walked generically), and the checks that
+relate keys to each other, written here."""
 from __future__ import annotations
 
 import dataclasses
@@ -21,60 +23,29 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
 
 
 def validate(cfg: Config | DictConfig) -> None:
-    """Range checks that types cannot express. Raises ConfigError naming the key."""
-    model, optim, train, data, evaluation = cfg.model, cfg.optim, cfg.train, cfg.data, cfg.eval
-    _check(is_plain_name(cfg.name), "name", cfg.name,
-           "must be a plain name (no '/', '\\', '..' or absolute path): it names runs/<name>/ and results/<name>.*")
+    """Every key against its declared range (schema.py's key()), then the checks that relate
+    keys to each other. Raises ConfigError naming the key."""
+    model, train, data, evaluation = cfg.model, cfg.train, cfg.data, cfg.eval
+    _check_norm(model, evaluation)
+    check_ranges(cfg, "")
     _check(cfg.profile == "full" or cfg.profile.startswith(f"{cfg.name}_"), "profile", cfg.profile,
            f"must be 'full' or one of experiment {cfg.name}'s profiles, conf/profile/{cfg.name}_<kind>.yaml "
            f"(a profile sets one experiment's scale)")
-    _check(0 <= cfg.seed < 2**32, "seed", cfg.seed, "must be in [0, 2^32)")
-    _check(model.depth >= 1, "model.depth", model.depth, "must be >= 1")
-    _check(model.width >= 1, "model.width", model.width, "must be >= 1")
-    _check(0.0 <= model.dropout < 1.0, "model.dropout", model.dropout, "must be in [0, 1)")
-    _check(model.init_std > 0, "model.init_std", model.init_std, "must be > 0")
-    _check(model.init_gain > 0, "model.init_gain", model.init_gain, "must be > 0")
-    _check_norm(model, evaluation)
-    _check(model.weight_scale > 0, "model.weight_scale", model.weight_scale, "must be > 0")
-    _check(evaluation.population_batches >= 1, "eval.population_batches", evaluation.population_batches, "must be >= 1")
-    _check(evaluation.batch_size is None or evaluation.batch_size >= 1, "eval.batch_size", evaluation.batch_size, "must be null or >= 1")
-    for size in evaluation.batch_sizes:
-        _check(size >= 1, "eval.batch_sizes", list(evaluation.batch_sizes), "entries must be >= 1")
-    _check(model.conv_kernel >= 1 and model.conv_kernel % 2 == 1, "model.conv_kernel", model.conv_kernel,
-           "must be an odd number >= 1")
-    _check(model.pool_every >= 1, "model.pool_every", model.pool_every, "must be >= 1")
-    _check(optim.lr > 0, "optim.lr", optim.lr, "must be > 0")
-    _check(0 <= optim.momentum < 1, "optim.momentum", optim.momentum, "must be in [0, 1)")
-    _check(optim.weight_decay >= 0, "optim.weight_decay", optim.weight_decay, "must be >= 0")
-    _check(optim.decay_every >= 1, "optim.decay_every", optim.decay_every, "must be >= 1")
-    _check(0 < optim.decay_factor <= 1, "optim.decay_factor", optim.decay_factor, "must be in (0, 1]")
-    for key in ("lr_mult", "weight_decay_div", "decay_speedup"):
-        _check(getattr(optim, key) > 0, f"optim.{key}", getattr(optim, key), "must be > 0")
-    _check(train.steps >= 1, "train.steps", train.steps, "must be >= 1")
-    min_batch = 2 if uses_bn(model) else 1
-    _check(train.batch_size >= min_batch, "train.batch_size", train.batch_size,
-           "must be >= 2 with batch normalization (a batch of one has no variance)"
-           if min_batch == 2 else "must be >= 1")
-    _check(train.class_block >= 1 and train.batch_size % train.class_block == 0, "train.class_block",
-           train.class_block, f"must be >= 1 and divide train.batch_size={train.batch_size}")
+    if uses_bn(model):
+        _check(train.batch_size >= 2, "train.batch_size", train.batch_size,
+               "must be >= 2 with batch normalization (a batch of one has no variance)")
+    _check(train.batch_size % train.class_block == 0, "train.class_block", train.class_block,
+           f"must be >= 1 and divide train.batch_size={train.batch_size}")
     group = getattr(model.norm, "group", None)
     if group is not None:
         _check(group >= 2 and train.batch_size % group == 0, "model.norm.group", group,
                f"must be null (the whole batch) or >= 2 and divide train.batch_size={train.batch_size}")
-    _check(train.eval_every >= 1, "train.eval_every", train.eval_every, "must be >= 1")
-    _check(train.log_every >= 1, "train.log_every", train.log_every, "must be >= 1")
-    _check(train.checkpoint_every >= 0, "train.checkpoint_every", train.checkpoint_every, "must be >= 0 (0: never)")
-    _check(train.checkpoint_min_s >= 0, "train.checkpoint_min_s", train.checkpoint_min_s, "must be >= 0")
-    _check(train.eval_batch_size >= 1, "train.eval_batch_size", train.eval_batch_size, "must be >= 1")
-    _check(train.threads is None or train.threads >= 1, "train.threads", train.threads, "must be null or >= 1")
-    _check(0 <= cfg.probes.unit < model.width, "probes.unit", cfg.probes.unit,
-           f"must be in [0, model.width={model.width})")
+    _check(cfg.probes.unit < model.width, "probes.unit", cfg.probes.unit, f"must be in [0, model.width={model.width})")
     _check(data.name != DatasetName.gaussian or model.arch == Arch.mlp, "data.name", data.name.value,
            "gaussian inputs are vectors: use model=mlp")
     regression = data.name == DatasetName.gaussian and data.labels == GaussianLabels.regression
     _check(not regression or train.loss == Loss.mse, "train.loss", train.loss.value,
            "data.labels=regression has real-valued targets: use train.loss=mse")
-    _check(data.feature_scales >= 0, "data.feature_scales", data.feature_scales, "must be >= 0 (a log10 range)")
     if model.arch in (Arch.convnet, Arch.vgg):
         side, pools = IMAGE_SIDE[data.name], model.depth // model.pool_every
         _check(side >> pools >= 1, "model.depth", model.depth,
@@ -87,13 +58,6 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(hist is None or (hist >= 0 and hist % train.log_every == 0), "probes.hist_every", hist,
            f"must be null (about 20 per run), 0 (never) or a multiple of train.log_every={train.log_every}")
     _check_measures(cfg)
-    for key in ("train_limit", "test_limit"):
-        value = getattr(data, key)
-        _check(value is None or value >= 1, f"data.{key}", value, "must be null or >= 1")
-    _check(data.augment_pad >= 0, "data.augment_pad", data.augment_pad, "must be >= 0")
-    _check(data.synthetic_train >= 1, "data.synthetic_train", data.synthetic_train, "must be >= 1")
-    _check(data.dim >= 1, "data.dim", data.dim, "must be >= 1")
-    _check(data.synthetic_test >= 1, "data.synthetic_test", data.synthetic_test, "must be >= 1")
     for column in cfg.report.columns:
         _check(_is_metric(column) and column not in SPECIAL_METRICS, "report.columns", column,
                "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change' or 'tag:steps_to=X'")
@@ -156,14 +120,8 @@ def _check_measures(cfg) -> None:
     for layer in probes.ics_layers:
         _check(2 <= layer <= depth + 1, "probes.ics_layers", list(probes.ics_layers),
                f"layers 2 to {depth + 1} (layer 1 has no layers before it; {depth + 1} is the output layer)")
-    _check(probes.landscape_sizes >= 1, "probes.landscape_sizes", probes.landscape_sizes, "must be >= 1")
-    low_high = list(probes.landscape_range)
-    _check(len(low_high) == 2 and 0 < low_high[0] <= low_high[1], "probes.landscape_range", low_high,
-           "must be [low, high] with 0 < low <= high (multiples of the learning rate)")
     _check("dead" not in probes.which or cfg.model.activation == Activation.relu, "probes.which",
            list(probes.which), "the probe `dead` counts ReLUs that never fire: it needs model.activation=relu")
-    cap = probes.landscape_max_step
-    _check(cap is None or cap > 0, "probes.landscape_max_step", cap, "must be null (no cap) or > 0")
 
 
 def _is_steps_to(how: str) -> bool:
@@ -206,7 +164,6 @@ def _check_norm(model: ModelConfig, evaluation) -> None:
     spec = registered_norm(norm.kind)
     _check(issubclass(_schema_type(norm), spec.options), "model.norm.kind", norm.kind,
            f"{norm.kind}'s options are {spec.options.__name__}'s: choose it with norm={norm.kind}")
-    check_ranges(norm, "model.norm.")
     typed = OmegaConf.to_object(norm) if isinstance(norm, DictConfig) else norm
     for option, value, allowed in (*typed.problems(), *typed.model_problems(model)):
         _check(False, f"model.norm.{option}", value, allowed)
@@ -219,11 +176,6 @@ def _check_norm(model: ModelConfig, evaluation) -> None:
            f"compares moving, population and batch statistics: norm={norm.kind} supports {', '.join(supported)}")
     _check(not evaluation.batch_sizes or "batch" in supported, "eval.batch_sizes", list(evaluation.batch_sizes),
            f"test batches normalized with their own statistics: norm={norm.kind} does not support them")
-
-
-def is_plain_name(name: str) -> bool:
-    """A name that stays one directory level: runs/<name>/ and results/<name>.md never escape."""
-    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0") and ".." not in name
 
 
 def uses_bn(model: ModelConfig) -> bool:

@@ -3,6 +3,7 @@ docs/config.md (scripts/gen_docs.py) and the key list of `bnrepro train --help`.
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 import typing
 from enum import Enum
 
@@ -23,7 +24,7 @@ def _type_name(hint) -> str:
     if typing.get_origin(hint) in (list, typing.List):
         return f"list[{_type_name(args[0])}]"
     if isinstance(hint, type) and issubclass(hint, Enum):
-        return " \\| ".join(m.value for m in hint)
+        return " | ".join(m.value for m in hint)
     return getattr(hint, "__name__", str(hint))
 
 
@@ -68,10 +69,18 @@ def norm_keys():
         yield name, spec.help + (f" (evaluation statistics: {stats})" if stats else ""), rows
 
 
+def _cell(text: str) -> str:
+    """Text as one markdown table cell: backslashes, pipes, '<' (an HTML tag otherwise) and '*'
+    (emphasis) escaped."""
+    for char in "\\|<*":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
 def _table(rows) -> list[str]:
     lines = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
     for key, kind, default, allowed, text in rows:
-        allowed, text = (cell.replace("must be ", "").replace("|", "\\|") for cell in (allowed, text))
+        kind, allowed, text = (_cell(cell.replace("must be ", "")) for cell in (kind, allowed, text))
         lines.append(f"| `{key}` | {kind} | `{default}` | {allowed} | {text} |")
     return lines
 
@@ -96,4 +105,19 @@ def key_table() -> str:
     for name, text, rows in norm_keys():
         lines += [f"### `{name}`: {text}", ""]
         lines += [*_table(rows), ""] if rows else ["No options.", ""]
+    return "\n".join(lines)
+
+
+def key_list(width: int = 100) -> str:
+    """The keys for `bnrepro train --help`: `key = default  (type, allowed)`, its help below."""
+    lines = []
+    for key, kind, default, allowed, text in keys():
+        bound = f", {allowed.replace('must be ', '')}" if allowed else ""
+        lines.append(f"{key} = {default}  ({kind}{bound})")
+        lines += textwrap.wrap(text, width, initial_indent="    ", subsequent_indent="    ")
+    lines.append("model.norm: the layer norm=NAME picks (conf/norm/NAME.yaml), of the registered ones; "
+                 "their options' ranges and help: docs/config.md")
+    for name, text, rows in norm_keys():
+        options = f"; options {', '.join(row[0].removeprefix('model.norm.') for row in rows)}" if rows else ""
+        lines += textwrap.wrap(f"{name}: {text}{options}", width, initial_indent="    ", subsequent_indent="      ")
     return "\n".join(lines)

@@ -77,3 +77,8 @@ def help_of(f: dataclasses.Field) -> str:
 
 def range_of(f: dataclasses.Field) -> Range | None:
     return f.metadata.get("range")
+
+
+def is_plain_name(name: str) -> bool:
+    """A name that stays one directory level: runs/<name>/ and results/<name>.md never escape."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0") and ".." not in name

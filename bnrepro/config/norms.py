@@ -1,14 +1,15 @@
 """The registry of normalization layers: each one's name, options, layer class and what it
 supports, declared once; everything else about norms is derived from it.
 
-A norm layer is registered with `register_norm` (as a decorator on its class, or as a call
-naming the class by its "module:Class" path, as Hydra's `_target_` does). From the
+A norm layer is registered with `register_norm` (its class named by its "module:Class"
+path, as Hydra's `_target_` does), or from its own module with the class decorator
+`stacked.norms.norm_layer`. From the
 registry come: the `norm` config group's schemas in Hydra's ConfigStore (conf/norm/NAME.yaml
 extends NAME_schema), the options dataclass that `model.norm` of a stored config is read
 back into (plain.py), the range checks of its options (checks.py, from their `key()`
 declarations), which evaluation statistics a run with it may ask for, and the docs' key
-table. Adding a norm layer is one module (options dataclass + class + register_norm) plus
-conf/norm/NAME.yaml.
+table. Adding a norm layer is one module (options dataclass + class decorated with
+@norm_layer) plus conf/norm/NAME.yaml.
 
 The built-in layers' options are declared here, not beside their classes in
 stacked/norms.py, because composing a config (`bnrepro train --help`, `--cfg`, a joblib
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -70,36 +71,25 @@ class NormSpec:
 NORMS: dict[str, NormSpec] = {}
 
 
-def register_norm(name: str, options: type, layer: object = None, *, eval_stats: tuple = EVAL_STATS,
-                  normalizes: bool = True, help: str = "") -> Callable[[type], type] | NormSpec:
-    """Register a normalization layer under `name` with its options' dataclass (a NormConfig).
-    With `layer` (a class or "module:Class") it registers at once and returns the spec;
-    without, it returns a decorator that registers the class it decorates."""
-    def add(cls) -> NormSpec:
-        unknown = set(eval_stats) - set(EVAL_STATS)
-        if unknown or not issubclass(options, NormConfig):
-            raise ValueError(f"norm layer {name!r}: options must subclass NormConfig and eval_stats be among "
-                             f"{EVAL_STATS} (got {options.__name__}, {eval_stats})")
-        spec = NormSpec(name, options, cls, tuple(eval_stats), normalizes, help or (cls.__doc__ or "").split("\n")[0])
-        NORMS[name] = spec
-        ConfigStore.instance().store(group="norm", name=f"{name}_schema", package="model.norm",
-                                     node=options(kind=name))
-        return spec
-
-    if layer is not None or name == "none":
-        return add(layer)
-    return lambda cls: add(cls) and cls
+def register_norm(name: str, options: type, layer: object, *, eval_stats: tuple = EVAL_STATS,
+                  normalizes: bool = True, help: str = "") -> NormSpec:
+    """Register a normalization layer under `name`: its options' dataclass (a NormConfig) and
+    its class, its "module:Class" path, or None (nothing placed). A layer's own module uses
+    the class decorator stacked.norms.norm_layer, which calls this."""
+    if set(eval_stats) - set(EVAL_STATS) or not issubclass(options, NormConfig):
+        raise ValueError(f"norm layer {name!r}: options must subclass NormConfig and eval_stats be among "
+                         f"{EVAL_STATS} (got {options.__name__}, {eval_stats})")
+    doc = "" if isinstance(layer, str) else (getattr(layer, "__doc__", None) or "").split("\n")[0]
+    spec = NormSpec(name, options, layer, tuple(eval_stats), normalizes, help or doc)
+    NORMS[name] = spec
+    ConfigStore.instance().store(group="norm", name=f"{name}_schema", package="model.norm", node=options(kind=name))
+    return spec
 
 
 def norm_spec(name: str) -> NormSpec:
     if name not in NORMS:
         raise ValueError(f"no normalization layer {name!r}; registered: {', '.join(NORMS)}")
     return NORMS[name]
-
-
-def norm_schemas() -> dict[str, type]:
-    """name -> its options' dataclass, in registration order."""
-    return {name: spec.options for name, spec in NORMS.items()}
 
 
 # The built-in layers (their classes are in stacked/norms.py).
@@ -165,7 +155,7 @@ class NoiseOnlyConfig(NoiseConfig):
     kind: str = "noise_only"
 
 
-register_norm("none", NoNormConfig, help="no normalization, wherever model.bn would place one")
+register_norm("none", NoNormConfig, None, help="no normalization, wherever model.bn would place one")
 register_norm("torch", BatchNormConfig, "bnrepro.stacked.norms:TorchBatchNorm",
               help="PyTorch's BatchNorm kernels (F.batch_norm)")
 register_norm("paper", BatchNormConfig, "bnrepro.stacked.norms:PaperBatchNorm",

@@ -3,8 +3,12 @@
 The dataclasses are registered in Hydra's ConfigStore as `base_config`; conf/train.yaml
 lists it first in its defaults, so every yaml file and command-line override is
 checked against these types (unknown key, wrong type, invalid enum value) while the
-config is composed. checks.py adds the range checks a type cannot express. Both
-run before any run directory exists (see bnrepro/launch/sweep.py).
+config is composed. Each key is declared once, with its type, default, help text and
+allowed range (`key()`, keys.py): checks.py checks the ranges (and the relations between
+keys), and `bnrepro train --help` and docs/config.md (scripts/gen_docs.py) show them. All
+of this runs before any run directory exists (see bnrepro/launch/sweep.py).
+
+A new key is one line here: `name: type = key(default, "help", range)`.
 """
 from __future__ import annotations
 
@@ -13,56 +17,61 @@ from enum import Enum
 from typing import List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
-from .keys import key
+from .keys import Range, above, at_least, each, is_plain_name, key, odd, or_null, with_note, within
 from .norms import NormConfig
+
+# Ranges of more than a bound.
+SEED = Range(lambda v: 0 <= v < 2**32, "must be in [0, 2^32)")
+PLAIN_NAME = Range(is_plain_name, "must be a plain name (no '/', '\\', '..' or absolute path): it names runs/<name>/ "
+                   "and results/<name>.*")
+LOW_HIGH = Range(lambda v: len(v) == 2 and 0 < v[0] <= v[1],
+                 "must be [low, high] with 0 < low <= high (multiples of the learning rate)")
 
 __all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "register"]
 
+
+# The choices of the enum-typed keys; what each choice means is its key's help below.
 
 class DatasetName(Enum):
     mnist = "mnist"
     fashion_mnist = "fashion_mnist"
     cifar10 = "cifar10"
     synthetic = "synthetic"
-    gaussian = "gaussian"  # inputs drawn N(0, 1): the classic initialization demonstrations
+    gaussian = "gaussian"
 
 
 class GaussianLabels(Enum):
-    random = "random"  # uniformly random classes: nothing to learn, statistics only
-    linear = "linear"  # argmax of a fixed random linear map of the input: learnable
-    # regression: the targets are the fixed random linear map's 10 values themselves (train.loss=mse;
-    # "accuracy" is then how often the output's largest value is the target's largest)
+    random = "random"
+    linear = "linear"
     regression = "regression"
 
 
 class Loss(Enum):
-    cross_entropy = "cross_entropy"  # softmax cross-entropy on the logits
-    mse = "mse"  # squared error against one-hot targets, on model.output's values
+    cross_entropy = "cross_entropy"
+    mse = "mse"
 
 
 class Output(Enum):
-    linear = "linear"  # the output layer's values as they are
-    sigmoid = "sigmoid"  # squashed by a sigmoid (the classic squared-error setup)
+    linear = "linear"
+    sigmoid = "sigmoid"
 
 
 class DropoutAt(Enum):
-    every = "every"  # after every hidden layer (with BN: before the next layer's BN)
-    last = "last"  # only after the last hidden layer, after every BN (Li et al. 2019)
+    every = "every"
+    last = "last"
 
 
 class Normalize(Enum):
-    none = "none"  # pixels scaled to [0, 1]
-    standardize = "standardize"  # per channel, with the training set's mean and std
-    standardize_feature = "standardize_feature"  # per feature (pixel), with the training set's mean and std
+    none = "none"
+    standardize = "standardize"
+    standardize_feature = "standardize_feature"
 
 
 class Arch(Enum):
     mlp = "mlp"
     convnet = "convnet"
-    # VGG-style: blocks of `pool_every` convs, channels doubling after each 2x2 pool,
-    # global average pool, dropout only before the classifier (see stacked/model.py)
     vgg = "vgg"
 
 
@@ -70,40 +79,40 @@ class Activation(Enum):
     sigmoid = "sigmoid"
     tanh = "tanh"
     relu = "relu"
-    linear = "linear"  # g(z) = z: a deep linear network (Santurkar et al. 2018's DLN)
+    linear = "linear"
 
 
 class BNPlacement(Enum):
     none = "none"
-    pre = "pre"  # BN(Wu), then the nonlinearity: the paper's placement
-    post = "post"  # the nonlinearity, then BN
+    pre = "pre"
+    post = "post"
 
 
 class Affine(Enum):
-    learn = "learn"  # learnable gamma and beta (the paper)
-    none = "none"  # no gamma, no beta: y = x_hat
-    fixed_gamma = "fixed_gamma"  # gamma fixed at model.bn_gamma, beta learnable
-    no_beta = "no_beta"  # gamma learnable, no beta: y = gamma * x_hat
+    learn = "learn"
+    none = "none"
+    fixed_gamma = "fixed_gamma"
+    no_beta = "no_beta"
 
 
 class EvalStats(Enum):
-    moving = "moving"  # running averages collected during training
-    population = "population"  # Algorithm 2: averaged over many training mini-batches
-    batch = "batch"  # each test batch normalized with its own statistics (wrong at test time)
+    moving = "moving"
+    population = "population"
+    batch = "batch"
 
 
 class Init(Enum):
-    gaussian = "gaussian"  # N(0, init_std^2), the paper's "small random Gaussian values"
-    xavier = "xavier"  # normal, std = init_gain * sqrt(2 / (fan_in + fan_out)) (Glorot)
-    kaiming = "kaiming"  # normal, std = init_gain * sqrt(2 / fan_in) (He)
-    xavier_uniform = "xavier_uniform"  # U(-a, a), a = init_gain * sqrt(6 / (fan_in + fan_out))
+    gaussian = "gaussian"
+    xavier = "xavier"
+    kaiming = "kaiming"
+    xavier_uniform = "xavier_uniform"
 
 
 class Schedule(Enum):
     constant = "constant"
-    step = "step"  # lr * decay_factor ** floor(step / decay_every)
-    cosine = "cosine"  # lr * 0.5 * (1 + cos(pi * step / train.steps))
-    exponential = "exponential"  # lr * decay_factor ** (step / decay_every), smoothly
+    step = "step"
+    cosine = "cosine"
+    exponential = "exponential"
 
 
 class DeviceChoice(Enum):
@@ -113,155 +122,172 @@ class DeviceChoice(Enum):
 
 
 class GraphMode(Enum):
-    auto = "auto"  # capture the step in CUDA graphs on a GPU, eager on the CPU
+    auto = "auto"
     on = "on"
     off = "off"
 
 
 @dataclass
 class DataConfig:
-    name: DatasetName = DatasetName.mnist
-    # Where datasets are cached; ~ is expanded. Outside the source tree by default.
-    root: str = "${oc.env:BNREPRO_DATA,'~/.cache/bnrepro/data'}"
-    binarize: bool = False  # pixel > 0.5 -> 1 else 0 (the paper's MNIST is binary)
-    normalize: Normalize = Normalize.none
-    train_limit: Optional[int] = None  # use only the first n training examples
-    # Random crop (zero-pad by augment_pad, crop back) and horizontal flip of each training
-    # example, on the device (run/augment.py). Off by default: the paper's comparisons are of
-    # optimization speed on a fixed training set, and BN's recipe (4.2.1) *reduces* distortions.
-    augment: bool = False
-    augment_pad: int = 4
-    augment_flip: bool = True
-    test_limit: Optional[int] = None
-    # synthetic only: sizes of a deterministic, learnable 10-class problem
-    synthetic_train: int = 4096
-    synthetic_test: int = 1024
-    # gaussian only: inputs N(0, 1) of this dimension; sizes from synthetic_train/_test;
-    # the inputs (and the linear map of labels=linear) are fixed by data_seed
-    dim: int = 500
-    labels: GaussianLabels = GaussianLabels.linear
-    data_seed: int = 0
-    # Every input feature (pixel) multiplied by its own fixed 10^u, u ~ U(-r/2, r/2) drawn with
-    # data_seed: raw features of very different scales (0: none). Applied before `normalize`,
-    # so normalize=standardize_feature undoes it.
-    feature_scales: float = 0.0
+    name: DatasetName = key(DatasetName.mnist, "the data set (or data=NAME): synthetic is generated, small and "
+                            "deterministic (tests, offline demos); gaussian: inputs N(0, 1), the classic initialization "
+                            "demonstrations")
+    root: str = key("${oc.env:BNREPRO_DATA,'~/.cache/bnrepro/data'}", "where datasets are cached (~ expanded): "
+                    "$BNREPRO_DATA, else outside the source tree")
+    binarize: bool = key(False, "pixel > 0.5 -> 1, else 0 (the paper's MNIST is binary)")
+    normalize: Normalize = key(Normalize.none, "none: pixels in [0, 1]; standardize: per channel, standardize_feature: "
+                               "per feature (pixel; a constant feature stays 0), with the training set's mean and std")
+    train_limit: Optional[int] = key(None, "use only the first n training examples (null: all)", or_null(at_least(1)))
+    augment: bool = key(False, "random crop (zero-pad by augment_pad, crop back) and left-right flip of every training "
+                        "example, on the device, from a hash of (run seed, step, example). Off by default: the paper's "
+                        "comparisons are of optimization speed on a fixed training set, and BN's recipe (4.2.1) reduces "
+                        "distortions; MNIST digits should not be flipped")
+    augment_pad: int = key(4, "data.augment: pixels of zero padding before the random crop", at_least(0))
+    augment_flip: bool = key(True, "data.augment: also flip left-right")
+    test_limit: Optional[int] = key(None, "use only the first n test examples (null: all)", or_null(at_least(1)))
+    synthetic_train: int = key(4096, "synthetic and gaussian: training examples", at_least(1))
+    synthetic_test: int = key(1024, "synthetic and gaussian: test examples", at_least(1))
+    dim: int = key(500, "gaussian: the inputs' dimension", at_least(1))
+    labels: GaussianLabels = key(GaussianLabels.linear, "gaussian: linear: the argmax of a fixed random linear map "
+                                 "of the input (learnable); random: nothing to learn; regression: the map's values "
+                                 "themselves, unit variance per target (needs train.loss=mse; accuracy is then how "
+                                 "often the output's largest value is the target's largest)")
+    data_seed: int = key(0, "gaussian, feature_scales: the seed fixing the inputs, the linear map and the scales")
+    feature_scales: float = key(0.0, "r > 0: every input feature multiplied by its own fixed 10^u, u ~ U(-r/2, r/2) "
+                                "(seed data.data_seed), before data.normalize: raw features of very different scales "
+                                "(standardize_feature undoes it); 0: none", with_note(at_least(0), "a log10 range"))
 
 
 @dataclass
 class ModelConfig:
-    arch: Arch = Arch.mlp
-    depth: int = 3  # hidden layers (mlp) or conv layers (convnet)
-    width: int = 100  # units (mlp) or channels (convnet) per layer
-    activation: Activation = Activation.sigmoid
-    bn: BNPlacement = BNPlacement.none
-    # null: drop the bias where BN directly follows the layer (BN's beta replaces it)
-    bias: Optional[bool] = None
-    dropout: float = 0.0  # after each hidden nonlinearity (and after BN when post); vgg: before the classifier
-    dropout_at: DropoutAt = DropoutAt.every  # which hidden layers dropout follows
-    output: Output = Output.linear  # applied to the output layer before the loss
-    init: Init = Init.gaussian
-    init_std: float = 0.01  # gaussian only
-    init_gain: float = 1.0  # xavier / kaiming: multiplies the textbook std
-    # Which normalization layer, where model.bn places one, and its options: the config
-    # group `norm` (conf/norm/*.yaml: none, torch, paper, renorm), chosen with norm=NAME.
+    arch: Arch = key(Arch.mlp, "the network (or model=NAME): mlp; convnet: 3x3 convs, BN per channel over N, H, W, "
+                     "2x2 max-pool every model.pool_every layers, global average pool; vgg: the same in blocks of "
+                     "model.pool_every convs, channels doubling after each pool, dropout only before the classifier")
+    depth: int = key(3, "hidden layers (mlp) or conv layers (convnet, vgg)", at_least(1))
+    width: int = key(100, "units (mlp) or channels (convnet; vgg: of its first block) per layer", at_least(1))
+    activation: Activation = key(Activation.sigmoid, "the nonlinearity; linear: g(z) = z, a deep linear network "
+                                 "(Santurkar et al. 2018's DLN; probes log no saturation for it)")
+    bn: BNPlacement = key(BNPlacement.none, "where the norm layer goes: none; pre: BN(Wu) before the nonlinearity, "
+                          "as the paper; post: after it")
+    bias: Optional[bool] = key(None, "null: no bias where BN directly follows the layer (BN's beta replaces it); "
+                               "true / false force it")
+    dropout: float = key(0.0, "dropout rate after each hidden nonlinearity (after BN when post); vgg: once, on the "
+                         "pooled features before the classifier", within(0, 1, "[)"))
+    dropout_at: DropoutAt = key(DropoutAt.every, "which hidden layers dropout follows: every one (with BN: before the next "
+                                "layer's BN), or only the last, after every BN (Li et al. 2019)")
+    output: Output = key(Output.linear, "applied to the output layer before the loss: linear (as it is) or sigmoid (the "
+                          "classic squared-error setup)")
+    init: Init = key(Init.gaussian, "initial weights: gaussian N(0, init_std^2), the paper's \"small random Gaussian "
+                     "values\"; xavier: normal, std = init_gain * sqrt(2 / (fan_in + fan_out)) (Glorot); kaiming: "
+                     "normal, std = init_gain * sqrt(2 / fan_in) (He); xavier_uniform: U(-a, a), a = init_gain * "
+                     "sqrt(6 / (fan_in + fan_out))")
+    init_std: float = key(0.01, "init=gaussian: the weights' standard deviation", above(0))
+    init_gain: float = key(1.0, "init=xavier, kaiming, xavier_uniform: multiplies the textbook std", above(0))
+    # The normalization layer model.bn places and its options: the config group `norm`
+    # (conf/norm/NAME.yaml, a layer of the registry in norms.py), chosen with norm=NAME.
     norm: NormConfig = MISSING
-    bn_affine: Affine = Affine.learn
-    bn_gamma: float = 1.0  # the fixed gamma of bn_affine=fixed_gamma
-    weight_scale: float = 1.0  # multiplies the hidden layers' initial weights (scale invariance)
+    bn_affine: Affine = key(Affine.learn, "BN's gamma and beta: learn both (the paper); none (y = x_hat); "
+                            "fixed_gamma (gamma = model.bn_gamma, beta learned); no_beta (gamma learned, beta = 0)")
+    bn_gamma: float = key(1.0, "bn_affine=fixed_gamma: the fixed gamma")
+    weight_scale: float = key(1.0, "multiplies the hidden layers' initial weights (scale invariance)", above(0))
     weight_norm: bool = key(False, "WeightNorm (Salimans and Kingma 2016): every layer's weight vectors (per output "
                             "unit or channel, the output layer's too) w = g v / ||v||, g learned and started at ||v||; "
                             "a reparametrization of the weights, not a norm layer: it goes with any norm=")
-    conv_kernel: int = 3
-    pool_every: int = 2  # convnet, vgg: 2x2 max-pool after every n-th conv layer (vgg: then channels x2)
+    conv_kernel: int = key(3, "convnet, vgg: the kernel's side", odd(1))
+    pool_every: int = key(2, "convnet, vgg: a 2x2 max-pool after every n-th conv layer (vgg: then channels x2)",
+                          at_least(1))
 
 
 @dataclass
 class OptimConfig:
-    # SGD with momentum; the paper does not state its MNIST optimizer.
-    lr: float = 0.1
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    schedule: Schedule = Schedule.constant
-    decay_every: int = 1000  # schedule=step
-    decay_factor: float = 0.1  # schedule=step, exponential
+    # SGD with momentum, the same update as torch.optim.SGD; the paper does not state its MNIST optimizer.
+    lr: float = key(0.1, "the learning rate (SGD)", above(0))
+    momentum: float = key(0.0, "SGD's momentum", within(0, 1, "[)"))
+    weight_decay: float = key(0.0, "L2 weight decay", at_least(0))
+    schedule: Schedule = key(Schedule.constant, "the learning rate over the steps: constant; step: x decay_factor "
+                             "every decay_every steps (lr * decay_factor ** floor(step / decay_every)); exponential: x "
+                             "decay_factor per decay_every steps, smoothly (lr * decay_factor ** (step / decay_every)); "
+                             "cosine: lr * 0.5 * (1 + cos(pi * step / train.steps))")
+    decay_every: int = key(1000, "schedule=step, exponential: steps per decay", at_least(1))
+    decay_factor: float = key(0.1, "schedule=step, exponential: the factor per decay", within(0, 1, "(]"))
     # The paper's section 4.2.1 changes that come with BN, each its own key so BN-x5 is the
-    # recipe exactly and every change can be undone alone (model.dropout=0 removes dropout):
-    lr_mult: float = 1.0  # the learning rate is lr * lr_mult ("BN-x5": 5)
-    weight_decay_div: float = 1.0  # the L2 weight decay is weight_decay / weight_decay_div (paper: 5)
-    decay_speedup: float = 1.0  # the schedule runs this many times faster (paper: 6)
+    # recipe exactly and every change can be undone alone (model.dropout=0 removes dropout).
+    lr_mult: float = key(1.0, "the learning rate is optim.lr * lr_mult (the paper's BN-x5: 5)", above(0))
+    weight_decay_div: float = key(1.0, "the L2 weight decay is optim.weight_decay / weight_decay_div (paper: 5)",
+                                  above(0))
+    decay_speedup: float = key(1.0, "the schedule's clock runs this many times faster (paper: 6)", above(0))
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 1000
-    batch_size: int = 60
-    eval_every: int = 500  # test loss/accuracy, eval mode, whole test set
-    log_every: int = 100  # train metrics and probes
-    eval_batch_size: int = 10000  # chunk size of the eval forward pass
-    loss: Loss = Loss.cross_entropy
-    # Non-i.i.d. mini-batches (run/sampler.py): each made of blocks of this many examples of one
-    # class, the blocks in random order; 1: shuffled, i.i.d. (default); batch_size: one class each.
-    class_block: int = 1
-    graph: GraphMode = GraphMode.auto
-    # null: a progress bar on a terminal, else a plain line every 10%; true: the bar; false: silent
-    progress: Optional[bool] = None
-    # Save the group's whole state once checkpoint_min_s seconds of training have passed since
-    # the last one (nor above 2% of the time), at whatever step that falls; checkpoint_every=0:
-    # only when stopped by a signal; checkpoint_min_s=0: every checkpoint_every steps, unpaced.
-    # See run/checkpoint.py.
-    checkpoint_every: int = 1000
-    checkpoint_min_s: float = 30.0
-    # Intra-op threads on the CPU while the group trains; null: 1 for the MLP (little to gain
-    # from more for its small operations, and they collapse under other load), torch's setting
-    # (every core) for conv nets. See run/cpu.py.
-    threads: Optional[int] = None
+    steps: int = key(1000, "training steps (mini-batches)", at_least(1))
+    batch_size: int = key(60, "examples per mini-batch (>= 2 with batch normalization: a batch of one has no "
+                          "variance)", at_least(1))
+    eval_every: int = key(500, "steps between evaluations: test loss and accuracy, eval mode, whole test set",
+                          at_least(1))
+    log_every: int = key(100, "steps between probe steps: train metrics and probes", at_least(1))
+    eval_batch_size: int = key(10000, "the chunk size of the evaluation's forward pass", at_least(1))
+    loss: Loss = key(Loss.cross_entropy, "cross_entropy: softmax on the logits; mse: 1/2 sum over classes of "
+                     "(output - one-hot)^2, mean over the batch, on model.output's values")
+    class_block: int = key(1, "non-i.i.d. mini-batches: each epoch's order sorted by class, cut into blocks of this "
+                           "many examples, the blocks shuffled (1: shuffled, i.i.d.; batch_size: one class per "
+                           "batch); must divide train.batch_size", at_least(1))
+    graph: GraphMode = key(GraphMode.auto, "capture the step in CUDA graphs: auto (on a GPU; eager on the CPU), on, off")
+    progress: Optional[bool] = key(None, "null: a progress bar on a terminal, else a plain line every 10%; true: the "
+                                   "bar; false: silent")
+    checkpoint_every: int = key(1000, "save the group's whole state once train.checkpoint_min_s seconds of training "
+                                "have passed since the last save (and at most 2% of the time), at whatever step that "
+                                "falls; 0: only when stopped by a signal (run/checkpoint.py)",
+                                with_note(at_least(0), "0: never"))
+    checkpoint_min_s: float = key(30.0, "the pacing of checkpoints; 0: every train.checkpoint_every steps, unpaced",
+                                  at_least(0))
+    threads: Optional[int] = key(None, "intra-op threads on the CPU while a group trains; null: 1 for the MLP "
+                                 "(little to gain from more for its small operations, and they collapse under other "
+                                 "load), torch's setting (every core) for conv nets (run/cpu.py)", or_null(at_least(1)))
 
 
 @dataclass
 class EvalConfig:
-    stats: EvalStats = EvalStats.moving  # what test/loss and test/acc normalize BN with
-    compare_stats: bool = False  # also log test accuracy under every choice of statistics
-    population_batches: int = 100  # Algorithm 2: training mini-batches averaged (size train.batch_size)
-    batch_size: Optional[int] = None  # test batch size for stats=batch (null: train.batch_size)
-    # At the end: test accuracy with batch statistics for each of these test batch sizes.
-    batch_sizes: List[int] = field(default_factory=list)
-    # Per BN layer: mean over units of (running variance / the variance of BN's input over
-    # the test set in eval mode): the train/test variance shift dropout causes (Li et al. 2019).
-    variance_shift: bool = False
-    # Accuracy on the first n training examples (n = the test set's size) in eval mode, and
-    # that minus test accuracy: the generalization gap (train_eval/acc, train_eval/gap).
-    train_gap: bool = False
+    stats: EvalStats = key(EvalStats.moving, "what test/loss and test/acc normalize BN with: moving (running "
+                           "averages), population (Algorithm 2: averaged over many training mini-batches), batch (each "
+                           "test batch's own statistics: wrong at test time)")
+    compare_stats: bool = key(False, "also log test accuracy under every choice of statistics (test_stats/)")
+    population_batches: int = key(100, "Algorithm 2: the training mini-batches averaged (of train.batch_size)",
+                                  at_least(1))
+    batch_size: Optional[int] = key(None, "the test batch size for stats=batch (null: train.batch_size)",
+                                    or_null(at_least(1)))
+    batch_sizes: List[int] = key(help="at the end: test accuracy with batch statistics for each of these test "
+                                 "batch sizes (test_batch_stats/)", range=each(at_least(1)), factory=list)
+    variance_shift: bool = key(False, "log Li et al. 2019's variance shift per BN layer (bn_shift/): BN's moving "
+                               "variance against its input's variance on training examples in inference mode")
+    train_gap: bool = key(False, "log accuracy on the first training examples (as many as the test set has) in eval "
+                          "mode, and that minus test accuracy: the generalization gap (train_eval/)")
 
 
 @dataclass
 class ProbeConfig:
-    unit: int = 0  # the "typical unit" whose input percentiles are tracked (paper Fig. 1b,c)
-    # Steps between histograms of the nonlinearity inputs: a multiple of train.log_every,
-    # 0 never, null about 20 per run (enough to see a distribution move in a short run).
-    hist_every: Optional[int] = None
-    # At the end of each run: its gradient and activation profiles as images (Images tab);
-    # about 0.3 s per run on a CPU.
-    pictures: bool = True
-    # Which probes run on a probe step (the registry in bnrepro/run/probes.py): grad_norm,
-    # act (nonlinearity inputs z), out (outputs a = g(z)), act_grad (dL/da), update_ratio, bias,
-    # shift (how far each unit's input distribution moved since the previous probe step).
-    which: List[str] = field(default_factory=lambda: ["grad_norm", "act"])
-    initial: bool = False  # also probe at step 0: after initialization, before any update
-    # Internal covariate shift as Santurkar et al. define it (run/measures.py): steps between
-    # measurements (0: never; a multiple of train.log_every) and the layers measured
-    # (1 = first hidden, depth + 1 = output; layer 1 has no layers before it).
-    ics_every: int = 0
-    ics_layers: List[int] = field(default_factory=lambda: [2])
-    # The loss landscape along the gradient (run/measures.py): steps between measurements
-    # (0: never; a multiple of train.log_every), how many step sizes, and their range in
-    # units of the learning rate (geometric between the two; Santurkar et al.: 1/2 to 4).
-    landscape_every: int = 0
-    landscape_sizes: int = 8
-    landscape_range: List[float] = field(default_factory=lambda: [0.5, 4.0])
-    # The largest step size c * lr probed (null: no cap; above it a run's steps are scaled down
-    # together so the largest is this): Santurkar et al. keep the steps below the learning rate
-    # at which the network without BN diverges.
-    landscape_max_step: Optional[float] = None
+    unit: int = key(0, "the \"typical unit\" whose input percentiles are tracked (paper Fig. 1b,c); "
+                    "< model.width", at_least(0))
+    hist_every: Optional[int] = key(None, "steps between histograms of the nonlinearity inputs: a multiple of "
+                                    "train.log_every, 0 never, null about 20 per run")
+    pictures: bool = key(True, "at the end of each run: its gradient and activation profiles as images (Images "
+                         "tab); about 0.3 s per run on a CPU")
+    which: List[str] = key(help="the probes that run on a probe step (the registry in run/probes.py; their tags: "
+                           "docs/tags.md)", factory=lambda: ["grad_norm", "act"])
+    initial: bool = key(False, "also probe at step 0: after initialization, before any update")
+    ics_every: int = key(0, "steps between measurements of internal covariate shift as Santurkar et al. define it "
+                         "(run/measures.py): 0 never, else a multiple of train.log_every")
+    ics_layers: List[int] = key(help="the layers whose ICS is measured (2 = second hidden .. depth + 1 = output; "
+                                "layer 1 has no layers before it)", factory=lambda: [2])
+    landscape_every: int = key(0, "steps between measurements of the loss landscape along the gradient "
+                               "(run/measures.py): 0 never, else a multiple of train.log_every")
+    landscape_sizes: int = key(8, "the landscape's step sizes, geometric over probes.landscape_range", at_least(1))
+    landscape_range: List[float] = key(help="the smallest and largest step size, in units of the learning rate "
+                                       "(Santurkar et al.: 1/2 to 4)", range=LOW_HIGH, factory=lambda: [0.5, 4.0])
+    landscape_max_step: Optional[float] = key(None, "the largest step size c * lr probed (null: no cap; above it a "
+                                              "run's steps are scaled down together): Santurkar et al. keep the "
+                                              "steps below the learning rate at which the network without BN "
+                                              "diverges", or_null(above(0)))
 
 
 @dataclass
@@ -346,31 +372,30 @@ class PaperTableConfig:
 
 @dataclass
 class ReportConfig:
-    # Extra table columns: a logged tag for its final value, "tag:median" for its
-    # median over the run, "tag:change" for |final - first|. Tables always have the
-    # test accuracies and status.
-    columns: List[str] = field(default_factory=list)
+    columns: List[str] = key(help="extra table columns: a logged tag for its final value, tag:median for its median "
+                             "over the run, tag:change for |final - first| (tables always have the test accuracies "
+                             "and status)", factory=list)
     claims: List[ClaimConfig] = field(default_factory=list)
-    # A table of the range of this numeric config key (e.g. optim.lr) over which the mean
-    # test_acc_final reaches range_threshold, one row per configuration of the other keys.
-    range_key: Optional[str] = None
-    range_threshold: float = 0.9
+    range_key: Optional[str] = key(None, "tables: the range of this numeric key's values (e.g. optim.lr) over which "
+                                   "the mean test_acc_final reaches report.range_threshold, one row per "
+                                   "configuration of the other keys")
+    range_threshold: float = key(0.9, "see report.range_key")
     # A table in the paper's Figure 3 format (report/paper_table.py); null: none.
     paper_table: Optional[PaperTableConfig] = None
 
 
 @dataclass
 class Config:
-    name: str = "default"  # the experiment; names results/<name>.csv and runs/<name>/
-    variant: Optional[str] = None  # an experiment's name for this arm (fig3: BN-x5, ...); tables show it
-    # The experiment's scale: "full" (its file's own settings) or a committed profile,
-    # conf/profile/<name>_<kind>.yaml (e.g. fig3_cpu: a narrower net and fewer steps for a
-    # 2-core CPU; fig3_gpu: the paper-scale settings), chosen by the file or with profile=.
-    # Tables and the results index name it: a reduction is never silent.
-    profile: str = "full"
-    seed: int = 0
-    device: DeviceChoice = DeviceChoice.auto
-    out_dir: str = "runs"
+    name: str = key("default", "the experiment; names runs/<name>/ and results/<name>.*", PLAIN_NAME)
+    variant: Optional[str] = key(None, "an experiment's name for this arm (fig3: BN-x5, ...), shown in tables and "
+                                 "figures and used by claims (where: variant=BN-x5)")
+    profile: str = key("full", "the experiment's scale: full (its file's own settings) or a committed profile "
+                       "conf/profile/<name>_<kind>.yaml (fig3_cpu: a narrower net and fewer steps for a 2-core CPU; "
+                       "fig3_gpu: the paper's scale), chosen by the file or with profile=; tables and the results "
+                       "index name it: a reduction is never silent")
+    seed: int = key(0, "the run's seed: initialization, data order, dropout masks, noise", SEED)
+    device: DeviceChoice = key(DeviceChoice.auto, "where runs train (auto: a GPU when there is one)")
+    out_dir: str = key("runs", "runs go to <out_dir>/<name>/<time>/<run>")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -391,7 +416,16 @@ TRAIN_SIZE = {DatasetName.mnist: 60000, DatasetName.fashion_mnist: 60000, Datase
 
 
 def register() -> None:
+    """The schema as `base_config` (the norm layers' schemas are stored as they register), and
+    the resolver ${bnrepro_keys:} that conf/train.yaml's help template lists the keys with."""
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
+
+    def key_list() -> str:
+        from .docs import key_list
+
+        return key_list().replace("$", "$$")  # Hydra's help fills the template with string.Template
+
+    OmegaConf.register_new_resolver("bnrepro_keys", key_list, replace=True)
 
 

@@ -17,7 +17,7 @@ import typing
 from enum import Enum
 from pathlib import Path
 
-from ..config import Config
+from ..config import NORMS, Config
 
 
 def _field_type(key: str):
@@ -41,7 +41,9 @@ def value_choices(word: str) -> list[str] | None:
         return None
     key, _, partial = word.partition("=")
     kind = _field_type(key.lstrip("+~"))
-    if isinstance(kind, type) and issubclass(kind, Enum):
+    if key.lstrip("+~") == "model.norm.kind":  # a str the norm registry checks, not an enum
+        values = list(NORMS)
+    elif isinstance(kind, type) and issubclass(kind, Enum):
         values = [member.value for member in kind]
     elif kind is bool:
         values = ["true", "false"]

@@ -75,8 +75,8 @@ HELD_OUT_EXAMPLES = 1000
 
 
 def probe(name: str, *tags: Tags, needs: tuple = ()):
-    """Register the decorated function as the probe `name`, logging `tags` (each one's
-    names start with `name/`, the probe's namespace), needing `needs` (keys of NEEDS)."""
+    """Register the decorated function as the probe `name`, logging `tags` (in its own
+    namespace, `name/...`, by convention), needing `needs` (keys of NEEDS)."""
     unknown = set(needs) - set(NEEDS)
     if not tags or unknown:
         raise ValueError(f"probe {name!r} must declare the tags it logs, and needs among {sorted(NEEDS)}")

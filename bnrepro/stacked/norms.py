@@ -11,7 +11,7 @@ built-in ones are declared there so that composing a config needs no torch). A n
 layer is one module: its options' dataclass (a NormConfig, each option a key() with
 its help and range), its class (`from_config(cfg, channels)`, `forward(x, gamma, beta,
 mode, step)`, `set_population()` if it supports "population"), registered with
-`@register_norm("name", Options, eval_stats=...)`; plus conf/norm/NAME.yaml.
+`@norm_layer("name", Options, eval_stats=...)`; plus conf/norm/NAME.yaml.
 - TorchBatchNorm: PyTorch's fused kernels (F.batch_norm).
 - PaperBatchNorm: the paper's Algorithm 1, with the backward pass written from the
   paper's derivatives (PaperBNFunction), and Algorithm 2's population statistics.
@@ -44,13 +44,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import BatchNormConfig, NoiseOnlyConfig, NoisyConfig, NormConfig, RenormConfig, norm_spec
-from ..config import register_norm  # noqa: F401  (a new layer's module registers with it)
+from ..config import BatchNormConfig, NoiseOnlyConfig, NoisyConfig, NormConfig, RenormConfig, norm_spec, register_norm
 from . import rng
 
 # What a forward pass does with BN: train on batch statistics, or evaluate with the
 # moving averages, Algorithm 2's population statistics, or ("batch", n) groups.
 Mode = Union[Literal["train", "moving", "population"], Tuple[str, Union[int, None]]]
+
+def norm_layer(name: str, options: type, **declared):
+    """Class decorator: register the class as the norm layer `name` with its options'
+    dataclass; declared: eval_stats, normalizes, help (config.register_norm's)."""
+    def add(cls: type) -> type:
+        register_norm(name, options, cls, **declared)
+        return cls
+    return add
+
 
 def make_norm(cfg: NormConfig, channels: int) -> "BatchNormBase":
     """The layer `cfg.kind` names, over `channels` channels (K runs x units)."""
