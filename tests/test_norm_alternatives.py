@@ -241,3 +241,17 @@ def test_the_group_size_figure_draws_bn_by_group_beside_the_per_example_norms_an
     (path,) = group_size_figure(plt, runs, "test", tmp_path / "x_groups.png")
     assert path.is_file() and path.stat().st_size > 0
     assert group_size_figure(plt, runs[runs["config.model.norm.kind"] == "torch"], "test", tmp_path / "y.png") == []
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"model__norm": {"kind": "instancenorm"}}, r"model.norm.kind=instancenorm .*conv nets only"),
+    ({"model__arch": "convnet", "model__norm": {"kind": "groupnorm", "channel_groups": 3}},
+     r"model.norm.channel_groups=3 .*must divide model.width=16"),
+    ({"model__norm": {"kind": "lp", "p": "3"}}, r"model.norm.p=3 .*one of 1, 2, inf"),
+    ({"model__norm": {"kind": "lp"}, "eval__stats": "population"}, r"eval.stats=population .*norm=lp supports moving, batch"),
+])
+def test_the_new_norms_refuse_what_they_cannot_do_naming_the_key(overrides, message):
+    from bnrepro.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match=message):
+        validate(tiny(model__bn="pre", **overrides))

@@ -8,12 +8,12 @@ examples; conv: and every position), with c = x - mean(x):
     s_1 = mean |c|,   s_2 = sqrt(mean c^2),   s_inf = max |c|
     y = gamma * c / sqrt(s_p^2 + eps) + beta
 
-s_2 is BN's (biased) standard deviation, so p=2 is BN exactly (tested): the l2 arm checks the
-layer, the l1 and l-infinity arms are what differ. Which is the paper's reading: it says the
-activations are normalized "by the average of their lp-norm (before shifting the mean)"; we
-take the norm of the centered activations per feature (the same statistic BN's standard
-deviation is for p=2), as the brief of issue 34 asks; the other reading (the norm of the
-uncentered x) is not implemented.
+s_2 is BN's (biased) standard deviation, so in training p=2 is BN exactly (tested; its moving
+s_2^2 lacks BN's m/(m-1)): l2 checks the layer, l1 and l-infinity are what differ. Which is
+the paper's reading: it says the activations are normalized "by the average of their lp-norm
+(before shifting the mean)"; we take the norm of the centered activations per feature (the
+statistic BN's standard deviation is for p=2), as issue 34 asks; the other reading (the norm
+of the uncentered x) is not implemented.
 
 Evaluation statistics it supports: "moving" (running averages of the mean and of s_p^2, at
 rate model.norm.momentum; no m/(m-1) correction, which is a variance's) and ("batch", n) (each
