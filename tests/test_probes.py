@@ -17,7 +17,7 @@ from bnrepro.stacked.model import StackedNet
 from conftest import tiny
 
 quiet = dict(log=lambda message: None)
-ALL = ["grad_norm", "act", "out", "act_grad", "update_ratio", "bias", "shift", "dead", "affine", "amplify"]
+ALL = ["grad_norm", "act", "out", "act_grad", "update_ratio", "bias", "shift", "dead", "affine", "amplify", "gauss"]
 
 
 def test_the_registry_names_every_probe_and_each_names_its_own_tags(tmp_path):

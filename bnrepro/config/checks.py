@@ -156,7 +156,7 @@ def _check_norm(model: ModelConfig, evaluation) -> None:
     _check(issubclass(_schema_type(norm), spec.options), "model.norm.kind", norm.kind,
            f"{norm.kind}'s options are {spec.options.__name__}'s: choose it with norm={norm.kind}")
     typed = OmegaConf.to_object(norm) if isinstance(norm, DictConfig) else norm
-    for option, value, allowed in typed.problems():
+    for option, value, allowed in (*typed.problems(), *typed.model_problems(model)):
         _check(False, f"model.norm.{option}", value, allowed)
     if not has_norm_layer(model):
         return

@@ -42,6 +42,11 @@ class NormConfig:
         (a single option's range is its key()'s)."""
         return iter(())
 
+    def model_problems(self, model) -> Iterator[tuple[str, object, str]]:
+        """(option, value, allowed) for each option that does not fit the model (a channel count
+        it must divide, an architecture it needs)."""
+        return iter(())
+
 
 @dataclass(frozen=True)
 class NormSpec:

@@ -211,6 +211,9 @@ class ModelConfig:
                             "fixed_gamma (gamma = model.bn_gamma, beta learned); no_beta (gamma learned, beta = 0)")
     bn_gamma: float = key(1.0, "bn_affine=fixed_gamma: the fixed gamma")
     weight_scale: float = key(1.0, "multiplies the hidden layers' initial weights (scale invariance)", above(0))
+    weight_norm: bool = key(False, "WeightNorm (Salimans and Kingma 2016): every layer's weight vectors (per output "
+                            "unit or channel, the output layer's too) w = g v / ||v||, g learned and started at ||v||; "
+                            "a reparametrization of the weights, not a norm layer: it goes with any norm=")
     conv_kernel: int = key(3, "convnet, vgg: the kernel's side", odd(1))
     pool_every: int = key(2, "convnet, vgg: a 2x2 max-pool after every n-th conv layer (vgg: then channels x2)",
                           at_least(1))

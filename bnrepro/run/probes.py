@@ -373,3 +373,40 @@ def _amplify(inp: ProbeInput) -> dict:
     if len(change) >= 2:
         values["amplify/last_over_first"] = change[-1] / change[0].clamp(min=1e-30)
     return values
+
+
+GAUSS_SAMPLE = 4096  # values per layer and run for the KS distance: a fixed, evenly strided subset
+
+
+def gaussianity(z: torch.Tensor) -> dict:
+    """How far one hidden layer's nonlinearity inputs z [K, B, U, *rest], pooled over units,
+    examples and positions (as Santurkar et al.'s Fig. 14 samples a layer's activations), are
+    from a Gaussian -> {name: [K]}: the excess kurtosis (0 for a Gaussian) and the
+    Kolmogorov-Smirnov distance between the standardized values and N(0, 1) (on GAUSS_SAMPLE of
+    them, evenly strided; 0 for a perfect Gaussian sample, up to 1)."""
+    every = z.detach().float().reshape(z.shape[0], -1)
+    centered = every - every.mean(1, keepdim=True)
+    var = centered.pow(2).mean(1).clamp_min(1e-30)
+    kurtosis = centered.pow(4).mean(1) / var.pow(2) - 3
+    n = every.shape[1]
+    picked = centered[:, torch.linspace(0, n - 1, min(n, GAUSS_SAMPLE), device=z.device).long()]
+    standardized = (picked / var.sqrt().unsqueeze(1)).sort(dim=1).values
+    cdf = 0.5 * (1 + torch.erf(standardized / math.sqrt(2)))
+    m = standardized.shape[1]
+    rank = torch.arange(1, m + 1, device=z.device, dtype=cdf.dtype) / m
+    ks = torch.maximum(rank - cdf, cdf - (rank - 1 / m)).amax(1)
+    return {"kurtosis": kurtosis, "ks": ks}
+
+
+@probe("gauss",
+       Tags(("gauss/{hidden}/kurtosis",), "excess kurtosis of all of layer NN's nonlinearity inputs pooled (units, "
+            "examples, positions) on the probe step's mini-batch: 0 for a Gaussian"),
+       Tags(("gauss/{hidden}/ks",), "Kolmogorov-Smirnov distance between the same values, standardized, and "
+            "N(0, 1) (4,096 of them, evenly strided): 0 Gaussian, up to 1 (Santurkar et al.'s Fig. 14 question: "
+            "are a layer's activations Gaussian-like?)"),
+       Tags(("gauss/ks_mean",), "mean of `gauss/layer_NN/ks` over the hidden layers"))
+def _gauss(inp: ProbeInput) -> dict:
+    per_layer = [gaussianity(z) for z in inp.z]
+    values = _per_layer("gauss", per_layer)
+    values["gauss/ks_mean"] = torch.stack([layer["ks"] for layer in per_layer]).mean(0)
+    return values

@@ -77,10 +77,15 @@ class StackedNet(nn.Module):
                 "gamma": layout.add(f"{tag}.gamma", "gamma", (W,), (K * W,)) if learn_gamma else None,
                 "beta": layout.add(f"{tag}.beta", "beta", (W,), (K * W,)) if learn_beta else None,
             })
+            if shared.weight_norm:  # g of w = g v / ||v||, one per output unit (channel)
+                layout.add(f"{tag}.gain", "gain", (W,), (K, 1, W) if mlp else (K * W, 1, 1, 1))
             fan_in = W
         out_tag = layer_tag(shared.depth + 1)
         self.out_weight = layout.add(f"{out_tag}.weight", "weight", (fan_in, classes))
         self.out_bias = layout.add(f"{out_tag}.bias", "bias", (classes,), (K, 1, classes))
+        if shared.weight_norm:
+            layout.add(f"{out_tag}.gain", "gain", (classes,), (K, 1, classes))
+        self.weight_norm = shared.weight_norm
         self.layout = layout
         self.params = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
 
@@ -131,6 +136,8 @@ class StackedNet(nn.Module):
         shared = x.dim() == 4
         mlp = self.arch == Arch.mlp
         views = self.layout.split(self.params if params is None else params)
+        if self.weight_norm:
+            views = weight_normed(views, self.weight_slots())
         h = (x.flatten(-3) if mlp else x if shared else x.transpose(0, 1).flatten(1, 2))
         for index, layer in enumerate(self.hidden):
             first_shared = shared and index == 0
@@ -223,6 +230,18 @@ class StackedNet(nn.Module):
         return out if h.dim() == 3 else out.view_as(h)
 
 
+def weight_normed(views: dict, weights: list[Slot]) -> dict:
+    """WeightNorm (Salimans and Kingma 2016), a reparametrization of the weights, not a
+    normalization of activations: each output unit's (channel's) weight vector is w = g v / ||v||,
+    v the weight slot and g its `.gain` slot (torch's weight_norm with dim 0)."""
+    views = dict(views)
+    for slot in weights:
+        v = views[slot.name]  # MLP [K, in, out]: a unit is a column; conv [K*C_out, C_in, k, k]: a row
+        dims = (1,) if v.dim() == 3 else tuple(range(1, v.dim()))
+        views[slot.name] = v * (views[slot.name.replace(".weight", ".gain")] / torch.linalg.vector_norm(v, dim=dims, keepdim=True))
+    return views
+
+
 def layer_widths(cfg: ModelConfig) -> list[int]:
     """Units (channels) of each hidden layer: `width` everywhere, except vgg, whose block b
     (of `pool_every` convs) has width * 2^b channels."""
@@ -257,6 +276,10 @@ def _initial_values(layout: Layout, cfgs: list[ModelConfig], seeds: list[int],
         values = {name: _init(slot, cfg, gen) for name, slot in layout.slots.items()}
         for name in hidden_weights:
             values[name] = values[name] * cfg.weight_scale
+        for name, slot in layout.slots.items():  # WeightNorm's g starts at ||v||: w = v at initialization
+            if slot.kind == "gain":
+                v = values[name.replace(".gain", ".weight")]
+                values[name] = v.norm(dim=0) if v.dim() == 2 else v.flatten(1).norm(dim=1)
         per_run.append(values)
     return torch.cat([torch.stack([values[name] for values in per_run]).flatten()
                       for name in layout.slots])
