@@ -63,7 +63,7 @@ def tag_patterns(cfg: Config) -> list[re.Pattern]:
     if probes.ics_every > 0 and probes.ics_layers:
         found.append(rf"ics/{_layers(probes.ics_layers)}/(l2|rel|cos)")
     if probes.landscape_every > 0:
-        found.append(r"landscape/(loss_min|loss_max|loss_range|grad_change_min|grad_change_max|beta_smoothness)")
+        found.append(r"landscape/(loss_min|loss_max|loss_range|loss_descent|loss_rise|grad_change_min|grad_change_max|beta_smoothness)")
     return [re.compile(p) for p in found]
 
 

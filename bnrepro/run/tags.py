@@ -97,6 +97,7 @@ def _santurkar(layers: list[str], probes: dict | None) -> dict:
     charts = {}
     if probes.get("landscape_every"):
         charts.update({"loss range along the gradient (max - min over step sizes)": _chart("landscape/loss_range"),
+                       "loss rise along the gradient (over its lowest at a smaller step)": _chart("landscape/loss_rise"),
                        "gradient predictiveness: max ||g - g'|| along the gradient":
                            _chart("landscape/grad_change_max"),
                        "effective beta-smoothness": _chart("landscape/beta_smoothness")})
