@@ -242,3 +242,9 @@ def test_a_run_with_the_measures_and_noisy_bn_killed_mid_run_resumes_exactly(tmp
     monkeypatch.undo()
     resume_group(dirs, log=lambda m: None)
     assert_same_results(plain, dirs)
+
+
+@pytest.mark.parametrize("value", [0.0, -2.0, float("inf")])
+def test_a_fixed_gamma_that_is_not_finite_and_positive_is_refused_naming_the_key(value):
+    with pytest.raises(ConfigError, match="model.bn_gamma"):
+        validate(tiny(model__bn_affine="fixed_gamma", model__bn_gamma=value))

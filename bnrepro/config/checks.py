@@ -48,6 +48,8 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(model.init_gain > 0, "model.init_gain", model.init_gain, "must be > 0")
     _check_norm(model.norm)
     _check(model.weight_scale > 0, "model.weight_scale", model.weight_scale, "must be > 0")
+    _check(math.isfinite(model.bn_gamma) and model.bn_gamma > 0, "model.bn_gamma", model.bn_gamma,
+           "must be finite and > 0 (the fixed gamma of bn_affine=fixed_gamma)")
     _check(evaluation.population_batches >= 1, "eval.population_batches", evaluation.population_batches, "must be >= 1")
     _check(evaluation.batch_size is None or evaluation.batch_size >= 1, "eval.batch_size", evaluation.batch_size, "must be null or >= 1")
     for size in evaluation.batch_sizes:
