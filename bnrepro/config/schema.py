@@ -209,7 +209,7 @@ class ModelConfig:
     norm: NormConfig = MISSING
     bn_affine: Affine = key(Affine.learn, "BN's gamma and beta: learn both (the paper); none (y = x_hat); "
                             "fixed_gamma (gamma = model.bn_gamma, beta learned); no_beta (gamma learned, beta = 0)")
-    bn_gamma: float = key(1.0, "bn_affine=fixed_gamma: the fixed gamma")
+    bn_gamma: float = key(1.0, "bn_affine=fixed_gamma: the fixed gamma", FINITE_POSITIVE)
     weight_scale: float = key(1.0, "multiplies the hidden layers' initial weights (scale invariance)", above(0))
     weight_norm: bool = key(False, "WeightNorm (Salimans and Kingma 2016): every layer's weight vectors (per output "
                             "unit or channel, the output layer's too) w = g v / ||v||, g learned and started at ||v||; "

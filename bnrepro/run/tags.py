@@ -71,6 +71,10 @@ LOGGED = (
          "½ to 4; with `probes.landscape_max_step`, a run's step sizes c·lr are scaled down together so the "
          "largest is at most that): its min, max and range (max − min; Santurkar et al.'s \"variation of the "
          "loss\")", lambda cfg: cfg.probes.landscape_every > 0),
+    Tags(("landscape/loss_descent", "landscape/loss_rise"), "same points, in order of step size: the descent, the "
+         "loss at the smallest step minus the lowest; the rise, the largest increase of the loss over its lowest "
+         "value at any smaller step (0 where the loss only falls along the gradient). The range mixes the two: "
+         "useful descent and roughness", lambda cfg: cfg.probes.landscape_every > 0),
     Tags(("landscape/grad_change_min", "landscape/grad_change_max"), "same points: min and max of ‖g − g′‖ "
          "(g′: the gradient there). The max is the \"gradient predictiveness\" (smaller: more predictive)",
          lambda cfg: cfg.probes.landscape_every > 0),
@@ -178,6 +182,7 @@ def _santurkar(layers: list[str], probes: dict | None) -> dict:
     charts = {}
     if probes.get("landscape_every"):
         charts.update({"loss range along the gradient (max - min over step sizes)": _chart("landscape/loss_range"),
+                       "loss rise along the gradient (over its lowest at a smaller step)": _chart("landscape/loss_rise"),
                        "gradient predictiveness: max ||g - g'|| along the gradient":
                            _chart("landscape/grad_change_max"),
                        "effective beta-smoothness": _chart("landscape/beta_smoothness")})
