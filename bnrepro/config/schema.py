@@ -15,7 +15,7 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "LSTMConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
 
 
 class DatasetName(Enum):
@@ -61,6 +61,9 @@ class Arch(Enum):
     # VGG-style: blocks of `pool_every` convs, channels doubling after each 2x2 pool,
     # global average pool, dropout only before the classifier (see stacked/model.py)
     vgg = "vgg"
+    # An LSTM reading each image as a sequence of model.lstm.step_inputs values per time step
+    # (MNIST row by row: 28 steps of 28 pixels), its last hidden state classified (stacked/lstm.py)
+    lstm = "lstm"
 
 
 class Activation(Enum):
@@ -74,6 +77,9 @@ class BNPlacement(Enum):
     none = "none"
     pre = "pre"  # BN(Wu), then the nonlinearity: the paper's placement
     post = "post"  # the nonlinearity, then BN
+    # LSTM placements (model.arch=lstm only; stacked/lstm.py):
+    input = "input"  # BN on the input-to-hidden transform W_x x_t only (Laurent et al. 2016)
+    both = "both"  # BN on W_x x_t and on W_h h_{t-1}, separately (Cooijmans et al. 2016)
 
 
 class NormKind(Enum):
@@ -222,6 +228,22 @@ NORM_SCHEMAS = {NormKind.none: NoNormConfig, NormKind.torch: BatchNormConfig, No
 
 
 @dataclass
+class LSTMConfig:
+    """The LSTM's options (model.arch=lstm; where BN goes is model.bn: none, input, both)."""
+    # Input values per time step: the image (channels, rows, columns) flattened and cut into
+    # pieces of this many; 28 reads MNIST row by row (28 steps), 1 pixel by pixel (784 steps).
+    step_inputs: int = 28
+    # Initial value of every BN gamma of the LSTM (Cooijmans et al. 2016: 0.1; BN's usual: 1).
+    gamma: float = 0.1
+    # Time steps with their own BN statistics; later steps reuse the last one's (Cooijmans et
+    # al.: statistics of T_max reused beyond it). null: every step of the sequence has its own.
+    stat_steps: Optional[int] = None
+    # model.bn=both: also BN(c_t) where the cell enters the output, h_t = o * tanh(BN(c_t))
+    # (Cooijmans et al.'s eq. for h_t); the recurrence c_t = f c_{t-1} + i g stays unnormalized.
+    bn_cell: bool = False
+
+
+@dataclass
 class ModelConfig:
     arch: Arch = Arch.mlp
     depth: int = 3  # hidden layers (mlp) or conv layers (convnet)
@@ -244,6 +266,7 @@ class ModelConfig:
     weight_scale: float = 1.0  # multiplies the hidden layers' initial weights (scale invariance)
     conv_kernel: int = 3
     pool_every: int = 2  # convnet, vgg: 2x2 max-pool after every n-th conv layer (vgg: then channels x2)
+    lstm: LSTMConfig = field(default_factory=LSTMConfig)  # arch=lstm only
 
 
 @dataclass

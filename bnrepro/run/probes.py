@@ -256,3 +256,6 @@ def _affine(inp: ProbeInput) -> dict:
             values.update({f"{tag}/beta_mean": value[beta.name].mean(1),
                            f"{tag}/beta_abs": value[beta.name].abs().mean(1)})
     return values
+
+
+from . import lstm_probes  # noqa: E402,F401  (registers the LSTM's probe, `lstm`)
