@@ -195,3 +195,7 @@ def test_an_lstm_run_logs_per_step_tags_the_glossary_and_claims_know(tmp_path):
     assert not [tag for tag in tags if not any(p.match(tag) for p in patterns)]
     for metric in ("lstm/layer_01/step_05/hidden_grad:first", "lstm/layer_01/grad_norm_hidden", "grad_norm/layer_02"):
         assert why_missing(cfg, metric) is None
+    assert why_missing(cfg, "lstm/layer_01/step_05/hidden_grd") is not None  # a typo is caught
+    from bnrepro.report.figures import figures
+    drawn = figures([tmp_path], tmp_path / "figures")
+    assert tmp_path / "figures" / "default_hidden_grad.png" in drawn  # ||dL/dh_t|| per time step

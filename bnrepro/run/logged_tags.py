@@ -51,7 +51,10 @@ def tag_patterns(cfg: Config) -> list[re.Pattern]:
         found.append(rf"shift/{hidden}/(mean|std)")
     if "bias" in which and has_bias:
         found.append(rf"bias/{hidden}/(grad_norm|norm)")
-    known = {"grad_norm", "act", "out", "act_grad", "update_ratio", "shift", "bias"}
+    if "lstm" in which:  # the LSTM's probe (run/lstm_probes.py): per layer, per time step
+        found.append(rf"lstm/{hidden}/(grad_norm_input|grad_norm_hidden|hidden_grad_first_over_last|"
+                     r"step_\d\d/(hidden_grad|gates_mean|gates_std|gates_saturated))")
+    known = {"grad_norm", "act", "out", "act_grad", "update_ratio", "shift", "bias", "lstm"}
     found += [rf"{re.escape(name)}/.+" for name in which - known]  # a newer probe: its own namespace
     if has_bn and cfg.eval.compare_stats:
         found += [r"test_stats/(moving|population|batch)_acc", r"test_stats/moving_population_gap"]
