@@ -24,6 +24,8 @@
   step, mean over seeds, one line per configuration.
 - <name>_landscape.png, <name>_ics.png, <name>_shift.png, when the runs logged Santurkar et
   al.'s measures (report/santurkar_figures.py);
+- <name>_hidden_grad.png, for LSTM runs with probe `lstm`: ||dL/dh_t|| against the time
+  step, per configuration (Cooijmans et al. 2016, Fig. 1; lstm_figures.py);
 - <name>_claimed_tags.png, when claims name logged tags (dead units, BN's gamma, the
   variance shift, the train-test gap, ...): each over training, per arm (claim_figures.py).
 The per-configuration figures are drawn for sweeps of at most 6 configurations.
@@ -47,6 +49,7 @@ from ..config.metric import Metric
 from ..config.status import COMPLETED, DIVERGED
 from . import paper_table, plotting
 from .claim_figures import claimed_tags_figure, claims_of
+from .lstm_figures import lstm_figures
 from .plotting import STYLES, configurations, key_values, style
 from .santurkar_figures import santurkar_figures
 from .summaries import config_keys, select_runs
@@ -108,6 +111,7 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
         written += _test_batch_sizes(plt, configs, subtitle, out / f"{name}_test_batch_size.png")
         written += santurkar_figures(plt, experiment, subtitle, out, name)  # when the runs measured them
         written += claimed_tags_figure(plt, experiment, subtitle, out / f"{name}_claimed_tags.png")
+        written += lstm_figures(plt, experiment, subtitle, out, name)  # the LSTM's gradient through time
     return written
 
 

@@ -373,3 +373,6 @@ def _amplify(inp: ProbeInput) -> dict:
     if len(change) >= 2:
         values["amplify/last_over_first"] = change[-1] / change[0].clamp(min=1e-30)
     return values
+
+
+from . import lstm_probes  # noqa: E402,F401  (registers the LSTM's probe, `lstm`)
