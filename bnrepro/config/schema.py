@@ -32,7 +32,7 @@ FINITE_POSITIVE = Range(lambda v: 0 < v < math.inf, "must be finite and > 0")
 LOW_HIGH = Range(lambda v: len(v) == 2 and 0 < v[0] <= v[1],
                  "must be [low, high] with 0 < low <= high (multiples of the learning rate)")
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "DroppedClaim", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "LSTMConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "DroppedClaim", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "input_values", "time_steps", "register"]
 
 
 # The choices of the enum-typed keys; what each choice means is its key's help below.
@@ -79,6 +79,7 @@ class Arch(Enum):
     mlp = "mlp"
     convnet = "convnet"
     vgg = "vgg"
+    lstm = "lstm"
 
 
 class Activation(Enum):
@@ -92,6 +93,8 @@ class BNPlacement(Enum):
     none = "none"
     pre = "pre"
     post = "post"
+    input = "input"
+    both = "both"
 
 
 class Affine(Enum):
@@ -180,16 +183,38 @@ class DataConfig:
 
 
 @dataclass
+class LSTMConfig:
+    """The LSTM's options (model.arch=lstm; where BN goes is model.bn: none, input, both)."""
+    step_inputs: int = key(28, "model.arch=lstm: input values per time step, the image (channels, rows, columns) "
+                           "flattened and cut into pieces of this many: 28 reads MNIST row by row (28 steps), 1 pixel "
+                           "by pixel (784 steps); must divide the image's values", at_least(1))
+    gamma: float = key(0.1, "model.arch=lstm: every BN gamma's initial value (Cooijmans et al. 2016: 0.1; BN's "
+                       "usual: 1)", with_note(above(0), "the initial BN gamma"))
+    stat_steps: Optional[int] = key(None, "model.arch=lstm: how many time steps keep their own BN statistics; later "
+                                    "steps reuse the last one's, in training and evaluation (Cooijmans et al.: T_max's "
+                                    "reused beyond it); null: every step of the sequence has its own",
+                                    or_null(at_least(1)))
+    bn_cell: bool = key(False, "model.arch=lstm, model.bn=both: also BN(c_t) where the cell enters the output, "
+                        "h_t = o * tanh(BN(c_t)) (Cooijmans et al.'s equation for h_t); the recurrence "
+                        "c_t = f c_{t-1} + i g is never normalized")
+
+
+@dataclass
 class ModelConfig:
     arch: Arch = key(Arch.mlp, "the network (or model=NAME): mlp; convnet: 3x3 convs, BN per channel over N, H, W, "
                      "2x2 max-pool every model.pool_every layers, global average pool; vgg: the same in blocks of "
-                     "model.pool_every convs, channels doubling after each pool, dropout only before the classifier")
-    depth: int = key(3, "hidden layers (mlp) or conv layers (convnet, vgg)", at_least(1))
-    width: int = key(100, "units (mlp) or channels (convnet; vgg: of its first block) per layer", at_least(1))
+                     "model.pool_every convs, channels doubling after each pool, dropout only before the classifier; lstm "
+                     "(model=lstm): an LSTM reading each image as a sequence of model.lstm.step_inputs values per "
+                     "time step (MNIST row by row: 28 steps of 28 pixels), its last hidden state classified "
+                     "(stacked/lstm.py)")
+    depth: int = key(3, "hidden layers (mlp), conv layers (convnet, vgg) or LSTM layers (lstm)", at_least(1))
+    width: int = key(100, "units (mlp; lstm: of h_t) or channels (convnet; vgg: of its first block) per layer", at_least(1))
     activation: Activation = key(Activation.sigmoid, "the nonlinearity; linear: g(z) = z, a deep linear network "
                                  "(Santurkar et al. 2018's DLN; probes log no saturation for it)")
     bn: BNPlacement = key(BNPlacement.none, "where the norm layer goes: none; pre: BN(Wu) before the nonlinearity, "
-                          "as the paper; post: after it")
+                          "as the paper; post: after it. The LSTM's (model.arch=lstm): none; input: BN on the "
+                          "input-to-hidden transform W_x x_t only (Laurent et al. 2016); both: separate BNs on W_x x_t "
+                          "and W_h h_{t-1} (Cooijmans et al. 2016); statistics per time step")
     bias: Optional[bool] = key(None, "null: no bias where BN directly follows the layer (BN's beta replaces it); "
                                "true / false force it")
     dropout: float = key(0.0, "dropout rate after each hidden nonlinearity (after BN when post); vgg: once, on the "
@@ -217,6 +242,7 @@ class ModelConfig:
     conv_kernel: int = key(3, "convnet, vgg: the kernel's side", odd(1))
     pool_every: int = key(2, "convnet, vgg: a 2x2 max-pool after every n-th conv layer (vgg: then channels x2)",
                           at_least(1))
+    lstm: LSTMConfig = field(default_factory=LSTMConfig)  # model.arch=lstm only
 
 
 @dataclass
@@ -277,9 +303,9 @@ class TrainConfig:
                                 with_note(at_least(0), "0: never"))
     checkpoint_min_s: float = key(30.0, "the pacing of checkpoints; 0: every train.checkpoint_every steps, unpaced",
                                   at_least(0))
-    threads: Optional[int] = key(None, "intra-op threads on the CPU while a group trains; null: 1 for the MLP "
-                                 "(little to gain from more for its small operations, and they collapse under other "
-                                 "load), torch's setting (every core) for conv nets (run/cpu.py)", or_null(at_least(1)))
+    threads: Optional[int] = key(None, "intra-op threads on the CPU while a group trains; null: 1 for the MLP and "
+                                 "the LSTM (little to gain from more for their small operations, and they collapse "
+                                 "under other load), torch's setting (every core) for conv nets (run/cpu.py)", or_null(at_least(1)))
 
 
 @dataclass
@@ -462,6 +488,19 @@ WHERE_KEYS = ("device", "out_dir", "data.root", "train.progress", "train.graph",
 IMAGE_SIDE = {DatasetName.mnist: 28, DatasetName.fashion_mnist: 28, DatasetName.cifar10: 32, DatasetName.synthetic: 28,
               DatasetName.gaussian: 1}
 TRAIN_SIZE = {DatasetName.mnist: 60000, DatasetName.fashion_mnist: 60000, DatasetName.cifar10: 50000}
+
+
+def input_values(data: DataConfig) -> int:
+    """The values of one input (channels x rows x columns; gaussian: data.dim), which the
+    LSTM reads model.lstm.step_inputs at a time."""
+    if data.name == DatasetName.gaussian:
+        return data.dim
+    return (3 if data.name == DatasetName.cifar10 else 1) * IMAGE_SIDE[data.name] ** 2
+
+
+def time_steps(cfg: "Config") -> int:
+    """model.arch=lstm: the sequence's length T, input_values / model.lstm.step_inputs."""
+    return input_values(cfg.data) // cfg.model.lstm.step_inputs
 
 
 def register() -> None:

@@ -35,7 +35,7 @@ from .runnames import fresh_dir, run_names, swept_config_keys
 # Config keys that runs trained together may differ in (per-run tensors in the step).
 BATCHABLE = ("seed", "variant", "optim.lr", "optim.lr_mult", "optim.momentum", "optim.weight_decay",
              "optim.weight_decay_div", "model.dropout", "model.init", "model.init_std", "model.init_gain",
-             "model.weight_scale")
+             "model.weight_scale", "model.lstm.gamma")
 
 
 class InvalidJob(CompactHydraException):

@@ -25,7 +25,8 @@ class Tags:
 
     names: the tags, with placeholders: {hidden} each hidden layer (layer_01 ..
     layer_<depth>), {layer} each layer with weights (the output layer too), {ics} each of
-    probes.ics_layers, {bs} each of eval.batch_sizes (4 digits). when: whether a run of
+    probes.ics_layers, {bs} each of eval.batch_sizes (4 digits), {step} each time step of
+    an LSTM (step_01 .. step_T, T = config.time_steps). when: whether a run of
     a configuration logs them (for a probe's tags: beyond the probe being on); None:
     always. metric: False for what a claim or table column cannot name (histograms,
     images, the end-of-run summary scalars; claims use summary.json's values)."""

@@ -16,7 +16,7 @@ at evaluation, which statistics BN normalizes with (see norms.py). Layouts: MLP
 activations are [K, B, F] (batched matmul); conv activations are [B, K*C, H, W]
 (grouped convolution, groups=K), stored channels-last on the CPU. Evaluation feeds one shared [N, C, H, W] input to
 all runs: the first layer then is a single matmul / convolution over the runs'
-concatenated weights.
+concatenated weights. model.arch=lstm: the LSTM of lstm.py (StackedNet(...) builds it).
 """
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ def layer_tag(index: int) -> str:
 
 
 class StackedNet(nn.Module):
+    def __new__(cls, cfgs: list[ModelConfig] | None = None, *args, **kwargs):
+        """model.arch=lstm builds the LSTM (stacked/lstm.py), a StackedNet with the same interface."""
+        if cls is StackedNet and cfgs and cfgs[0].arch == Arch.lstm:
+            from .lstm import StackedLSTM
+            cls = StackedLSTM
+        return super().__new__(cls)
+
     def __init__(self, cfgs: list[ModelConfig], seeds: list[int], input_shape: tuple, classes: int):
         super().__init__()
         shared = cfgs[0]  # the architecture is shared by all runs of a group
@@ -80,13 +87,7 @@ class StackedNet(nn.Module):
             if shared.weight_norm:  # g of w = g v / ||v||, one per output unit (channel)
                 layout.add(f"{tag}.gain", "gain", (W,), (K, 1, W) if mlp else (K * W, 1, 1, 1))
             fan_in = W
-        out_tag = layer_tag(shared.depth + 1)
-        self.out_weight = layout.add(f"{out_tag}.weight", "weight", (fan_in, classes))
-        self.out_bias = layout.add(f"{out_tag}.bias", "bias", (classes,), (K, 1, classes))
-        if shared.weight_norm:
-            layout.add(f"{out_tag}.gain", "gain", (classes,), (K, 1, classes))
-        self.weight_norm = shared.weight_norm
-        self.layout = layout
+        self._add_output_layer(layout, fan_in, classes, shared.weight_norm)
         self.params = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
 
         self.norms = nn.ModuleList([make_norm(shared.norm, K * W) for W in self.widths]
@@ -103,6 +104,16 @@ class StackedNet(nn.Module):
         self.dropout_layers = range(shared.depth - 1 if shared.dropout_at == DropoutAt.last else 0, shared.depth)
         self.grouped_conv: bool | None = None  # runs' convolutions as one grouped kernel; None: on a GPU only
         self.channels_last: bool | None = None  # conv activations [B, H, W, K*C] in memory; None: on the CPU only
+
+    def _add_output_layer(self, layout: Layout, fan_in: int, classes: int, weight_norm: bool = False) -> None:
+        """The linear classifier (layer depth + 1) closes the layout (with WeightNorm's gain g)."""
+        out_tag = layer_tag(self.depth + 1)
+        self.out_weight = layout.add(f"{out_tag}.weight", "weight", (fan_in, classes))
+        self.out_bias = layout.add(f"{out_tag}.bias", "bias", (classes,), (self.K, 1, classes))
+        if weight_norm:
+            layout.add(f"{out_tag}.gain", "gain", (classes,), (self.K, 1, classes))
+        self.weight_norm = weight_norm
+        self.layout = layout
 
     # ---- what the probes and optimizer need ----
     def weight_slots(self) -> list[Slot]:
@@ -196,11 +207,7 @@ class StackedNet(nn.Module):
         norm = self.norms[index]
         if self.arch != Arch.mlp:
             return norm(z, gamma, beta, mode, step)
-        K, B, units = z.shape  # [K, B, F] -> [B, K*F]: one channel per (run, unit)
-        if K == 1:
-            return norm(z.squeeze(0), gamma, beta, mode, step).unsqueeze(0)
-        channels = z.transpose(0, 1).reshape(B, K * units)
-        return norm(channels, gamma, beta, mode, step).view(B, K, units).transpose(0, 1)
+        return norm_runs(norm, z, gamma, beta, mode, step)
 
     @torch.no_grad()
     def set_population_statistics(self, batches) -> None:
@@ -240,6 +247,15 @@ def weight_normed(views: dict, weights: list[Slot]) -> dict:
         dims = (1,) if v.dim() == 3 else tuple(range(1, v.dim()))
         views[slot.name] = v * (views[slot.name.replace(".weight", ".gain")] / torch.linalg.vector_norm(v, dim=dims, keepdim=True))
     return views
+
+
+def norm_runs(norm, z: torch.Tensor, gamma, beta, mode: Mode, step) -> torch.Tensor:
+    """A norm layer over z [K, B, F] as [B, K*F]: one channel per (run, unit)."""
+    K, B, units = z.shape
+    if K == 1:
+        return norm(z.squeeze(0), gamma, beta, mode, step).unsqueeze(0)
+    channels = z.transpose(0, 1).reshape(B, K * units)
+    return norm(channels, gamma, beta, mode, step).view(B, K, units).transpose(0, 1)
 
 
 def layer_widths(cfg: ModelConfig) -> list[int]:
