@@ -389,6 +389,12 @@ class ClaimConfig:
     network stays at chance (sigmoid10: vanishing gradients). Default false: a dead network's
     value (a flat landscape, no shift) is left out, as a diverged run's always is. Metrics
     read at the first step (`:first`) keep such runs anyway: nothing has trained yet.
+    At chance applies only to classifiers: a run on regression targets (data.labels=regression)
+    has no chance level and is never at chance.
+    ranked: judge an ordering (`>`, `<`) by a rank test even when every value is finite: the
+    sign test (exact binomial) on per-run or per-seed differences, Mann-Whitney U between two
+    arms. For a per-run monotone claim ("the loss fell in every run"), whose differences are
+    skewed in size, where only their sign is the question; a t-test otherwise.
     Special metrics: `diverged` (1 for a run that diverged, else 0: counts, judged by
     Fisher's exact test between arms, or a binomial test against `value`) and
     `at_chance` (1 for a run whose best test accuracy is below 2 / classes, or that
@@ -412,6 +418,7 @@ class ClaimConfig:
     two_sided: bool = False  # one question in both directions: two-sided test, op = the expected side
     better: Optional[str] = None  # "higher" / "lower" (null: from the metric's name); diverged ranks worst
     at_chance_counts: bool = False  # a mechanism metric's value still counts in a run at chance
+    ranked: bool = False  # a rank or sign test even with finite values (per-run monotone claims)
     paper: Optional[str] = None
     paper_source: str = ""
 
