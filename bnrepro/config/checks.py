@@ -110,7 +110,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(data.synthetic_test >= 1, "data.synthetic_test", data.synthetic_test, "must be >= 1")
     for column in cfg.report.columns:
         _check(is_metric(column) and column not in COUNTED, "report.columns", column,
-               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change' or 'tag:steps_to=X'")
+               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change', 'tag:steps_to=X' or 'tag:median<=N'")
     for i, claim in enumerate(cfg.report.claims):
         _check_claim(claim, f"report.claims[{i}]")
     for i, entry in enumerate(cfg.report.dropped):
