@@ -83,6 +83,8 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(train.threads is None or train.threads >= 1, "train.threads", train.threads, "must be null or >= 1")
     _check(0 <= cfg.probes.unit < model.width, "probes.unit", cfg.probes.unit,
            f"must be in [0, model.width={model.width})")
+    _check(not model.input_bn or model.arch == Arch.mlp, "model.input_bn", model.input_bn,
+           "a BN layer on the inputs is built for model=mlp only (one channel per input feature)")
     _check(data.name != DatasetName.gaussian or model.arch == Arch.mlp, "data.name", data.name.value,
            "gaussian inputs are vectors: use model=mlp")
     regression = data.name == DatasetName.gaussian and data.labels == GaussianLabels.regression

@@ -15,7 +15,7 @@ from typing import List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "DroppedClaim", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "NormKind", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "FeatureShape", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "NormConfig", "NoNormConfig", "BatchNormConfig", "RenormConfig", "NoisyConfig", "NoiseOnlyConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "DroppedClaim", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "NORM_SCHEMAS", "register"]
 
 
 class DatasetName(Enum):
@@ -32,6 +32,15 @@ class GaussianLabels(Enum):
     # regression: the targets are the fixed random linear map's 10 values themselves (train.loss=mse;
     # "accuracy" is then how often the output's largest value is the target's largest)
     regression = "regression"
+
+
+class FeatureShape(Enum):
+    """data.feature_shape: every other input feature (odd positions of the flattened input)
+    passed through a fixed strictly increasing map, so no information is lost but its
+    distribution is no longer Gaussian (seed 004: "highly non-Gaussian" variables)."""
+    as_drawn = "as_drawn"  # unchanged
+    heavy_tailed = "heavy_tailed"  # x -> sign(x) (exp(2|x|) - 1): rare values thousands of times the typical
+    bimodal = "bimodal"  # x -> sign(x) + 0.1 x: two clusters near -1 and +1, almost nothing between
 
 
 class Loss(Enum):
@@ -164,6 +173,9 @@ class DataConfig:
     # data_seed: raw features of very different scales (0: none). Applied before `normalize`,
     # so normalize=standardize_feature undoes it.
     feature_scales: float = 0.0
+    # Every other input feature made non-Gaussian (FeatureShape), before feature_scales: with
+    # both, raw features of different shapes and very different scales.
+    feature_shape: FeatureShape = FeatureShape.as_drawn
     # normalize=pca_whiten / zca_whiten: added to the covariance's eigenvalues (in the inputs' squared
     # units; MNIST's largest is ~5 in [0, 1] grey levels): directions of smaller variance are not blown up to 1
     whiten_eps: float = 0.01
@@ -258,6 +270,10 @@ class ModelConfig:
     bn_affine: Affine = Affine.learn
     bn_gamma: float = 1.0  # the fixed gamma of bn_affine=fixed_gamma
     weight_scale: float = 1.0  # multiplies the hidden layers' initial weights (scale invariance)
+    # A BN layer on the raw inputs, before the first layer (mlp only): PyTorch's BN (eps 1e-5,
+    # momentum 0.1) over each input feature, learned gamma and beta, whatever model.bn and
+    # model.norm say about the hidden layers (seed 004: BN standardizing raw input variables).
+    input_bn: bool = False
     conv_kernel: int = 3
     pool_every: int = 2  # convnet, vgg: 2x2 max-pool after every n-th conv layer (vgg: then channels x2)
 
