@@ -77,3 +77,14 @@ def test_non_gaussian_features_keep_the_order_of_values_and_lose_the_gaussian_sh
         assert (kurtosis > 20).all()
     else:
         assert (kurtosis < 1.5).all() and ((after[:, 1::2].abs() < 0.5).float().mean() < 0.01)
+
+
+def test_input_bn_group_normalizes_each_group_of_the_batch_apart():
+    cfg = tiny(model__input_bn=True, model__input_bn_group=4, model__activation="tanh")
+    grouped, whole = (StackedNet([c.model], [1], SHAPE, 10) for c in (cfg, tiny(model__input_bn=False,
+                                                                             model__activation="tanh")))
+    x = torch.randn(1, 16, *SHAPE) * 7 + 1
+    by_group = torch.cat([_formula(part) for part in x.split(4, dim=1)], dim=1)
+    assert torch.allclose(grouped(x), whole(by_group), atol=1e-5)
+    with pytest.raises(ConfigError, match="model.input_bn_group"):
+        validate(tiny(model__input_bn=True, model__input_bn_group=5))

@@ -85,6 +85,10 @@ def validate(cfg: Config | DictConfig) -> None:
            f"must be in [0, model.width={model.width})")
     _check(not model.input_bn or model.arch == Arch.mlp, "model.input_bn", model.input_bn,
            "a BN layer on the inputs is built for model=mlp only (one channel per input feature)")
+    group = model.input_bn_group
+    _check(group is None or (model.input_bn and group >= 2 and train.batch_size % group == 0),
+           "model.input_bn_group", group, f"must be null, or (with model.input_bn=true) >= 2 and divide "
+           f"train.batch_size={train.batch_size}")
     _check(data.name != DatasetName.gaussian or model.arch == Arch.mlp, "data.name", data.name.value,
            "gaussian inputs are vectors: use model=mlp")
     regression = data.name == DatasetName.gaussian and data.labels == GaussianLabels.regression

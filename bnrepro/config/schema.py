@@ -274,6 +274,10 @@ class ModelConfig:
     # momentum 0.1) over each input feature, learned gamma and beta, whatever model.bn and
     # model.norm say about the hidden layers (seed 004: BN standardizing raw input variables).
     input_bn: bool = False
+    # input_bn's training statistics over each run of this many consecutive examples of the
+    # mini-batch (as model.norm.group; null: the whole mini-batch): the normalization group
+    # shrinks, the SGD batch does not (seed 004: the batch must represent each variable).
+    input_bn_group: Optional[int] = None
     conv_kernel: int = 3
     pool_every: int = 2  # convnet, vgg: 2x2 max-pool after every n-th conv layer (vgg: then channels x2)
 

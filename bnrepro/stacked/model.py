@@ -101,7 +101,8 @@ class StackedNet(nn.Module):
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         for index, norm in enumerate(self.norms):
             norm.attach(self.seeds, index)
-        self.input_norm = make_norm(BatchNormConfig(), K * features) if shared.input_bn else None
+        self.input_norm = make_norm(BatchNormConfig(group=shared.input_bn_group), K * features) \
+            if shared.input_bn else None
         self.register_buffer("dropout_p", torch.tensor([c.dropout for c in cfgs], dtype=torch.float32))
         self.use_dropout = any(c.dropout > 0 for c in cfgs)
         self.dropout_layers = range(shared.depth - 1 if shared.dropout_at == DropoutAt.last else 0, shared.depth)
