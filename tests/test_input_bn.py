@@ -25,6 +25,7 @@ def _formula(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     return ((flat - mean) / torch.sqrt(var + eps)).view_as(x)
 
 
+@pytest.mark.slow  # ~0.4 s: the fast set is at its budget
 def test_input_bn_computes_the_formula_per_run_and_leaves_the_other_parameters_as_they_were():
     gen = torch.Generator().manual_seed(0)
     scales = 10 ** (torch.rand(SHAPE, generator=gen) * 4 - 2)  # features of very different scales
@@ -36,6 +37,7 @@ def test_input_bn_computes_the_formula_per_run_and_leaves_the_other_parameters_a
     assert torch.allclose(moving, 0.1 * x.flatten(-3).mean(1), rtol=1e-5)
 
 
+@pytest.mark.slow  # ~0.4 s: the fast set is at its budget
 def test_input_bn_undoes_per_feature_scales_that_bn_after_the_first_layer_cannot():
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(2, 32, *SHAPE, generator=gen)
@@ -46,6 +48,7 @@ def test_input_bn_undoes_per_feature_scales_that_bn_after_the_first_layer_cannot
     assert not torch.allclose(plain(x * scales), plain(x), atol=1e-2)
 
 
+@pytest.mark.slow  # ~0.4 s: the fast set is at its budget
 def test_input_bn_evaluates_a_shared_input_with_each_runs_moving_statistics():
     net = _net(True)
     net(torch.randn(2, 32, *SHAPE) * 5 + 2)  # a training step moves each run's statistics
@@ -61,6 +64,7 @@ def test_input_bn_is_refused_for_a_conv_net():
         validate(cfg)
 
 
+@pytest.mark.slow  # ~0.3 s each
 @pytest.mark.parametrize("shape", ["heavy_tailed", "bimodal"])
 def test_non_gaussian_features_keep_the_order_of_values_and_lose_the_gaussian_shape(shape):
     from bnrepro.data import load
