@@ -45,6 +45,12 @@ def validate(cfg: Config | DictConfig) -> None:
         _check(group >= 2 and train.batch_size % group == 0, "model.norm.group", group,
                f"must be null (the whole batch) or >= 2 and divide train.batch_size={train.batch_size}")
     _check(cfg.probes.unit < model.width, "probes.unit", cfg.probes.unit, f"must be in [0, model.width={model.width})")
+    _check(not model.input_bn or model.arch == Arch.mlp, "model.input_bn", model.input_bn,
+           "a BN layer on the inputs is built for model=mlp only (one channel per input feature)")
+    group = model.input_bn_group
+    _check(group is None or (model.input_bn and train.batch_size % group == 0),
+           "model.input_bn_group", group, f"must be null, or (with model.input_bn=true) >= 2 and divide "
+           f"train.batch_size={train.batch_size}")
     _check(data.name != DatasetName.gaussian or model.arch == Arch.mlp, "data.name", data.name.value,
            "gaussian inputs are vectors: use model=mlp")
     regression = data.name == DatasetName.gaussian and data.labels == GaussianLabels.regression
@@ -65,7 +71,7 @@ def validate(cfg: Config | DictConfig) -> None:
     _check_lstm(cfg)
     for column in cfg.report.columns:
         _check(is_metric(column) and column not in COUNTED, "report.columns", column,
-               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change' or 'tag:steps_to=X'")
+               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change', 'tag:steps_to=X' or 'tag:median<=N'")
     for i, claim in enumerate(cfg.report.claims):
         _check_claim(claim, f"report.claims[{i}]")
     for i, entry in enumerate(cfg.report.dropped):

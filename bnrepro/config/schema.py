@@ -32,7 +32,7 @@ FINITE_POSITIVE = Range(lambda v: 0 < v < math.inf, "must be finite and > 0")
 LOW_HIGH = Range(lambda v: len(v) == 2 and 0 < v[0] <= v[1],
                  "must be [low, high] with 0 < low <= high (multiples of the learning rate)")
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "LSTMConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "DroppedClaim", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "input_values", "time_steps", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "FeatureShape", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "LSTMConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "DroppedClaim", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "input_values", "time_steps", "register"]
 
 
 # The choices of the enum-typed keys; what each choice means is its key's help below.
@@ -49,6 +49,15 @@ class GaussianLabels(Enum):
     random = "random"
     linear = "linear"
     regression = "regression"
+
+
+class FeatureShape(Enum):
+    """data.feature_shape: every other input feature (odd positions of the flattened input)
+    passed through a fixed strictly increasing map, so no information is lost but its
+    distribution is no longer Gaussian (seed 004: "highly non-Gaussian" variables)."""
+    as_drawn = "as_drawn"
+    heavy_tailed = "heavy_tailed"
+    bimodal = "bimodal"
 
 
 class Loss(Enum):
@@ -176,6 +185,11 @@ class DataConfig:
     feature_scales: float = key(0.0, "r > 0: every input feature multiplied by its own fixed 10^u, u ~ U(-r/2, r/2) "
                                 "(seed data.data_seed), before data.normalize: raw features of very different scales "
                                 "(standardize_feature undoes it); 0: none", with_note(at_least(0), "a log10 range"))
+    feature_shape: FeatureShape = key(FeatureShape.as_drawn, "every other input feature (odd positions of the "
+                                      "flattened input) passed through a fixed strictly increasing map, before "
+                                      "data.feature_scales: as_drawn: unchanged; heavy_tailed: x -> sign(x) (exp(2|x|) "
+                                      "- 1), rare values thousands of times the typical; bimodal: x -> sign(x) + 0.1 x, "
+                                      "two clusters near -1 and +1 (seed 004: highly non-Gaussian variables)")
     whiten_eps: float = key(0.01, "normalize=pca_whiten, zca_whiten: added to the covariance's eigenvalues (in the inputs' "
                             "squared units; MNIST's largest is ~5 in [0, 1] grey levels), so directions of small "
                             "variance are not blown up to 1 (MNIST's constant border makes the covariance singular)",
@@ -239,6 +253,12 @@ class ModelConfig:
     weight_norm: bool = key(False, "WeightNorm (Salimans and Kingma 2016): every layer's weight vectors (per output "
                             "unit or channel, the output layer's too) w = g v / ||v||, g learned and started at ||v||; "
                             "a reparametrization of the weights, not a norm layer: it goes with any norm=")
+    input_bn: bool = key(False, "a BN layer on the raw inputs, before the first layer (mlp only): PyTorch's BN (eps "
+                         "1e-5, momentum 0.1) over each input feature, learned gamma and beta, whatever model.bn and "
+                         "model.norm say about the hidden layers (seed 004: BN standardizing raw input variables)")
+    input_bn_group: Optional[int] = key(None, "input_bn's training statistics over each run of this many consecutive "
+                                        "examples of the mini-batch (as model.norm.group; null: the whole mini-batch): "
+                                        "the normalization group shrinks, the SGD batch does not", or_null(at_least(2)))
     conv_kernel: int = key(3, "convnet, vgg: the kernel's side", odd(1))
     pool_every: int = key(2, "convnet, vgg: a 2x2 max-pool after every n-th conv layer (vgg: then channels x2)",
                           at_least(1))
@@ -384,6 +404,12 @@ class ClaimConfig:
     network stays at chance (sigmoid10: vanishing gradients). Default false: a dead network's
     value (a flat landscape, no shift) is left out, as a diverged run's always is. Metrics
     read at the first step (`:first`) keep such runs anyway: nothing has trained yet.
+    At chance applies only to classifiers: a run on regression targets (data.labels=regression)
+    has no chance level and is never at chance.
+    ranked: judge an ordering (`>`, `<`) by a rank test even when every value is finite: the
+    sign test (exact binomial) on per-run or per-seed differences, Mann-Whitney U between two
+    arms. For a per-run monotone claim ("the loss fell in every run"), whose differences are
+    skewed in size, where only their sign is the question; a t-test otherwise.
     Special metrics: `diverged` (1 for a run that diverged, else 0: counts, judged by
     Fisher's exact test between arms, or a binomial test against `value`) and
     `at_chance` (1 for a run whose best test accuracy is below 2 / classes, or that
@@ -407,6 +433,7 @@ class ClaimConfig:
     two_sided: bool = False  # one question in both directions: two-sided test, op = the expected side
     better: Optional[str] = None  # "higher" / "lower" (null: from the metric's name); diverged ranks worst
     at_chance_counts: bool = False  # a mechanism metric's value still counts in a run at chance
+    ranked: bool = False  # a rank or sign test even with finite values (per-run monotone claims)
     paper: Optional[str] = None
     paper_source: str = ""
 

@@ -6,6 +6,7 @@ seed, dropout masks and BN statistics. Hidden layer l computes
 
     z = W_l h (+ b_l)  -> BN(z) if bn=pre  -> a = g(z)  -> BN(a) if bn=post  -> dropout
 
+(model.input_bn: the raw inputs x -> BN(x) first, per input feature, a layer of its own),
 and `taps` collects z, the nonlinearity's input, for the probes (`outputs` collects
 a = g(z), `bn_inputs` what each BN layer normalizes). `vgg` is the conv net
 in blocks: `pool_every` convs, a 2x2 max-pool, and the next block's channels doubled
@@ -28,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import rng
-from ..config import Activation, Affine, Arch, BNPlacement, DropoutAt, Init, ModelConfig, has_norm_layer, uses_bn
+from ..config import (Activation, Affine, Arch, BatchNormConfig, BNPlacement, DropoutAt, Init, ModelConfig,
+                      has_norm_layer, uses_bn)
 from .norms import Mode, make_norm
 from .params import Layout, Slot
 
@@ -88,6 +90,12 @@ class StackedNet(nn.Module):
                 layout.add(f"{tag}.gain", "gain", (W,), (K, 1, W) if mlp else (K * W, 1, 1, 1))
             fan_in = W
         self._add_output_layer(layout, fan_in, classes, shared.weight_norm)
+        # model.input_bn: its gamma and beta come last in the layout, so every other parameter's
+        # initial value is the same with and without it (ones and zeros draw no random numbers)
+        features = math.prod(input_shape)
+        self.input_affine = {"gamma": layout.add("input.gamma", "gamma", (features,), (K * features,)),
+                             "beta": layout.add("input.beta", "beta", (features,), (K * features,))} \
+            if shared.input_bn else None
         self.params = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
 
         self.norms = nn.ModuleList([make_norm(shared.norm, K * W) for W in self.widths]
@@ -99,6 +107,8 @@ class StackedNet(nn.Module):
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         for index, norm in enumerate(self.norms):
             norm.attach(self.seeds, index)
+        self.input_norm = make_norm(BatchNormConfig(group=shared.input_bn_group), K * features) \
+            if shared.input_bn else None
         self.register_buffer("dropout_p", torch.tensor([c.dropout for c in cfgs], dtype=torch.float32))
         self.use_dropout = any(c.dropout > 0 for c in cfgs)
         self.dropout_layers = range(shared.depth - 1 if shared.dropout_at == DropoutAt.last else 0, shared.depth)
@@ -149,7 +159,13 @@ class StackedNet(nn.Module):
         views = self.layout.split(self.params if params is None else params)
         if self.weight_norm:
             views = weight_normed(views, self.weight_slots())
+        if self.input_norm is not None:  # per-run statistics: a shared input becomes one per run
+            x = x.expand(self.K, *x.shape) if shared else x
+            shared = False
         h = (x.flatten(-3) if mlp else x if shared else x.transpose(0, 1).flatten(1, 2))
+        if self.input_norm is not None:
+            h = norm_runs(self.input_norm, h, _value(views, self.input_affine["gamma"]),
+                          _value(views, self.input_affine["beta"]), mode, step)
         for index, layer in enumerate(self.hidden):
             first_shared = shared and index == 0
             z = self._linear(views, layer, h, first_shared) if mlp else self._conv(views, layer, h, first_shared)
@@ -214,11 +230,12 @@ class StackedNet(nn.Module):
         """Algorithm 2: normalize each training mini-batch [K, B, C, H, W] with its own
         statistics (as in training, without touching the running averages) and set every
         BN layer's population mean and variance from the recorded batch statistics."""
-        for norm in self.norms:
+        every = [*self.norms] + ([self.input_norm] if self.input_norm is not None else [])
+        for norm in every:
             norm.recorded = []
         for x in batches:
             self(x, ("batch", None))
-        for norm in self.norms:
+        for norm in every:
             norm.set_population()
 
     def _dropout(self, h: torch.Tensor, index: int, step: torch.Tensor) -> torch.Tensor:
