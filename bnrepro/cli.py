@@ -23,13 +23,14 @@ commands:
   figures   figures from runs: bnrepro figures runs/mnist_fig1/<time> [...]
   report    every experiment's claims and verdicts (results/claims.md) and the results index
             (results/README.md), after `table`
+  new-experiment  a new experiment file to fill in: bnrepro new-experiment NAME (conf/experiment/NAME.yaml)
   data      datasets: bnrepro data fetch mnist|fashion_mnist|cifar10 [--root DIR]
   bench     speed: a plain PyTorch loop vs bnrepro's single-run and batched paths
 
 bnrepro --version prints the version. Quick start: bnrepro train +experiment=sigmoid10, then
   tensorboard --logdir runs/sigmoid10 and bnrepro table runs/sigmoid10/<time>
 """
-COMMANDS = ("train", "resume", "table", "figures", "report", "data", "bench")
+COMMANDS = ("train", "resume", "table", "figures", "report", "new-experiment", "data", "bench")
 
 
 def _complete() -> int:
@@ -143,6 +144,30 @@ def _resume(args: list[str]) -> int:
     return 0
 
 
+def _new_experiment(args: list[str]) -> int:
+    from .launch.scaffold import ScaffoldError, new_experiment
+
+    parser = argparse.ArgumentParser(prog="bnrepro new-experiment", description=(
+        "Write conf/experiment/NAME.yaml: the header fields every experiment file states, a sweep "
+        "and one claim that trains as is, and every claim field with its meaning. Guide: docs/guide.md."))
+    parser.add_argument("name", help="the experiment's name: lower-case letters, digits and _")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="write NAME.yaml here instead of conf/experiment/ (then train with "
+                             "hydra.searchpath=[file://DIR/..])")
+    opts = parser.parse_args(args)
+    if opts.dir is None:
+        from .launch.app import conf_dir
+
+        opts.dir = conf_dir() / "experiment"
+    try:
+        path = new_experiment(opts.name, opts.dir)
+    except (ScaffoldError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{path}\nfill in its header and claims, then: bnrepro train +experiment={opts.name}")
+    return 0
+
+
 def _data(args: list[str]) -> int:
     from .data import DataError, fetch
     from .data.sources import SPECS
@@ -240,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    handlers = {"train": _train, "resume": _resume, "table": _table, "figures": _figures, "report": _report, "data": _data,
+    handlers = {"train": _train, "resume": _resume, "table": _table, "figures": _figures, "report": _report,
+                "new-experiment": _new_experiment, "data": _data,
                 "bench": _bench}
     if command not in handlers:
         print(f"bnrepro: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")

@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 
 from bnrepro.launch.app import conf_dir
 from bnrepro.config import ConfigError, validate
+from bnrepro.config.header import missing_fields
 from bnrepro.launch.sweep import typed
 
 from conftest import bnrepro, tiny
@@ -32,9 +33,7 @@ def test_every_experiment_composes_and_validates(name):
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_file_opens_with_its_documentation(name):
     text = (conf_dir() / "experiment" / f"{name}.yaml").read_text()
-    header = "\n".join(line for line in text.splitlines() if line.startswith("#")).lower()
-    for needed in ("claim", "command", "sweep", "runtime", "expected"):
-        assert needed in header, f"{name}.yaml's header comment does not say its {needed}"
+    assert not missing_fields(text), f"{name}.yaml's header comment does not say its {missing_fields(text)}"
 
 
 @pytest.mark.parametrize("overrides, key, allowed", [
