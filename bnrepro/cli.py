@@ -77,8 +77,15 @@ def _missing_launcher(args: list[str]) -> str | None:
     return None
 
 
+def _misspelt_key(args: list[str]) -> str | None:
+    from .launch.app import conf_dir
+    from .launch.typos import unknown_key
+
+    return unknown_key(args, {p.name for p in conf_dir().iterdir() if p.is_dir()})
+
+
 def _train(args: list[str]) -> int:
-    if (missing := _missing_launcher(args)) is not None:
+    if (missing := _missing_launcher(args) or _misspelt_key(args)) is not None:
         print(f"error: {missing}", file=sys.stderr)
         return 1
     if "--cfg" in args or "-c" in args:
@@ -104,14 +111,15 @@ def _train(args: list[str]) -> int:
     return 0
 
 
-def _interrupted(e) -> int:
+def _interrupted(e, sweep_dir: Path | None = None) -> int:
     code = 128 + e.signum  # the shell's convention for a process ended by a signal
+    resume = shlex.join(["bnrepro", "resume", str(sweep_dir or getattr(e, "sweep_dir", None) or "SWEEP_DIR")])
     if getattr(e, "runs_finished", False):  # run.ending.RunsFinished: it came after the group's last step
         print(f"{e} came after the last step: the runs being trained finished (their summaries say `completed` "
               f"or `diverged`, numbers final); the sweep stopped there (runs not started stay `pending`: "
-              f"`bnrepro resume SWEEP_DIR`); exit status {code}, as for any stop by a signal", file=sys.stderr)
+              f"`{resume}`); exit status {code}, as for any stop by a signal", file=sys.stderr)
     else:
-        print(f"{e}: stopped; the runs' summaries say `interrupted` (continue with `bnrepro resume SWEEP_DIR`)",
+        print(f"{e}: stopped; the runs' summaries say `interrupted` (continue with `{resume}`)",
               file=sys.stderr)
     return code
 
@@ -137,7 +145,7 @@ def _resume(args: list[str]) -> int:
     try:
         resume_sweep(opts.sweep_dir, allow_other_commit=opts.allow_other_commit, restart=tuple(opts.restart_group))
     except Interrupted as e:
-        return _interrupted(e)
+        return _interrupted(e, opts.sweep_dir)
     except (CheckpointError, GroupBusy, ResumeIncomplete, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -271,7 +279,22 @@ def main(argv: list[str] | None = None) -> int:
     if command not in handlers:
         print(f"bnrepro: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
         return 2
-    return handlers[command](rest)
+    try:
+        return handlers[command](rest)
+    except KeyboardInterrupt as e:
+        return _stopped_early(command, e)
+
+
+def _stopped_early(command: str, e: KeyboardInterrupt) -> int:
+    """Ctrl-C outside training's own handler (importing, composing, checking, between packs): one
+    line and the shell's 130, not a traceback."""
+    where = getattr(e, "sweep_dir", None)
+    if where is None:
+        print(f"bnrepro {command}: interrupted (Ctrl-C) while starting; nothing was trained", file=sys.stderr)
+    else:
+        print(f"bnrepro {command}: interrupted (Ctrl-C) while no pack was training; runs not trained stay "
+              f"`pending`: {shlex.join(['bnrepro', 'resume', str(where)])}", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config import Config, ConfigError, DatasetName, arms, flatten, from_plain, to_plain, validate
 from ..run.files import PLANNED_RUNS, atomic_write
-from .packs import Pack, read_pack, write_pack
+from .packs import Pack, pack_arm, read_pack, write_pack
 from .runnames import fresh_dir, run_names, swept_config_keys
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
@@ -211,6 +211,17 @@ def train_pack(job_dir: Path, sweep_dir: Path, job_num: int = 0, in_pool: bool =
     run_dirs = confined(sweep_dir, names)  # a pack file never sends training outside its sweep
     if torch.cuda.is_available() and torch.cuda.device_count() > 1:
         torch.cuda.set_device(job_num % torch.cuda.device_count())
+    log = arm_log(str(OmegaConf.load(run_dirs[0] / "config.yaml").name), pack_arm(job_dir))
     if in_pool:
-        return stopping.in_pool(sweep_dir, lambda: resume_group(run_dirs, swept=swept))
-    return resume_group(run_dirs, swept=swept)
+        return stopping.in_pool(sweep_dir, lambda: resume_group(run_dirs, log, swept=swept))
+    return resume_group(run_dirs, log, swept=swept)
+
+
+def arm_log(name: str, arm: str):
+    """Print training's lines to stderr, each `NAME: ...` line (NAME: the experiment) as
+    `NAME [arm]: ...`: in a sweep of several packs, which arm is training."""
+    def log(message: str) -> None:
+        if arm and message.startswith(f"{name}: "):
+            message = f"{name} [{arm}]: {message[len(name) + 2:]}"
+        print(message, file=sys.stderr)
+    return log

@@ -49,11 +49,7 @@ class BnreproSweeper(BasicSweeper):
         return [typed(loader.load_sweep_config(self.config, list(job))) for job in jobs], jobs
 
     def sweep(self, arguments: List[str]) -> Any:
-        from omegaconf import open_dict, read_write
-
-        from bnrepro.launch.stopping import launch
-        from bnrepro.launch.sweep import (check, check_experiment_claims, claim_sweep_dir, form_packs,
-                                          refuse_run_dir, sweep_dir_override)
+        from bnrepro.launch.sweep import check, check_experiment_claims, claim_sweep_dir, refuse_run_dir
 
         refuse_run_dir(list(self.config.hydra.overrides.hydra))
         configs, jobs = self._configs(self._parse_config() + list(arguments))
@@ -61,6 +57,19 @@ class BnreproSweeper(BasicSweeper):
         chosen = [a for a in arguments if a.lstrip("+").startswith("experiment=")]
         check_experiment_claims(self._configs(chosen + self._parse_config())[0])
         sweep_dir = claim_sweep_dir(Path(self.config.hydra.sweep.dir))  # never shared with another process
+        try:
+            return [self._launch(sweep_dir, configs, jobs)]
+        except KeyboardInterrupt as e:  # Ctrl-C, or run.signals.Interrupted: `bnrepro train` prints how to resume
+            e.sweep_dir = sweep_dir
+            raise
+
+    def _launch(self, sweep_dir: Path, configs, jobs) -> Any:
+        """Name the runs, write their pending summaries and packs, and train the packs."""
+        from omegaconf import open_dict, read_write
+
+        from bnrepro.launch.stopping import launch
+        from bnrepro.launch.sweep import form_packs, sweep_dir_override
+
         with read_write(self.config.hydra), open_dict(self.config.hydra):
             self.config.hydra.sweep.dir = str(sweep_dir)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -75,4 +84,4 @@ class BnreproSweeper(BasicSweeper):
                          [sweep_dir / pack.names[0] for pack in packs])
         for result in results:
             _ = result.return_value  # raises the job's error, as Hydra's basic sweeper does
-        return [results]
+        return results
