@@ -41,12 +41,13 @@ class BnreproSweeper(BasicSweeper):
         self.batch, self.max_runs = batch, max_runs
 
     def _configs(self, params: List[str]):
-        from bnrepro.launch.sweep import typed
+        from bnrepro.launch.sweep import Composer
 
+        if getattr(self, "_composer", None) is None:  # one per sweep: each job composed once (sweep.Composer)
+            self._composer = Composer(self.hydra_context.config_loader, self.config)
         overrides = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(params)
         jobs = [job for batch in self.split_arguments(overrides, None) for job in batch]
-        loader = self.hydra_context.config_loader
-        return [typed(loader.load_sweep_config(self.config, list(job))) for job in jobs], jobs
+        return [self._composer(job) for job in jobs], jobs
 
     def sweep(self, arguments: List[str]) -> Any:
         from bnrepro.launch.sweep import check, check_experiment_claims, claim_sweep_dir, refuse_run_dir
