@@ -80,3 +80,25 @@ def test_the_resume_hint_names_the_sweep_directory(capsys, tmp_path):
     stop.sweep_dir = tmp_path / "runs" / "fig3" / "2026-01-01_00-00-00"
     assert cli._interrupted(stop) == 128 + signal.SIGTERM
     assert f"bnrepro resume {stop.sweep_dir}" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_sweeps_jobs_are_the_configs_hydra_composes_for_each(tmp_path):
+    """sweep.Composer (each set of config groups composed once, the values applied after,
+    a seed-only difference replaced) against Hydra composing every job in full."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bnrepro.launch.app import conf_dir
+    from bnrepro.launch.sweep import Composer, typed
+
+    jobs = [["+experiment=sigmoid10", f"+sigmoid10={variant}", f"model.bn={bn}", f"seed={seed}", "optim.lr=0.05"]
+            for variant in ("modern", "classic") for bn in ("none", "pre") for seed in (1, 2)]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        master = compose("train", return_hydra_config=True)
+        loader = GlobalHydra.instance().config_loader()
+        composer = Composer(loader, master)
+        for job in jobs:
+            assert composer(job) == typed(compose("train", overrides=job)), job
+    assert len(composer.bases) == 2 and len(composer.seedless) == 4

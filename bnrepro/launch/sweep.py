@@ -17,6 +17,8 @@ holds no logic and calls these functions:
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
 import json
 import os
@@ -62,6 +64,7 @@ class Composer:
         self.loader, self.master = loader, master
         self.bases: dict[tuple[str, ...], dict] = {}
         self.done: dict[tuple[str, ...], Config] = {}
+        self.seedless: dict[tuple, Config] = {}  # by all overrides but an integer seed=
 
     def _is_value(self, override) -> bool:
         key = override.key_or_group
@@ -77,6 +80,14 @@ class Composer:
         parsed = OverridesParser.create().parse_overrides(list(job))
         values = [o for o in parsed if self._is_value(o)]
         groups = tuple(o.input_line for o in parsed if not self._is_value(o))
+        seeds = [o for o in values if o.key_or_group == "seed" and not o.is_delete() and isinstance(o.value(), int)]
+        if len(seeds) == 1:  # jobs that differ only in their seed: one conversion, the seed replaced
+            rest = (groups, tuple(o.input_line for o in values if o is not seeds[0]))
+            # ... unless a value interpolates the seed (`${seed}`): then it is composed in full
+            if rest in self.seedless and "${seed" not in repr([self.bases[groups], rest[1]]):
+                config = dataclasses.replace(copy.deepcopy(self.seedless[rest]), seed=seeds[0].value())
+                self.done[tuple(job)] = config
+                return config
         if groups not in self.bases:
             base = self.loader.load_sweep_config(self.master, list(groups))
             self.bases[groups] = OmegaConf.to_container(OmegaConf.masked_copy(base, [k for k in base if k != "hydra"]))
@@ -88,6 +99,8 @@ class Composer:
         except Exception as e:  # a value of the wrong type or outside an enum: Hydra's compact error, no traceback
             raise InvalidJob(f"Invalid configuration (job: {' '.join(job)}): {e}") from None
         self.done[tuple(job)] = config
+        if len(seeds) == 1:
+            self.seedless[rest] = config
         return config
 
 
