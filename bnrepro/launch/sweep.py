@@ -31,10 +31,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config import Config, ConfigError, DatasetName, arms, flatten, from_plain, to_plain, validate
 
-CONFIG_FIELDS = tuple(Config.__dataclass_fields__)  # top-level keys (seed=1), as opposed to config groups
 from ..run.files import PLANNED_RUNS, atomic_write
 from .packs import Pack, pack_arm, read_pack, write_pack
 from .runnames import fresh_dir, run_names, swept_config_keys
+
+CONFIG_FIELDS = tuple(Config.__dataclass_fields__)  # top-level keys (seed=1), as opposed to config groups
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
 BATCHABLE = ("seed", "variant", "optim.lr", "optim.lr_mult", "optim.momentum", "optim.weight_decay",
@@ -70,6 +71,8 @@ class Composer:
         self.seedless: dict[tuple, Config] = {}  # by all overrides but an integer seed=
 
     def _is_value(self, override) -> bool:
+        from .hydra_internals import is_group
+
         key = override.key_or_group
         return (not override.is_hydra_override() and override.package is None and not override.is_sweep_override()
                 and not is_group(self.loader, key) and ("." in key or key in CONFIG_FIELDS))
