@@ -66,6 +66,7 @@ def test_diverged_runs_are_resampled_as_outcomes_ranked_worst():
     assert found.power[max(found.power)] > 0.5
 
 
+@pytest.mark.slow  # a subprocess: importing pandas and scipy takes about a second
 def test_the_script_refuses_too_few_simulations_naming_the_value():
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "power.py"), "results/runs/relu_beta", "--sims", "3"],
                           capture_output=True, text=True, cwd=REPO)
