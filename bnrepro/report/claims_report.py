@@ -169,8 +169,14 @@ def write_report(results: Path) -> Path:
 
 
 def _seeds_per_arm(entry: dict) -> str:
+    """The seeds the runs have beside the file's: they differ once a design's seeds changed (by
+    power) and its runs are older."""
     seeds = entry.get("file_seeds")
-    return str(len([s for s in str(seeds).split(",") if s.strip()])) if seeds else "not swept"
+    file = len([s for s in str(seeds).split(",") if s.strip()]) if seeds else None
+    runs = len(entry["runs_seeds"]) if entry.get("runs_seeds") else None
+    if runs is None or runs == file:
+        return str(file) if file is not None else "not swept"
+    return f"{runs} in the runs ({file if file is not None else 'not swept'} in the file)"
 
 
 def _alone(record: dict) -> str:
@@ -184,12 +190,20 @@ def _alone(record: dict) -> str:
     return f"{verdict} (others {others:.2f} cores; load {record['load_before']:.2f} / {record['load_after']:.2f})"
 
 
+def _untrained(trained: set[str]) -> list[str]:
+    """The experiment files (conf/experiment/) that have no runs in the results: listed, not dropped."""
+    from ..launch.app import conf_dir
+
+    return sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml") if p.stem not in trained)
+
+
 def write_index(results: Path) -> Path:
     """results/README.md: one row per experiment (profile, length, seeds per arm, runs, wall
     time and load while it trained, verdicts), and the suite's total time, from its claims
     and reproduce.json."""
     rows, notes, wall = [], [], []
-    for entry in _entries(results):
+    entries = _entries(results)
+    for entry in entries:
         name = entry["experiment"]
         record = _record(results, name)
         settings = (" ".join(record["overrides"]) or "none") if "overrides" in record else "not recorded"
@@ -212,6 +226,10 @@ def write_index(results: Path) -> Path:
                   f"this report take about a minute more).", ""]
     if notes:
         lines += ["Reduced settings (stated, not silent):", "", *notes, ""]
+    untrained = _untrained({entry["experiment"] for entry in entries})
+    if untrained:
+        lines += [f"Not yet trained ({len(untrained)}: experiment files with claims stated, no runs here yet): "
+                  + ", ".join(f"`{name}`" for name in untrained) + ".", ""]
     atomic_write(results / "README.md", "\n".join(lines))
     return results / "README.md"
 

@@ -229,6 +229,7 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
         claims_file = {"experiment": name, "runs": len(group), "provenance": provenance, "tests": tests,
                        "correction": "Holm, within the experiment", "claims_source": claims.source,
                        "steps": {"runs": steps, "file": claims.file_steps}, "file_seeds": claims.file_seeds,
+                       "runs_seeds": sorted({int(s) for s in group.get("config.seed", pd.Series([])).dropna()}),
                        "profiles": sorted({str(v) for v in group.get("config.profile", pd.Series([])).dropna()}),
                        "runs_commits": sorted({str(c)[:10] for c in group.get("commit", pd.Series([])).dropna()}),
                        "claims_commit": record.get("claims_commit"), "dropped_claims": claims.dropped, "dropped": claims.removed,
