@@ -99,3 +99,14 @@ def test_bnrepro_train_refuses_a_claim_on_a_tag_no_run_logs(tmp_path):
                                     "metric: act/layer_03/unit_p58:change", "data=synthetic", "train.steps=2")
     assert done.returncode != 0 and "act/layer_03/unit_p58" in done.stderr and "cannot exist" in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_claim_naming_a_tag_no_run_logs_is_told_the_nearest_logged_tags():
+    from bnrepro.config import Config
+    from bnrepro.run.logged_tags import why_missing
+
+    cfg = Config()
+    assert why_missing(cfg, "act/layer_02/saturated:median") is None
+    message = why_missing(cfg, "act/layer_02/satrated:median")
+    assert "'act/layer_02/satrated'" in message and "nearest: act/layer_NN/saturated" in message
+    assert "grad_norm/layer_NN" in why_missing(cfg, "grad_norm/layer_99")  # a layer the net does not have

@@ -8,6 +8,7 @@ wait forever for a value.
 """
 from __future__ import annotations
 
+import difflib
 import re
 
 from ..config import Config, time_steps, uses_bn
@@ -41,12 +42,26 @@ def _pattern(name: str, cfg: Config) -> str:
     return re.sub(r"\\\{(\w+)\\\}", lambda m: fill[m.group(1)], re.escape(name))
 
 
-def tag_patterns(cfg: Config) -> list[re.Pattern]:
-    """Every tag a run of this configuration logs that a claim or column may name, as patterns."""
+def _logged_names(cfg: Config) -> list[str]:
+    """The declared names (with their {placeholders}) of the tags a run of this configuration logs."""
     which = set(cfg.probes.which)
-    return [re.compile(_pattern(name, cfg)) for probe, row in declared()
+    return [name for probe, row in declared()
             if row.metric and (probe is None or probe in which) and (row.when is None or row.when(cfg))
             for name in row.names]
+
+
+def tag_patterns(cfg: Config) -> list[re.Pattern]:
+    """Every tag a run of this configuration logs that a claim or column may name, as patterns."""
+    return [re.compile(_pattern(name, cfg)) for name in _logged_names(cfg)]
+
+
+def _nearest(cfg: Config, tag: str) -> str:
+    """The logged tags closest to `tag`, a layer written NN (for a message)."""
+    names = sorted({re.sub(r"\{(hidden|layer|ics)\}", "layer_NN", re.sub(r"\{(bs|step)\}", r"\1_NN", name))
+                    for name in _logged_names(cfg)})
+    general = re.sub(r"layer_\d+", "layer_NN", tag)
+    close = difflib.get_close_matches(general, names, n=3, cutoff=0.5)
+    return f"; nearest: {', '.join(close)}" if close else ""
 
 
 def why_missing(cfg: Config, metric: str) -> str | None:
@@ -64,7 +79,8 @@ def why_missing(cfg: Config, metric: str) -> str | None:
     if any(p.fullmatch(tag) for p in tag_patterns(cfg)):
         return None
     return (f"no run with this configuration logs the tag {tag!r} (depth {cfg.model.depth}, probes.which="
-            f"{list(cfg.probes.which)}, BN {'on' if uses_bn(cfg.model) else 'off'}; see docs/tags.md)")
+            f"{list(cfg.probes.which)}, BN {'on' if uses_bn(cfg.model) else 'off'}{_nearest(cfg, tag)}; "
+            f"see docs/tags.md)")
 
 
 GLOSSARY_HEAD = """# Tag glossary
