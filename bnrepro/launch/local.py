@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .outcomes import BUSY_EXIT
+from ..config.status import FAILED, INTERRUPTED, KILLED, RUNNING
 
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -43,7 +44,7 @@ RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 @dataclass
 class PackOutcome:
     number: int
-    how: str  # "finished", "interrupted", "busy", "failed" or "killed"
+    how: str  # "finished", INTERRUPTED, "busy", FAILED or KILLED
     detail: str = ""  # the signal that killed it, or the child's exit status
     signum: int | None = None  # the signal that stopped or killed it
 
@@ -54,12 +55,12 @@ def _outcome(number: int, code: int, stopping: int | None) -> PackOutcome:
     if code == BUSY_EXIT:
         return PackOutcome(number, "busy", "another process holds its lock")
     if code < 0 and stopping is None:  # ended by a signal that nobody relayed: killed
-        return PackOutcome(number, "killed", signal.Signals(-code).name, -code)
+        return PackOutcome(number, KILLED, signal.Signals(-code).name, -code)
     if code < 0:  # the relayed SIGINT came before Python could handle it: its runs stay pending
-        return PackOutcome(number, "interrupted", signum=stopping)
+        return PackOutcome(number, INTERRUPTED, signum=stopping)
     if code > 128:  # stopped by a signal after its checkpoint (child_main)
-        return PackOutcome(number, "interrupted", signum=code - 128)
-    return PackOutcome(number, "failed", f"exit status {code}")
+        return PackOutcome(number, INTERRUPTED, signum=code - 128)
+    return PackOutcome(number, FAILED, f"exit status {code}")
 
 
 def _child_env(n_jobs: int) -> dict:
@@ -111,7 +112,7 @@ def run_packs(sweep_dir: Path, numbers: list[int], n_jobs: int,
                 if code is not None:
                     del running[number]
                     outcomes[number] = _outcome(number, code, stopping[0] if stopping else None)
-                    if outcomes[number].how == "killed":
+                    if outcomes[number].how == KILLED:
                         mark_killed(sweep_dir, number, child.pid, outcomes[number].detail, log)
                         log(f"pack {number}: its process was killed by {outcomes[number].detail}; its runs are "
                             f"marked killed, the other packs go on")
@@ -122,7 +123,7 @@ def run_packs(sweep_dir: Path, numbers: list[int], n_jobs: int,
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     # A stop signal sent to one child stops its pack only; the sweep still ends as stopped (as under joblib).
-    stopped = stopping + [o.signum for o in outcomes.values() if o.how == "interrupted"]
+    stopped = stopping + [o.signum for o in outcomes.values() if o.how == INTERRUPTED]
     if stopped:
         raise Interrupted(stopped[0])
     return [outcomes[n] for n in numbers]
@@ -154,7 +155,7 @@ def launch_packs(sweep_dir: Path, job_overrides, first_number: int, n_jobs: int)
 
     numbers = list(range(first_number, first_number + len(job_overrides)))
     values = {"killed": lambda o: PackKilled(o.detail), "busy": lambda o: GroupBusy(o.detail),
-              "failed": lambda o: RuntimeError(f"pack {o.number} failed ({o.detail}): its error is above"),
+              FAILED: lambda o: RuntimeError(f"pack {o.number} failed ({o.detail}): its error is above"),
               "finished": lambda o: None}
     return [job_return(overrides, values[o.how](o))
             for overrides, o in zip(job_overrides, run_packs(sweep_dir, numbers, n_jobs))]
@@ -176,12 +177,12 @@ def mark_killed(sweep_dir: Path, number: int, pid: int, signame: str, log) -> No
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
             for run_dir in run_dirs:
                 summary = read_summary(run_dir)
-                if summary is None or summary.get("status") not in ("running", "pending"):
+                if summary is None or summary.get("status") not in (RUNNING, "pending"):
                     continue
-                summary["status"] = "killed"
+                summary["status"] = KILLED
                 for attempt in summary.get("attempts") or []:
-                    if isinstance(attempt, dict) and attempt.get("pid") == pid and attempt.get("ended_as") == "running":
-                        attempt.update(ended=now, ended_as="killed", signal=signame)
+                    if isinstance(attempt, dict) and attempt.get("pid") == pid and attempt.get("ended_as") == RUNNING:
+                        attempt.update(ended=now, ended_as=KILLED, signal=signame)
                 write_summary(run_dir, summary)
     except (GroupBusy, OSError, ValueError, KeyError, TypeError) as e:
         log(f"pack {number}: its summaries could not be marked killed ({type(e).__name__}: {e})")

@@ -39,10 +39,10 @@ import torch
 from ..config import WHERE_KEYS, flatten, to_plain
 from .files import read_summary, replace_atomically
 from .provenance import tree_note
+from ..config.status import FINISHED, KILLED, RUNNING  # noqa: F401 (FINISHED: checkpoint.FINISHED for callers)
 
 FILE = "checkpoint.pt"
 FORMAT = 1  # bump when the payload's layout changes
-FINISHED = ("completed", "diverged")  # the statuses of a run with nothing left to train
 
 
 class CheckpointError(RuntimeError):
@@ -266,15 +266,15 @@ def earlier_attempts(saved: dict, summary: dict | None) -> list[dict]:
     whose summary says `finished` was killed too: a finished attempt deletes its checkpoint
     last, so its checkpoint is resumed only when it died writing its end-of-run files."""
     attempts = [dict(a) for a in saved.get("attempts", [])]
-    if attempts and attempts[-1].get("ended_as") == "running":
+    if attempts and attempts[-1].get("ended_as") == RUNNING:
         last = attempts[-1]
         said = next((a for a in (summary or {}).get("attempts") or []
                      if isinstance(a, dict) and (a.get("pid"), a.get("started")) == (last.get("pid"), last.get("started"))),
                     {})
-        if said.get("ended_as", "running") not in ("running", "finished"):
+        if said.get("ended_as", RUNNING) not in (RUNNING, "finished"):
             last.update({k: said.get(k) for k in ("ended", "ended_as", "signal", "error")})
         else:
-            last.update(ended=(summary or {}).get("updated"), ended_as="killed")
+            last.update(ended=(summary or {}).get("updated"), ended_as=KILLED)
         last["steps_to"] = saved["step"]  # what carried over; anything after was lost
     return attempts
 

@@ -17,6 +17,7 @@ from enum import Enum
 
 from .checkpoint import FINISHED
 from .signals import Interrupted
+from ..config.status import COMPLETED, FAILED, INTERRUPTED, RUNNING
 
 
 class Exit(Enum):
@@ -59,13 +60,13 @@ def decide(statuses: tuple[str, ...], records_written: bool, error: BaseExceptio
     the stop signal that came while training or finishing; owned: that signal had a handler
     of someone else's before (submitit's)."""
     failed = isinstance(error, Exception)  # KeyboardInterrupt and SystemExit interrupt, they do not fail
-    unfinished = "completed" if records_written else "failed" if failed else "interrupted"
-    final = tuple(unfinished if status == "running" else status for status in statuses)
+    unfinished = COMPLETED if records_written else FAILED if failed else INTERRUPTED
+    final = tuple(unfinished if status == RUNNING else status for status in statuses)
     finished = all(status in FINISHED for status in final)
     stopped_by = received or getattr(error, "signum", None)
     return Ending(
         statuses=final,
-        ended_as="finished" if finished else "failed" if failed else "interrupted",
+        ended_as="finished" if finished else FAILED if failed else INTERRUPTED,
         signal=signal.Signals(stopped_by).name if stopped_by else None,
         error=f"{type(error).__name__}: {error}" if failed else None,
         exit=_exit(error, received, finished, owned),

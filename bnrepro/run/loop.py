@@ -53,6 +53,7 @@ from .evaluation import batch_size_sweep, test_metrics
 from .graphs import GraphedStep
 from .progress import Progress, result_line
 from .step import StepState, initial_probe, train_step
+from ..config.status import DIVERGED, FAILED, RUNNING
 
 
 # A run has diverged once its mean training loss over a log interval exceeds this many
@@ -83,7 +84,7 @@ def resolve_device(choice: DeviceChoice) -> torch.device:
 
 @dataclass
 class RunState:
-    status: str = "running"
+    status: str = RUNNING
     diverged_at: int | None = None
     evals: list = field(default_factory=list)  # (step, loss, acc)
     last_train: dict = field(default_factory=dict)
@@ -203,7 +204,7 @@ class GroupSession:
         self.facts["resumed_from"] = [*saved["resumed_from"], self.done] if saved else []
         self.attempt = {**self.identity, "host": self.facts["host"], "pid": self.facts["pid"],
                         "device_name": self.where, "started": now, "ended": None, "steps_from": self.done,
-                        "steps_to": self.done, "ended_as": "running"}
+                        "steps_to": self.done, "ended_as": RUNNING}
         self.earlier = checkpoint.earlier_attempts(saved, read_summary(self.run_dirs[0])) if saved else []
 
     def _say_what_trains(self, saved: dict | None) -> None:
@@ -256,7 +257,7 @@ class GroupSession:
             if probe:
                 self._write_records()
             self.settled = True
-            if probe and all(s.status != "running" for s in states):
+            if probe and all(s.status != RUNNING for s in states):
                 break  # every run diverged
             if signals.received is not None:
                 break
@@ -282,7 +283,7 @@ class GroupSession:
     def _checkpoint_after_error(self) -> None:
         error, done = self.error, self.done
         self.log(f"{self.cfg.name}: stopped at step {done}: {type(error).__name__}: {error}")
-        if self.settled and done > 0 and any(s.status == "running" for s in self.states):
+        if self.settled and done > 0 and any(s.status == RUNNING for s in self.states):
             try:  # between two steps: the state is sound, and a checkpoint keeps the work
                 self.save_checkpoint()
             except Exception as again:
@@ -306,7 +307,7 @@ class GroupSession:
                             **({"error": ending.error} if ending.error else {}))
         final = self.summaries(final=True)
         for summary, writer in zip(final, self.writers):
-            if ending.error and summary["status"] == "failed":
+            if ending.error and summary["status"] == FAILED:
                 summary["error"] = ending.error
             writer.finish(summary)
             self.log(result_line(writer.run_dir, summary))
@@ -417,7 +418,7 @@ class GroupSession:
 def _record(record, states: list[RunState], writers: list, classes: int) -> None:
     """One fetched record into every still-running run's writer and state."""
     for k, (state, writer) in enumerate(zip(states, writers)):
-        if state.status != "running":
+        if state.status != RUNNING:
             continue  # a diverged run logs nothing after its divergence
         if record.kind == "train":
             v = record.values
@@ -428,7 +429,7 @@ def _record(record, states: list[RunState], writers: list, classes: int) -> None
             if diverged(float(v["metrics"][0, k]), bad, classes):
                 # NaN weights stay NaN: the bad steps are the interval's last ones. A finite
                 # explosion could have begun anywhere in the interval: its first step counts.
-                state.status, state.diverged_loss = "diverged", float(v["metrics"][0, k])
+                state.status, state.diverged_loss = DIVERGED, float(v["metrics"][0, k])
                 state.diverged_at = record.step - bad + 1 if bad else state.last_probe + 1
             state.last_probe = record.step
         elif record.kind == "eval":

@@ -39,6 +39,7 @@ from ..config import flatten
 from .checkpoint import FINISHED
 from .files import atomic_write, json_safe
 from .tags import HPARAM_KEYS, HPARAM_METRICS, PICTURES, custom_scalars_layout
+from ..config.status import COMPLETED, FAILED
 
 UNFINISHED = ".unfinished"  # the suffix of the events file of an unfinished attempt's end-of-run points
 
@@ -130,7 +131,7 @@ class RunWriter:
 
         from .pictures import activation_profile, gradient_profile
 
-        title = f"{self.run_dir.name}" + (f" ({status})" if status not in ("", "completed") else "")
+        title = f"{self.run_dir.name}" + (f" ({status})" if status not in ("", COMPLETED) else "")
         for tag, draw in ((PICTURES["grad_norm"], gradient_profile), (PICTURES["act"], activation_profile)):
             fig = draw(plt, self.history, title)
             if fig is not None:
@@ -187,5 +188,5 @@ class RunWriter:
                 self._csv.close()
             atomic_write(self.run_dir / "scalars.csv", self.scalar_table().to_csv(index=False))
         except OSError as e:
-            summary.update(status="failed", error=f"writing the run's files: {e}")
+            summary.update(status=FAILED, error=f"writing the run's files: {e}")
         write_summary(self.run_dir, summary)
