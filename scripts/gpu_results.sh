@@ -8,7 +8,7 @@
 # BENCH_ARGS adds options to `bnrepro bench` (e.g. "--steps 10000").
 # Writes $OUT/log.txt, $OUT/runs.tgz (every run's summary.json, scalars.csv,
 # config.yaml) and $OUT/bench.md. Tables and figures are then made from the runs with
-# `bnrepro table` / `bnrepro figures` (see README, Results).
+# `bnrepro table` / `bnrepro figures` (see docs/results.md).
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"

@@ -1,4 +1,4 @@
-"""Screenshots of TensorBoard's Custom Scalars, Images and HParams tabs for a sweep (README).
+"""Screenshots of TensorBoard's Custom Scalars, Images and HParams tabs for a sweep (docs/tensorboard.md).
 
     .venv/bin/python scripts/tensorboard_screenshots.py runs/sigmoid10/<time> --out docs/tensorboard
 

@@ -77,3 +77,46 @@ def test_train_help_lists_every_key_with_its_default_range_and_help(tmp_path):
         assert f"{key} = {default}" in text, key
         assert allowed.replace("must be ", "") in text and " ".join(meaning.split()[:6]) in text, key
     assert "renorm: Batch Renormalization" in text and "options eps, rmax, dmax" in text
+
+
+def _anchors(document) -> set[str]:
+    """GitHub's anchors of a markdown file's headings: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"```.*?```", "", document.read_text(), flags=re.S)
+    return {re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+            for line in text.splitlines() if line.startswith("#")}
+
+
+def test_the_readme_is_a_front_door_that_links_its_docs():
+    """README.md stays short (issue 27 item 7): the rest lives in docs/, each page linked from it."""
+    readme = REPO / "README.md"
+    assert len(readme.read_text().splitlines()) <= 300, "README.md over 300 lines: move the detail to docs/"
+    linked = set(re.findall(r"\]\((docs/[^)#]+\.md)", readme.read_text()))
+    assert not [path for path in linked if not (REPO / path).is_file()], "README links a docs page that does not exist"
+    pages = {f"docs/{page.name}" for page in (REPO / "docs").glob("*.md")}
+    assert not pages - linked, f"docs pages the README does not link: {sorted(pages - linked)}"
+
+
+def test_every_link_between_the_docs_reaches_its_file_and_heading():
+    """A moved section leaves no dead link: every relative link in README.md and docs/*.md names an
+    existing file, and an anchor names a heading of that file."""
+    dead = []
+    for document in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = re.sub(r"```.*?```", "", document.read_text(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (document.parent / path).resolve() if path else document
+            if not file.exists():
+                dead.append(f"{document.name}: {target}")
+            elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
+                dead.append(f"{document.name}: {target} (no such heading)")
+    assert not dead, f"dead links: {dead}"
+
+
+def test_every_experiment_has_its_line_in_the_readme_and_its_description_in_the_docs():
+    files = {path.stem for path in (REPO / "conf" / "experiment").glob("*.yaml")}
+    for document in (REPO / "README.md", REPO / "docs" / "experiments.md"):
+        rows = set(re.findall(r"^\| `([a-z0-9_]+)` \|", document.read_text(), flags=re.M))
+        assert files - rows == set(), f"{document.name} lacks experiments {sorted(files - rows)}"
+        assert rows - files == set(), f"{document.name} lists experiments with no file: {sorted(rows - files)}"

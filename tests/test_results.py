@@ -66,7 +66,7 @@ def test_every_commit_the_results_name_is_in_the_repository_or_said_not_to_be():
     if git("rev-parse", "--is-shallow-repository").stdout.strip() != "false":
         pytest.skip("not a full git checkout: its history cannot be asked")
     missing = []
-    for document in [REPO / "README.md", *sorted(RESULTS.glob("*.md"))]:
+    for document in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted(RESULTS.glob("*.md"))]:
         for line in document.read_text().splitlines():
             for word in re.findall(r"\b[0-9a-f]{7,40}\b", line):
                 named = re.search(r"[a-f]", word) and re.search(r"[0-9]", word)

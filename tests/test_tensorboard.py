@@ -1,4 +1,4 @@
-"""TensorBoard, started on a small sweep, shows what the README says: checked through its
+"""TensorBoard, started on a small sweep, shows what docs/tensorboard.md says: checked through its
 HTTP data API (the same requests its web page makes)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The verdict rule (README, "Claim verdicts"): divergence and death as outcomes, censored
+"""The verdict rule (docs/verdicts.md): divergence and death as outcomes, censored
 steps-to, equivalence, |change|, identical values, Holm, checks, two-sided questions, and
 nothing dropped in silence. Runs are hand-made summary.json (and scalars.csv) files."""
 from __future__ import annotations

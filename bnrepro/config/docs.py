@@ -11,8 +11,7 @@ from .keys import help_of, range_of
 from .norms import NORMS
 from .schema import Config
 
-# Sections of the schema that the key table leaves to their own docs (claims: README's
-# "Claim verdicts"; the paper table: report/paper_table.py).
+# Sections of the schema that the key table leaves to their own docs (claims: docs/verdicts.md; the paper table: report/paper_table.py).
 NOT_LISTED = ("report.claims", "report.paper_table")
 
 

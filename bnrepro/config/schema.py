@@ -384,7 +384,7 @@ class ClaimConfig:
     than_metric: compare with another metric (of the `than` arm, or of `where` itself).
     Claim: `where`'s metric <op> factor * the other (or factor * `value`); op "="
     within a relative tolerance `tol`, op "!=" beyond it. The verdict rule (t-tests, rank
-    tests, TOST, Holm's correction) is in bnrepro/report/claims.py and the README.
+    tests, TOST, Holm's correction) is in bnrepro/report/claims.py and docs/verdicts.md.
     paired: the arms' runs share seeds and the claim holds seed by seed (the same
     init up to the scale, the same data): judged on the per-seed differences.
     tol_abs: for "=" / "!=", an absolute tolerance used instead of tol x |target| (a

@@ -2,7 +2,7 @@
 
 A claim (config ClaimConfig) compares a metric of one arm (`where`) with another arm
 (`than`), with another metric of the same runs (`than_metric` without `than`: per-run
-differences), or with a threshold (`value`). The rule (README, "Claim verdicts"):
+differences), or with a threshold (`value`). The rule (docs/verdicts.md):
 
 - runs: unfinished ones (pending, running, killed, interrupted, failed) are left out and
   counted in the evidence; so are completed runs without a value of the metric;

@@ -1,4 +1,4 @@
-"""The statistical tests of the verdict rule (README, "Claim verdicts"), on plain arrays.
+"""The statistical tests of the verdict rule (docs/verdicts.md), on plain arrays.
 
 Every test answers one claim with two p-values: `p_for`, the evidence for the claim
 (a small value reproduces it), and `p_against`, the evidence for its opposite (a small

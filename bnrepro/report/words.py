@@ -2,7 +2,7 @@
 
 `act/layer_03/unit_p50:change` is exact but opaque to a new reader; its column is
 headed `unit p50 drift (layer 3)` and a footnote below the table says which tag it
-is and what it measures. The definitions are README.md's glossary, shortened.
+is and what it measures. The definitions are docs/tags.md's glossary, shortened.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ _TAGS = [
     (r"test_batch_stats/bs_(?P<b>\d+)_acc", "test acc, own statistics, batch {b}",
      "test accuracy when every group of {b} test examples is normalized with its own statistics"),
 ]
-# How a logged series becomes one number per run (README: `:first`, `:median`, `:change`).
+# How a logged series becomes one number per run (docs/results.md: `:first`, `:median`, `:change`).
 _HOW = {"final": ("", "its value at the end of the run"),
         "first": (" at step 1", "its value at the first probe step"),
         "median": (", run median", "its median over the run's probe steps"),
