@@ -44,7 +44,7 @@ bnrepro table results/runs/* --out results && bnrepro figures results/runs/* --o
 bnrepro report --results results
 ```
 
-Claims are judged by the rule in the README ("Claim verdicts"); [claims.md](claims.md)
+Claims are judged by the rule in [docs/verdicts.md](../docs/verdicts.md); [claims.md](claims.md)
 lists every verdict with its evidence, the tests run and the correction, its report-wide
 Benjamini-Hochberg q, and the claims experiment files dropped. "report-wide q < 0.05"
 counts the verdicts reached by a test that also hold at a 5% false discovery rate over
@@ -57,7 +57,7 @@ kept busy meanwhile (above 0.1 of the 2: not alone, its wall time not comparable
 1-minute load average before and after (the training's own threads count in it: 1 for an
 MLP, 2 for a conv net); "settings changed" is what it recorded (`not recorded`: these runs
 were trained some other way, see their table's provenance). `bench.md`, `bench_cpu.md` and `bn_layers.md` come
-from `bnrepro bench` and `scripts/compare_bn_layers.py` (see the README, Speed).
+from `bnrepro bench` and `scripts/compare_bn_layers.py` (see [docs/speed.md](../docs/speed.md)).
 """
 
 
@@ -146,7 +146,7 @@ def write_report(results: Path) -> Path:
                      f"- verdicts: {totals(entry['claims'])}", *entry["provenance"], ""]
     lines = ["# Claims and verdicts", "",
              "Every claim an experiment in conf/experiment/ tests, judged from its runs by `bnrepro table` "
-             "with the README's rule (\"Claim verdicts\"): orderings by one-sided tests (Welch's t-test when "
+             "with the rule in docs/verdicts.md: orderings by one-sided tests (Welch's t-test when "
              "every run finished with a finite value; a rank or sign test when a run diverged, which ranks "
              "worst, or never reached a target), equalities by two one-sided tests (TOST) within the stated "
              "band, counts by Fisher's exact or a binomial test; a diverged or dead run has no value of a "

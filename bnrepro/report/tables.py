@@ -219,7 +219,7 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
         tests = sum(v.tested() for v in settled)
         if verdicts:
             lines += ["", "## Claims", "",
-                      f"Verdict rule: README, \"Claim verdicts\". {tests} tests, Holm-adjusted together (the "
+                      f"Verdict rule: docs/verdicts.md. {tests} tests, Holm-adjusted together (the "
                       "family: this experiment's claims that are not checks); reproduced / contradicted at an "
                       "adjusted p < 0.05 for / against the claim.", "", claims_table(verdicts)]
         atomic_write(out / f"{name}.csv", table.to_csv(index=False))
