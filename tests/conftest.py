@@ -67,3 +67,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def synthetic_runs(arms_, **extra):
+    """Runs as the report reads them (a DataFrame), one row per run: (bn, values) arms, seeds 1, 2, ...; a
+    value None is a diverged run, a dict gives the row's fields; `extra` goes into every row."""
+    import math
+
+    import pandas as pd
+
+    rows = []
+    for bn, values in arms_:
+        for seed, value in enumerate(values, 1):
+            row = {**extra, "path": f"/nowhere/{bn}_{seed}", "config.model.bn": bn, "config.seed": seed,
+                   "status": "completed", "test_acc_best": 0.9}
+            row.update(value if isinstance(value, dict) else {"test_acc_final": value})
+            if row.get("test_acc_final", 0.0) is None:
+                row.update(status="diverged", test_acc_final=math.nan)
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -2,7 +2,6 @@
 rule itself judges each simulated experiment, so these check the simulation, not the tests."""
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 
@@ -12,21 +11,12 @@ import pytest
 
 from bnrepro.report.power import needed_text, power_table
 
-from conftest import REPO
+from conftest import REPO, synthetic_runs
 
 
 def pilot(arms_: dict[str, list]) -> pd.DataFrame:
     """One row per run, seeds 1, 2, ...; a value None is a diverged run, a dict gives the row's fields."""
-    rows = []
-    for bn, values in arms_.items():
-        for seed, value in enumerate(values, 1):
-            row = {"name": "synthetic", "path": f"/nowhere/{bn}_{seed}", "config.model.bn": bn, "config.seed": seed,
-                   "status": "completed", "test_acc_best": 0.9}
-            row.update(value if isinstance(value, dict) else {"test_acc_final": value})
-            if row.get("test_acc_final", 0.0) is None:
-                row.update(status="diverged", test_acc_final=math.nan)
-            rows.append(row)
-    return pd.DataFrame(rows)
+    return synthetic_runs(arms_.items(), name="synthetic")
 
 
 def higher(**fields) -> dict:

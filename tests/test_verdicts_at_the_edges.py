@@ -16,21 +16,13 @@ from bnrepro.report import significance as sig
 from bnrepro.report.claims import judge, settle
 from bnrepro.report.claims_report import write_index, write_report
 
-from conftest import tiny
+from conftest import synthetic_runs, tiny
 
 
 def runs(*arms_: tuple[str, list]) -> pd.DataFrame:
     """One row per run: (bn, values) arms, a value of None a diverged run; seeds 1, 2, ...
     Extra config or metrics per run come as a dict value."""
-    rows = []
-    for bn, values in arms_:
-        for seed, value in enumerate(values, 1):
-            row = {"config.model.bn": bn, "config.seed": seed, "status": "completed", "test_acc_best": 0.9}
-            row.update(value if isinstance(value, dict) else {"test_acc_final": value})
-            if row.get("test_acc_final", 0.0) is None:
-                row.update(status="diverged", test_acc_final=math.nan)
-            rows.append(row)
-    return pd.DataFrame(rows)
+    return synthetic_runs(arms_)
 
 
 def claim(**fields) -> dict:
