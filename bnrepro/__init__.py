@@ -7,8 +7,8 @@ listed before it (config is the bottom, cli.py the top):
     config/    the typed schema every Hydra config is merged into, range checks, which
                runs a claim's conditions select (arms)
     data/      datasets as tensors on the training device, fetched and verified
-    stacked/   K runs at once: flat parameters, the networks, norm layers (a registry),
-               SGD, counter-based random numbers
+    stacked/   K runs at once: flat parameters, the networks (MLP, conv nets, the LSTM of
+               lstm.py), norm layers (a registry), SGD, counter-based random numbers
     run/       one group of runs trained: the loop, the step (and CUDA graphs around
                it), sampler, augmentation, evaluation, probes, Santurkar et al.'s measures,
                fetcher, writers, tags, provenance, checkpoints and signals, how a CPU

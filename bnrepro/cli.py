@@ -23,13 +23,14 @@ commands:
   figures   figures from runs: bnrepro figures runs/mnist_fig1/<time> [...]
   report    every experiment's claims and verdicts (results/claims.md) and the results index
             (results/README.md), after `table`
+  new-experiment  a new experiment file to fill in: bnrepro new-experiment NAME (conf/experiment/NAME.yaml)
   data      datasets: bnrepro data fetch mnist|fashion_mnist|cifar10 [--root DIR]
   bench     speed: a plain PyTorch loop vs bnrepro's single-run and batched paths
 
 bnrepro --version prints the version. Quick start: bnrepro train +experiment=sigmoid10, then
   tensorboard --logdir runs/sigmoid10 and bnrepro table runs/sigmoid10/<time>
 """
-COMMANDS = ("train", "resume", "table", "figures", "report", "data", "bench")
+COMMANDS = ("train", "resume", "table", "figures", "report", "new-experiment", "data", "bench")
 
 
 def _complete() -> int:
@@ -76,8 +77,15 @@ def _missing_launcher(args: list[str]) -> str | None:
     return None
 
 
+def _misspelt_key(args: list[str]) -> str | None:
+    from .launch.app import conf_dir
+    from .launch.typos import unknown_key
+
+    return unknown_key(args, {p.name for p in conf_dir().iterdir() if p.is_dir()})
+
+
 def _train(args: list[str]) -> int:
-    if (missing := _missing_launcher(args)) is not None:
+    if (missing := _missing_launcher(args) or _misspelt_key(args)) is not None:
         print(f"error: {missing}", file=sys.stderr)
         return 1
     if "--cfg" in args or "-c" in args:
@@ -107,14 +115,15 @@ def _train(args: list[str]) -> int:
     return 0
 
 
-def _interrupted(e) -> int:
+def _interrupted(e, sweep_dir: Path | None = None) -> int:
     code = 128 + e.signum  # the shell's convention for a process ended by a signal
+    resume = shlex.join(["bnrepro", "resume", str(sweep_dir or getattr(e, "sweep_dir", None) or "SWEEP_DIR")])
     if getattr(e, "runs_finished", False):  # run.ending.RunsFinished: it came after the group's last step
         print(f"{e} came after the last step: the runs being trained finished (their summaries say `completed` "
               f"or `diverged`, numbers final); the sweep stopped there (runs not started stay `pending`: "
-              f"`bnrepro resume SWEEP_DIR`); exit status {code}, as for any stop by a signal", file=sys.stderr)
+              f"`{resume}`); exit status {code}, as for any stop by a signal", file=sys.stderr)
     else:
-        print(f"{e}: stopped; the runs' summaries say `interrupted` (continue with `bnrepro resume SWEEP_DIR`)",
+        print(f"{e}: stopped; the runs' summaries say `interrupted` (continue with `{resume}`)",
               file=sys.stderr)
     return code
 
@@ -142,13 +151,37 @@ def _resume(args: list[str]) -> int:
     try:
         resume_sweep(opts.sweep_dir, allow_other_code=opts.allow_other_code, restart=tuple(opts.restart_group))
     except Interrupted as e:
-        return _interrupted(e)
+        return _interrupted(e, opts.sweep_dir)
     except SweepNotFinished as e:
         print(e, file=sys.stderr)
         return e.code
     except (CheckpointError, ResumeIncomplete, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _new_experiment(args: list[str]) -> int:
+    from .launch.scaffold import ScaffoldError, new_experiment
+
+    parser = argparse.ArgumentParser(prog="bnrepro new-experiment", description=(
+        "Write conf/experiment/NAME.yaml: the header fields every experiment file states, a sweep "
+        "and one claim that trains as is, and every claim field with its meaning. Guide: docs/guide.md."))
+    parser.add_argument("name", help="the experiment's name: lower-case letters, digits and _")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="write NAME.yaml here instead of conf/experiment/ (then train with "
+                             "hydra.searchpath=[file://DIR/..])")
+    opts = parser.parse_args(args)
+    if opts.dir is None:
+        from .launch.app import conf_dir
+
+        opts.dir = conf_dir() / "experiment"
+    try:
+        path = new_experiment(opts.name, opts.dir)
+    except (ScaffoldError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{path}\nfill in its header and claims, then: bnrepro train +experiment={opts.name}")
     return 0
 
 
@@ -249,12 +282,28 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    handlers = {"train": _train, "resume": _resume, "table": _table, "figures": _figures, "report": _report, "data": _data,
+    handlers = {"train": _train, "resume": _resume, "table": _table, "figures": _figures, "report": _report,
+                "new-experiment": _new_experiment, "data": _data,
                 "bench": _bench}
     if command not in handlers:
         print(f"bnrepro: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
         return 2
-    return handlers[command](rest)
+    try:
+        return handlers[command](rest)
+    except KeyboardInterrupt as e:
+        return _stopped_early(command, e)
+
+
+def _stopped_early(command: str, e: KeyboardInterrupt) -> int:
+    """Ctrl-C outside training's own handler (importing, composing, checking, between packs): one
+    line and the shell's 130, not a traceback."""
+    where = getattr(e, "sweep_dir", None)
+    if where is None:
+        print(f"bnrepro {command}: interrupted (Ctrl-C) while starting; nothing was trained", file=sys.stderr)
+    else:
+        print(f"bnrepro {command}: interrupted (Ctrl-C) while no pack was training; runs not trained stay "
+              f"`pending`: {shlex.join(['bnrepro', 'resume', str(where)])}", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def test_version(tmp_path):
 def test_completion_offers_the_choices_of_enum_keys(tmp_path):
     env = {"COMP_LINE": "bnrepro train model.bn=", "COMP_POINT": "23"}
     assert bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout.split() == \
-        ["model.bn=none", "model.bn=pre", "model.bn=post"]
+        ["model.bn=none", "model.bn=pre", "model.bn=post", "model.bn=input", "model.bn=both"]
     env = {"COMP_LINE": "bnrepro train eval.stats=p", "COMP_POINT": "26"}
     assert bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout.split() == \
         ["eval.stats=population"]

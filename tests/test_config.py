@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 
 from bnrepro.launch.app import conf_dir
 from bnrepro.config import ConfigError, validate
+from bnrepro.config.header import missing_fields
 from bnrepro.launch.sweep import typed
 
 from conftest import bnrepro, tiny
@@ -32,9 +33,7 @@ def test_every_experiment_composes_and_validates(name):
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_file_opens_with_its_documentation(name):
     text = (conf_dir() / "experiment" / f"{name}.yaml").read_text()
-    header = "\n".join(line for line in text.splitlines() if line.startswith("#")).lower()
-    for needed in ("claim", "command", "sweep", "runtime", "expected"):
-        assert needed in header, f"{name}.yaml's header comment does not say its {needed}"
+    assert not missing_fields(text), f"{name}.yaml's header comment does not say its {missing_fields(text)}"
 
 
 @pytest.mark.parametrize("overrides, key, allowed", [
@@ -117,3 +116,18 @@ def test_reproduce_refuses_command_line_reductions_into_results(tmp_path):
                            "mnist_fig1"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and "results/ holds no command-line reductions" in done.stderr
     assert "conf/profile/" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_typed_configs_plain_values_are_what_omegaconf_gives(tmp_path):
+    """to_plain's fast path (no OmegaConf tree) against OmegaConf's own conversion, on every
+    experiment file's configuration (summary.json and run names come from it)."""
+    from omegaconf import OmegaConf
+
+    from bnrepro.config import to_plain
+
+    for name in EXPERIMENTS:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            config = typed(compose("train", overrides=[f"+experiment={name}"]))
+        slow = OmegaConf.to_container(OmegaConf.structured(config), resolve=True, enum_to_str=True)
+        assert to_plain(config) == slow and repr(to_plain(config)) == repr(slow), name

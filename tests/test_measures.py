@@ -127,6 +127,16 @@ def test_landscape_step_sizes_are_scaled_down_together_to_the_largest_step_asked
         validate(tiny(probes__landscape_max_step=0.0))
 
 
+def test_landscape_descent_and_rise_split_the_loss_along_the_gradient_by_hand():
+    """Three runs' losses at increasing step sizes: falls then rises (3, 2, 1, 4: descent 2,
+    rise 3), only falls (descent 2, rise 0), rises from two lows (1, 2, 0.5, 1.5: rise 1 from
+    either low, where max - min is 1.5)."""
+    loss = torch.tensor([[3.0, 3.0, 1.0], [2.0, 2.0, 2.0], [1.0, 1.0, 0.5], [4.0, 1.0, 1.5]])
+    descent, rise = measures.descent_and_rise(loss)
+    assert descent.tolist() == [2.0, 2.0, 0.5]
+    assert rise.tolist() == [3.0, 0.0, 1.0]
+
+
 def test_step_multiples_are_geometric_over_the_range():
     assert measures.step_multiples(8, (0.5, 4.0)) == pytest.approx([0.5 * 2 ** (3 * i / 7) for i in range(8)])
     assert measures.step_multiples(1, (0.5, 4.0)) == [0.5]
@@ -232,3 +242,9 @@ def test_a_run_with_the_measures_and_noisy_bn_killed_mid_run_resumes_exactly(tmp
     monkeypatch.undo()
     resume_group(dirs, log=lambda m: None)
     assert_same_results(plain, dirs)
+
+
+@pytest.mark.parametrize("value", [0.0, -2.0, float("inf")])
+def test_a_fixed_gamma_that_is_not_finite_and_positive_is_refused_naming_the_key(value):
+    with pytest.raises(ConfigError, match="model.bn_gamma"):
+        validate(tiny(model__bn_affine="fixed_gamma", model__bn_gamma=value))

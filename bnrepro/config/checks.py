@@ -12,7 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from .keys import range_of
 from .metric import COUNTED, FORMS, is_metric
 from .norms import NORMS, norm_spec
-from .schema import IMAGE_SIDE, TRAIN_SIZE, Activation, Arch, DatasetName, BNPlacement, Config, GaussianLabels, Loss, ModelConfig
+from .schema import IMAGE_SIDE, TRAIN_SIZE, input_values, Activation, Arch, DatasetName, BNPlacement, Config, GaussianLabels, Loss, ModelConfig
 
 
 class ConfigError(ValueError):
@@ -45,6 +45,12 @@ def validate(cfg: Config | DictConfig) -> None:
         _check(group >= 2 and train.batch_size % group == 0, "model.norm.group", group,
                f"must be null (the whole batch) or >= 2 and divide train.batch_size={train.batch_size}")
     _check(cfg.probes.unit < model.width, "probes.unit", cfg.probes.unit, f"must be in [0, model.width={model.width})")
+    _check(not model.input_bn or model.arch == Arch.mlp, "model.input_bn", model.input_bn,
+           "a BN layer on the inputs is built for model=mlp only (one channel per input feature)")
+    group = model.input_bn_group
+    _check(group is None or (model.input_bn and train.batch_size % group == 0),
+           "model.input_bn_group", group, f"must be null, or (with model.input_bn=true) >= 2 and divide "
+           f"train.batch_size={train.batch_size}")
     _check(data.name != DatasetName.gaussian or model.arch == Arch.mlp, "data.name", data.name.value,
            "gaussian inputs are vectors: use model=mlp")
     regression = data.name == DatasetName.gaussian and data.labels == GaussianLabels.regression
@@ -62,9 +68,10 @@ def validate(cfg: Config | DictConfig) -> None:
     _check(hist is None or (hist >= 0 and hist % train.log_every == 0), "probes.hist_every", hist,
            f"must be null (about 20 per run), 0 (never) or a multiple of train.log_every={train.log_every}")
     _check_measures(cfg)
+    _check_lstm(cfg)
     for column in cfg.report.columns:
         _check(is_metric(column) and column not in COUNTED, "report.columns", column,
-               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change' or 'tag:steps_to=X'")
+               "entries are 'tag', 'tag:first', 'tag:final', 'tag:median', 'tag:change', 'tag:steps_to=X' or 'tag:median<=N'")
     for i, claim in enumerate(cfg.report.claims):
         _check_claim(claim, f"report.claims[{i}]")
     for i, entry in enumerate(cfg.report.dropped):
@@ -123,6 +130,37 @@ def _check_measures(cfg) -> None:
                f"layers 2 to {depth + 1} (layer 1 has no layers before it; {depth + 1} is the output layer)")
     _check("dead" not in probes.which or cfg.model.activation == Activation.relu, "probes.which",
            list(probes.which), "the probe `dead` counts ReLUs that never fire: it needs model.activation=relu")
+
+
+# The LSTM's placements of BN (model.bn), and the probes it supports: the others read per-layer
+# nonlinearity inputs, which an LSTM has per gate and time step (its own probe `lstm` logs those).
+LSTM_PLACEMENTS = (BNPlacement.none, BNPlacement.input, BNPlacement.both)
+LSTM_PROBES = ("grad_norm", "update_ratio", "lstm")
+
+
+def _check_lstm(cfg) -> None:
+    """model.arch=lstm and its keys (model.lstm.*, model.bn=input/both) belong together."""
+    model, data = cfg.model, cfg.data
+    if model.arch != Arch.lstm:
+        _check(model.bn not in (BNPlacement.input, BNPlacement.both), "model.bn", model.bn.value,
+               "input and both are the LSTM's placements (model.arch=lstm); here: none, pre or post")
+        _check("lstm" not in cfg.probes.which, "probes.which", list(cfg.probes.which),
+               "the probe `lstm` reads an LSTM's time steps: it needs model.arch=lstm")
+        return
+    lstm = model.lstm
+    _check(model.bn in LSTM_PLACEMENTS, "model.bn", model.bn.value,
+           "with model.arch=lstm: none, input (W_x x_t only) or both (W_x x_t and W_h h_{t-1})")
+    _check(not lstm.bn_cell or model.bn == BNPlacement.both, "model.lstm.bn_cell", lstm.bn_cell,
+           "normalizes c_t on its way to h_t in the BN-LSTM: needs model.bn=both")
+    _check(not model.weight_norm, "model.weight_norm", model.weight_norm,
+           "reparametrizes the MLP's and conv nets' weights: not the LSTM's (model.arch=lstm)")
+    size = input_values(data)
+    _check(size % lstm.step_inputs == 0, "model.lstm.step_inputs", lstm.step_inputs,
+           f"must divide the {size} input values of data.name={data.name.value} into time steps")
+    _check(model.dropout == 0, "model.dropout", model.dropout, "the LSTM has no dropout: must be 0")
+    _check(not cfg.eval.variance_shift, "eval.variance_shift", True, "reads per-layer BN inputs: not for the LSTM")
+    _check(set(cfg.probes.which) <= set(LSTM_PROBES), "probes.which", list(cfg.probes.which),
+           f"with model.arch=lstm: any of {list(LSTM_PROBES)}")
 
 
 def _schema_type(node) -> type:

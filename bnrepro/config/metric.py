@@ -6,8 +6,10 @@ Parsed here once, for every place that takes one (train's checks, claims, report
 - a summary value: `test_acc_final`, `test_acc_best`, `best_step`, ... (no `/`, no `:how`);
 - a counted outcome: `diverged`, `at_chance` (1 or 0 per finished run);
 - a logged tag, `grad_norm/layer_01`, read as `:final` (the default, its last value),
-  `:first` (its first probe step), `:median` (over the run), `:change` (|final - first|)
-  or `:steps_to=X` (the first evaluated step at which it reached X; +inf: never, censored).
+  `:first` (its first probe step), `:median` (over the run), `:change` (|final - first|),
+  `:steps_to=X` (the first evaluated step at which it reached X; +inf: never, censored) or
+  `:median<=N` (the median over its values logged at steps 1..N: a window, e.g. the first
+  epoch, where the source measured; read from the run's scalars.csv).
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 HOWS = ("final", "first", "median", "change")  # how a logged series becomes one number per run
 COUNTED = ("diverged", "at_chance")  # counted from each run's outcome, not read from it
 FORMS = ("a summary value (test_acc_final ...), 'diverged', 'at_chance', or a tag with an optional ':first', "
-         "':final', ':median', ':change' or ':steps_to=X'")
+         "':final', ':median', ':change', ':steps_to=X' or ':median<=N' (N a whole step, at least 1)")
+WINDOW = "<="  # `median<=N`: the median over the steps up to N
 
 
 class MetricError(ValueError):
@@ -29,6 +32,7 @@ class Metric:
     tag: str  # the logged tag or the summary value
     how: str  # "" (a summary value or a counted outcome), one of HOWS, or "steps_to"
     target: float | None = None  # steps_to's threshold
+    until: int | None = None  # median<=N: the last step of the window (None: the whole run)
 
     @classmethod
     def parse(cls, text: str) -> Metric:
@@ -39,6 +43,12 @@ class Metric:
             raise MetricError(f"{text!r} is not a metric: {FORMS}")
         if not colon or how in HOWS:
             return cls(text, tag, how or "final")
+        if how.startswith("median" + WINDOW):
+            last = how.removeprefix("median" + WINDOW)
+            if not (last.isdigit() and int(last) >= 1):
+                raise MetricError(f"{text!r}: the window's last step {last!r} is not a whole step of at least 1 "
+                                  f"(e.g. ':median<=1000'): {FORMS}")
+            return cls(text, tag, "median", until=int(last))
         kind, _, threshold = how.partition("=")
         try:
             target = float(threshold)
@@ -47,6 +57,11 @@ class Metric:
         if kind != "steps_to" or target is None:
             raise MetricError(f"{text!r}: no way {how!r} to read a tag: {FORMS}")
         return cls(text, tag, "steps_to", target)
+
+    @property
+    def from_history(self) -> bool:
+        """Read from the run's scalars.csv (a target or a window), not from its summary."""
+        return self.how == "steps_to" or self.until is not None
 
     @property
     def logged(self) -> bool:
@@ -65,7 +80,7 @@ class Metric:
     @property
     def column(self) -> str:
         """The runs table's column: 'test_acc_final' itself, 'final:grad_norm/layer_01',
-        'median:x', 'change:x', 'steps_to=0.9:x'."""
+        'median:x', 'change:x', 'steps_to=0.9:x', 'median<=1000:x'."""
         if not self.logged:
             return self.text
         return f"{self.text.partition(':')[2] or 'final'}:{self.tag}"

@@ -24,7 +24,7 @@ from typing import Iterator, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from .keys import above, at_least, key, or_null, within
+from .keys import above, at_least, key, within
 
 # Evaluation statistics a layer may offer besides its moving averages (eval.stats,
 # eval.compare_stats, eval.batch_sizes): Algorithm 2's population statistics, each

@@ -32,7 +32,7 @@ FINITE_POSITIVE = Range(lambda v: 0 < v < math.inf, "must be finite and > 0")
 LOW_HIGH = Range(lambda v: len(v) == 2 and 0 < v[0] <= v[1],
                  "must be [low, high] with 0 < low <= high (multiples of the learning rate)")
 
-__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "DroppedClaim", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "register"]
+__all__ = ["DatasetName", "Normalize", "Arch", "Activation", "BNPlacement", "Affine", "EvalStats", "Init", "Schedule", "OptimKind", "GaussianLabels", "FeatureShape", "Loss", "Output", "DropoutAt", "DeviceChoice", "GraphMode", "DataConfig", "LSTMConfig", "ModelConfig", "OptimConfig", "TrainConfig", "EvalConfig", "ProbeConfig", "ClaimConfig", "DroppedClaim", "PaperRow", "PaperTableConfig", "ReportConfig", "Config", "WHERE_KEYS", "IMAGE_SIDE", "TRAIN_SIZE", "input_values", "time_steps", "register"]
 
 
 # The choices of the enum-typed keys; what each choice means is its key's help below.
@@ -49,6 +49,15 @@ class GaussianLabels(Enum):
     random = "random"
     linear = "linear"
     regression = "regression"
+
+
+class FeatureShape(Enum):
+    """data.feature_shape: every other input feature (odd positions of the flattened input)
+    passed through a fixed strictly increasing map, so no information is lost but its
+    distribution is no longer Gaussian (seed 004: "highly non-Gaussian" variables)."""
+    as_drawn = "as_drawn"
+    heavy_tailed = "heavy_tailed"
+    bimodal = "bimodal"
 
 
 class Loss(Enum):
@@ -79,6 +88,7 @@ class Arch(Enum):
     mlp = "mlp"
     convnet = "convnet"
     vgg = "vgg"
+    lstm = "lstm"
 
 
 class Activation(Enum):
@@ -92,6 +102,8 @@ class BNPlacement(Enum):
     none = "none"
     pre = "pre"
     post = "post"
+    input = "input"
+    both = "both"
 
 
 class Affine(Enum):
@@ -173,6 +185,11 @@ class DataConfig:
     feature_scales: float = key(0.0, "r > 0: every input feature multiplied by its own fixed 10^u, u ~ U(-r/2, r/2) "
                                 "(seed data.data_seed), before data.normalize: raw features of very different scales "
                                 "(standardize_feature undoes it); 0: none", with_note(at_least(0), "a log10 range"))
+    feature_shape: FeatureShape = key(FeatureShape.as_drawn, "every other input feature (odd positions of the "
+                                      "flattened input) passed through a fixed strictly increasing map, before "
+                                      "data.feature_scales: as_drawn: unchanged; heavy_tailed: x -> sign(x) (exp(2|x|) "
+                                      "- 1), rare values thousands of times the typical; bimodal: x -> sign(x) + 0.1 x, "
+                                      "two clusters near -1 and +1 (seed 004: highly non-Gaussian variables)")
     whiten_eps: float = key(0.01, "normalize=pca_whiten, zca_whiten: added to the covariance's eigenvalues (in the inputs' "
                             "squared units; MNIST's largest is ~5 in [0, 1] grey levels), so directions of small "
                             "variance are not blown up to 1 (MNIST's constant border makes the covariance singular)",
@@ -180,16 +197,38 @@ class DataConfig:
 
 
 @dataclass
+class LSTMConfig:
+    """The LSTM's options (model.arch=lstm; where BN goes is model.bn: none, input, both)."""
+    step_inputs: int = key(28, "model.arch=lstm: input values per time step, the image (channels, rows, columns) "
+                           "flattened and cut into pieces of this many: 28 reads MNIST row by row (28 steps), 1 pixel "
+                           "by pixel (784 steps); must divide the image's values", at_least(1))
+    gamma: float = key(0.1, "model.arch=lstm: every BN gamma's initial value (Cooijmans et al. 2016: 0.1; BN's "
+                       "usual: 1)", with_note(above(0), "the initial BN gamma"))
+    stat_steps: Optional[int] = key(None, "model.arch=lstm: how many time steps keep their own BN statistics; later "
+                                    "steps reuse the last one's, in training and evaluation (Cooijmans et al.: T_max's "
+                                    "reused beyond it); null: every step of the sequence has its own",
+                                    or_null(at_least(1)))
+    bn_cell: bool = key(False, "model.arch=lstm, model.bn=both: also BN(c_t) where the cell enters the output, "
+                        "h_t = o * tanh(BN(c_t)) (Cooijmans et al.'s equation for h_t); the recurrence "
+                        "c_t = f c_{t-1} + i g is never normalized")
+
+
+@dataclass
 class ModelConfig:
     arch: Arch = key(Arch.mlp, "the network (or model=NAME): mlp; convnet: 3x3 convs, BN per channel over N, H, W, "
                      "2x2 max-pool every model.pool_every layers, global average pool; vgg: the same in blocks of "
-                     "model.pool_every convs, channels doubling after each pool, dropout only before the classifier")
-    depth: int = key(3, "hidden layers (mlp) or conv layers (convnet, vgg)", at_least(1))
-    width: int = key(100, "units (mlp) or channels (convnet; vgg: of its first block) per layer", at_least(1))
+                     "model.pool_every convs, channels doubling after each pool, dropout only before the classifier; lstm "
+                     "(model=lstm): an LSTM reading each image as a sequence of model.lstm.step_inputs values per "
+                     "time step (MNIST row by row: 28 steps of 28 pixels), its last hidden state classified "
+                     "(stacked/lstm.py)")
+    depth: int = key(3, "hidden layers (mlp), conv layers (convnet, vgg) or LSTM layers (lstm)", at_least(1))
+    width: int = key(100, "units (mlp; lstm: of h_t) or channels (convnet; vgg: of its first block) per layer", at_least(1))
     activation: Activation = key(Activation.sigmoid, "the nonlinearity; linear: g(z) = z, a deep linear network "
                                  "(Santurkar et al. 2018's DLN; probes log no saturation for it)")
     bn: BNPlacement = key(BNPlacement.none, "where the norm layer goes: none; pre: BN(Wu) before the nonlinearity, "
-                          "as the paper; post: after it")
+                          "as the paper; post: after it. The LSTM's (model.arch=lstm): none; input: BN on the "
+                          "input-to-hidden transform W_x x_t only (Laurent et al. 2016); both: separate BNs on W_x x_t "
+                          "and W_h h_{t-1} (Cooijmans et al. 2016); statistics per time step")
     bias: Optional[bool] = key(None, "null: no bias where BN directly follows the layer (BN's beta replaces it); "
                                "true / false force it")
     dropout: float = key(0.0, "dropout rate after each hidden nonlinearity (after BN when post); vgg: once, on the "
@@ -209,14 +248,21 @@ class ModelConfig:
     norm: NormConfig = MISSING
     bn_affine: Affine = key(Affine.learn, "BN's gamma and beta: learn both (the paper); none (y = x_hat); "
                             "fixed_gamma (gamma = model.bn_gamma, beta learned); no_beta (gamma learned, beta = 0)")
-    bn_gamma: float = key(1.0, "bn_affine=fixed_gamma: the fixed gamma")
+    bn_gamma: float = key(1.0, "bn_affine=fixed_gamma: the fixed gamma", FINITE_POSITIVE)
     weight_scale: float = key(1.0, "multiplies the hidden layers' initial weights (scale invariance)", above(0))
     weight_norm: bool = key(False, "WeightNorm (Salimans and Kingma 2016): every layer's weight vectors (per output "
                             "unit or channel, the output layer's too) w = g v / ||v||, g learned and started at ||v||; "
                             "a reparametrization of the weights, not a norm layer: it goes with any norm=")
+    input_bn: bool = key(False, "a BN layer on the raw inputs, before the first layer (mlp only): PyTorch's BN (eps "
+                         "1e-5, momentum 0.1) over each input feature, learned gamma and beta, whatever model.bn and "
+                         "model.norm say about the hidden layers (seed 004: BN standardizing raw input variables)")
+    input_bn_group: Optional[int] = key(None, "input_bn's training statistics over each run of this many consecutive "
+                                        "examples of the mini-batch (as model.norm.group; null: the whole mini-batch): "
+                                        "the normalization group shrinks, the SGD batch does not", or_null(at_least(2)))
     conv_kernel: int = key(3, "convnet, vgg: the kernel's side", odd(1))
     pool_every: int = key(2, "convnet, vgg: a 2x2 max-pool after every n-th conv layer (vgg: then channels x2)",
                           at_least(1))
+    lstm: LSTMConfig = field(default_factory=LSTMConfig)  # model.arch=lstm only
 
 
 @dataclass
@@ -277,9 +323,9 @@ class TrainConfig:
                                 with_note(at_least(0), "0: never"))
     checkpoint_min_s: float = key(30.0, "the pacing of checkpoints; 0: every train.checkpoint_every steps, unpaced",
                                   at_least(0))
-    threads: Optional[int] = key(None, "intra-op threads on the CPU while a group trains; null: 1 for the MLP "
-                                 "(little to gain from more for its small operations, and they collapse under other "
-                                 "load), torch's setting (every core) for conv nets (run/cpu.py)", or_null(at_least(1)))
+    threads: Optional[int] = key(None, "intra-op threads on the CPU while a group trains; null: 1 for the MLP and "
+                                 "the LSTM (little to gain from more for their small operations, and they collapse "
+                                 "under other load), torch's setting (every core) for conv nets (run/cpu.py)", or_null(at_least(1)))
 
 
 @dataclass
@@ -358,6 +404,12 @@ class ClaimConfig:
     network stays at chance (sigmoid10: vanishing gradients). Default false: a dead network's
     value (a flat landscape, no shift) is left out, as a diverged run's always is. Metrics
     read at the first step (`:first`) keep such runs anyway: nothing has trained yet.
+    At chance applies only to classifiers: a run on regression targets (data.labels=regression)
+    has no chance level and is never at chance.
+    ranked: judge an ordering (`>`, `<`) by a rank test even when every value is finite: the
+    sign test (exact binomial) on per-run or per-seed differences, Mann-Whitney U between two
+    arms. For a per-run monotone claim ("the loss fell in every run"), whose differences are
+    skewed in size, where only their sign is the question; a t-test otherwise.
     Special metrics: `diverged` (1 for a run that diverged, else 0: counts, judged by
     Fisher's exact test between arms, or a binomial test against `value`) and
     `at_chance` (1 for a run whose best test accuracy is below 2 / classes, or that
@@ -381,6 +433,7 @@ class ClaimConfig:
     two_sided: bool = False  # one question in both directions: two-sided test, op = the expected side
     better: Optional[str] = None  # "higher" / "lower" (null: from the metric's name); diverged ranks worst
     at_chance_counts: bool = False  # a mechanism metric's value still counts in a run at chance
+    ranked: bool = False  # a rank or sign test even with finite values (per-run monotone claims)
     paper: Optional[str] = None
     paper_source: str = ""
 
@@ -462,6 +515,19 @@ WHERE_KEYS = ("device", "out_dir", "data.root", "train.progress", "train.graph",
 IMAGE_SIDE = {DatasetName.mnist: 28, DatasetName.fashion_mnist: 28, DatasetName.cifar10: 32, DatasetName.synthetic: 28,
               DatasetName.gaussian: 1}
 TRAIN_SIZE = {DatasetName.mnist: 60000, DatasetName.fashion_mnist: 60000, DatasetName.cifar10: 50000}
+
+
+def input_values(data: DataConfig) -> int:
+    """The values of one input (channels x rows x columns; gaussian: data.dim), which the
+    LSTM reads model.lstm.step_inputs at a time."""
+    if data.name == DatasetName.gaussian:
+        return data.dim
+    return (3 if data.name == DatasetName.cifar10 else 1) * IMAGE_SIDE[data.name] ** 2
+
+
+def time_steps(cfg: "Config") -> int:
+    """model.arch=lstm: the sequence's length T, input_values / model.lstm.step_inputs."""
+    return input_values(cfg.data) // cfg.model.lstm.step_inputs
 
 
 def register() -> None:

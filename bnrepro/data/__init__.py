@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..config import DataConfig, DatasetName, Normalize
+from ..config import DataConfig, DatasetName, FeatureShape, Normalize
 from .formats import read_cifar_batch, read_idx
 from .sources import SPECS, DataError, ensure, log_to_stderr
 from .gaussian import make_gaussian
@@ -84,6 +84,18 @@ def feature_scales(shape, spread: float, seed: int) -> torch.Tensor:
     return 10 ** ((torch.rand(shape, generator=gen) - 0.5) * spread)
 
 
+def shaped_features(x: torch.Tensor, shape: FeatureShape) -> torch.Tensor:
+    """Every other feature (odd positions of the flattened input) through shape's strictly
+    increasing map (data.feature_shape); the rest, and the order of values, unchanged."""
+    if shape == FeatureShape.as_drawn:
+        return x
+    flat = x.flatten(1).clone()
+    odd = flat[:, 1::2]
+    flat[:, 1::2] = (torch.sign(odd) * torch.expm1(2 * odd.abs()) if shape == FeatureShape.heavy_tailed
+                     else torch.sign(odd) + 0.1 * odd)
+    return flat.view(x.shape)
+
+
 WHITENING = (Normalize.pca_whiten, Normalize.zca_whiten)
 
 
@@ -122,6 +134,7 @@ def load(cfg: DataConfig, device: torch.device) -> Dataset:
         return (x > 0.5).float() if cfg.binarize else x
 
     train, test = prepare(train_x), prepare(test_x)
+    train, test = shaped_features(train, cfg.feature_shape), shaped_features(test, cfg.feature_shape)
     if cfg.feature_scales:
         scales = feature_scales(train.shape[1:], cfg.feature_scales, cfg.data_seed).to(device)
         train, test = train * scales, test * scales

@@ -3,7 +3,7 @@
 Both are answered from the schema and the experiment files, without composing a run
 (and without torch): they must answer within a second on a small CPU.
 
-- value_choices("model.bn=") -> ["model.bn=none", "model.bn=pre", "model.bn=post"]:
+- value_choices("model.bn=") -> ["model.bn=none", "model.bn=pre", "model.bn=post", ...]:
   Hydra's own completion offers only the current value, as `BNPlacement.none`;
 - first_job(args): `--cfg` of a sweep (`model.bn=none,pre`, or an experiment that
   sweeps) shows the first job's config after a comment listing the swept keys; Hydra

@@ -9,6 +9,9 @@ that changes one fails there, with this module named, rather than deep in a swee
 - the sweeper's `hydra_context.config_loader.load_sweep_config(config, overrides)`
   composes one job's config; the sweeper and its launcher share one `config` object, so
   the sweep directory the sweeper claims is the one the launcher sees;
+- sweep.Composer composes once per set of config-group overrides and applies the plain
+  values itself, as Hydra does after composing: `ConfigLoaderImpl._apply_overrides_to_config`
+  (apply_value_overrides), the loader's `repository.group_exists` (is_group);
 - JobReturn._return_value: a job's result or exception, read without raising (the
   public `return_value` raises a failed job's exception after printing a line);
 - run_and_report (around every @hydra.main app): an Exception escaping the sweep is
@@ -26,7 +29,8 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweepe
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 
-__all__ = ["BasicSweeper", "BasicSweeperConf", "job_configs", "swept_params", "value_of", "job_return"]
+__all__ = ["BasicSweeper", "BasicSweeperConf", "job_configs", "grid_jobs", "parse_overrides", "is_group",
+           "apply_value_overrides", "swept_params", "value_of", "job_return"]
 
 
 def swept_params(sweeper: BasicSweeper) -> list[str]:
@@ -34,12 +38,33 @@ def swept_params(sweeper: BasicSweeper) -> list[str]:
     return sweeper._parse_config()
 
 
+def grid_jobs(sweeper: BasicSweeper, params: list[str]) -> list[list[str]]:
+    """Every job of the grid `params`, as its overrides."""
+    overrides = OverridesParser.create(config_loader=sweeper.hydra_context.config_loader).parse_overrides(params)
+    return [list(job) for batch in sweeper.split_arguments(overrides, None) for job in batch]
+
+
 def job_configs(sweeper: BasicSweeper, params: list[str]) -> tuple[list[Any], list[list[str]]]:
     """Every job of the grid `params`: (its composed DictConfig, its overrides)."""
-    loader = sweeper.hydra_context.config_loader
-    overrides = OverridesParser.create(config_loader=loader).parse_overrides(params)
-    jobs = [job for batch in sweeper.split_arguments(overrides, None) for job in batch]
-    return [loader.load_sweep_config(sweeper.config, list(job)) for job in jobs], jobs
+    loader, jobs = sweeper.hydra_context.config_loader, grid_jobs(sweeper, params)
+    return [loader.load_sweep_config(sweeper.config, job) for job in jobs], jobs
+
+
+def parse_overrides(job: Sequence[str]) -> list:
+    """One job's override strings as Hydra's Override objects."""
+    return OverridesParser.create().parse_overrides(list(job))
+
+
+def is_group(loader, key: str) -> bool:
+    """Whether `key` names a config group (conf/<key>/), not a value."""
+    return loader.repository.group_exists(key)
+
+
+def apply_value_overrides(values: list, cfg) -> None:
+    """Hydra's own application of plain value overrides (key=value, +key, ~key) to a composed config."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
 
 
 def value_of(result: JobReturn) -> Any:

@@ -48,3 +48,15 @@ def read_pack(job_dir: Path) -> tuple[list[str], tuple[str, ...]]:
         raise FileNotFoundError(f"{path}: no pack file (was this directory made by bnrepro's sweeper?)")
     plain = json.loads(path.read_text())
     return [r["name"] for r in plain["runs"]], tuple(plain.get("swept", ()))
+
+
+def pack_arm(job_dir: Path) -> str:
+    """The swept overrides all the pack's runs share: the sweep's arm they are (e.g.
+    `model.bn=pre norm=paper`), for its progress lines; "" when the sweep varies nothing else."""
+    from .runnames import GROUP_KEYS
+
+    plain = json.loads((job_dir / PACK_FILE).read_text())
+    runs, swept = plain["runs"], set(plain.get("swept", ())) - {"seed"}
+    shared = [o for o in runs[0]["overrides"] if all(o in r["overrides"] for r in runs[1:])]
+    keys = [o.lstrip("+~").partition("=")[0] for o in shared]
+    return " ".join(o for o, key in zip(shared, keys) if key in swept or GROUP_KEYS.get(key) in swept)

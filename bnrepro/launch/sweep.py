@@ -17,6 +17,8 @@ holds no logic and calls these functions:
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
 import json
 import os
@@ -28,14 +30,17 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import Config, ConfigError, DatasetName, arms, flatten, from_plain, to_plain, validate
+
 from ..run.files import PLANNED_RUNS, atomic_write
-from .packs import Pack, read_pack, write_pack
+from .packs import Pack, pack_arm, read_pack, write_pack
 from .runnames import fresh_dir, run_names, swept_config_keys
+
+CONFIG_FIELDS = tuple(Config.__dataclass_fields__)  # top-level keys (seed=1), as opposed to config groups
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
 BATCHABLE = ("seed", "variant", "optim.lr", "optim.lr_mult", "optim.momentum", "optim.weight_decay",
              "optim.weight_decay_div", "model.dropout", "model.init", "model.init_std", "model.init_gain",
-             "model.weight_scale")
+             "model.weight_scale", "model.lstm.gamma")
 
 
 class InvalidJob(CompactHydraException):
@@ -48,6 +53,60 @@ def typed(cfg: DictConfig) -> Config:
         return from_plain(OmegaConf.to_container(ours, resolve=True))
     except ConfigError as e:  # model.norm.kind names no registered layer
         raise InvalidJob(f"Invalid configuration: {e}") from None
+
+
+class Composer:
+    """Every job's typed config, Hydra composing once per distinct set of config-group overrides.
+
+    Hydra's load_sweep_config builds the whole defaults tree again for each job (~0.3 s on
+    an idle CPU); a sweep's jobs mostly differ in plain values (seed, model.bn), which Hydra
+    applies after composing, in order, with ConfigLoaderImpl._apply_overrides_to_config: done
+    here the same way on a copy of the composed config. Jobs already seen (the experiment's own
+    sweep beside the command line's) are not composed again."""
+
+    def __init__(self, loader, master: DictConfig):
+        self.loader, self.master = loader, master
+        self.bases: dict[tuple[str, ...], dict] = {}
+        self.done: dict[tuple[str, ...], Config] = {}
+        self.seedless: dict[tuple, Config] = {}  # by all overrides but an integer seed=
+
+    def _is_value(self, override) -> bool:
+        from .hydra_internals import is_group
+
+        key = override.key_or_group
+        return (not override.is_hydra_override() and override.package is None and not override.is_sweep_override()
+                and not is_group(self.loader, key) and ("." in key or key in CONFIG_FIELDS))
+
+    def __call__(self, job: Sequence[str]) -> Config:
+        from .hydra_internals import apply_value_overrides, parse_overrides
+
+        if tuple(job) in self.done:
+            return self.done[tuple(job)]
+        parsed = parse_overrides(job)
+        values = [o for o in parsed if self._is_value(o)]
+        groups = tuple(o.input_line for o in parsed if not self._is_value(o))
+        seeds = [o for o in values if o.key_or_group == "seed" and not o.is_delete() and isinstance(o.value(), int)]
+        if len(seeds) == 1:  # jobs that differ only in their seed: one conversion, the seed replaced
+            rest = (groups, tuple(o.input_line for o in values if o is not seeds[0]))
+            # ... unless a value interpolates the seed (`${seed}`): then it is composed in full
+            if rest in self.seedless and "${seed" not in repr([self.bases[groups], rest[1]]):
+                config = dataclasses.replace(copy.deepcopy(self.seedless[rest]), seed=seeds[0].value())
+                self.done[tuple(job)] = config
+                return config
+        if groups not in self.bases:
+            base = self.loader.load_sweep_config(self.master, list(groups))
+            self.bases[groups] = OmegaConf.to_container(OmegaConf.masked_copy(base, [k for k in base if k != "hydra"]))
+        cfg = OmegaConf.create(self.bases[groups])
+        OmegaConf.set_struct(cfg, True)  # as Hydra's: a key the config lacks is an error, not a new key
+        apply_value_overrides(values, cfg)
+        try:
+            config = from_plain(OmegaConf.to_container(cfg, resolve=True))
+        except Exception as e:  # a value of the wrong type or outside an enum: Hydra's compact error, no traceback
+            raise InvalidJob(f"Invalid configuration (job: {' '.join(job)}): {e}") from None
+        self.done[tuple(job)] = config
+        if len(seeds) == 1:
+            self.seedless[rest] = config
+        return config
 
 
 def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None:
@@ -214,6 +273,17 @@ def train_pack(job_dir: Path, sweep_dir: Path, job_num: int = 0, in_pool: bool =
     run_dirs = confined(sweep_dir, names)  # a pack file never sends training outside its sweep
     if torch.cuda.is_available() and torch.cuda.device_count() > 1:
         torch.cuda.set_device(job_num % torch.cuda.device_count())
+    log = arm_log(str(OmegaConf.load(run_dirs[0] / "config.yaml").name), pack_arm(job_dir))
     if in_pool:
-        return stopping.in_pool(sweep_dir, lambda: resume_group(run_dirs, swept=swept))
-    return resume_group(run_dirs, swept=swept)
+        return stopping.in_pool(sweep_dir, lambda: resume_group(run_dirs, log, swept=swept))
+    return resume_group(run_dirs, log, swept=swept)
+
+
+def arm_log(name: str, arm: str):
+    """Print training's lines to stderr, each `NAME: ...` line (NAME: the experiment) as
+    `NAME [arm]: ...`: in a sweep of several packs, which arm is training."""
+    def log(message: str) -> None:
+        if arm and message.startswith(f"{name}: "):
+            message = f"{name} [{arm}]: {message[len(name) + 2:]}"
+        print(message, file=sys.stderr)
+    return log

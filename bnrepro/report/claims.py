@@ -8,9 +8,10 @@ differences), or with a threshold (`value`). The rule (README, "Claim verdicts")
   counted in the evidence; so are completed runs without a value of the metric;
 - outcome metrics (accuracies, losses, steps-to, best_step, or `better` set): a diverged
   run is the worst value, a target never reached is +infinity (censored); with such a
-  value the test is a rank or sign test (significance.py), else a t-test;
-- other (mechanism) metrics: a diverged run, or one at chance (best test accuracy below
-  2 / classes), has no meaningful value; when an arm keeps fewer than 2 healthy runs, or
+  value, or with `ranked` (a per-run monotone claim), the test is a rank or sign test
+  (significance.py), else a t-test;
+- other (mechanism) metrics: a diverged run, or one at chance (a classifier's best test
+  accuracy below 2 / classes; regression has no chance level), has no meaningful value; when an arm keeps fewer than 2 healthy runs, or
   fewer than half, the verdict is `not applicable` with the reason;
 - `diverged` / `at_chance`: counts, Fisher's exact test or a binomial test;
 - `>` / `<` one-sided (`two_sided`: one two-sided question), `=` TOST within the band,
@@ -134,8 +135,11 @@ def _status_notes(chosen: pd.DataFrame) -> list[str]:
 
 
 def _at_chance(rows: pd.DataFrame) -> pd.Series:
+    """Completed classifier runs whose best test accuracy stayed below 2 / classes. A run on
+    regression targets has no chance level (its 'accuracy' is a side reading), so it never is."""
     best = pd.to_numeric(rows.get("test_acc_best", pd.Series(np.nan, index=rows.index)), errors="coerce")
-    return (rows["status"] == COMPLETED) & (best < AT_CHANCE)
+    labels = rows.get("config.data.labels", pd.Series("", index=rows.index)).astype(str)
+    return (rows["status"] == COMPLETED) & (labels != "regression") & (best < AT_CHANCE)
 
 
 def _read(rows: pd.DataFrame, metric: str) -> np.ndarray:
@@ -292,7 +296,7 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
         outcome = sig.counts(a.count, len(a.values), arms_[1].count if y is not None else None,
                              len(arms_[1].values) if y is not None else None, c.value, op, two_sided)
         return replace(result, **_tested(outcome, None))
-    ranked = bool(ties.any())
+    ranked = bool(ties.any()) or bool(c.ranked)
     if op in (">", "<"):
         return replace(result, **_tested(sig.ordering(x, y, target, op, two_sided, ranked), None))
     differences = y is None and c.value is None
@@ -300,7 +304,7 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
         beyond, inside = sig.change_tests(np.abs(x[~ties]), band)
         return replace(result, **_tested(beyond, inside))
     kept = x[~ties]  # pairs of two worst values are not different: they leave the band tests to the rest
-    if ranked:
+    if ties.any():
         parts.append(f"{int(ties.sum())} pairs both worst (tied: not different), left to the rest")
     equivalent, beyond = sig.band_tests(kept, y, target, band)
     shown = replace(result, **(_tested(equivalent, beyond) if op == "=" else _tested(beyond, equivalent)))

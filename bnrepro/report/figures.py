@@ -26,6 +26,8 @@
   al.'s measures (report/santurkar_figures.py);
 - <name>_groups.png, when BN over groups of examples sits beside GroupNorm / LayerNorm: test
   accuracy against the examples per normalization group (group_size_figure.py);
+- <name>_hidden_grad.png, for LSTM runs with probe `lstm`: ||dL/dh_t|| against the time
+  step, per configuration (Cooijmans et al. 2016, Fig. 1; lstm_figures.py);
 - <name>_claimed_tags.png, when claims name logged tags (dead units, BN's gamma, the
   variance shift, the train-test gap, ...): each over training, per arm (claim_figures.py).
 The per-configuration figures are drawn for sweeps of at most 6 configurations.
@@ -50,6 +52,7 @@ from ..config.status import COMPLETED, DIVERGED
 from . import paper_table, plotting
 from .claim_figures import claimed_tags_figure, claims_of
 from .group_size_figure import group_size_figure
+from .lstm_figures import lstm_figures
 from .plotting import STYLES, configurations, key_values, style
 from .santurkar_figures import santurkar_figures
 from .summaries import config_keys, select_runs
@@ -112,6 +115,7 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
         written += santurkar_figures(plt, experiment, subtitle, out, name)  # when the runs measured them
         written += claimed_tags_figure(plt, experiment, subtitle, out / f"{name}_claimed_tags.png")
         written += group_size_figure(plt, experiment, subtitle, out / f"{name}_groups.png")
+        written += lstm_figures(plt, experiment, subtitle, out, name)  # the LSTM's gradient through time
     return written
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 from ..config import ClaimConfig, arms
 
 TEST_FIELDS = ("metric", "where", "op", "than", "than_metric", "value", "factor", "tol", "tol_abs", "paired",
-               "check", "two_sided", "better", "at_chance_counts")
+               "check", "two_sided", "better", "at_chance_counts", "ranked")
 _FIELDS = {f.name for f in fields(ClaimConfig)}
 
 

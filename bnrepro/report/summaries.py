@@ -156,16 +156,27 @@ def steps_to(history: pd.DataFrame, tag: str, threshold: float) -> float:
     return float(reached["step"].iloc[0]) if len(reached) else math.inf
 
 
+def median_until(history: pd.DataFrame, tag: str, last: int) -> float:
+    """The median of `tag` over its values logged at steps up to `last`; NaN if it has none there."""
+    if tag not in history:
+        return float("nan")
+    window = history.loc[history["step"] <= last, tag].dropna()
+    return float(window.median()) if len(window) else float("nan")
+
+
 def with_history_metrics(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """Add the columns of metrics read from each run's scalars.csv rather than its summary:
-    'tag:steps_to=X', the first logged step at which the tag reached X (+inf: never)."""
-    wanted = {spec.column: spec for spec in map(Metric.parse, metrics) if spec.how == "steps_to"}
+    'tag:steps_to=X', the first logged step at which the tag reached X (+inf: never), and
+    'tag:median<=N', its median over the steps up to N (a window)."""
+    wanted = {spec.column: spec for spec in map(Metric.parse, metrics) if spec.from_history}
     if not wanted:
         return runs
     histories = {path: pd.read_csv(Path(path) / "scalars.csv") for path in runs["path"]}
     runs = runs.copy()
     for column, spec in wanted.items():
-        runs[column] = [steps_to(histories[path], spec.tag, spec.target) for path in runs["path"]]
+        read = ((lambda h: steps_to(h, spec.tag, spec.target)) if spec.how == "steps_to"
+                else (lambda h: median_until(h, spec.tag, spec.until)))
+        runs[column] = [read(histories[path]) for path in runs["path"]]
     return runs
 
 

@@ -72,6 +72,8 @@ def _describe(metric: str) -> tuple[str, str]:
         suffix, how_text = f": steps to {target}", (f"the first evaluated step at which it reached {target}; "
                                                      "how many runs did, and the median with never counted as "
                                                      "infinitely late")
+    elif spec.until is not None:
+        suffix, how_text = f", median to step {spec.until}", f"its median over the probe steps up to {spec.until}"
     elif how in _HOW:
         suffix, how_text = _HOW[how]
     else:

@@ -54,10 +54,11 @@ def keep_freed_memory() -> bool:
 
 
 def intra_op_threads(cfg: Config) -> int:
-    """train.threads, or when null: 1 for the MLP, torch's current setting for conv nets."""
+    """train.threads, or when null: 1 for the MLP and the LSTM (small operations: 28 steps of
+    [B, K * 4U]), torch's current setting for conv nets."""
     if cfg.train.threads is not None:
         return cfg.train.threads
-    return 1 if cfg.model.arch == Arch.mlp else torch.get_num_threads()
+    return 1 if cfg.model.arch in (Arch.mlp, Arch.lstm) else torch.get_num_threads()
 
 
 @contextmanager

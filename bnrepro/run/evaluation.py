@@ -40,7 +40,8 @@ def chunk_size(model: StackedNet, data: Dataset, requested: int) -> int:
     CPU_CHUNK_VALUES (the widest layer at full resolution bounds an example's activation)."""
     if data.test_x.is_cuda:
         return requested
-    per_example = model.K * max(model.widths) * (1 if model.arch == Arch.mlp else math.prod(data.input_shape[1:]))
+    positions = 1 if model.arch == Arch.mlp else model.steps if model.arch == Arch.lstm else math.prod(data.input_shape[1:])
+    per_example = model.K * max(model.widths) * positions  # the LSTM: its gates at every time step
     return max(1, min(requested, CPU_CHUNK_VALUES // per_example))
 
 

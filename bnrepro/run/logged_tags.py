@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 
-from ..config import Config, uses_bn
+from ..config import Config, time_steps, uses_bn
 from ..config.metric import COUNTED, Metric, MetricError
 from ..stacked.model import layer_tag
+from .lstm_probes import step_tag
 from .probes import PROBES
 from .tags import LOGGED, Tags
 
@@ -35,7 +36,8 @@ def _pattern(name: str, cfg: Config) -> str:
     """A declared tag name as a regular expression over this configuration's layers."""
     depth = cfg.model.depth
     fill = {"hidden": _layers(range(1, depth + 1)), "layer": _layers(range(1, depth + 2)),
-            "ics": _layers(cfg.probes.ics_layers), "bs": "(" + "|".join(f"{n:04d}" for n in cfg.eval.batch_sizes) + ")"}
+            "ics": _layers(cfg.probes.ics_layers), "bs": "(" + "|".join(f"{n:04d}" for n in cfg.eval.batch_sizes) + ")",
+            "step": "(" + "|".join(step_tag(t) for t in range(1, time_steps(cfg) + 1)) + ")"}
     return re.sub(r"\\\{(\w+)\\\}", lambda m: fill[m.group(1)], re.escape(name))
 
 
@@ -87,7 +89,7 @@ and `probes.landscape_every` (0: off; multiples of `train.log_every`).
 
 
 def _shown(name: str) -> str:
-    return re.sub(r"\{(hidden|layer|ics)\}", "layer_NN", name).replace("{bs}", "NNNN")
+    return re.sub(r"\{(hidden|layer|ics)\}", "layer_NN", name).replace("{bs}", "NNNN").replace("{step}", "step_NN")
 
 
 def glossary() -> str:

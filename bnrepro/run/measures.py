@@ -15,8 +15,12 @@ probes.landscape_every; multiples of train.log_every: they run on probe steps):
   with probes.landscape_max_step, scaled down together so that the largest is at most that:
   Santurkar et al. keep the steps below the learning rate at which the network without BN
   diverges), and take the loss and gradient g' there, same mini-batch. Logged: the loss's min, max
-  and range (max - min); ||g - g'|| min and max (gradient predictiveness: the max), and
-  the effective beta-smoothness max ||g - g'|| / ||c lr g||.
+  and range (max - min); the range split in two, from the same points in order of step size:
+  the descent (the loss at the smallest step minus the lowest) and the rise (the largest
+  increase of the loss over its lowest value at any smaller step: 0 where the loss only falls
+  along the gradient), because a range mixes useful descent with roughness; ||g - g'|| min
+  and max (gradient predictiveness: the max), and the effective beta-smoothness
+  max ||g - g'|| / ||c lr g||.
 
 They observe: every pass evaluates the model at a point given as an argument (the model's
 own parameters are never written), in training mode (BN with the batch's statistics and
@@ -122,10 +126,20 @@ def landscape_points(state, record: StepRecord, multiples,
     return torch.stack(losses_), torch.stack(changes), torch.stack(distances)
 
 
+def descent_and_rise(loss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """From losses [n, K] at increasing step sizes: the descent loss[0] - min and the rise
+    max_j (loss[j] - min_{i <= j} loss[i]), each [K] and >= 0."""
+    lowest_so_far = torch.cummin(loss, dim=0).values
+    return loss[0] - loss.min(0).values, (loss - lowest_so_far).max(0).values
+
+
 def landscape(state, record: StepRecord, sizes: int, low_high, max_step: float | None = None) -> dict:
     """{landscape/...: [K]} along the step's gradient (see the module's docstring)."""
     loss, change, distance = landscape_points(state, record, step_multiples(sizes, low_high), max_step)
+    descent, rise = descent_and_rise(loss)
     return {
+        "landscape/loss_descent": descent,
+        "landscape/loss_rise": rise,
         "landscape/loss_min": loss.min(0).values,
         "landscape/loss_max": loss.max(0).values,
         "landscape/loss_range": loss.max(0).values - loss.min(0).values,

@@ -410,3 +410,6 @@ def _gauss(inp: ProbeInput) -> dict:
     values = _per_layer("gauss", per_layer)
     values["gauss/ks_mean"] = torch.stack([layer["ks"] for layer in per_layer]).mean(0)
     return values
+
+
+from . import lstm_probes  # noqa: E402,F401  (registers the LSTM's probe, `lstm`)

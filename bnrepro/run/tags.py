@@ -25,7 +25,8 @@ class Tags:
 
     names: the tags, with placeholders: {hidden} each hidden layer (layer_01 ..
     layer_<depth>), {layer} each layer with weights (the output layer too), {ics} each of
-    probes.ics_layers, {bs} each of eval.batch_sizes (4 digits). when: whether a run of
+    probes.ics_layers, {bs} each of eval.batch_sizes (4 digits), {step} each time step of
+    an LSTM (step_01 .. step_T, T = config.time_steps). when: whether a run of
     a configuration logs them (for a probe's tags: beyond the probe being on); None:
     always. metric: False for what a claim or table column cannot name (histograms,
     images, the end-of-run summary scalars; claims use summary.json's values)."""
@@ -71,6 +72,10 @@ LOGGED = (
          "½ to 4; with `probes.landscape_max_step`, a run's step sizes c·lr are scaled down together so the "
          "largest is at most that): its min, max and range (max − min; Santurkar et al.'s \"variation of the "
          "loss\")", lambda cfg: cfg.probes.landscape_every > 0),
+    Tags(("landscape/loss_descent", "landscape/loss_rise"), "same points, in order of step size: the descent, the "
+         "loss at the smallest step minus the lowest; the rise, the largest increase of the loss over its lowest "
+         "value at any smaller step (0 where the loss only falls along the gradient). The range mixes the two: "
+         "useful descent and roughness", lambda cfg: cfg.probes.landscape_every > 0),
     Tags(("landscape/grad_change_min", "landscape/grad_change_max"), "same points: min and max of ‖g − g′‖ "
          "(g′: the gradient there). The max is the \"gradient predictiveness\" (smaller: more predictive)",
          lambda cfg: cfg.probes.landscape_every > 0),
@@ -178,6 +183,7 @@ def _santurkar(layers: list[str], probes: dict | None) -> dict:
     charts = {}
     if probes.get("landscape_every"):
         charts.update({"loss range along the gradient (max - min over step sizes)": _chart("landscape/loss_range"),
+                       "loss rise along the gradient (over its lowest at a smaller step)": _chart("landscape/loss_rise"),
                        "gradient predictiveness: max ||g - g'|| along the gradient":
                            _chart("landscape/grad_change_max"),
                        "effective beta-smoothness": _chart("landscape/beta_smoothness")})

@@ -6,6 +6,7 @@ seed, dropout masks and BN statistics. Hidden layer l computes
 
     z = W_l h (+ b_l)  -> BN(z) if bn=pre  -> a = g(z)  -> BN(a) if bn=post  -> dropout
 
+(model.input_bn: the raw inputs x -> BN(x) first, per input feature, a layer of its own),
 and `taps` collects z, the nonlinearity's input, for the probes (`outputs` collects
 a = g(z), `bn_inputs` what each BN layer normalizes). `vgg` is the conv net
 in blocks: `pool_every` convs, a 2x2 max-pool, and the next block's channels doubled
@@ -16,7 +17,7 @@ at evaluation, which statistics BN normalizes with (see norms.py). Layouts: MLP
 activations are [K, B, F] (batched matmul); conv activations are [B, K*C, H, W]
 (grouped convolution, groups=K), stored channels-last on the CPU. Evaluation feeds one shared [N, C, H, W] input to
 all runs: the first layer then is a single matmul / convolution over the runs'
-concatenated weights.
+concatenated weights. model.arch=lstm: the LSTM of lstm.py (StackedNet(...) builds it).
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import rng
-from ..config import Activation, Affine, Arch, BNPlacement, DropoutAt, Init, ModelConfig, has_norm_layer, uses_bn
+from ..config import (Activation, Affine, Arch, BatchNormConfig, BNPlacement, DropoutAt, Init, ModelConfig,
+                      has_norm_layer, uses_bn)
 from .norms import Mode, make_norm
 from .params import Layout, Slot
 
@@ -48,6 +50,13 @@ def layer_tag(index: int) -> str:
 
 
 class StackedNet(nn.Module):
+    def __new__(cls, cfgs: list[ModelConfig] | None = None, *args, **kwargs):
+        """model.arch=lstm builds the LSTM (stacked/lstm.py), a StackedNet with the same interface."""
+        if cls is StackedNet and cfgs and cfgs[0].arch == Arch.lstm:
+            from .lstm import StackedLSTM
+            cls = StackedLSTM
+        return super().__new__(cls)
+
     def __init__(self, cfgs: list[ModelConfig], seeds: list[int], input_shape: tuple, classes: int):
         super().__init__()
         shared = cfgs[0]  # the architecture is shared by all runs of a group
@@ -80,13 +89,13 @@ class StackedNet(nn.Module):
             if shared.weight_norm:  # g of w = g v / ||v||, one per output unit (channel)
                 layout.add(f"{tag}.gain", "gain", (W,), (K, 1, W) if mlp else (K * W, 1, 1, 1))
             fan_in = W
-        out_tag = layer_tag(shared.depth + 1)
-        self.out_weight = layout.add(f"{out_tag}.weight", "weight", (fan_in, classes))
-        self.out_bias = layout.add(f"{out_tag}.bias", "bias", (classes,), (K, 1, classes))
-        if shared.weight_norm:
-            layout.add(f"{out_tag}.gain", "gain", (classes,), (K, 1, classes))
-        self.weight_norm = shared.weight_norm
-        self.layout = layout
+        self._add_output_layer(layout, fan_in, classes, shared.weight_norm)
+        # model.input_bn: its gamma and beta come last in the layout, so every other parameter's
+        # initial value is the same with and without it (ones and zeros draw no random numbers)
+        features = math.prod(input_shape)
+        self.input_affine = {"gamma": layout.add("input.gamma", "gamma", (features,), (K * features,)),
+                             "beta": layout.add("input.beta", "beta", (features,), (K * features,))} \
+            if shared.input_bn else None
         self.params = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
 
         self.norms = nn.ModuleList([make_norm(shared.norm, K * W) for W in self.widths]
@@ -98,11 +107,23 @@ class StackedNet(nn.Module):
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         for index, norm in enumerate(self.norms):
             norm.attach(self.seeds, index)
+        self.input_norm = make_norm(BatchNormConfig(group=shared.input_bn_group), K * features) \
+            if shared.input_bn else None
         self.register_buffer("dropout_p", torch.tensor([c.dropout for c in cfgs], dtype=torch.float32))
         self.use_dropout = any(c.dropout > 0 for c in cfgs)
         self.dropout_layers = range(shared.depth - 1 if shared.dropout_at == DropoutAt.last else 0, shared.depth)
         self.grouped_conv: bool | None = None  # runs' convolutions as one grouped kernel; None: on a GPU only
         self.channels_last: bool | None = None  # conv activations [B, H, W, K*C] in memory; None: on the CPU only
+
+    def _add_output_layer(self, layout: Layout, fan_in: int, classes: int, weight_norm: bool = False) -> None:
+        """The linear classifier (layer depth + 1) closes the layout (with WeightNorm's gain g)."""
+        out_tag = layer_tag(self.depth + 1)
+        self.out_weight = layout.add(f"{out_tag}.weight", "weight", (fan_in, classes))
+        self.out_bias = layout.add(f"{out_tag}.bias", "bias", (classes,), (self.K, 1, classes))
+        if weight_norm:
+            layout.add(f"{out_tag}.gain", "gain", (classes,), (self.K, 1, classes))
+        self.weight_norm = weight_norm
+        self.layout = layout
 
     # ---- what the probes and optimizer need ----
     def weight_slots(self) -> list[Slot]:
@@ -138,7 +159,13 @@ class StackedNet(nn.Module):
         views = self.layout.split(self.params if params is None else params)
         if self.weight_norm:
             views = weight_normed(views, self.weight_slots())
+        if self.input_norm is not None:  # per-run statistics: a shared input becomes one per run
+            x = x.expand(self.K, *x.shape) if shared else x
+            shared = False
         h = (x.flatten(-3) if mlp else x if shared else x.transpose(0, 1).flatten(1, 2))
+        if self.input_norm is not None:
+            h = norm_runs(self.input_norm, h, _value(views, self.input_affine["gamma"]),
+                          _value(views, self.input_affine["beta"]), mode, step)
         for index, layer in enumerate(self.hidden):
             first_shared = shared and index == 0
             z = self._linear(views, layer, h, first_shared) if mlp else self._conv(views, layer, h, first_shared)
@@ -196,22 +223,19 @@ class StackedNet(nn.Module):
         norm = self.norms[index]
         if self.arch != Arch.mlp:
             return norm(z, gamma, beta, mode, step)
-        K, B, units = z.shape  # [K, B, F] -> [B, K*F]: one channel per (run, unit)
-        if K == 1:
-            return norm(z.squeeze(0), gamma, beta, mode, step).unsqueeze(0)
-        channels = z.transpose(0, 1).reshape(B, K * units)
-        return norm(channels, gamma, beta, mode, step).view(B, K, units).transpose(0, 1)
+        return norm_runs(norm, z, gamma, beta, mode, step)
 
     @torch.no_grad()
     def set_population_statistics(self, batches) -> None:
         """Algorithm 2: normalize each training mini-batch [K, B, C, H, W] with its own
         statistics (as in training, without touching the running averages) and set every
         BN layer's population mean and variance from the recorded batch statistics."""
-        for norm in self.norms:
+        every = [*self.norms] + ([self.input_norm] if self.input_norm is not None else [])
+        for norm in every:
             norm.recorded = []
         for x in batches:
             self(x, ("batch", None))
-        for norm in self.norms:
+        for norm in every:
             norm.set_population()
 
     def _dropout(self, h: torch.Tensor, index: int, step: torch.Tensor) -> torch.Tensor:
@@ -240,6 +264,15 @@ def weight_normed(views: dict, weights: list[Slot]) -> dict:
         dims = (1,) if v.dim() == 3 else tuple(range(1, v.dim()))
         views[slot.name] = v * (views[slot.name.replace(".weight", ".gain")] / torch.linalg.vector_norm(v, dim=dims, keepdim=True))
     return views
+
+
+def norm_runs(norm, z: torch.Tensor, gamma, beta, mode: Mode, step) -> torch.Tensor:
+    """A norm layer over z [K, B, F] as [B, K*F]: one channel per (run, unit)."""
+    K, B, units = z.shape
+    if K == 1:
+        return norm(z.squeeze(0), gamma, beta, mode, step).unsqueeze(0)
+    channels = z.transpose(0, 1).reshape(B, K * units)
+    return norm(channels, gamma, beta, mode, step).view(B, K, units).transpose(0, 1)
 
 
 def layer_widths(cfg: ModelConfig) -> list[int]:

@@ -21,7 +21,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.plugins.launcher import Launcher
 from omegaconf import OmegaConf
 
-from bnrepro.launch.hydra_internals import BasicSweeper, BasicSweeperConf, job_configs, swept_params, value_of
+from bnrepro.launch.hydra_internals import BasicSweeper, BasicSweeperConf, grid_jobs, swept_params, value_of
 
 
 @dataclass
@@ -70,18 +70,15 @@ class BnreproSweeper(BasicSweeper):
         self.batch, self.max_runs = batch, max_runs
 
     def _configs(self, params: List[str]):
-        from bnrepro.launch.sweep import typed
+        from bnrepro.launch.sweep import Composer
 
-        configs, jobs = job_configs(self, params)
-        return [typed(c) for c in configs], jobs
+        if getattr(self, "_composer", None) is None:  # one per sweep: each job composed once (sweep.Composer)
+            self._composer = Composer(self.hydra_context.config_loader, self.config)
+        jobs = grid_jobs(self, params)
+        return [self._composer(job) for job in jobs], jobs
 
     def sweep(self, arguments: List[str]) -> Any:
-        from omegaconf import open_dict, read_write
-
-        from bnrepro.launch.outcomes import settle
-        from bnrepro.launch.stopping import launch
-        from bnrepro.launch.sweep import (check, check_experiment_claims, claim_sweep_dir, form_packs,
-                                          refuse_run_dir, sweep_dir_override)
+        from bnrepro.launch.sweep import check, check_experiment_claims, claim_sweep_dir, refuse_run_dir
 
         refuse_run_dir(list(self.config.hydra.overrides.hydra))
         configs, jobs = self._configs(swept_params(self) + list(arguments))
@@ -89,6 +86,20 @@ class BnreproSweeper(BasicSweeper):
         chosen = [a for a in arguments if a.lstrip("+").startswith("experiment=")]
         check_experiment_claims(self._configs(chosen + swept_params(self))[0])
         sweep_dir = claim_sweep_dir(Path(self.config.hydra.sweep.dir))  # never shared with another process
+        try:
+            return [self._launch(sweep_dir, configs, jobs)]
+        except KeyboardInterrupt as e:  # Ctrl-C, or run.signals.Interrupted: `bnrepro train` prints how to resume
+            e.sweep_dir = sweep_dir
+            raise
+
+    def _launch(self, sweep_dir: Path, configs, jobs) -> Any:
+        """Name the runs, write their pending summaries and packs, and train the packs."""
+        from omegaconf import open_dict, read_write
+
+        from bnrepro.launch.outcomes import settle
+        from bnrepro.launch.stopping import launch
+        from bnrepro.launch.sweep import form_packs, sweep_dir_override
+
         with read_write(self.config.hydra), open_dict(self.config.hydra):
             self.config.hydra.sweep.dir = str(sweep_dir)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -104,7 +115,7 @@ class BnreproSweeper(BasicSweeper):
         # A failed pack's error is raised, as Hydra's basic sweeper does; packs killed or busy
         # end the sweep with their own exit status (outcomes.py).
         settle([value_of(r) for r in results], [pack.names for pack in packs], sweep_dir, print_error)
-        return [results]
+        return results
 
 
 def print_error(message: str) -> None:
