@@ -5,6 +5,7 @@
 Nothing that only prints (--help, --version, --cfg, tab completion) imports torch:
 it costs ~3 s on a small CPU. `scripts/cli_latency.py` measures these commands.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,9 +56,11 @@ def _complete() -> int:
 
 # Hydra launchers that come as extras: a missing plugin otherwise surfaces as Hydra's
 # misleading "Ambiguous value ... add --multirun".
-LAUNCHER_EXTRAS = {"joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
-                   "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-                   "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm")}
+LAUNCHER_EXTRAS = {
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+}
 
 
 def _missing_launcher(args: list[str]) -> str | None:
@@ -72,8 +75,10 @@ def _missing_launcher(args: list[str]) -> str | None:
             except ModuleNotFoundError:
                 found = False
             if not found:
-                return (f"hydra/launcher={value} needs Hydra's {value} launcher plugin: "
-                        f"pip install -e '.[{extra}]' (or pip install 'bnrepro[{extra}]')")
+                return (
+                    f"hydra/launcher={value} needs Hydra's {value} launcher plugin: "
+                    f"pip install -e '.[{extra}]' (or pip install 'bnrepro[{extra}]')"
+                )
     return None
 
 
@@ -119,12 +124,14 @@ def _interrupted(e, sweep_dir: Path | None = None) -> int:
     code = 128 + e.signum  # the shell's convention for a process ended by a signal
     resume = shlex.join(["bnrepro", "resume", str(sweep_dir or getattr(e, "sweep_dir", None) or "SWEEP_DIR")])
     if getattr(e, "runs_finished", False):  # run.ending.RunsFinished: it came after the group's last step
-        print(f"{e} came after the last step: the runs being trained finished (their summaries say `completed` "
-              f"or `diverged`, numbers final); the sweep stopped there (runs not started stay `pending`: "
-              f"`{resume}`); exit status {code}, as for any stop by a signal", file=sys.stderr)
+        print(
+            f"{e} came after the last step: the runs being trained finished (their summaries say `completed` "
+            f"or `diverged`, numbers final); the sweep stopped there (runs not started stay `pending`: "
+            f"`{resume}`); exit status {code}, as for any stop by a signal",
+            file=sys.stderr,
+        )
     else:
-        print(f"{e}: stopped; the runs' summaries say `interrupted` (continue with `{resume}`)",
-              file=sys.stderr)
+        print(f"{e}: stopped; the runs' summaries say `interrupted` (continue with `{resume}`)", file=sys.stderr)
     return code
 
 
@@ -134,19 +141,32 @@ def _resume(args: list[str]) -> int:
     from .run.checkpoint import CheckpointError
     from .run.signals import Interrupted
 
-    parser = argparse.ArgumentParser(prog="bnrepro resume", description=(
-        "Continue every run of a sweep that did not finish, from its last checkpoint, in the same "
-        "run directories (completed and diverged runs are left alone). A group that cannot be resumed "
-        "is reported with the reason, the others go on, and the exit status is 1; a group that another "
-        "process trains now is skipped as busy (exit status 75 when nothing failed: try later)."))
+    parser = argparse.ArgumentParser(
+        prog="bnrepro resume",
+        description=(
+            "Continue every run of a sweep that did not finish, from its last checkpoint, in the same "
+            "run directories (completed and diverged runs are left alone). A group that cannot be resumed "
+            "is reported with the reason, the others go on, and the exit status is 1; a group that another "
+            "process trains now is skipped as busy (exit status 75 when nothing failed: try later)."
+        ),
+    )
     parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. runs/NAME/<time>")
-    parser.add_argument("--allow-other-code", "--allow-other-commit", dest="allow_other_code", action="store_true",
-                        help="resume checkpoints written by other code: another commit, or the same commit with "
-                             "other uncommitted changes (each attempt's commit and code hash are recorded in the "
-                             "summaries' `attempts`); --allow-other-commit is its old name")
-    parser.add_argument("--restart-group", action="append", default=[], metavar="RUN",
-                        help="start the group of run RUN over from step 0, whatever its checkpoint (e.g. a "
-                             "broken one); repeatable")
+    parser.add_argument(
+        "--allow-other-code",
+        "--allow-other-commit",
+        dest="allow_other_code",
+        action="store_true",
+        help="resume checkpoints written by other code: another commit, or the same commit with "
+        "other uncommitted changes (each attempt's commit and code hash are recorded in the "
+        "summaries' `attempts`); --allow-other-commit is its old name",
+    )
+    parser.add_argument(
+        "--restart-group",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="start the group of run RUN over from step 0, whatever its checkpoint (e.g. a broken one); repeatable",
+    )
     opts = parser.parse_args(args)
     try:
         resume_sweep(opts.sweep_dir, allow_other_code=opts.allow_other_code, restart=tuple(opts.restart_group))
@@ -164,13 +184,20 @@ def _resume(args: list[str]) -> int:
 def _new_experiment(args: list[str]) -> int:
     from .launch.scaffold import ScaffoldError, new_experiment
 
-    parser = argparse.ArgumentParser(prog="bnrepro new-experiment", description=(
-        "Write conf/experiment/NAME.yaml: the header fields every experiment file states, a sweep "
-        "and one claim that trains as is, and every claim field with its meaning. Guide: docs/guide.md."))
+    parser = argparse.ArgumentParser(
+        prog="bnrepro new-experiment",
+        description=(
+            "Write conf/experiment/NAME.yaml: the header fields every experiment file states, a sweep "
+            "and one claim that trains as is, and every claim field with its meaning. Guide: docs/guide.md."
+        ),
+    )
     parser.add_argument("name", help="the experiment's name: lower-case letters, digits and _")
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="write NAME.yaml here instead of conf/experiment/ (then train with "
-                             "hydra.searchpath=[file://DIR/..])")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="write NAME.yaml here instead of conf/experiment/ (then train with hydra.searchpath=[file://DIR/..])",
+    )
     opts = parser.parse_args(args)
     if opts.dir is None:
         from .launch.app import conf_dir
@@ -193,8 +220,11 @@ def _data(args: list[str]) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     get = sub.add_parser("fetch", help="download (or find offline) and verify a dataset")
     get.add_argument("name", choices=sorted(SPECS))
-    get.add_argument("--root", default=os.environ.get("BNREPRO_DATA", "~/.cache/bnrepro/data"),
-                     help="data root (default: $BNREPRO_DATA or ~/.cache/bnrepro/data)")
+    get.add_argument(
+        "--root",
+        default=os.environ.get("BNREPRO_DATA", "~/.cache/bnrepro/data"),
+        help="data root (default: $BNREPRO_DATA or ~/.cache/bnrepro/data)",
+    )
     opts = parser.parse_args(args)
     try:
         print(fetch(opts.name, opts.root))
@@ -212,15 +242,26 @@ def _over_runs(prog: str, what: str, args: list[str], make, columns: bool = Fals
     folder is never replaced by tables of different steps or device without --force."""
     parser = argparse.ArgumentParser(prog=prog, description=what)
     parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep directories (searched recursively)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: tables/ beside the runs: the sweep's folder, or the "
-                             "folder the given directories share)")
-    parser.add_argument("--force", action="store_true",
-                        help="replace tables in results/ even when they were built from other steps or device")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: tables/ beside the runs: the sweep's folder, or the "
+        "folder the given directories share)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace tables in results/ even when they were built from other steps or device",
+    )
     if columns:
-        parser.add_argument("--columns", default="", help="extra columns, comma-separated: a logged tag for its "
-                            "final value, tag:first, tag:median, tag:change (|final - first|) or tag:steps_to=X, or a summary "
-                            "value (e.g. test_loss_final); added to the experiment's report.columns")
+        parser.add_argument(
+            "--columns",
+            default="",
+            help="extra columns, comma-separated: a logged tag for its "
+            "final value, tag:first, tag:median, tag:change (|final - first|) or tag:steps_to=X, or a summary "
+            "value (e.g. test_loss_final); added to the experiment's report.columns",
+        )
     opts = parser.parse_args(args)
     extra = {"columns": [c.strip() for c in opts.columns.split(",") if c.strip()]} if columns else {}
     from .report.outputs import check_replace, default_out
@@ -244,8 +285,9 @@ def _table(args: list[str]) -> int:
 
         return write_tables(dirs, out, columns)
 
-    return _over_runs("bnrepro table", "Comparison tables (CSV, Markdown) and claim verdicts from runs.",
-                      args, make, columns=True)
+    return _over_runs(
+        "bnrepro table", "Comparison tables (CSV, Markdown) and claim verdicts from runs.", args, make, columns=True
+    )
 
 
 def _report(args: list[str]) -> int:
@@ -282,9 +324,16 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    handlers = {"train": _train, "resume": _resume, "table": _table, "figures": _figures, "report": _report,
-                "new-experiment": _new_experiment, "data": _data,
-                "bench": _bench}
+    handlers = {
+        "train": _train,
+        "resume": _resume,
+        "table": _table,
+        "figures": _figures,
+        "report": _report,
+        "new-experiment": _new_experiment,
+        "data": _data,
+        "bench": _bench,
+    }
     if command not in handlers:
         print(f"bnrepro: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
         return 2
@@ -301,8 +350,11 @@ def _stopped_early(command: str, e: KeyboardInterrupt) -> int:
     if where is None:
         print(f"bnrepro {command}: interrupted (Ctrl-C) while starting; nothing was trained", file=sys.stderr)
     else:
-        print(f"bnrepro {command}: interrupted (Ctrl-C) while no pack was training; runs not trained stay "
-              f"`pending`: {shlex.join(['bnrepro', 'resume', str(where)])}", file=sys.stderr)
+        print(
+            f"bnrepro {command}: interrupted (Ctrl-C) while no pack was training; runs not trained stay "
+            f"`pending`: {shlex.join(['bnrepro', 'resume', str(where)])}",
+            file=sys.stderr,
+        )
     return 130
 
 

@@ -13,6 +13,7 @@ time (user + sys: the number to compare on a loaded machine) are printed; --prof
 where the start-up goes (cProfile, cumulative seconds, inflated by profiling). Targets on
 an idle CPU: ~3 s to the first step, fig3's sweep ~5 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,10 @@ COMMANDS = {
     "bnrepro --version": (["--version"], {}),
     "bnrepro train --help": (["train", "--help"], {}),
     "bnrepro train --cfg job +experiment=sigmoid10": (["train", "--cfg", "job", "+experiment=sigmoid10"], {}),
-    "bnrepro train --cfg job model.bn=none,pre seed=1,2": (["train", "--cfg", "job", "model.bn=none,pre",
-                                                              "seed=1,2"], {}),
+    "bnrepro train --cfg job model.bn=none,pre seed=1,2": (
+        ["train", "--cfg", "job", "model.bn=none,pre", "seed=1,2"],
+        {},
+    ),
     "completion: bnrepro train model.b<TAB>": (["-sc", "query=bash"], {"COMP_LINE": "bnrepro train model.b"}),
     "completion: bnrepro train model.bn=<TAB>": (["-sc", "query=bash"], {"COMP_LINE": "bnrepro train model.bn="}),
     "bnrepro table --help": (["table", "--help"], {}),
@@ -43,19 +46,27 @@ COMMANDS = {
 def timed(args: list[str], env: dict, cwd: str) -> float:
     """Seconds, or NaN when the command fails (older versions lack some commands)."""
     start = time.perf_counter()
-    done = subprocess.run([*BNREPRO, *args], cwd=cwd, env={**os.environ, **env},
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run(
+        [*BNREPRO, *args], cwd=cwd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - start if done.returncode == 0 else math.nan
 
 
 # Training start-ups: (label, arguments, where the process stops: the first training step or
 # the launch of the sweep's first pack).
 STARTS = {
-    "one run to its first step: bnrepro train +experiment=mnist_fig1 seed=1 model.bn=pre train.steps=1":
-        (["train", "+experiment=mnist_fig1", "seed=1", "model.bn=pre", "train.steps=1"], "step"),
-    "fig3's sweep (35 jobs) to its first pack: bnrepro train +experiment=fig3": (["train", "+experiment=fig3"], "launch"),
-    "one fig3 run to its first step: bnrepro train +experiment=fig3 +fig3=bn_x5_sigmoid seed=1":
-        (["train", "+experiment=fig3", "+fig3=bn_x5_sigmoid", "seed=1"], "step"),
+    "one run to its first step: bnrepro train +experiment=mnist_fig1 seed=1 model.bn=pre train.steps=1": (
+        ["train", "+experiment=mnist_fig1", "seed=1", "model.bn=pre", "train.steps=1"],
+        "step",
+    ),
+    "fig3's sweep (35 jobs) to its first pack: bnrepro train +experiment=fig3": (
+        ["train", "+experiment=fig3"],
+        "launch",
+    ),
+    "one fig3 run to its first step: bnrepro train +experiment=fig3 +fig3=bn_x5_sigmoid seed=1": (
+        ["train", "+experiment=fig3", "+fig3=bn_x5_sigmoid", "seed=1"],
+        "step",
+    ),
 }
 
 # Run in the measured process: stop it where its start-up ends, without training.
@@ -119,8 +130,10 @@ def start_table(repeats: int, profile: bool) -> None:
     for label, (args, at) in STARTS.items():
         with tempfile.TemporaryDirectory() as cwd:
             times = [started(args, at, cwd) for _ in range(repeats)]
-            print(f"| {label} | {statistics.median(t[0] for t in times):.2f} | "
-                  f"{statistics.median(t[1] for t in times):.2f} |")
+            print(
+                f"| {label} | {statistics.median(t[0] for t in times):.2f} | "
+                f"{statistics.median(t[1] for t in times):.2f} |"
+            )
             if profile:
                 started(args, at, cwd, profile=str(Path(cwd) / "start.prof"))
                 for phase, seconds, calls in phases(str(Path(cwd) / "start.prof")):

@@ -6,6 +6,7 @@ and a GPU when there is one) it reports the largest relative differences between
 the two layers' outputs, the three gradients, and the running statistics after
 10 training steps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,20 +60,33 @@ def main() -> int:
             for shape in ((60, 100), (32, 16, 8, 8)):
                 for scale in (1e-3, 1.0, 1e3):
                     worst = compare(shape, dtype, device, scale)
-                    rows.append((provenance.device_name(device), str(dtype).removeprefix("torch."),
-                                 "x".join(map(str, shape)), scale, worst))
+                    rows.append(
+                        (
+                            provenance.device_name(device),
+                            str(dtype).removeprefix("torch."),
+                            "x".join(map(str, shape)),
+                            scale,
+                            worst,
+                        )
+                    )
     keys = list(rows[0][4])
     commit, dirty = provenance.git_state()
-    lines = ["# bnrepro's paper BatchNorm vs PyTorch's", "",
-             f"- produced by: `python scripts/compare_bn_layers.py`; commit {commit[:10]}"
-             f"{provenance.tree_note(dirty)}; torch {torch.__version__}; "
-             f"{datetime.now(timezone.utc).strftime('%Y-%m-%d')}",
-             "- largest relative difference max|paper - torch| / max|torch| over 10 training steps "
-             "(random inputs of mean and std `scale`, gamma in [0.5, 1.5])", "",
-             "| device | dtype | shape | scale | " + " | ".join(keys) + " |",
-             "|---|---|---|---|" + "---|" * len(keys)]
+    lines = [
+        "# bnrepro's paper BatchNorm vs PyTorch's",
+        "",
+        f"- produced by: `python scripts/compare_bn_layers.py`; commit {commit[:10]}"
+        f"{provenance.tree_note(dirty)}; torch {torch.__version__}; "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d')}",
+        "- largest relative difference max|paper - torch| / max|torch| over 10 training steps "
+        "(random inputs of mean and std `scale`, gamma in [0.5, 1.5])",
+        "",
+        "| device | dtype | shape | scale | " + " | ".join(keys) + " |",
+        "|---|---|---|---|" + "---|" * len(keys),
+    ]
     for device, dtype, shape, scale, worst in rows:
-        lines.append(f"| {device} | {dtype} | {shape} | {scale:g} | " + " | ".join(f"{worst[k]:.1e}" for k in keys) + " |")
+        lines.append(
+            f"| {device} | {dtype} | {shape} | {scale:g} | " + " | ".join(f"{worst[k]:.1e}" for k in keys) + " |"
+        )
     text = "\n".join(lines) + "\n"
     if opts.out:
         opts.out.write_text(text)

@@ -7,6 +7,7 @@
 - docs/config.md: every config key with its type, default, range and help, from the schema
   (config/schema.py, and each norm layer's options in config/norms.py or its own module).
 """
+
 from __future__ import annotations
 
 import sys

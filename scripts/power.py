@@ -7,6 +7,7 @@ file's claims as they are now; the method is bnrepro/report/power.py's. Prints a
 table: per claim the pilot's arms, effect and p, the test the verdict code used, and the
 seeds per arm giving 80% power at the Holm level of the experiment's family (or "> N_MAX").
 """
+
 from __future__ import annotations
 
 import argparse

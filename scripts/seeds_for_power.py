@@ -7,6 +7,7 @@ Holm's correction can ask of a claim, 0.05 / m (m: the experiment's number of te
 MEAN/SD: a pilot's estimates for the claim's two arms (`where`, `than`); OP: >, < or =; BAND:
 the absolute tolerance of '='. Prints the smallest n (2 .. 40) whose power reaches 80%, or
 "> 40". Values are drawn Gaussian with the pilot's means and spreads, 4,000 draws per n."""
+
 from __future__ import annotations
 
 import sys
@@ -29,8 +30,10 @@ def power(mean_a, sd_a, mean_b, sd_b, op, level, n, band=None, draws=4000, seed=
 
 def seeds(mean_a, sd_a, mean_b, sd_b, op, m, band=None) -> str:
     for n in range(2, 41):
-        if power(mean_a, sd_a, mean_b, sd_b, op, 0.05 / m, n, band, draws=1000) >= 0.8 and \
-                power(mean_a, sd_a, mean_b, sd_b, op, 0.05 / m, n, band) >= 0.8:
+        if (
+            power(mean_a, sd_a, mean_b, sd_b, op, 0.05 / m, n, band, draws=1000) >= 0.8
+            and power(mean_a, sd_a, mean_b, sd_b, op, 0.05 / m, n, band) >= 0.8
+        ):
             return str(n)
     return "> 40"
 

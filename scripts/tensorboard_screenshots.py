@@ -6,6 +6,7 @@ Starts TensorBoard on localhost (a free port; stopped at the end) and renders ea
 with headless Chromium (Debian: apt-get install chromium). PNGs are small enough to
 commit (< 300 KB each at the default size).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,22 @@ TABS = {"custom_scalars": "custom_scalars", "images": "images", "hparams": "hpar
 
 
 def shoot(browser: str, url: str, path: Path, size: str, wait_ms: int) -> None:
-    subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    f"--window-size={size}", f"--virtual-time-budget={wait_ms}", f"--screenshot={path}", url],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            browser,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--window-size={size}",
+            f"--virtual-time-budget={wait_ms}",
+            f"--screenshot={path}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def main() -> int:

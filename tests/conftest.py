@@ -1,4 +1,5 @@
 """Shared helpers: tiny configurations on the synthetic dataset, and the CLI in a subprocess."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,9 @@ def tiny(**overrides) -> Config:
 def bnrepro(*args: str, cwd: Path, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
     """Run the `bnrepro` command line as a user would (python -m, same interpreter)."""
     full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
-    done = subprocess.run([sys.executable, "-m", "bnrepro", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "bnrepro", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"bnrepro {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
     return done
@@ -50,8 +52,14 @@ def train_changed_experiment(tmp_path: Path, source: str, old: str, new: str, *o
     text = (REPO / "conf" / "experiment" / f"{source}.yaml").read_text()
     assert old in text, f"{source}.yaml has no {old!r}"
     (conf / "changed.yaml").write_text(text.replace(old, new))
-    return bnrepro("train", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "+experiment=changed", *overrides,
-                   f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
+    return bnrepro(
+        "train",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        "+experiment=changed",
+        *overrides,
+        f"out_dir={tmp_path / 'runs'}",
+        cwd=tmp_path,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -79,8 +87,14 @@ def synthetic_runs(arms_, **extra):
     rows = []
     for bn, values in arms_:
         for seed, value in enumerate(values, 1):
-            row = {**extra, "path": f"/nowhere/{bn}_{seed}", "config.model.bn": bn, "config.seed": seed,
-                   "status": "completed", "test_acc_best": 0.9}
+            row = {
+                **extra,
+                "path": f"/nowhere/{bn}_{seed}",
+                "config.model.bn": bn,
+                "config.seed": seed,
+                "status": "completed",
+                "test_acc_best": 0.9,
+            }
             row.update(value if isinstance(value, dict) else {"test_acc_final": value})
             if row.get("test_acc_final", 0.0) is None:
                 row.update(status="diverged", test_acc_final=math.nan)

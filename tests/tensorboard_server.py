@@ -1,5 +1,6 @@
 """A TensorBoard server on localhost for tests and the screenshot script: a free port,
 a bounded wait until it has loaded the runs, always stopped."""
+
 from __future__ import annotations
 
 import contextlib
@@ -21,8 +22,9 @@ def free_port() -> int:
 def get(base: str, path: str, body: dict | None = None):
     """JSON from TensorBoard's data API (POST when body is given; TensorBoard wants the XSRF header)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, headers={"X-XSRF-Protected": "1",
-                                                                       "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        base + path, data=data, headers={"X-XSRF-Protected": "1", "Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -31,9 +33,25 @@ def get(base: str, path: str, body: dict | None = None):
 def tensorboard(logdir: Path, runs: int, timeout: float = 60.0):
     """Yield the server's base URL once every one of `runs` runs has scalars loaded."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host",
-                               "127.0.0.1", "--port", str(port), "--load_fast", "false", "--reload_interval", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--load_fast",
+            "false",
+            "--reload_interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

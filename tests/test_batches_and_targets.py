@@ -1,5 +1,6 @@
 """Data options of issue 19: non-i.i.d. (class-block) mini-batches, a regression target for
 the deep linear network, and raw features of very different scales."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,10 @@ def test_class_blocks_make_every_mini_batch_from_few_classes_and_still_cover_the
     iid = Sampler(torch.tensor([1, 2]), 600, 20, labels)
     blocked = Sampler(torch.tensor([1, 2]), 600, 20, labels, class_block=10)
     one_class = Sampler(torch.tensor([1, 2]), 600, 20, labels, class_block=20)
-    classes_per_batch = {name: [len(labels[b].unique()) for b in _epoch(s, 0)[0]]
-                         for name, s in (("iid", iid), ("blocked", blocked), ("one", one_class))}
+    classes_per_batch = {
+        name: [len(labels[b].unique()) for b in _epoch(s, 0)[0]]
+        for name, s in (("iid", iid), ("blocked", blocked), ("one", one_class))
+    }
     assert min(classes_per_batch["iid"]) >= 5
     assert max(classes_per_batch["blocked"]) <= 2 and max(classes_per_batch["one"]) == 1
     for sampler in (blocked, one_class):  # every example once per epoch, a new order each epoch
@@ -48,9 +51,18 @@ def test_a_run_on_class_blocks_trains_and_batches_like_alone(tmp_path):
 
 
 def _regression(**more):
-    return tiny(**{"data__name": "gaussian", "data__labels": "regression", "data__dim": 10,
-                   "data__synthetic_train": 200, "data__synthetic_test": 100, "train__loss": "mse",
-                   "model__activation": "linear", **more})
+    return tiny(
+        **{
+            "data__name": "gaussian",
+            "data__labels": "regression",
+            "data__dim": 10,
+            "data__synthetic_train": 200,
+            "data__synthetic_test": 100,
+            "train__loss": "mse",
+            "model__activation": "linear",
+            **more,
+        }
+    )
 
 
 def test_regression_targets_are_a_fixed_linear_map_of_the_inputs_with_unit_variance():
@@ -67,8 +79,9 @@ def test_squared_error_against_regression_targets_and_accuracy_as_the_largest_ta
     logits = torch.tensor([[[1.0, 2.0], [0.0, -1.0]]])  # [K=1, B=2, 2]
     targets = torch.tensor([[[1.5, 2.0], [1.0, 0.0]]])
     cfg = _regression()
-    torch.testing.assert_close(losses.per_example(logits, targets, cfg.train.loss, cfg.model.output),
-                               torch.tensor([[0.125, 1.0]]))
+    torch.testing.assert_close(
+        losses.per_example(logits, targets, cfg.train.loss, cfg.model.output), torch.tensor([[0.125, 1.0]])
+    )
     torch.testing.assert_close(losses.correct(logits, targets), torch.tensor([[1.0, 1.0]]))
 
 
@@ -90,7 +103,7 @@ def test_feature_scales_multiply_each_feature_by_a_fixed_factor_that_standardizi
     ratio = scaled.train_x / plain.train_x.where(plain.train_x != 0, torch.nan)
     factors = ratio.nanmean(0)  # one factor per feature (pixel)
     torch.testing.assert_close(ratio[0].nan_to_num(0), factors.where(ratio[0].isfinite(), 0).nan_to_num(0))
-    assert 10 ** -2 <= factors.nan_to_num(1).min() and factors.nan_to_num(1).max() <= 10 ** 2
+    assert 10**-2 <= factors.nan_to_num(1).min() and factors.nan_to_num(1).max() <= 10**2
     assert factors.nan_to_num(1).max() / factors.nan_to_num(1).min() > 100
     a = load(tiny(data__normalize="standardize_feature").data, torch.device("cpu"))
     b = load(tiny(data__feature_scales=4.0, data__normalize="standardize_feature").data, torch.device("cpu"))

@@ -1,5 +1,6 @@
 """The benchmark: its arithmetic on a few steps (needs the data sets, as the benchmark does),
 its data fetched before measuring, rows kept as measured, and the machine's load judged."""
+
 from __future__ import annotations
 
 import shutil
@@ -24,8 +25,9 @@ def by_key(rows):
 @pytest.mark.slow
 @pytest.mark.network
 def test_benchmark_reports_medians_of_interleaved_rounds():
-    rows, facts = run(steps=40, reference_steps=10, batched_runs=[2], full=False, device=CPU, repeats=3,
-                      log=lambda m: None)
+    rows, facts = run(
+        steps=40, reference_steps=10, batched_runs=[2], full=False, device=CPU, repeats=3, log=lambda m: None
+    )
     keys = by_key(rows)
     assert [r.path for r in rows].count("reference") == (3 if torch.get_num_threads() > 1 else 2)
     assert "every probe" in keys["single_bn_all_probes"].what and facts["all_probes_cost"] < 1
@@ -43,8 +45,18 @@ def test_benchmark_reports_medians_of_interleaved_rounds():
 def test_convnet_rows_compare_the_same_network_in_both_loops():
     """fig3's BN-x5 net: the plain loop, bnrepro's one run and a pack, each a positive rate;
     the speed-ups are ratios of run-steps/s to the reference's steps/s."""
-    rows, facts = run(steps=10, reference_steps=3, batched_runs=[1], full=False, device=CPU, log=lambda m: None,
-                      parts=("convnet",), conv_steps=(3, 3), conv_overrides=TINY_CONV, conv_runs=2)
+    rows, facts = run(
+        steps=10,
+        reference_steps=3,
+        batched_runs=[1],
+        full=False,
+        device=CPU,
+        log=lambda m: None,
+        parts=("convnet",),
+        conv_steps=(3, 3),
+        conv_overrides=TINY_CONV,
+        conv_runs=2,
+    )
     keys = by_key(rows)
     assert {"reference_conv", "single_conv", "single_conv_quiet", "pack_conv"} <= set(keys)
     reference = keys["reference_conv"].median
@@ -66,8 +78,16 @@ def test_checkpoint_cost_is_the_time_checkpoints_add_per_checkpoint_and_at_the_d
 def test_measures_rows_compare_the_same_run_with_and_without_the_measures():
     """The landscape experiment's VGG: without measures, with the landscape probe, with ICS;
     the cost is the ratio of the rates (needs Fashion-MNIST)."""
-    rows, facts = run(steps=10, reference_steps=3, batched_runs=[1], full=False, device=CPU,
-                      log=lambda m: None, parts=("measures",), conv_steps=(100, 3))
+    rows, facts = run(
+        steps=10,
+        reference_steps=3,
+        batched_runs=[1],
+        full=False,
+        device=CPU,
+        log=lambda m: None,
+        parts=("measures",),
+        conv_steps=(100, 3),
+    )
     keys = by_key(rows)
     assert set(keys) == {"measures_off", "measures_landscape", "measures_ics"}
     assert facts["landscape_cost"] == pytest.approx(keys["measures_off"].median / keys["measures_landscape"].median)
@@ -95,9 +115,19 @@ def test_on_an_empty_data_cache_the_benchmark_fetches_first_and_completes(tmp_pa
     spec = replace(sources.SPECS["fashion_mnist"], sources=(sources.Source("a copy", copy),))
     monkeypatch.setitem(sources.SPECS, "fashion_mnist", spec)
     monkeypatch.setenv("BNREPRO_DATA", str(tmp_path / "empty"))
-    rows, facts = run(steps=10, reference_steps=3, batched_runs=[1], full=False, device=CPU, parts=("convnet",),
-                      conv_steps=(3, 3), conv_overrides=TINY_CONV, conv_runs=2,
-                      log=events.append, on_measured=lambda rows, facts: events.append("measured"))
+    rows, facts = run(
+        steps=10,
+        reference_steps=3,
+        batched_runs=[1],
+        full=False,
+        device=CPU,
+        parts=("convnet",),
+        conv_steps=(3, 3),
+        conv_overrides=TINY_CONV,
+        conv_runs=2,
+        log=events.append,
+        on_measured=lambda rows, facts: events.append("measured"),
+    )
     assert events.index("fetched") < events.index("measured")
     assert (tmp_path / "empty" / cache / "train-images-idx3-ubyte").is_file()
     assert all(row.rates for row in rows) and "conv_pack_speedup" in facts
@@ -108,7 +138,9 @@ IDLE = load.Sample(load=0.1, busy_s=100.0, own_s=10.0, wall_s=1000.0)
 
 def idle_after(seconds: float, own: float, others: float) -> load.Sample:
     """A sample `seconds` after IDLE: this process used `own` CPU seconds, others `others`."""
-    return load.Sample(load=1.9, busy_s=IDLE.busy_s + own + others, own_s=IDLE.own_s + own, wall_s=IDLE.wall_s + seconds)
+    return load.Sample(
+        load=1.9, busy_s=IDLE.busy_s + own + others, own_s=IDLE.own_s + own, wall_s=IDLE.wall_s + seconds
+    )
 
 
 def test_the_load_verdict_needs_a_quiet_machine_before_and_meanwhile():
@@ -124,11 +156,13 @@ def test_the_load_verdict_needs_a_quiet_machine_before_and_meanwhile():
 
 def fake_rows(fail_at: int | None = None):
     """Three rows whose measurements return 10, 20, 30 steps/s (or raise at `fail_at`)."""
+
     def measure(i):
         def once():
             if i == fail_at:
                 raise RuntimeError("the machine went away")
             return 10.0 * (i + 1)
+
         return once
 
     return [plan.Row(f"row{i}", "bnrepro", f"row {i}", 1, measure(i), "row0") for i in range(3)]

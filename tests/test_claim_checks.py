@@ -1,5 +1,6 @@
 """Claims are checked before training: their fields' ranges (config/checks.py), and that their
 metric and arms can exist for the runs (launch/sweep.py, run/logged_tags.py)."""
+
 from __future__ import annotations
 
 
@@ -17,39 +18,72 @@ from conftest import tiny, train_changed_experiment
 
 
 def claim(**fields) -> ClaimConfig:
-    return ClaimConfig(**{"text": "a claim", "metric": "test_acc_final", "where": "model.bn=pre", "op": ">",
-                          "than": "model.bn=none", **fields})
+    return ClaimConfig(
+        **{
+            "text": "a claim",
+            "metric": "test_acc_final",
+            "where": "model.bn=pre",
+            "op": ">",
+            "than": "model.bn=none",
+            **fields,
+        }
+    )
 
 
-@pytest.mark.parametrize("fields, key", [
-    ({"two_sided": True, "op": "="}, "two_sided"),
-    ({"better": "up"}, "better"),
-    ({"metric": "diverged", "op": "="}, "op"),
-    ({"metric": "diverged", "than": None, "value": 2.0}, "value"),
-    ({"tol_abs": -1.0, "op": "="}, "tol_abs"),
-    ({"factor": 0.0}, "factor"),
-    ({"metric": "grad_norm/layer_01:mean"}, "metric"),
-    ({"two_sided": True, "check": True}, "two_sided"),
-])
+@pytest.mark.parametrize(
+    "fields, key",
+    [
+        ({"two_sided": True, "op": "="}, "two_sided"),
+        ({"better": "up"}, "better"),
+        ({"metric": "diverged", "op": "="}, "op"),
+        ({"metric": "diverged", "than": None, "value": 2.0}, "value"),
+        ({"tol_abs": -1.0, "op": "="}, "tol_abs"),
+        ({"factor": 0.0}, "factor"),
+        ({"metric": "grad_norm/layer_01:mean"}, "metric"),
+        ({"two_sided": True, "check": True}, "two_sided"),
+    ],
+)
 def test_a_claim_field_out_of_range_is_refused_naming_it(fields, key):
     with pytest.raises(ConfigError, match=rf"report\.claims\[0\]\.{key}"):
         validate(tiny(report__claims=[claim(**fields)]))
 
 
 def test_claims_in_range_pass():
-    validate(tiny(report__claims=[claim(), claim(metric="diverged", op="<"), claim(op="=", tol_abs=0.0),
-                                  claim(two_sided=True), claim(metric="at_chance", op="=", check=True),
-                                  claim(metric="test/acc:steps_to=0.9", op="<", better="lower")]))
+    validate(
+        tiny(
+            report__claims=[
+                claim(),
+                claim(metric="diverged", op="<"),
+                claim(op="=", tol_abs=0.0),
+                claim(two_sided=True),
+                claim(metric="at_chance", op="=", check=True),
+                claim(metric="test/acc:steps_to=0.9", op="<", better="lower"),
+            ]
+        )
+    )
 
 
 def test_every_tag_a_run_logs_is_one_its_configuration_allows(tmp_path):
     """The check must never refuse a tag a run will log: every probe, measure and evaluation on."""
     from bnrepro.run.probes import PROBES
 
-    cfg = tiny(model__bn="pre", model__bias=True, train__steps=4, train__log_every=2, train__eval_every=2,
-               probes__which=sorted(PROBES), probes__initial=True, eval__compare_stats=True,
-               eval__batch_sizes=[1, 16], eval__variance_shift=True, eval__train_gap=True, probes__ics_every=2,
-               probes__ics_layers=[2, 4], probes__landscape_every=2, probes__landscape_sizes=2)
+    cfg = tiny(
+        model__bn="pre",
+        model__bias=True,
+        train__steps=4,
+        train__log_every=2,
+        train__eval_every=2,
+        probes__which=sorted(PROBES),
+        probes__initial=True,
+        eval__compare_stats=True,
+        eval__batch_sizes=[1, 16],
+        eval__variance_shift=True,
+        eval__train_gap=True,
+        probes__ics_every=2,
+        probes__ics_layers=[2, 4],
+        probes__landscape_every=2,
+        probes__landscape_sizes=2,
+    )
     (summary,) = train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     tags = set(summary["final"]) | set(summary["first"])
     assert len(tags) > 80 and any(t.startswith("landscape/") for t in tags) and "ics/layer_04/rel" in tags
@@ -81,9 +115,11 @@ def _sweep(name: str, *jobs: list[str]):
 def test_a_claim_whose_metric_or_arm_can_never_exist_is_refused_before_training():
     configs = _sweep("mnist_fig1", ["model.bn=none"], ["model.bn=pre"])
     check_claim_metrics(configs, own_sweep=True)  # the file as it is
-    for change, message in [({"metric": "act/layer_07/unit_p50:change"}, "cannot exist"),
-                            ({"where": "model.bn=pree"}, "selects no run"),
-                            ({"than": "model.batchnorm=none"}, "no config key")]:
+    for change, message in [
+        ({"metric": "act/layer_07/unit_p50:change"}, "cannot exist"),
+        ({"where": "model.bn=pree"}, "selects no run"),
+        ({"than": "model.batchnorm=none"}, "no config key"),
+    ]:
         for cfg in configs:
             cfg.report.claims[2] = ClaimConfig(**{**vars(cfg.report.claims[2]), **change})
         with pytest.raises(ConfigError, match=message):
@@ -95,8 +131,14 @@ def test_a_claim_whose_metric_or_arm_can_never_exist_is_refused_before_training(
 
 @pytest.mark.slow
 def test_bnrepro_train_refuses_a_claim_on_a_tag_no_run_logs(tmp_path):
-    done = train_changed_experiment(tmp_path, "mnist_fig1", "metric: act/layer_03/unit_p85:change",
-                                    "metric: act/layer_03/unit_p58:change", "data=synthetic", "train.steps=2")
+    done = train_changed_experiment(
+        tmp_path,
+        "mnist_fig1",
+        "metric: act/layer_03/unit_p85:change",
+        "metric: act/layer_03/unit_p58:change",
+        "data=synthetic",
+        "train.steps=2",
+    )
     assert done.returncode != 0 and "act/layer_03/unit_p58" in done.stderr and "cannot exist" in done.stderr
     assert not (tmp_path / "runs").exists()
 

@@ -1,4 +1,5 @@
 """The command line, run as a user runs it (subprocesses)."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,17 @@ import pytest
 
 from conftest import bnrepro
 
-TINY = ["data=synthetic", "data.synthetic_train=256", "data.synthetic_test=128", "device=cpu",
-        "model.width=16", "train.steps=20", "train.batch_size=16", "train.log_every=10", "train.eval_every=10"]
+TINY = [
+    "data=synthetic",
+    "data.synthetic_train=256",
+    "data.synthetic_test=128",
+    "device=cpu",
+    "model.width=16",
+    "train.steps=20",
+    "train.batch_size=16",
+    "train.log_every=10",
+    "train.eval_every=10",
+]
 
 
 def test_help_lists_the_subcommands(tmp_path):
@@ -48,10 +58,13 @@ def test_tab_completion_through_the_dispatcher(tmp_path):
 @pytest.mark.slow
 def test_a_sweep_writes_one_summary_per_run_and_a_table_with_one_row_per_config(tmp_path):
     runs = tmp_path / "runs"
-    done = bnrepro("train", *TINY, f"out_dir={runs}", "name=smoke", "model.bn=none,pre", "seed=1,2",
-                   cwd=tmp_path, check=True)
+    done = bnrepro(
+        "train", *TINY, f"out_dir={runs}", "name=smoke", "model.bn=none,pre", "seed=1,2", cwd=tmp_path, check=True
+    )
     (sweep,) = (runs / "smoke").iterdir()
-    names = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))  # .packs: the sweeper's
+    names = sorted(
+        p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )  # .packs: the sweeper's
     assert names == ["bn=none_seed=1", "bn=none_seed=2", "bn=pre_seed=1", "bn=pre_seed=2"]
     for name in names:
         summary = json.loads((sweep / name / "summary.json").read_text())
@@ -72,8 +85,15 @@ def test_a_sweep_writes_one_summary_per_run_and_a_table_with_one_row_per_config(
 
 @pytest.mark.slow
 def test_one_by_one_launcher_option(tmp_path):
-    done = bnrepro("train", *TINY, f"out_dir={tmp_path / 'runs'}", "seed=1,2", "hydra.sweeper.batch=false",
-                   cwd=tmp_path, check=True)
+    done = bnrepro(
+        "train",
+        *TINY,
+        f"out_dir={tmp_path / 'runs'}",
+        "seed=1,2",
+        "hydra.sweeper.batch=false",
+        cwd=tmp_path,
+        check=True,
+    )
     assert done.stderr.count("training 1 run together") == 2
 
 
@@ -94,11 +114,15 @@ def test_version(tmp_path):
 
 def test_completion_offers_the_choices_of_enum_keys(tmp_path):
     env = {"COMP_LINE": "bnrepro train model.bn=", "COMP_POINT": "23"}
-    assert bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout.split() == \
-        ["model.bn=none", "model.bn=pre", "model.bn=post", "model.bn=input", "model.bn=both"]
+    assert bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout.split() == [
+        "model.bn=none",
+        "model.bn=pre",
+        "model.bn=post",
+        "model.bn=input",
+        "model.bn=both",
+    ]
     env = {"COMP_LINE": "bnrepro train eval.stats=p", "COMP_POINT": "26"}
-    assert bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout.split() == \
-        ["eval.stats=population"]
+    assert bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout.split() == ["eval.stats=population"]
 
 
 def test_cfg_job_of_a_sweep_shows_the_first_job_and_names_the_swept_keys(tmp_path):
@@ -108,8 +132,9 @@ def test_cfg_job_of_a_sweep_shows_the_first_job_and_names_the_swept_keys(tmp_pat
     out = bnrepro("train", "--cfg", "job", "+experiment=sigmoid10", "model.bn=pre", cwd=tmp_path, check=True).stdout
     assert "# a sweep of 6 jobs over +sigmoid10: modern, classic; seed: 1, 2, 3" in out
     assert "  bn: pre\n" in out and "depth: 10" in out and "variant: modern" in out
-    out = bnrepro("train", "--cfg", "job", "+experiment=sigmoid10", "+sigmoid10=classic", cwd=tmp_path,
-                  check=True).stdout  # a config group the file sweeps, chosen on the command line
+    out = bnrepro(
+        "train", "--cfg", "job", "+experiment=sigmoid10", "+sigmoid10=classic", cwd=tmp_path, check=True
+    ).stdout  # a config group the file sweeps, chosen on the command line
     assert "# a sweep of 6 jobs over model.bn: none, pre; seed: 1, 2, 3" in out
     assert "variant: classic" in out and "loss: mse" in out
     assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,6 @@
 """The command line a person meets: a mistyped key, Ctrl-C while starting, which arm a pack
 is, and a resume hint naming the real sweep directory."""
+
 from __future__ import annotations
 
 import signal
@@ -20,37 +21,70 @@ from conftest import bnrepro
 GROUPS = {"data", "model", "norm", "experiment", "profile"}
 
 
-@pytest.mark.parametrize("arg, suggestion", [
-    ("model.bnn=pre", "did you mean model.bn?"),
-    ("+model.bnn=pre", "did you mean model.bn?"),
-    ("optim.lerning_rate=0.1", "did you mean optim.lr"),
-    ("model.norm.momentm=0.2", "did you mean model.norm.momentum?"),
-    ("sed=1", "did you mean seed?"),
-])
+@pytest.mark.parametrize(
+    "arg, suggestion",
+    [
+        ("model.bnn=pre", "did you mean model.bn?"),
+        ("+model.bnn=pre", "did you mean model.bn?"),
+        ("optim.lerning_rate=0.1", "did you mean optim.lr"),
+        ("model.norm.momentm=0.2", "did you mean model.norm.momentum?"),
+        ("sed=1", "did you mean seed?"),
+    ],
+)
 def test_a_mistyped_key_is_named_with_the_closest_key(arg, suggestion):
     message = unknown_key(["+experiment=mnist_fig1", arg], GROUPS)
     assert repr(arg.lstrip("+").partition("=")[0]) in message and suggestion in message
 
 
 def test_known_keys_groups_and_hydra_settings_pass():
-    assert unknown_key(["+experiment=fig3", "+fig3=bn_x5", "data=synthetic", "norm=paper", "model.bn=pre,none",
-                        "model.norm.momentum=0.2", "report.claims.0.op=<", "hydra.sweep.dir=/x",
-                        "hydra/launcher=joblib", "seed=1,2", "~report.paper_table", "-m"], GROUPS) is None
+    assert (
+        unknown_key(
+            [
+                "+experiment=fig3",
+                "+fig3=bn_x5",
+                "data=synthetic",
+                "norm=paper",
+                "model.bn=pre,none",
+                "model.norm.momentum=0.2",
+                "report.claims.0.op=<",
+                "hydra.sweep.dir=/x",
+                "hydra/launcher=joblib",
+                "seed=1,2",
+                "~report.paper_table",
+                "-m",
+            ],
+            GROUPS,
+        )
+        is None
+    )
 
 
 @pytest.mark.slow
 def test_bnrepro_train_with_a_mistyped_key_answers_in_one_line(tmp_path):
     done = bnrepro("train", "model.bnn=pre", cwd=tmp_path)
     assert done.returncode == 1
-    assert done.stderr.strip() == ("error: no config key 'model.bnn' (in model.bnn=pre); did you mean model.bn? "
-                                   "(or model.bn_affine, model.norm)")
+    assert done.stderr.strip() == (
+        "error: no config key 'model.bnn' (in model.bnn=pre); did you mean model.bn? (or model.bn_affine, model.norm)"
+    )
     assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow
 def test_ctrl_c_while_starting_prints_one_line_and_exits_130(tmp_path):
-    train = subprocess.Popen([sys.executable, "-m", "bnrepro", "train", "+experiment=fig3", "data=synthetic",
-                              f"out_dir={tmp_path / 'runs'}"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    train = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bnrepro",
+            "train",
+            "+experiment=fig3",
+            "data=synthetic",
+            f"out_dir={tmp_path / 'runs'}",
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.0)  # importing and composing: seconds, on any machine
     train.send_signal(signal.SIGINT)
     _, err = train.communicate(timeout=120)
@@ -59,8 +93,7 @@ def test_ctrl_c_while_starting_prints_one_line_and_exits_130(tmp_path):
 
 
 def test_a_packs_arm_is_the_swept_overrides_its_runs_share(tmp_path):
-    runs = [["+experiment=x", "norm=paper", "model.bn=pre", "optim.lr=0.1", f"seed={s}", "device=cpu"]
-            for s in (1, 2)]
+    runs = [["+experiment=x", "norm=paper", "model.bn=pre", "optim.lr=0.1", f"seed={s}", "device=cpu"] for s in (1, 2)]
     write_pack(tmp_path, Pack(0, ["a", "b"], runs, ("model.norm.kind", "model.bn", "seed")))
     assert pack_arm(pack_dir(tmp_path, 0)) == "norm=paper model.bn=pre"
     write_pack(tmp_path, Pack(1, ["c"], [["seed=1"]], ("seed",)))
@@ -72,7 +105,10 @@ def test_training_lines_name_the_arm_and_nothing_else_changes(capsys):
     for line in ("fig3: step 1/3 (33%)", "SIGINT: stopping after this step", "  runs/fig3/t/a: completed"):
         log(line)
     assert capsys.readouterr().err.splitlines() == [
-        "fig3 [+fig3=bn_x5]: step 1/3 (33%)", "SIGINT: stopping after this step", "  runs/fig3/t/a: completed"]
+        "fig3 [+fig3=bn_x5]: step 1/3 (33%)",
+        "SIGINT: stopping after this step",
+        "  runs/fig3/t/a: completed",
+    ]
 
 
 def test_the_resume_hint_names_the_sweep_directory(capsys, tmp_path):
@@ -92,8 +128,12 @@ def test_a_sweeps_jobs_are_the_configs_hydra_composes_for_each(tmp_path):
     from bnrepro.launch.app import conf_dir
     from bnrepro.launch.sweep import Composer, typed
 
-    jobs = [["+experiment=sigmoid10", f"+sigmoid10={variant}", f"model.bn={bn}", f"seed={seed}", "optim.lr=0.05"]
-            for variant in ("modern", "classic") for bn in ("none", "pre") for seed in (1, 2)]
+    jobs = [
+        ["+experiment=sigmoid10", f"+sigmoid10={variant}", f"model.bn={bn}", f"seed={seed}", "optim.lr=0.05"]
+        for variant in ("modern", "classic")
+        for bn in ("none", "pre")
+        for seed in (1, 2)
+    ]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         master = compose("train", return_hydra_config=True)

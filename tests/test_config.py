@@ -1,4 +1,5 @@
 """Configs: every experiment composes; bad values fail early, clearly, leaving nothing behind."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,19 +37,22 @@ def test_every_experiment_file_opens_with_its_documentation(name):
     assert not missing_fields(text), f"{name}.yaml's header comment does not say its {missing_fields(text)}"
 
 
-@pytest.mark.parametrize("overrides, key, allowed", [
-    ({"optim__lr": -1.0}, "optim.lr", "> 0"),
-    ({"model__dropout": 1.0}, "model.dropout", "[0, 1)"),
-    ({"model__bn": "pre", "train__batch_size": 1}, "train.batch_size", ">= 2"),
-    ({"probes__unit": 16}, "probes.unit", "model.width=16"),
-    ({"model__arch": "convnet", "model__depth": 12}, "model.depth", "pool"),
-    ({"train__threads": 0}, "train.threads", ">= 1"),
-    ({"optim__kind": "adam", "optim__betas": [0.9, 1.0]}, "optim.betas", "two numbers in [0, 1)"),
-    ({"optim__betas": [0.9]}, "optim.betas", "two numbers in [0, 1)"),
-    ({"optim__kind": "rmsprop", "optim__alpha": 1.0}, "optim.alpha", "[0, 1)"),
-    ({"optim__kind": "rmsprop", "optim__eps": 0.0}, "optim.eps", "> 0"),
-    ({"optim__kind": "adam", "optim__momentum": 0.9}, "optim.momentum", "optim.betas[0]"),
-])
+@pytest.mark.parametrize(
+    "overrides, key, allowed",
+    [
+        ({"optim__lr": -1.0}, "optim.lr", "> 0"),
+        ({"model__dropout": 1.0}, "model.dropout", "[0, 1)"),
+        ({"model__bn": "pre", "train__batch_size": 1}, "train.batch_size", ">= 2"),
+        ({"probes__unit": 16}, "probes.unit", "model.width=16"),
+        ({"model__arch": "convnet", "model__depth": 12}, "model.depth", "pool"),
+        ({"train__threads": 0}, "train.threads", ">= 1"),
+        ({"optim__kind": "adam", "optim__betas": [0.9, 1.0]}, "optim.betas", "two numbers in [0, 1)"),
+        ({"optim__betas": [0.9]}, "optim.betas", "two numbers in [0, 1)"),
+        ({"optim__kind": "rmsprop", "optim__alpha": 1.0}, "optim.alpha", "[0, 1)"),
+        ({"optim__kind": "rmsprop", "optim__eps": 0.0}, "optim.eps", "> 0"),
+        ({"optim__kind": "adam", "optim__momentum": 0.9}, "optim.momentum", "optim.betas[0]"),
+    ],
+)
 def test_range_checks_name_the_key(overrides, key, allowed):
     with pytest.raises(ConfigError) as err:
         validate(tiny(**overrides))
@@ -112,8 +116,12 @@ def test_reproduce_refuses_command_line_reductions_into_results(tmp_path):
 
     from conftest import REPO
 
-    done = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh"), "--set", "mnist_fig1:train.steps=10",
-                           "mnist_fig1"], capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "reproduce.sh"), "--set", "mnist_fig1:train.steps=10", "mnist_fig1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert done.returncode == 2 and "results/ holds no command-line reductions" in done.stderr
     assert "conf/profile/" in done.stderr
 

@@ -1,4 +1,5 @@
 """Data: file formats, checksums, sources, resident tensors."""
+
 from __future__ import annotations
 
 import gzip
@@ -40,8 +41,12 @@ def test_truncated_idx_file_is_refused(tmp_path):
 
 def write_cifar_batch(path: Path, n: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    batch = {b"batch_label": b"testing", b"labels": rng.integers(0, 10, n).tolist(),
-             b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"filenames": [b"x.png"] * n}
+    batch = {
+        b"batch_label": b"testing",
+        b"labels": rng.integers(0, 10, n).tolist(),
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        b"filenames": [b"x.png"] * n,
+    }
     with open(path, "wb") as f:
         pickle.dump(batch, f, protocol=2)
 
@@ -55,8 +60,13 @@ def fake_cifar(tmp_path, monkeypatch):
         write_cifar_batch(folder / name, 20, seed=i)
     checksums = {name: md5(folder / name) for name in sources.CIFAR10_FILES}
     spec = sources.SPECS["cifar10"]
-    monkeypatch.setitem(sources.SPECS, "cifar10", sources.DatasetSpec(
-        spec.name, spec.subdir, checksums, (sources.Source("local archive", sources._cifar_archive),), spec.advice))
+    monkeypatch.setitem(
+        sources.SPECS,
+        "cifar10",
+        sources.DatasetSpec(
+            spec.name, spec.subdir, checksums, (sources.Source("local archive", sources._cifar_archive),), spec.advice
+        ),
+    )
     return tmp_path
 
 

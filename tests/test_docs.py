@@ -1,4 +1,5 @@
 """The generated docs: the tag glossary explains every tag a run logs, and docs/ is current."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -37,9 +38,21 @@ def glossary_patterns() -> list[re.Pattern]:
 def test_every_logged_tag_is_in_the_glossary(tmp_path):
     from bnrepro.run.probes import PROBES
 
-    cfg = tiny(model__bn="pre", probes__hist_every=10, probes__pictures=True, eval__compare_stats=True, eval__batch_sizes=[1, 16],
-               probes__which=sorted(PROBES), probes__initial=True, eval__variance_shift=True, eval__train_gap=True, model__bias=True,
-               probes__ics_every=10, probes__landscape_every=10, probes__landscape_sizes=2)
+    cfg = tiny(
+        model__bn="pre",
+        probes__hist_every=10,
+        probes__pictures=True,
+        eval__compare_stats=True,
+        eval__batch_sizes=[1, 16],
+        probes__which=sorted(PROBES),
+        probes__initial=True,
+        eval__variance_shift=True,
+        eval__train_gap=True,
+        model__bias=True,
+        probes__ics_every=10,
+        probes__landscape_every=10,
+        probes__landscape_sizes=2,
+    )
     train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()
@@ -82,8 +95,11 @@ def test_train_help_lists_every_key_with_its_default_range_and_help(tmp_path):
 def _anchors(document) -> set[str]:
     """GitHub's anchors of a markdown file's headings: lower case, punctuation dropped, spaces as hyphens."""
     text = re.sub(r"```.*?```", "", document.read_text(), flags=re.S)
-    return {re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
-            for line in text.splitlines() if line.startswith("#")}
+    return {
+        re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in text.splitlines()
+        if line.startswith("#")
+    }
 
 
 def test_the_readme_is_a_front_door_that_links_its_docs():

@@ -3,6 +3,7 @@ checkpoint's, a resume beside a running train, hostile summaries and pack files,
 disk, a read-only sweep, unreadable checkpoints and a killed checkpoint write's leftovers.
 The disk-full and read-only tests need a tmpfs mount (root); they are skipped with the
 reason where the machine refuses it."""
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,14 @@ def edit_summary(run_dir: Path, **changes) -> None:
 
 
 def popen(args: list[str], cwd: Path, env: dict | None = None, *, command: str = "train") -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bnrepro", command, *args], cwd=cwd,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bnrepro", command, *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_until(condition, proc: subprocess.Popen, timeout: float = 240) -> None:
@@ -69,8 +75,18 @@ def test_other_code_than_the_checkpoints_is_refused_unless_allowed_and_both_are_
     env = slow_steps(tmp_path, 0.004)
     env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
     sweep = tmp_path / "sweep"
-    proc = popen([*TINY, "train.steps=2000", "train.checkpoint_every=50", "train.checkpoint_min_s=0", "seed=1",
-                  f"hydra.sweep.dir={sweep}"], tmp_path, env)
+    proc = popen(
+        [
+            *TINY,
+            "train.steps=2000",
+            "train.checkpoint_every=50",
+            "train.checkpoint_min_s=0",
+            "seed=1",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+        env,
+    )
     wait_until(lambda: (sweep / "seed=1" / "checkpoint.pt").exists(), proc)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=300)
@@ -89,8 +105,11 @@ def test_other_code_than_the_checkpoints_is_refused_unless_allowed_and_both_are_
 def test_a_resume_beside_a_running_train_and_the_train_each_skip_the_group_the_other_trains(tmp_path):
     sweep = tmp_path / "sweep"
     env = slow_steps(tmp_path, 0.004)
-    train = popen([*TINY, "train.steps=1500", "train.eval_every=500", "model.bn=none,pre", "seed=1",
-                   f"hydra.sweep.dir={sweep}"], tmp_path, env)
+    train = popen(
+        [*TINY, "train.steps=1500", "train.eval_every=500", "model.bn=none,pre", "seed=1", f"hydra.sweep.dir={sweep}"],
+        tmp_path,
+        env,
+    )
     first = sweep / "bn=none_seed=1"
     wait_until(lambda: (first / "summary.json").exists() and summary(first)["status"] == "running", train)
     resume = popen([str(sweep)], tmp_path, env, command="resume")  # takes the pending pack bn=pre
@@ -161,8 +180,9 @@ def test_unreadable_checkpoints_say_why_and_a_killed_writes_leftovers_go(finishe
 def tmpfs(tmp_path):
     mount = tmp_path / "mnt"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2500k", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2500k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip() or made.returncode}")
     yield mount
@@ -171,8 +191,17 @@ def tmpfs(tmp_path):
 
 def test_a_full_disk_is_named_enospc_in_the_failed_summary(tmp_path, tmpfs):
     sweep = tmpfs / "sweep"  # 3 layers of 500 units: a checkpoint of ~3.5 MB on a 2.5 MB disk
-    done = bnrepro("train", *TINY, "model.width=500", "model.depth=3", "train.steps=30", "train.checkpoint_every=10",
-                   "train.checkpoint_min_s=0", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    done = bnrepro(
+        "train",
+        *TINY,
+        "model.width=500",
+        "model.depth=3",
+        "train.steps=30",
+        "train.checkpoint_every=10",
+        "train.checkpoint_min_s=0",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 1, done.stderr[-3000:]
     failed = summary(sweep / "seed=0")
     assert failed["status"] == "failed" and "ENOSPC" in failed["error"], failed["error"]

@@ -1,6 +1,7 @@
 """Every way a group's attempt ends, decided by run.ending.decide on its own (no training):
 each run's final status, the attempt's `ended_as`, and what train_runs does next; and how
 the attempt that resumes a checkpoint records the one before it."""
+
 from __future__ import annotations
 
 import pickle
@@ -19,48 +20,84 @@ def outcome(ending) -> tuple:
     return ending.statuses, ending.ended_as, ending.signal, ending.error, ending.exit, ending.hand_on
 
 
-@pytest.mark.parametrize("statuses, kwargs, expected", [
-    # every step and the end-of-run records done: completed; a run that diverged stays so
-    (("running", "running"), dict(records_written=True),
-     (("completed", "completed"), "finished", None, None, Exit.RETURN, False)),
-    (("diverged", "running"), dict(records_written=True),
-     (("diverged", "completed"), "finished", None, None, Exit.RETURN, False)),
-    # every run diverged: the loop stops early, nothing left to train
-    (("diverged", "diverged"), dict(records_written=False),
-     (("diverged", "diverged"), "finished", None, None, Exit.RETURN, False)),
-    # a stop signal mid-run: interrupted, and the sweep stops
-    (("running", "diverged"), dict(records_written=False, received=TERM),
-     (("interrupted", "diverged"), "interrupted", "SIGTERM", None, Exit.STOPPED, False)),
-    # SLURM's warning with submitit's handler: handed on (it requeues the job) ...
-    (("running",), dict(records_written=False, received=USR2, owned=True),
-     (("interrupted",), "interrupted", "SIGUSR2", None, Exit.STOPPED, True)),
-    # ... unless the group finished anyway: its job ends normally
-    (("running",), dict(records_written=True, received=USR2, owned=True),
-     (("completed",), "finished", "SIGUSR2", None, Exit.RETURN, False)),
-    # issue 28 item 3: a signal after the last step: completed, and said so (RunsFinished)
-    (("running", "running"), dict(records_written=True, received=TERM),
-     (("completed", "completed"), "finished", "SIGTERM", None, Exit.FINISHED_THEN_STOPPED, False)),
-    # a run's files could not be written (it says failed): no exception, the summaries returned
-    (("failed",), dict(records_written=True), (("failed",), "interrupted", None, None, Exit.RETURN, False)),
-])
+@pytest.mark.parametrize(
+    "statuses, kwargs, expected",
+    [
+        # every step and the end-of-run records done: completed; a run that diverged stays so
+        (
+            ("running", "running"),
+            dict(records_written=True),
+            (("completed", "completed"), "finished", None, None, Exit.RETURN, False),
+        ),
+        (
+            ("diverged", "running"),
+            dict(records_written=True),
+            (("diverged", "completed"), "finished", None, None, Exit.RETURN, False),
+        ),
+        # every run diverged: the loop stops early, nothing left to train
+        (
+            ("diverged", "diverged"),
+            dict(records_written=False),
+            (("diverged", "diverged"), "finished", None, None, Exit.RETURN, False),
+        ),
+        # a stop signal mid-run: interrupted, and the sweep stops
+        (
+            ("running", "diverged"),
+            dict(records_written=False, received=TERM),
+            (("interrupted", "diverged"), "interrupted", "SIGTERM", None, Exit.STOPPED, False),
+        ),
+        # SLURM's warning with submitit's handler: handed on (it requeues the job) ...
+        (
+            ("running",),
+            dict(records_written=False, received=USR2, owned=True),
+            (("interrupted",), "interrupted", "SIGUSR2", None, Exit.STOPPED, True),
+        ),
+        # ... unless the group finished anyway: its job ends normally
+        (
+            ("running",),
+            dict(records_written=True, received=USR2, owned=True),
+            (("completed",), "finished", "SIGUSR2", None, Exit.RETURN, False),
+        ),
+        # issue 28 item 3: a signal after the last step: completed, and said so (RunsFinished)
+        (
+            ("running", "running"),
+            dict(records_written=True, received=TERM),
+            (("completed", "completed"), "finished", "SIGTERM", None, Exit.FINISHED_THEN_STOPPED, False),
+        ),
+        # a run's files could not be written (it says failed): no exception, the summaries returned
+        (("failed",), dict(records_written=True), (("failed",), "interrupted", None, None, Exit.RETURN, False)),
+    ],
+)
 def test_how_a_group_ends(statuses, kwargs, expected):
     assert outcome(decide(statuses, **kwargs)) == expected
 
 
 def test_an_exception_fails_the_running_runs_by_name_and_is_raised_again():
     ending = decide(("running", "diverged"), False, error=ZeroDivisionError("a bug in the step"))
-    assert outcome(ending) == (("failed", "diverged"), "failed", None, "ZeroDivisionError: a bug in the step",
-                               Exit.RERAISE, False)
+    assert outcome(ending) == (
+        ("failed", "diverged"),
+        "failed",
+        None,
+        "ZeroDivisionError: a bug in the step",
+        Exit.RERAISE,
+        False,
+    )
     # even with a signal received before it: the exception is what callers see, nothing is handed on
     assert decide(("running",), False, error=OSError("disk full"), received=USR2, owned=True).exit is Exit.RERAISE
 
 
-@pytest.mark.parametrize("error, exit", [(KeyboardInterrupt(), Exit.CTRL_C), (SystemExit(1), Exit.RERAISE),
-                                         (Interrupted(TERM), Exit.RERAISE)])
+@pytest.mark.parametrize(
+    "error, exit",
+    [(KeyboardInterrupt(), Exit.CTRL_C), (SystemExit(1), Exit.RERAISE), (Interrupted(TERM), Exit.RERAISE)],
+)
 def test_ctrl_c_and_system_exit_interrupt_they_do_not_fail(error, exit):
     ending = decide(("running",), False, error=error)
-    assert (ending.statuses, ending.ended_as, ending.error, ending.exit) == (("interrupted",), "interrupted", None,
-                                                                            exit)
+    assert (ending.statuses, ending.ended_as, ending.error, ending.exit) == (
+        ("interrupted",),
+        "interrupted",
+        None,
+        exit,
+    )
     assert ending.signal == ("SIGTERM" if isinstance(error, Interrupted) else None)
 
 
@@ -75,21 +112,27 @@ def test_runs_finished_is_an_interruption_that_says_so_across_a_process_boundary
 
 # ---- resumed: the attempt before, as the one that resumes its checkpoint records it
 
+
 def _resumed(said: str | None) -> dict:
     attempt = {"pid": 7, "started": "t0", "ended_as": "running", "steps_to": 10}
-    summary = {"updated": "t1", "attempts": [] if said is None else
-               [{**attempt, "ended_as": said, "ended": "t2", "signal": "SIGTERM"}]}
+    summary = {
+        "updated": "t1",
+        "attempts": [] if said is None else [{**attempt, "ended_as": said, "ended": "t2", "signal": "SIGTERM"}],
+    }
     (earlier,) = earlier_attempts({"attempts": [attempt], "step": 20}, summary)
     return earlier
 
 
-@pytest.mark.parametrize("said, ended_as, ended", [
-    ("interrupted", "interrupted", "t2"),  # it said so itself
-    ("failed", "failed", "t2"),
-    ("running", "killed", "t1"),  # kill -9 mid-run: its summary still says running
-    (None, "killed", "t1"),
-    ("finished", "killed", "t1"),  # issue 28 item 4: killed while writing its end-of-run files
-])
+@pytest.mark.parametrize(
+    "said, ended_as, ended",
+    [
+        ("interrupted", "interrupted", "t2"),  # it said so itself
+        ("failed", "failed", "t2"),
+        ("running", "killed", "t1"),  # kill -9 mid-run: its summary still says running
+        (None, "killed", "t1"),
+        ("finished", "killed", "t1"),  # issue 28 item 4: killed while writing its end-of-run files
+    ],
+)
 def test_a_resumed_attempt_records_how_the_one_before_ended(said, ended_as, ended):
     earlier = _resumed(said)
     assert (earlier["ended_as"], earlier["ended"], earlier["steps_to"]) == (ended_as, ended, 20)

@@ -1,5 +1,6 @@
 """Every experiment file: composed from its YAML, its own sweep pinning each claim, and a
 fast dev run (a few steps on synthetic data) of one configuration of its sweep."""
+
 from __future__ import annotations
 
 import itertools
@@ -16,8 +17,15 @@ from bnrepro.run.loop import train_runs
 from conftest import REPO, train_changed_experiment
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
-FAST = ["data=synthetic", "device=cpu", "train.steps=4", "train.log_every=2", "train.eval_every=2",
-        "probes.hist_every=0", "train.progress=false"]
+FAST = [
+    "data=synthetic",
+    "device=cpu",
+    "train.steps=4",
+    "train.log_every=2",
+    "train.eval_every=2",
+    "probes.hist_every=0",
+    "train.progress=false",
+]
 
 
 def _compose(overrides: list[str], hydra: bool = False):
@@ -30,8 +38,7 @@ def _file_sweep(name: str) -> list[list[str]]:
     """The experiment file's own sweep, expanded: one override list per job (one seed:
     seeds never make configurations differ, and composing is what takes the time)."""
     params = _compose([f"+experiment={name}"], hydra=True).hydra.sweeper.params or {}
-    grid = [[f"{key}={value}" for value in str(values).split(",")] for key, values in params.items()
-            if key != "seed"]
+    grid = [[f"{key}={value}" for value in str(values).split(",")] for key, values in params.items() if key != "seed"]
     return [list(job) for job in itertools.product(*grid)]
 
 
@@ -39,8 +46,9 @@ def _file_sweep(name: str) -> list[list[str]]:
 IN_FAST_SET = ("sigmoid10", "mnist_fig1")
 
 
-@pytest.mark.parametrize("name", [name if name in IN_FAST_SET else pytest.param(name, marks=pytest.mark.slow)
-                                  for name in EXPERIMENTS])
+@pytest.mark.parametrize(
+    "name", [name if name in IN_FAST_SET else pytest.param(name, marks=pytest.mark.slow) for name in EXPERIMENTS]
+)
 def test_an_experiment_file_composes_pins_its_claims_and_trains_a_few_steps(name, tmp_path):
     jobs = _file_sweep(name)
     assert jobs, f"{name}: no sweep"
@@ -55,20 +63,30 @@ def test_an_experiment_file_composes_pins_its_claims_and_trains_a_few_steps(name
 
 
 def test_a_claim_that_pools_configurations_is_an_error_naming_it():
-    flats = [{"model.bn": bn, "model.init_gain": gain, "seed": seed}
-             for bn in ("none", "pre") for gain in (1, 4) for seed in (1, 2)]
+    flats = [
+        {"model.bn": bn, "model.init_gain": gain, "seed": seed}
+        for bn in ("none", "pre")
+        for gain in (1, 4)
+        for seed in (1, 2)
+    ]
     claim = {"text": "BN helps", "where": "model.bn=pre", "than": "model.bn=none"}
     assert arms.spread_keys(flats, claim) == ["model.init_gain"]
     with pytest.raises(ConfigError, match="'BN helps'.*model.init_gain"):
         arms.check_claims(flats, [claim])
-    arms.check_claims(flats, [{**claim, "where": "model.bn=pre,model.init_gain=1",
-                               "than": "model.bn=none,model.init_gain=1"}])
+    arms.check_claims(
+        flats, [{**claim, "where": "model.bn=pre,model.init_gain=1", "than": "model.bn=none,model.init_gain=1"}]
+    )
 
 
 @pytest.mark.slow
 def test_bnrepro_train_refuses_an_experiment_file_whose_sweep_leaves_a_claim_unpinned(tmp_path):
-    done = train_changed_experiment(tmp_path, "sigmoid10", "      model.bn: none,pre\n",
-                                    "      model.bn: none,pre\n      model.init_gain: 1,4\n", *FAST)
+    done = train_changed_experiment(
+        tmp_path,
+        "sigmoid10",
+        "      model.bn: none,pre\n",
+        "      model.bn: none,pre\n      model.init_gain: 1,4\n",
+        *FAST,
+    )
     assert done.returncode != 0
     assert "pools configurations" in done.stderr and "model.init_gain" in done.stderr
     assert not (tmp_path / "runs").exists()  # refused before anything was created

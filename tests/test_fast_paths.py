@@ -1,5 +1,6 @@
 """The CPU's fast paths compute what the plain paths compute: conv activations stored
 channels-last, evaluation in bounded chunks, the allocator kept from returning memory."""
+
 from __future__ import annotations
 
 import subprocess
@@ -20,9 +21,19 @@ from conftest import tiny
 
 # fig3's kind of net, small: BN before ReLU, a hidden-layer dropout (convnet) or dropout
 # before the classifier (vgg), random crops and flips, momentum and weight decay.
-CONV = dict(model__bn="pre", model__activation="relu", model__init="kaiming", model__width=4, model__depth=4,
-            model__pool_every=2, data__augment=True, data__augment_pad=2, optim__momentum=0.9,
-            optim__weight_decay=1e-3, train__batch_size=8)
+CONV = dict(
+    model__bn="pre",
+    model__activation="relu",
+    model__init="kaiming",
+    model__width=4,
+    model__depth=4,
+    model__pool_every=2,
+    data__augment=True,
+    data__augment_pad=2,
+    optim__momentum=0.9,
+    optim__weight_decay=1e-3,
+    train__batch_size=8,
+)
 
 
 def _trained(cfgs, channels_last: bool, steps: int = 6):
@@ -32,8 +43,14 @@ def _trained(cfgs, channels_last: bool, steps: int = 6):
     model.channels_last = channels_last
     sampler = Sampler(model.seeds, len(data.train_y), cfgs[0].train.batch_size)
     sampler.start_epoch(0)
-    state = StepState(model, StackedSGD(model.layout, [c.optim for c in cfgs], steps, torch.device("cpu")),
-                      sampler, data, 0, augment=(2, True))
+    state = StepState(
+        model,
+        StackedSGD(model.layout, [c.optim for c in cfgs], steps, torch.device("cpu")),
+        sampler,
+        data,
+        0,
+        augment=(2, True),
+    )
     outs = [train_step(state, probe=t % 3 == 0) for t in range(steps)]
     return model, data, state, [o for o in outs if o is not None]
 
@@ -54,13 +71,16 @@ def two_threads():
 
 @pytest.mark.parametrize("arch, runs", [("vgg", 1), ("vgg", 2), ("convnet", 2)])
 def test_channels_last_trains_and_evaluates_as_the_plain_layout_does(arch, runs, two_threads):
-    cfgs = [tiny(model__arch=arch, seed=s, model__dropout=0.3 if arch == "convnet" else 0.2, **CONV)
-            for s in range(1, runs + 1)]
+    cfgs = [
+        tiny(model__arch=arch, seed=s, model__dropout=0.3 if arch == "convnet" else 0.2, **CONV)
+        for s in range(1, runs + 1)
+    ]
     fast, data, fast_state, fast_probes = _trained(cfgs, channels_last=True)
     plain, _, plain_state, plain_probes = _trained(cfgs, channels_last=False)
     # the fast path really is channels-last (the first layer's single input channel included)
-    assert all(z.transpose(0, 1).flatten(1, 2).is_contiguous(memory_format=torch.channels_last)
-               for z in fast_probes[-1].z)
+    assert all(
+        z.transpose(0, 1).flatten(1, 2).is_contiguous(memory_format=torch.channels_last) for z in fast_probes[-1].z
+    )
     assert not plain_probes[-1].z[0].transpose(0, 1).flatten(1, 2).is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(fast_state.sums, plain_state.sums, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(fast.params, plain.params, rtol=1e-4, atol=1e-5)
@@ -101,8 +121,10 @@ def test_training_on_the_cpu_stops_paying_page_faults_for_buffers_it_reuses():
     add ~250-900 a step (measured: 27,000-94,000 in 100 steps). At 10 steps and 5x one CI run
     failed on 3,214 vs 12,184."""
     script = CHILD.format(tests=str(Path(__file__).parent))
-    children = {mode: subprocess.Popen([sys.executable, "-c", script, mode], stdout=subprocess.PIPE, text=True)
-                for mode in ("default", "kept")}
+    children = {
+        mode: subprocess.Popen([sys.executable, "-c", script, mode], stdout=subprocess.PIPE, text=True)
+        for mode in ("default", "kept")
+    }
     faults = {mode: int(child.communicate(timeout=600)[0].split()[-1]) for mode, child in children.items()}
     assert faults["kept"] * 4 < faults["default"], faults
 
@@ -110,8 +132,16 @@ def test_training_on_the_cpu_stops_paying_page_faults_for_buffers_it_reuses():
 def test_evaluation_on_the_cpu_feeds_bounded_chunks_and_scores_as_one_pass():
     """train.eval_batch_size (10,000) test images at once held gigabytes per conv layer on the
     CPU; chunks are bounded there (evaluation.CPU_CHUNK_VALUES) and give the same scores."""
-    cfg = tiny(model__arch="vgg", model__bn="pre", model__width=16, model__depth=2, data__synthetic_test=2000,
-               eval__compare_stats=True, eval__population_batches=2, eval__batch_sizes=[50])
+    cfg = tiny(
+        model__arch="vgg",
+        model__bn="pre",
+        model__width=16,
+        model__depth=2,
+        data__synthetic_test=2000,
+        eval__compare_stats=True,
+        eval__population_batches=2,
+        eval__batch_sizes=[50],
+    )
     data = load(cfg.data, torch.device("cpu"))
     model = StackedNet([cfg.model, cfg.model], [1, 2], data.input_shape, data.classes)
     sizes = []
@@ -125,8 +155,9 @@ def test_evaluation_on_the_cpu_feeds_bounded_chunks_and_scores_as_one_pass():
     for stats in ("moving", "population", "batch"):
         one_pass = evaluation.evaluate(model, data, len(data.test_y), stats, cfg.train.batch_size)
         torch.testing.assert_close(chunked[f"test_stats/{stats}_acc"], one_pass[1])
-    torch.testing.assert_close(chunked["test_batch_stats/bs_0050_acc"],
-                               evaluation.evaluate(model, data, len(data.test_y), "batch", 50)[1])
+    torch.testing.assert_close(
+        chunked["test_batch_stats/bs_0050_acc"], evaluation.evaluate(model, data, len(data.test_y), "batch", 50)[1]
+    )
 
 
 @pytest.mark.parametrize("arch, threads, expected", [("mlp", None, 1), ("vgg", None, "all"), ("mlp", 2, 2)])
@@ -139,8 +170,9 @@ def test_a_cpu_group_trains_on_train_threads_and_gives_the_setting_back(tmp_path
     torch.set_num_threads(3)  # a setting of the caller's own, not the machine's core count
     try:
         extra = dict(model__arch="vgg", model__depth=2, model__width=4) if arch == "vgg" else {}
-        (summary,) = train_runs([tiny(train__steps=2, train__threads=threads, **extra)], [tmp_path / "run"],
-                                log=lambda m: None)
+        (summary,) = train_runs(
+            [tiny(train__steps=2, train__threads=threads, **extra)], [tmp_path / "run"], log=lambda m: None
+        )
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)

@@ -1,5 +1,6 @@
 """Faults done to real `bnrepro` processes: kill -9, SIGTERM, SIGHUP, SIGUSR1, a double
 Ctrl-C, concurrent launches, path escapes; and what `bnrepro resume` makes of them."""
+
 from __future__ import annotations
 
 import json
@@ -18,17 +19,43 @@ from conftest import bnrepro
 
 pytestmark = pytest.mark.slow
 
-TINY = ["data=synthetic", "data.synthetic_train=256", "data.synthetic_test=128", "device=cpu", "model.width=16",
-        "train.batch_size=16", "train.log_every=10", "train.eval_every=50", "probes.hist_every=0",
-        "optim.momentum=0.9", "model.dropout=0.1"]
-TIMING = {"wall_time_s", "setup_time_s", "steps_per_s", "updated", "finished", "started", "pid", "resumed_from",
-          "command", "attempts"}
+TINY = [
+    "data=synthetic",
+    "data.synthetic_train=256",
+    "data.synthetic_test=128",
+    "device=cpu",
+    "model.width=16",
+    "train.batch_size=16",
+    "train.log_every=10",
+    "train.eval_every=50",
+    "probes.hist_every=0",
+    "optim.momentum=0.9",
+    "model.dropout=0.1",
+]
+TIMING = {
+    "wall_time_s",
+    "setup_time_s",
+    "steps_per_s",
+    "updated",
+    "finished",
+    "started",
+    "pid",
+    "resumed_from",
+    "command",
+    "attempts",
+}
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.Popen([sys.executable, "-m", "bnrepro", "train", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bnrepro", "train", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 300) -> None:
@@ -52,8 +79,14 @@ def results(run_dir: Path) -> tuple[pd.DataFrame, dict]:
 
 
 def test_kill_9_mid_run_then_resume_gives_the_uninterrupted_results(tmp_path):
-    args = [*TINY, "train.steps=400", "train.checkpoint_every=45", "train.checkpoint_min_s=0",
-            "seed=1,2", f"out_dir={tmp_path}"]
+    args = [
+        *TINY,
+        "train.steps=400",
+        "train.checkpoint_every=45",
+        "train.checkpoint_min_s=0",
+        "seed=1,2",
+        f"out_dir={tmp_path}",
+    ]
     bnrepro("train", *args, f"hydra.sweep.dir={tmp_path / 'plain'}", cwd=tmp_path, check=True)
     killed = tmp_path / "killed"
     proc = start(*args, f"hydra.sweep.dir={killed}", cwd=tmp_path)
@@ -123,8 +156,7 @@ def test_path_escapes_and_hydra_run_dir_are_refused_and_leave_nothing(tmp_path):
     for name in ("../x", "/abs", "a/b"):
         done = bnrepro("train", *TINY, f"name={name}", f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
         assert done.returncode != 0 and "must be a plain name" in done.stderr
-    done = bnrepro("train", *TINY, f"hydra.run.dir={tmp_path / 'here'}", f"out_dir={tmp_path / 'runs'}",
-                   cwd=tmp_path)
+    done = bnrepro("train", *TINY, f"hydra.run.dir={tmp_path / 'here'}", f"out_dir={tmp_path / 'runs'}", cwd=tmp_path)
     assert done.returncode != 0 and "hydra.sweep.dir" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
@@ -144,13 +176,23 @@ def test_resume_beside_a_running_sweep_is_refused_and_two_resumes_never_share_a_
     proc.communicate(timeout=300)
     assert status(first) == "interrupted"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    racers = [subprocess.Popen([sys.executable, "-m", "bnrepro", "resume", str(sweep)], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bnrepro", "resume", str(sweep)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outcomes = [(r.wait(timeout=300), r.communicate()[1]) for r in racers]
     assert sorted(code for code, _ in outcomes)[0] == 0, outcomes
     for code, err in outcomes:  # the loser was busy, not broken: it says so, and no --restart-group
-        assert code == 0 or (code == BUSY_EXIT and "skipped, busy (try later)" in err
-                             and "restart-group" not in err), err[-2000:]
+        assert code == 0 or (code == BUSY_EXIT and "skipped, busy (try later)" in err and "restart-group" not in err), (
+            err[-2000:]
+        )
     for run in ("seed=1", "seed=2"):
         assert status(sweep / run) == "completed"
         events = EventAccumulator(str(sweep / run), size_guidance={"scalars": 0})
@@ -162,8 +204,16 @@ def _signal_while_finishing(tmp_path: Path, sig: int):
     """Three runs trained together, each drawing its end-of-run pictures; `sig` once the first
     run's final summary is written (after the last step, while the others write theirs)."""
     sweep = tmp_path / "sweep"
-    proc = start(*TINY, "train.steps=30", "train.checkpoint_every=10", "train.checkpoint_min_s=0",
-                 "probes.pictures=true", "seed=1,2,3", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    proc = start(
+        *TINY,
+        "train.steps=30",
+        "train.checkpoint_every=10",
+        "train.checkpoint_min_s=0",
+        "probes.pictures=true",
+        "seed=1,2,3",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
     wait_for(lambda: status(sweep / "seed=1") == "completed", proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=300)

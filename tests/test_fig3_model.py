@@ -1,6 +1,7 @@
 """The fig3 pieces that train: the VGG-style net, on-device augmentation, the section 4.2.1
 recipe keys and the exponential schedule. (vgg runs trained together match runs alone,
 with augmentation and the recipe keys differing: tests/test_model.py.)"""
+
 from __future__ import annotations
 
 import pytest
@@ -16,8 +17,14 @@ from bnrepro.stacked.optim import StackedSGD
 
 from conftest import tiny
 
-VGG = dict(model__arch="vgg", model__depth=4, model__width=4, model__pool_every=2, model__activation="relu",
-           model__init="kaiming")
+VGG = dict(
+    model__arch="vgg",
+    model__depth=4,
+    model__width=4,
+    model__pool_every=2,
+    model__activation="relu",
+    model__init="kaiming",
+)
 
 
 def vgg_net(cfgs):
@@ -33,8 +40,9 @@ def test_vgg_doubles_channels_per_block_and_normalizes_each_channel_before_the_n
     model(torch.randn(1, 16, 1, 28, 28), "train", taps=taps)
     for z in taps:  # [K, B, C, H, W]: zero mean, unit variance per channel over batch and positions
         torch.testing.assert_close(z.mean(dim=(1, 3, 4)), torch.zeros(z.shape[0], z.shape[2]), atol=1e-5, rtol=0)
-        torch.testing.assert_close(z.var(dim=(1, 3, 4), unbiased=False), torch.ones(z.shape[0], z.shape[2]),
-                                   atol=1e-3, rtol=0)
+        torch.testing.assert_close(
+            z.var(dim=(1, 3, 4), unbiased=False), torch.ones(z.shape[0], z.shape[2]), atol=1e-3, rtol=0
+        )
 
 
 def test_vgg_takes_cifar10_shaped_colour_images():
@@ -88,11 +96,23 @@ def test_augmentation_crops_and_flips_each_example_by_its_run_seed_and_step():
 
 def test_the_recipe_keys_change_the_optimizer_as_the_paper_says():
     layout = vgg_net([tiny(**VGG)]).layout
-    plain = tiny(optim__lr=0.1, optim__weight_decay=5e-4, optim__schedule="exponential", optim__decay_every=100,
-                 optim__decay_factor=0.1).optim
-    recipe = tiny(optim__lr=0.1, optim__weight_decay=5e-4, optim__schedule="exponential", optim__decay_every=100,
-                  optim__decay_factor=0.1, optim__lr_mult=5.0, optim__weight_decay_div=5.0,
-                  optim__decay_speedup=6.0).optim
+    plain = tiny(
+        optim__lr=0.1,
+        optim__weight_decay=5e-4,
+        optim__schedule="exponential",
+        optim__decay_every=100,
+        optim__decay_factor=0.1,
+    ).optim
+    recipe = tiny(
+        optim__lr=0.1,
+        optim__weight_decay=5e-4,
+        optim__schedule="exponential",
+        optim__decay_every=100,
+        optim__decay_factor=0.1,
+        optim__lr_mult=5.0,
+        optim__weight_decay_div=5.0,
+        optim__decay_speedup=6.0,
+    ).optim
     a = StackedSGD(layout, [plain], 100, torch.device("cpu"))
     b = StackedSGD(layout, [recipe], 100, torch.device("cpu"))
     assert b.weight_decay == pytest.approx(1e-4) and a.weight_decay == pytest.approx(5e-4)

@@ -1,4 +1,5 @@
 """The 'steps to reach accuracy X' metric and the table in the paper's Figure 3 format."""
+
 from __future__ import annotations
 
 import json
@@ -14,14 +15,37 @@ from bnrepro.report.tables import write_tables
 
 from conftest import tiny
 
-PAPER = {"baseline": "Baseline", "metric": "test/acc", "source": "paper 4.2.2", "paper_steps_unit": "M steps",
-         "rows": [{"variant": "Baseline", "paper_name": "Inception", "steps": 31.0, "best": 0.722},
-                  {"variant": "BN-x5", "paper_name": "BN-x5", "steps": 2.1, "best": 0.730},
-                  {"variant": "Sigmoid", "paper_name": "BN-x5-Sigmoid", "steps": None, "best": 0.698}]}
-CLAIMS = [{"text": "BN-x5 gets to the baseline's best sooner", "source": "", "metric": "steps_to_baseline_best",
-           "where": "variant=BN-x5", "op": "<", "than": "variant=Baseline", "value": None},
-          {"text": "reaches 0.8 sooner", "source": "", "metric": "test/acc:steps_to=0.8",
-           "where": "variant=BN-x5", "op": "<", "than": "variant=Baseline", "value": None}]
+PAPER = {
+    "baseline": "Baseline",
+    "metric": "test/acc",
+    "source": "paper 4.2.2",
+    "paper_steps_unit": "M steps",
+    "rows": [
+        {"variant": "Baseline", "paper_name": "Inception", "steps": 31.0, "best": 0.722},
+        {"variant": "BN-x5", "paper_name": "BN-x5", "steps": 2.1, "best": 0.730},
+        {"variant": "Sigmoid", "paper_name": "BN-x5-Sigmoid", "steps": None, "best": 0.698},
+    ],
+}
+CLAIMS = [
+    {
+        "text": "BN-x5 gets to the baseline's best sooner",
+        "source": "",
+        "metric": "steps_to_baseline_best",
+        "where": "variant=BN-x5",
+        "op": "<",
+        "than": "variant=Baseline",
+        "value": None,
+    },
+    {
+        "text": "reaches 0.8 sooner",
+        "source": "",
+        "metric": "test/acc:steps_to=0.8",
+        "where": "variant=BN-x5",
+        "op": "<",
+        "than": "variant=Baseline",
+        "value": None,
+    },
+]
 
 
 def fake_run(root: Path, variant: str, seed: int, curve: list[float], status: str = "completed") -> None:
@@ -29,10 +53,21 @@ def fake_run(root: Path, variant: str, seed: int, curve: list[float], status: st
     cfg["report"].update({"paper_table": PAPER, "claims": CLAIMS, "columns": ["test/acc:steps_to=0.8"]})
     steps = [100 * (i + 1) for i in range(len(curve))]
     cfg["train"]["eval_every"] = 100
-    summary = {"name": "fig", "status": status, "test_acc_final": curve[-1], "test_acc_best": max(curve),
-               "best_step": steps[curve.index(max(curve))], "steps_done": steps[-1], "device_name": "CPU",
-               "commit": "abc", "dirty": False, "command": "bnrepro train", "runs_trained_together": 1,
-               "config": cfg, "final": {"test/acc": curve[-1]}}
+    summary = {
+        "name": "fig",
+        "status": status,
+        "test_acc_final": curve[-1],
+        "test_acc_best": max(curve),
+        "best_step": steps[curve.index(max(curve))],
+        "steps_done": steps[-1],
+        "device_name": "CPU",
+        "commit": "abc",
+        "dirty": False,
+        "command": "bnrepro train",
+        "runs_trained_together": 1,
+        "config": cfg,
+        "final": {"test/acc": curve[-1]},
+    }
     run = root / f"{variant}_seed={seed}"
     run.mkdir(parents=True)
     (run / "summary.json").write_text(json.dumps(summary))
@@ -67,8 +102,11 @@ def test_paper_table_steps_speed_up_never_and_divergence(tmp_path):
     write_tables([runs], tmp_path / "results")
     text = (tmp_path / "results" / "fig.md").read_text()
     section = text.split("## In the paper's format", 1)[1].split("## Claims", 1)[0]
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
-            for line in section.splitlines() if line.startswith("| ") and not line.startswith("| variant")}
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| variant")
+    }
     assert "**0.8250**" in section and "minus 0.5 percentage points" in section
     assert rows["Baseline"][1] == "2 of 3 reached, median 400" and rows["Baseline"][2] == "1.0×"
     assert rows["BN-x5"][1] == "2 of 2 reached, median 150" and rows["BN-x5"][2] == "2.7×"
@@ -92,7 +130,17 @@ def test_tables_without_a_paper_table_have_no_paper_section(tmp_path):
     cfg = to_plain(tiny(name="plain"))
     run = tmp_path / "runs" / "r"
     run.mkdir(parents=True)
-    (run / "summary.json").write_text(json.dumps({"name": "plain", "status": "completed", "test_acc_final": 0.5,
-                                                  "test_acc_best": 0.5, "best_step": 1, "config": cfg}))
+    (run / "summary.json").write_text(
+        json.dumps(
+            {
+                "name": "plain",
+                "status": "completed",
+                "test_acc_final": 0.5,
+                "test_acc_best": 0.5,
+                "best_step": 1,
+                "config": cfg,
+            }
+        )
+    )
     write_tables([tmp_path / "runs"], tmp_path / "results")
     assert "paper's format" not in (tmp_path / "results" / "plain.md").read_text()

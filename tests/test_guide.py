@@ -1,5 +1,6 @@
 """docs/guide.md works as written: its files are written and its commands run, in order
 (each `bnrepro train` a few steps on synthetic data, into a temporary folder)."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,15 @@ import pytest
 
 from conftest import REPO, bnrepro
 
-FAST = ["data=synthetic", "device=cpu", "train.steps=4", "train.log_every=2", "train.eval_every=2",
-        "probes.hist_every=0", "train.progress=false"]
+FAST = [
+    "data=synthetic",
+    "device=cpu",
+    "train.steps=4",
+    "train.log_every=2",
+    "train.eval_every=2",
+    "probes.hist_every=0",
+    "train.progress=false",
+]
 
 
 def guide_steps() -> list[tuple[str, str]]:

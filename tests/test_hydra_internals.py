@@ -1,5 +1,6 @@
 """The behaviour of Hydra's internals that bnrepro relies on (bnrepro/launch/hydra_internals.py
 lists them): a Hydra upgrade that changes one fails here, naming it."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,8 +15,9 @@ from bnrepro.launch.outcomes import BUSY_EXIT, SweepNotFinished
 
 def test_the_basic_sweepers_grid_is_the_cross_product_with_the_first_key_slowest():
     overrides = OverridesParser.create().parse_overrides(["a=1,2", "b=x,y", "c=3"])
-    assert BasicSweeper.split_arguments(overrides, None) == [[
-        ["a=1", "b=x", "c=3"], ["a=1", "b=y", "c=3"], ["a=2", "b=x", "c=3"], ["a=2", "b=y", "c=3"]]]
+    assert BasicSweeper.split_arguments(overrides, None) == [
+        [["a=1", "b=x", "c=3"], ["a=1", "b=y", "c=3"], ["a=2", "b=x", "c=3"], ["a=2", "b=y", "c=3"]]
+    ]
 
 
 def test_sweeper_params_come_back_as_overrides():
@@ -25,11 +27,18 @@ def test_sweeper_params_come_back_as_overrides():
 
 def test_the_launcher_sees_the_sweep_directory_the_sweeper_claims():
     """BasicSweeper.setup hands its own config object to the launcher it instantiates."""
-    config = OmegaConf.create({"hydra": {"launcher": {"_target_": "hydra_plugins.bnrepro.LocalLauncher", "n_jobs": 2},
-                                         "sweep": {"dir": "configured"}}})
+    config = OmegaConf.create(
+        {
+            "hydra": {
+                "launcher": {"_target_": "hydra_plugins.bnrepro.LocalLauncher", "n_jobs": 2},
+                "sweep": {"dir": "configured"},
+            }
+        }
+    )
     sweeper = BasicSweeper(max_batch_size=None, params=None)
-    sweeper.setup(hydra_context=HydraContext(config_loader=None, callbacks=None), task_function=lambda cfg: None,
-                  config=config)
+    sweeper.setup(
+        hydra_context=HydraContext(config_loader=None, callbacks=None), task_function=lambda cfg: None, config=config
+    )
     config.hydra.sweep.dir = "configured-2"  # as BnreproSweeper.sweep does once it has claimed it
     assert sweeper.launcher.config.hydra.sweep.dir == "configured-2" and sweeper.launcher.n_jobs == 2
 

@@ -1,5 +1,6 @@
 """model.input_bn: a BN layer on the raw inputs (seed 004: BN standardizing input variables),
 one channel per (run, input feature), K runs stacked like the hidden layers."""
+
 from __future__ import annotations
 
 import pytest
@@ -68,6 +69,7 @@ def test_input_bn_is_refused_for_a_conv_net():
 @pytest.mark.parametrize("shape", ["heavy_tailed", "bimodal"])
 def test_non_gaussian_features_keep_the_order_of_values_and_lose_the_gaussian_shape(shape):
     from bnrepro.data import load
+
     as_drawn = load(tiny(data__name="gaussian", data__dim=20, data__synthetic_train=4000).data, torch.device("cpu"))
     cfg = tiny(data__name="gaussian", data__dim=20, data__synthetic_train=4000, data__feature_shape=shape)
     shaped = load(cfg.data, torch.device("cpu"))
@@ -76,7 +78,7 @@ def test_non_gaussian_features_keep_the_order_of_values_and_lose_the_gaussian_sh
     order = before[:, 1::2].argsort(0)  # the map is increasing: in the order of the drawn values, no value falls
     assert (after[:, 1::2].gather(0, order).diff(dim=0) >= 0).all()
     z = (after[:, 1::2] - after[:, 1::2].mean(0)) / after[:, 1::2].std(0)
-    kurtosis = (z ** 4).mean(0)  # 3 for a Gaussian
+    kurtosis = (z**4).mean(0)  # 3 for a Gaussian
     if shape == "heavy_tailed":
         assert (kurtosis > 20).all()
     else:
@@ -85,8 +87,9 @@ def test_non_gaussian_features_keep_the_order_of_values_and_lose_the_gaussian_sh
 
 def test_input_bn_group_normalizes_each_group_of_the_batch_apart():
     cfg = tiny(model__input_bn=True, model__input_bn_group=4, model__activation="tanh")
-    grouped, whole = (StackedNet([c.model], [1], SHAPE, 10) for c in (cfg, tiny(model__input_bn=False,
-                                                                             model__activation="tanh")))
+    grouped, whole = (
+        StackedNet([c.model], [1], SHAPE, 10) for c in (cfg, tiny(model__input_bn=False, model__activation="tanh"))
+    )
     x = torch.randn(1, 16, *SHAPE) * 7 + 1
     by_group = torch.cat([_formula(part) for part in x.split(4, dim=1)], dim=1)
     assert torch.allclose(grouped(x), whole(by_group), atol=1e-5)

@@ -1,4 +1,5 @@
 """Gaussian inputs, per-feature standardization, and the squared-error loss."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,8 +40,14 @@ def test_gaussian_labels_are_a_linear_map_or_random():
 
 
 def test_a_linear_gaussian_problem_is_learnable(tmp_path):
-    cfg = gaussian(model__activation="relu", optim__lr=0.1, train__steps=300, train__batch_size=50,
-                   train__eval_every=300, train__log_every=100)
+    cfg = gaussian(
+        model__activation="relu",
+        optim__lr=0.1,
+        train__steps=300,
+        train__batch_size=50,
+        train__eval_every=300,
+        train__log_every=100,
+    )
     (summary,) = train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     assert summary["test_acc_final"] > 0.5  # chance is 0.1
 
@@ -51,8 +58,9 @@ def test_gaussian_inputs_need_an_mlp():
 
 
 def test_standardize_feature_makes_every_varying_pixel_zero_mean_unit_variance():
-    cfg = tiny(data={"name": "synthetic", "synthetic_train": 512, "synthetic_test": 64,
-                     "normalize": "standardize_feature"})
+    cfg = tiny(
+        data={"name": "synthetic", "synthetic_train": 512, "synthetic_test": 64, "normalize": "standardize_feature"}
+    )
     x = load(cfg.data, CPU).train_x.flatten(1)
     torch.testing.assert_close(x.mean(0), torch.zeros(x.shape[1]), atol=1e-4, rtol=0)
     torch.testing.assert_close(x.std(0), torch.ones(x.shape[1]), atol=1e-4, rtol=0)
@@ -74,8 +82,14 @@ def test_squared_error_is_half_the_sum_over_classes_against_one_hot_targets():
 
 
 def test_a_sigmoid_network_trains_with_squared_error_and_logs_it(tmp_path):
-    cfg = tiny(train__loss="mse", model__output="sigmoid", model__init="xavier_uniform", model__init_gain=4.0,
-               optim__lr=1.0, train__steps=60)
+    cfg = tiny(
+        train__loss="mse",
+        model__output="sigmoid",
+        model__init="xavier_uniform",
+        model__init_gain=4.0,
+        optim__lr=1.0,
+        train__steps=60,
+    )
     (summary,) = train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     assert summary["status"] == "completed"
     assert 0 < summary["final"]["train/loss"] < summary["first"]["train/loss"] <= 0.5 * 10
@@ -90,7 +104,7 @@ def test_xavier_uniform_init_is_uniform_within_its_bound():
     w = model.layout.per_run(model.params.detach())["layer_01.weight"]
     bound = 4.0 * (6.0 / (784 + 16)) ** 0.5
     assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.95 * bound
-    assert abs(float(w.std()) - bound / 3 ** 0.5) < 0.02 * bound
+    assert abs(float(w.std()) - bound / 3**0.5) < 0.02 * bound
 
 
 @pytest.mark.parametrize("kind", ["pca_whiten", "zca_whiten"])

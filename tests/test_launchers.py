@@ -2,6 +2,7 @@
 packs. The basic launcher (in-process), joblib (parallel processes) and submitit_slurm
 (a real single-node SLURM cluster from scripts/slurm_cluster.sh) give the same per-run
 results. SLURM tests are skipped, with the reason, where the cluster cannot start."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,19 @@ import pytest
 
 from conftest import REPO, bnrepro
 
-TINY = ["data=synthetic", "data.synthetic_train=256", "data.synthetic_test=128", "device=cpu",
-        "model.depth=2", "model.width=16", "train.batch_size=16", "train.log_every=10", "train.eval_every=10",
-        "train.progress=false", "probes.hist_every=0"]
+TINY = [
+    "data=synthetic",
+    "data.synthetic_train=256",
+    "data.synthetic_test=128",
+    "device=cpu",
+    "model.depth=2",
+    "model.width=16",
+    "train.batch_size=16",
+    "train.log_every=10",
+    "train.eval_every=10",
+    "train.progress=false",
+    "probes.hist_every=0",
+]
 SWEEP = ["model.bn=none,pre", "seed=1,2"]  # 4 runs in 2 packs (bn differs: not batchable)
 
 
@@ -66,8 +77,18 @@ def test_the_sweeper_hands_the_launcher_one_job_per_pack(local_runs):
 def test_joblib_trains_packs_in_parallel_processes_with_the_same_results(local_runs, tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install -e '.[joblib]'")
     out = tmp_path / "runs"
-    done = bnrepro("train", *TINY, "train.steps=20", *SWEEP, f"out_dir={out}", "name=launch",
-                   "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path, check=True)
+    done = bnrepro(
+        "train",
+        *TINY,
+        "train.steps=20",
+        *SWEEP,
+        f"out_dir={out}",
+        "name=launch",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        cwd=tmp_path,
+        check=True,
+    )
     assert done.stderr.count("training 2 runs together") == 2
     assert_same_runs(sweep_runs(out), local_runs)
 
@@ -83,8 +104,19 @@ def test_ctrl_c_under_joblib_checkpoints_the_packs_and_breaks_no_pool(tmp_path, 
     import time
 
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "bnrepro", "train", *TINY, "train.steps=2000", "train.eval_every=1000", *SWEEP,
-               f"hydra.sweep.dir={sweep}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4"]
+    command = [
+        sys.executable,
+        "-m",
+        "bnrepro",
+        "train",
+        *TINY,
+        "train.steps=2000",
+        "train.eval_every=1000",
+        *SWEEP,
+        f"hydra.sweep.dir={sweep}",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=4",
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", **slow_steps(tmp_path, 0.005)}  # ~10 s a pack, mostly asleep
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     firsts = {"none": sweep / "bn=none_seed=1", "pre": sweep / "bn=pre_seed=1"}
@@ -123,6 +155,7 @@ def sweep_runs_of(sweep: Path) -> dict[str, Path]:
 
 # ---- a real SLURM cluster ----
 
+
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     """scripts/slurm_cluster.sh start: munged, slurmctld and slurmd on localhost."""
@@ -132,8 +165,9 @@ def slurm(tmp_path_factory):
     state = tmp_path_factory.mktemp("slurm")
     script = REPO / "scripts" / "slurm_cluster.sh"
     try:
-        started = subprocess.run(["bash", str(script), "start", str(state)], capture_output=True, text=True,
-                                 timeout=120)
+        started = subprocess.run(
+            ["bash", str(script), "start", str(state)], capture_output=True, text=True, timeout=120
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         pytest.skip(f"SLURM cluster not started: {e}")
     if started.returncode != 0:
@@ -150,8 +184,18 @@ SLURM = ["hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=10", "hydr
 @pytest.mark.slow
 def test_a_sweep_on_slurm_gives_the_local_results(slurm, local_runs, tmp_path):
     out = tmp_path / "runs"
-    bnrepro("train", *TINY, "train.steps=20", *SWEEP, f"out_dir={out}", "name=launch", *SLURM,
-            cwd=tmp_path, env=slurm, check=True)
+    bnrepro(
+        "train",
+        *TINY,
+        "train.steps=20",
+        *SWEEP,
+        f"out_dir={out}",
+        "name=launch",
+        *SLURM,
+        cwd=tmp_path,
+        env=slurm,
+        check=True,
+    )
     runs = sweep_runs(out)
     submitit = next(iter(runs.values())).parent / ".submitit"
     tasks = [p for p in submitit.iterdir() if p.is_dir() and re.fullmatch(r"\d+_\d+", p.name)]
@@ -182,14 +226,26 @@ def test_a_pack_requeued_mid_run_resumes_and_ends_as_if_uninterrupted(slurm, tmp
     import sys
     import time
 
-    long = ["train.steps=3000", "train.log_every=100", "train.eval_every=1000", "train.checkpoint_every=100",
-            "train.checkpoint_min_s=0", "seed=1,2"]
+    long = [
+        "train.steps=3000",
+        "train.log_every=100",
+        "train.eval_every=1000",
+        "train.checkpoint_every=100",
+        "train.checkpoint_min_s=0",
+        "seed=1,2",
+    ]
     local = tmp_path / "local"
     bnrepro("train", *TINY, *long, f"out_dir={local}", "name=requeue", cwd=tmp_path, check=True)
     out = tmp_path / "slurm"
     command = [sys.executable, "-m", "bnrepro", "train", *TINY, *long, f"out_dir={out}", "name=requeue", *SLURM]
-    sweep = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "ignore", **slurm},
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sweep = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", **slurm},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline, requeued = time.time() + 240, None
         while requeued is None and time.time() < deadline and sweep.poll() is None:
@@ -257,8 +313,10 @@ def slow_steps(tmp_path: Path, delay: float) -> dict:
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SLOW_STEPS)
-    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-            "BNREPRO_TEST_STEP_DELAY": str(delay)}
+    return {
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+        "BNREPRO_TEST_STEP_DELAY": str(delay),
+    }
 
 
 def requeued_sweep(slurm, tmp_path, steps: int, delay: float, launcher: list[str], act=None):
@@ -287,7 +345,9 @@ def requeued_sweep(slurm, tmp_path, steps: int, delay: float, launcher: list[str
     assert proc.returncode == 0, log[-3000:]
     runs = sweep_runs_of(sweep)
     for name, run in runs.items():
-        pd.testing.assert_frame_equal(pd.read_csv(run / "scalars.csv"), pd.read_csv(tmp_path / "local" / name / "scalars.csv"))
+        pd.testing.assert_frame_equal(
+            pd.read_csv(run / "scalars.csv"), pd.read_csv(tmp_path / "local" / name / "scalars.csv")
+        )
     return runs
 
 
@@ -299,8 +359,13 @@ def test_a_pack_past_its_time_limit_checkpoints_on_sigusr2_and_finishes_after_re
     before Python has a handler, and kill the job); the pack needs about 150 s and has no
     periodic checkpoints. Each attempt saves a checkpoint on USR2, submitit requeues the
     job, the next attempt continues; the result is that of the uninterrupted sweep."""
-    limit = ["hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=30",
-             "hydra.launcher.max_num_timeout=8", "hydra.launcher.cpus_per_task=1"]
+    limit = [
+        "hydra/launcher=submitit_slurm",
+        "hydra.launcher.timeout_min=2",
+        "hydra.launcher.signal_delay_s=30",
+        "hydra.launcher.max_num_timeout=8",
+        "hydra.launcher.cpus_per_task=1",
+    ]
     runs = requeued_sweep(slurm, tmp_path, steps=600, delay=0.25, launcher=limit)
     summary = json.loads((runs["seed=1"] / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["resumed_from"], summary["attempts"]
@@ -327,4 +392,3 @@ def test_a_preempted_pack_checkpoints_on_sigusr2_is_requeued_and_finishes(slurm,
     assert (first["ended_as"], first["signal"]) == ("interrupted", "SIGUSR2")
     assert second["steps_from"] == first["steps_to"] == summary["resumed_from"][0] > 0
     assert summary["status"] == "completed"
-

@@ -1,6 +1,7 @@
 """bnrepro's local launcher (`hydra/launcher=local`): packs in independent child processes.
 Real processes: one child killed with kill -9 (the OOM killer's signal) leaves the others
 training to completion; SIGTERM to the sweep stops every child with its checkpoint."""
+
 from __future__ import annotations
 
 import json
@@ -29,12 +30,25 @@ def summary(run_dir: Path) -> dict:
 
 def start_sweep(tmp_path: Path, steps: int) -> tuple[subprocess.Popen, Path]:
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "bnrepro", "train", *TINY, f"train.steps={steps}", "train.eval_every=500",
-               "train.checkpoint_every=50", "train.checkpoint_min_s=0", *SWEEP, f"hydra.sweep.dir={sweep}",
-               "hydra/launcher=local", "hydra.launcher.n_jobs=2"]
+    command = [
+        sys.executable,
+        "-m",
+        "bnrepro",
+        "train",
+        *TINY,
+        f"train.steps={steps}",
+        "train.eval_every=500",
+        "train.checkpoint_every=50",
+        "train.checkpoint_min_s=0",
+        *SWEEP,
+        f"hydra.sweep.dir={sweep}",
+        "hydra/launcher=local",
+        "hydra.launcher.n_jobs=2",
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", **slow_steps(tmp_path, 0.004)}
-    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True), sweep
+    return subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ), sweep
 
 
 def wait_training(proc: subprocess.Popen, firsts: list[Path]) -> None:

@@ -1,5 +1,6 @@
 """Two writers on one run: the group lock, its heartbeat, what a reader makes of it, and
 file writes that two processes (or a planted link) cannot corrupt."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,9 @@ def test_a_group_trains_under_its_lock_and_a_second_trainer_is_refused_naming_th
         record = json.loads((run / lock.FILE).read_text())
         assert (record["pid"], record["host"]) == (os.getpid(), platform.node()) and record["beat"]
         assert lock.holder(run)["pid"] == os.getpid()
-        with pytest.raises(lock.GroupBusy, match=f"runs run: being trained by pid {os.getpid()} on host "
-                                                 f"{platform.node()}"):
+        with pytest.raises(
+            lock.GroupBusy, match=f"runs run: being trained by pid {os.getpid()} on host {platform.node()}"
+        ):
             train_runs([tiny()], [run], **quiet)
         assert not (run / "summary.json").exists()  # refused before touching anything
         assert held.fd is not None

@@ -1,5 +1,6 @@
 """The stacked LSTM (model.arch=lstm): torch.nn.LSTM exactly without BN, K runs each its own;
 BN's statistics kept per time step; gamma's initial value; dL/dh_t; its config checks."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnrepro.config import (Arch, BatchNormConfig, BNPlacement, ConfigError, Init, LSTMConfig, ModelConfig,
-                            NoNormConfig, validate)
+from bnrepro.config import (
+    Arch,
+    BatchNormConfig,
+    BNPlacement,
+    ConfigError,
+    Init,
+    LSTMConfig,
+    ModelConfig,
+    NoNormConfig,
+    validate,
+)
 from bnrepro.stacked.lstm import StackedLSTM
 from bnrepro.stacked.model import StackedNet
 
@@ -21,8 +31,15 @@ SHAPE = (1, 28, 28)  # MNIST read row by row: 28 steps of 28 pixels
 
 def _cfg(bn="none", width=8, depth=1, gamma=0.1, stat_steps=None, momentum=0.1, bn_cell=False) -> ModelConfig:
     norm = NoNormConfig() if bn == "none" else BatchNormConfig(momentum=momentum)
-    return ModelConfig(arch=Arch.lstm, depth=depth, width=width, bn=BNPlacement(bn), norm=norm, init=Init.xavier,
-                       lstm=LSTMConfig(gamma=gamma, stat_steps=stat_steps, bn_cell=bn_cell))
+    return ModelConfig(
+        arch=Arch.lstm,
+        depth=depth,
+        width=width,
+        bn=BNPlacement(bn),
+        norm=norm,
+        init=Init.xavier,
+        lstm=LSTMConfig(gamma=gamma, stat_steps=stat_steps, bn_cell=bn_cell),
+    )
 
 
 def _torch_copy(net: StackedLSTM, k: int) -> tuple[nn.LSTM, nn.Linear]:
@@ -49,8 +66,12 @@ def test_without_bn_each_of_k_runs_trains_as_its_own_torch_lstm():
     assert isinstance(net, StackedLSTM)
     refs = [_torch_copy(net, k) for k in range(K)]
     # torch's second bias (bias_hh) stays at 0: with both learned, the gates' shift would move twice as fast
-    optims = [torch.optim.SGD([*(p for n, p in lstm.named_parameters() if not n.startswith("bias_hh")),
-                               *head.parameters()], lr=lr) for lstm, head in refs]
+    optims = [
+        torch.optim.SGD(
+            [*(p for n, p in lstm.named_parameters() if not n.startswith("bias_hh")), *head.parameters()], lr=lr
+        )
+        for lstm, head in refs
+    ]
     gen = torch.Generator().manual_seed(0)
     for _ in range(3):
         x, y = torch.rand(K, B, *SHAPE, generator=gen), torch.randint(0, 10, (K, B), generator=gen)
@@ -136,8 +157,9 @@ def test_steps_beyond_stat_steps_reuse_the_last_statistics():
 
 
 def test_gamma_starts_at_model_lstm_gamma_per_run():
-    net = StackedNet([_cfg(bn="both", gamma=0.1, bn_cell=True), _cfg(bn="both", gamma=1.0, bn_cell=True)],
-                     [1, 2], SHAPE, 10)
+    net = StackedNet(
+        [_cfg(bn="both", gamma=0.1, bn_cell=True), _cfg(bn="both", gamma=1.0, bn_cell=True)], [1, 2], SHAPE, 10
+    )
     views = net.layout.per_run(net.params.detach())
     gammas = [s.name for s in net.layout.slots.values() if s.kind == "gamma"]
     assert len(gammas) == 3  # gamma_x, gamma_h, gamma_c
@@ -147,18 +169,28 @@ def test_gamma_starts_at_model_lstm_gamma_per_run():
 
 
 def _lstm_cfg(**overrides):
-    return tiny(**{"model__arch": "lstm", "model__depth": 1, "model__width": 8,
-                   "probes__which": ["grad_norm", "lstm"], **overrides})
+    return tiny(
+        **{
+            "model__arch": "lstm",
+            "model__depth": 1,
+            "model__width": 8,
+            "probes__which": ["grad_norm", "lstm"],
+            **overrides,
+        }
+    )
 
 
-@pytest.mark.parametrize("overrides, key", [
-    ({"model__lstm__gamma": 0.0}, "model.lstm.gamma"),
-    ({"model__bn": "pre"}, "model.bn"),
-    ({"model__lstm__step_inputs": 5}, "model.lstm.step_inputs"),
-    ({"model__lstm__stat_steps": 0}, "model.lstm.stat_steps"),
-    ({"model__lstm__bn_cell": True, "model__bn": "input"}, "model.lstm.bn_cell"),
-    ({"probes__which": ["grad_norm", "act"]}, "probes.which"),
-])
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"model__lstm__gamma": 0.0}, "model.lstm.gamma"),
+        ({"model__bn": "pre"}, "model.bn"),
+        ({"model__lstm__step_inputs": 5}, "model.lstm.step_inputs"),
+        ({"model__lstm__stat_steps": 0}, "model.lstm.stat_steps"),
+        ({"model__lstm__bn_cell": True, "model__bn": "input"}, "model.lstm.bn_cell"),
+        ({"probes__which": ["grad_norm", "act"]}, "probes.which"),
+    ],
+)
 def test_lstm_keys_out_of_range_fail_naming_the_key(overrides, key):
     with pytest.raises(ConfigError, match=re.escape(key)):
         validate(_lstm_cfg(**overrides))
@@ -191,8 +223,15 @@ def test_an_lstm_run_logs_per_step_tags_the_glossary_and_claims_know(tmp_path):
     from bnrepro.run.loop import train_runs
     from test_docs import glossary_patterns
 
-    cfg = _lstm_cfg(model__bn="both", probes__which=["grad_norm", "lstm", "update_ratio"], probes__initial=True,
-                    train__steps=4, train__log_every=2, train__eval_every=4, probes__hist_every=2)
+    cfg = _lstm_cfg(
+        model__bn="both",
+        probes__which=["grad_norm", "lstm", "update_ratio"],
+        probes__initial=True,
+        train__steps=4,
+        train__log_every=2,
+        train__eval_every=4,
+        probes__hist_every=2,
+    )
     validate(cfg)
     (summary,) = train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     assert summary["status"] == "completed"
@@ -208,5 +247,6 @@ def test_an_lstm_run_logs_per_step_tags_the_glossary_and_claims_know(tmp_path):
         assert why_missing(cfg, metric) is None
     assert why_missing(cfg, "lstm/layer_01/step_05/hidden_grd") is not None  # a typo is caught
     from bnrepro.report.figures import figures
+
     drawn = figures([tmp_path], tmp_path / "figures")
     assert tmp_path / "figures" / "default_hidden_grad.png" in drawn  # ||dL/dh_t|| per time step

@@ -1,5 +1,6 @@
 """Santurkar et al.'s measures and noisy BN: ICS against a hand-made partial update, the
 landscape probe leaving the run untouched, noisy BN's noise distribution, the shift probe."""
+
 from __future__ import annotations
 
 import copy
@@ -167,7 +168,9 @@ def test_noisy_bn_is_bn_then_scale_and_shift_in_training_and_plain_bn_at_evaluat
     norm = state.model.norms[0]
     x = torch.randn(16, 16) * 3 + 1
     step = torch.tensor(5)
-    mu_t, sigma_t, m, s = noisy_bn_noise(norm.noise.channel_seed, norm.noise.channel_index, step, 0, 16, 0.5, 1.25, 0.1, 0.1)
+    mu_t, sigma_t, m, s = noisy_bn_noise(
+        norm.noise.channel_seed, norm.noise.channel_index, step, 0, 16, 0.5, 1.25, 0.1, 0.1
+    )
     clean = torch.nn.functional.batch_norm(x, torch.zeros(16), torch.ones(16), training=True)
     torch.testing.assert_close(norm(x, None, None, "train", step), clean * s + m)
     running = norm.running_mean.clone(), norm.running_var.clone()
@@ -186,9 +189,23 @@ def test_noisy_bn_noise_of_a_run_does_not_depend_on_its_batch_mates():
 
 def test_shift_probe_compares_each_unit_with_the_previous_probe_step():
     z1, z2 = torch.randn(2, 50, 4), torch.randn(2, 50, 4) * 2 + 1  # [K, B, U]
-    inputs = [probes.ProbeInput(z=[z], a=[z], a_grad=None, grad=None, params=None, update=None, layout=None,
-                                weights=[], biases=[], unit=0, activation=None, memory=memory)
-              for z, memory in ((z1, {}), (z2, None))]
+    inputs = [
+        probes.ProbeInput(
+            z=[z],
+            a=[z],
+            a_grad=None,
+            grad=None,
+            params=None,
+            update=None,
+            layout=None,
+            weights=[],
+            biases=[],
+            unit=0,
+            activation=None,
+            memory=memory,
+        )
+        for z, memory in ((z1, {}), (z2, None))
+    ]
     inputs[1].memory = inputs[0].memory
     assert probes.PROBES["shift"](inputs[0]) == {}  # nothing to compare with yet
     values = probes.PROBES["shift"](inputs[1])
@@ -199,8 +216,14 @@ def test_shift_probe_compares_each_unit_with_the_previous_probe_step():
 
 def test_measures_in_a_run_are_logged_on_their_schedule_and_do_not_change_the_trajectory(tmp_path):
     plain = tiny(**_bn("noisy"), probes__which=["grad_norm", "shift"])
-    measured = tiny(**_bn("noisy"), probes__which=["grad_norm", "shift"], probes__ics_every=20,
-                    probes__ics_layers=[2, 4], probes__landscape_every=10, probes__landscape_sizes=3)
+    measured = tiny(
+        **_bn("noisy"),
+        probes__which=["grad_norm", "shift"],
+        probes__ics_every=20,
+        probes__ics_layers=[2, 4],
+        probes__landscape_every=10,
+        probes__landscape_sizes=3,
+    )
     (a,) = train_runs([plain], [tmp_path / "plain"], log=lambda m: None)
     (b,) = train_runs([measured], [tmp_path / "measured"], log=lambda m: None)
     assert a["test_acc_final"] == b["test_acc_final"] and a["train_loss_final"] == b["train_loss_final"]
@@ -212,9 +235,17 @@ def test_measures_in_a_run_are_logged_on_their_schedule_and_do_not_change_the_tr
     assert by_step[20]["shift/layer_01/mean"] and not by_step[1].get("shift/layer_01/mean")
 
 
-@pytest.mark.parametrize("key, value", [("probes__ics_layers", [1]), ("probes__ics_layers", [5]),
-                                        ("probes__ics_every", 15), ("probes__landscape_every", 7),
-                                        ("probes__landscape_range", [2.0, 1.0]), ("model__norm__n_sigma", 0.5)])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("probes__ics_layers", [1]),
+        ("probes__ics_layers", [5]),
+        ("probes__ics_every", 15),
+        ("probes__landscape_every", 7),
+        ("probes__landscape_range", [2.0, 1.0]),
+        ("model__norm__n_sigma", 0.5),
+    ],
+)
 def test_bad_measure_settings_are_refused_naming_the_key(key, value):
     extra = {"model__bn": "pre", "model__norm__kind": "noisy"} if "norm" in key else {}
     with pytest.raises(ConfigError, match=key.replace("__", ".")):
@@ -226,9 +257,16 @@ def test_a_run_with_the_measures_and_noisy_bn_killed_mid_run_resumes_exactly(tmp
     from bnrepro.launch.resume import resume_group
     from test_resume import Killed, assert_same_results, stop_at
 
-    cfg = dict(**_bn("noisy"), probes__which=["grad_norm", "shift"], probes__ics_every=10, probes__ics_layers=[3],
-               probes__landscape_every=20, probes__landscape_sizes=2, train__checkpoint_every=17,
-               train__checkpoint_min_s=0)
+    cfg = dict(
+        **_bn("noisy"),
+        probes__which=["grad_norm", "shift"],
+        probes__ics_every=10,
+        probes__ics_layers=[3],
+        probes__landscape_every=20,
+        probes__landscape_sizes=2,
+        train__checkpoint_every=17,
+        train__checkpoint_min_s=0,
+    )
     plain = [tmp_path / "plain" / "run"]
     train_runs([tiny(**cfg)], plain, log=lambda m: None)
     dirs = [tmp_path / "killed" / "run"]

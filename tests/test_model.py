@@ -1,4 +1,5 @@
 """The network: BN where the config says, the same numbers as plain PyTorch, batched = alone."""
+
 from __future__ import annotations
 
 import pytest
@@ -87,8 +88,11 @@ def plain_pytorch_copy(model: StackedNet, cfg) -> nn.Sequential:
         if slots["gamma"] is not None:
             bn.weight.data.copy_(views[slots["gamma"].name][0])
             bn.bias.data.copy_(views[slots["beta"].name][0])
-        layers += {"none": [linear, nn.Sigmoid()], "pre": [linear, bn, nn.Sigmoid()],
-                   "post": [linear, nn.Sigmoid(), bn]}[cfg.model.bn.value]
+        layers += {
+            "none": [linear, nn.Sigmoid()],
+            "pre": [linear, bn, nn.Sigmoid()],
+            "post": [linear, nn.Sigmoid(), bn],
+        }[cfg.model.bn.value]
     out = nn.Linear(cfg.model.width, 10)
     out.weight.data.copy_(views[model.out_weight.name][0].T)
     out.bias.data.copy_(views[model.out_bias.name][0])
@@ -98,19 +102,52 @@ def plain_pytorch_copy(model: StackedNet, cfg) -> nn.Sequential:
 # Each optimizer with torch.optim's equivalent; the lr schedule too (a step decay inside the 30 steps:
 # torch's StepLR), so lr, weight decay and schedule act alike for every kind.
 OPTIMIZERS = {
-    "sgd": (dict(optim__lr=0.1, optim__momentum=0.9, optim__weight_decay=1e-3),
-            lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3)),
-    "rmsprop": (dict(optim__kind="rmsprop", optim__lr=0.003, optim__alpha=0.95, optim__eps=1e-6, optim__momentum=0.5,
-                     optim__weight_decay=1e-3, optim__schedule="step", optim__decay_every=12, optim__decay_factor=0.5),
-                lambda p: torch.optim.RMSprop(p, lr=0.003, alpha=0.95, eps=1e-6, momentum=0.5, weight_decay=1e-3)),
-    "adam": (dict(optim__kind="adam", optim__lr=0.003, optim__betas=[0.8, 0.99], optim__eps=1e-6,
-                  optim__weight_decay=1e-3, optim__schedule="step", optim__decay_every=12, optim__decay_factor=0.5),
-             lambda p: torch.optim.Adam(p, lr=0.003, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-3)),
+    "sgd": (
+        dict(optim__lr=0.1, optim__momentum=0.9, optim__weight_decay=1e-3),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3),
+    ),
+    "rmsprop": (
+        dict(
+            optim__kind="rmsprop",
+            optim__lr=0.003,
+            optim__alpha=0.95,
+            optim__eps=1e-6,
+            optim__momentum=0.5,
+            optim__weight_decay=1e-3,
+            optim__schedule="step",
+            optim__decay_every=12,
+            optim__decay_factor=0.5,
+        ),
+        lambda p: torch.optim.RMSprop(p, lr=0.003, alpha=0.95, eps=1e-6, momentum=0.5, weight_decay=1e-3),
+    ),
+    "adam": (
+        dict(
+            optim__kind="adam",
+            optim__lr=0.003,
+            optim__betas=[0.8, 0.99],
+            optim__eps=1e-6,
+            optim__weight_decay=1e-3,
+            optim__schedule="step",
+            optim__decay_every=12,
+            optim__decay_factor=0.5,
+        ),
+        lambda p: torch.optim.Adam(p, lr=0.003, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-3),
+    ),
 }
 
 
-@pytest.mark.parametrize("placement, kind", [("none", "sgd"), ("pre", "sgd"), ("post", "sgd"),
-                                             ("pre", "rmsprop"), ("pre", "adam"), ("none", "rmsprop"), ("none", "adam")])
+@pytest.mark.parametrize(
+    "placement, kind",
+    [
+        ("none", "sgd"),
+        ("pre", "sgd"),
+        ("post", "sgd"),
+        ("pre", "rmsprop"),
+        ("pre", "adam"),
+        ("none", "rmsprop"),
+        ("none", "adam"),
+    ],
+)
 def test_one_run_computes_what_plain_pytorch_computes(placement, kind):
     """Same init, same batches: bnrepro's step (stacked params, own optimizer) matches
     nn.Sequential + torch.optim's SGD / RMSprop / Adam step for step, and so do the test predictions."""
@@ -141,23 +178,55 @@ def test_one_run_computes_what_plain_pytorch_computes(placement, kind):
 
 
 # vgg: its dropout before the classifier, random crops and flips, section 4.2.1's schedule speed-up
-VGG_EXTRA = dict(model__depth=4, model__width=4, data__augment=True, data__augment_pad=2, train__steps=20,
-                 optim__schedule="exponential", optim__decay_every=20, optim__decay_speedup=3.0)
+VGG_EXTRA = dict(
+    model__depth=4,
+    model__width=4,
+    data__augment=True,
+    data__augment_pad=2,
+    train__steps=20,
+    optim__schedule="exponential",
+    optim__decay_every=20,
+    optim__decay_speedup=3.0,
+)
 
 
 # The conv cases take most of the fast set's minute: they run with the slow tests (make test).
-@pytest.mark.parametrize("arch, norm", [("mlp", "torch"), pytest.param("convnet", "torch", marks=pytest.mark.slow),
-                                        pytest.param("vgg", "torch", marks=pytest.mark.slow), ("mlp", "paper"),
-                                        ("mlp", "renorm")])
+@pytest.mark.parametrize(
+    "arch, norm",
+    [
+        ("mlp", "torch"),
+        pytest.param("convnet", "torch", marks=pytest.mark.slow),
+        pytest.param("vgg", "torch", marks=pytest.mark.slow),
+        ("mlp", "paper"),
+        ("mlp", "renorm"),
+    ],
+)
 def test_runs_trained_together_match_runs_trained_alone(tmp_path, arch, norm):
     """Seeds, learning rates (and lr multipliers), momentum, weight decay (and its divisor),
     init and dropout differ; each run's numbers must not depend on which runs it shared a step with."""
-    variants = [dict(seed=1), dict(seed=2, optim__lr=0.15, optim__lr_mult=2.0, model__dropout=0.2),
-                dict(seed=3, optim__momentum=0.9, optim__weight_decay=1e-3, optim__weight_decay_div=5.0,
-                     model__init="gaussian", model__init_std=0.1)]
+    variants = [
+        dict(seed=1),
+        dict(seed=2, optim__lr=0.15, optim__lr_mult=2.0, model__dropout=0.2),
+        dict(
+            seed=3,
+            optim__momentum=0.9,
+            optim__weight_decay=1e-3,
+            optim__weight_decay_div=5.0,
+            model__init="gaussian",
+            model__init_std=0.1,
+        ),
+    ]
     schedule = dict(model__norm__warmup=5, model__norm__rmax_at=20, model__norm__dmax_at=15) if norm == "renorm" else {}
-    common = dict(model__arch=arch, model__bn="pre", model__norm__kind=norm, model__width=8, model__depth=2,
-                  eval__compare_stats=True, eval__population_batches=5, **schedule)
+    common = dict(
+        model__arch=arch,
+        model__bn="pre",
+        model__norm__kind=norm,
+        model__width=8,
+        model__depth=2,
+        eval__compare_stats=True,
+        eval__population_batches=5,
+        **schedule,
+    )
     common.update(VGG_EXTRA if arch == "vgg" else {})
     cfgs = [tiny(**common, **v) for v in variants]
     from bnrepro.run.loop import train_runs
@@ -184,8 +253,13 @@ def test_runs_of_different_update_rules_never_train_together():
     eps (one rule per pack), and the optimizer refuses a mixed group."""
     from bnrepro.launch.sweep import groups
 
-    cfgs = [tiny(), tiny(optim__kind="adam"), tiny(seed=2, optim__lr=0.3), tiny(optim__kind="adam", optim__eps=1e-6),
-            tiny(seed=3, optim__kind="adam")]
+    cfgs = [
+        tiny(),
+        tiny(optim__kind="adam"),
+        tiny(seed=2, optim__lr=0.3),
+        tiny(optim__kind="adam", optim__eps=1e-6),
+        tiny(seed=3, optim__kind="adam"),
+    ]
     assert groups(cfgs, batch=True, max_runs=64) == [[0, 2], [1, 4], [3]]
     layout = build([cfgs[0]])[1].layout
     with pytest.raises(ValueError, match="one update rule"):

@@ -1,6 +1,7 @@
 """The normalizations beside BN: lp batch normalization (Santurkar et al. 2018, section 3.3),
 GroupNorm, LayerNorm, InstanceNorm (each against torch's own function, run by run), and
 WeightNorm (against torch.nn.utils.parametrizations.weight_norm)."""
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,9 @@ K = 3  # runs stacked: each run's channels are one block of the [N, K * C, *] la
 def _stacked(shape, seed=0):
     """x [N, K * C, *], gamma, beta [K * C], and an upstream gradient; x scaled and shifted per channel."""
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape, generator=gen) * (1 + 3 * torch.rand(shape[1], generator=gen)).view(1, -1, *[1] * (len(shape) - 2))
+    x = torch.randn(shape, generator=gen) * (1 + 3 * torch.rand(shape[1], generator=gen)).view(
+        1, -1, *[1] * (len(shape) - 2)
+    )
     gamma, beta = torch.randn(shape[1], generator=gen), torch.randn(shape[1], generator=gen)
     return x + 2.0, gamma, beta, torch.randn(shape, generator=gen)
 
@@ -57,8 +60,9 @@ def test_group_norm_is_torchs_group_norm_run_by_run(shape):
     x, gamma, beta, upstream = _stacked(shape)
     layer = _attached(GroupNorm(K * 8, 1e-5, channel_groups=4))
     ours = _output_and_grads(lambda *a: layer(*a, "train"), x, gamma, beta, upstream)
-    reference = _output_and_grads(lambda *a: _per_run(lambda x, g, b: F.group_norm(x, 4, g, b, 1e-5), *a),
-                                  x, gamma, beta, upstream)
+    reference = _output_and_grads(
+        lambda *a: _per_run(lambda x, g, b: F.group_norm(x, 4, g, b, 1e-5), *a), x, gamma, beta, upstream
+    )
     _assert_same(ours, reference)
 
 
@@ -80,15 +84,17 @@ def test_instance_norm_is_torchs_instance_norm_and_refuses_an_mlp():
     x, gamma, beta, upstream = _stacked(shape)
     layer = _attached(InstanceNorm(K * 8, 1e-5))
     ours = _output_and_grads(lambda *a: layer(*a, "train"), x, gamma, beta, upstream)
-    reference = _output_and_grads(lambda x, g, b: F.instance_norm(x, weight=g, bias=b, eps=1e-5),
-                                  x, gamma, beta, upstream)
+    reference = _output_and_grads(
+        lambda x, g, b: F.instance_norm(x, weight=g, bias=b, eps=1e-5), x, gamma, beta, upstream
+    )
     _assert_same(ours, reference)
     with pytest.raises(ValueError, match="conv nets only"):
         layer(torch.randn(16, K * 8), gamma, beta, "train")
 
 
-@pytest.mark.parametrize("layer", [GroupNorm(K * 8, 1e-5, channel_groups=2), LayerNorm(K * 8, 1e-5),
-                                   InstanceNorm(K * 8, 1e-5)])
+@pytest.mark.parametrize(
+    "layer", [GroupNorm(K * 8, 1e-5, channel_groups=2), LayerNorm(K * 8, 1e-5), InstanceNorm(K * 8, 1e-5)]
+)
 def test_per_example_norms_evaluate_as_they_train_and_an_example_does_not_depend_on_the_batch(layer):
     x, gamma, beta, _ = _stacked((6, K * 8, 5, 4))
     _attached(layer)
@@ -128,8 +134,10 @@ def test_lp_norm_divides_the_centered_activations_by_their_average_lp_norm(p, sh
 def test_l2_normalization_is_batch_norm_forward_backward_and_moving_mean(shape):
     x, gamma, beta, upstream = _stacked(shape)
     lp, bn = LpBatchNorm(shape[1], "2", 1e-5, 0.1), TorchBatchNorm(shape[1], 1e-5, 0.1)
-    _assert_same(_output_and_grads(lambda *a: lp(*a, "train"), x, gamma, beta, upstream),
-                 _output_and_grads(lambda *a: bn(*a, "train"), x, gamma, beta, upstream))
+    _assert_same(
+        _output_and_grads(lambda *a: lp(*a, "train"), x, gamma, beta, upstream),
+        _output_and_grads(lambda *a: bn(*a, "train"), x, gamma, beta, upstream),
+    )
     torch.testing.assert_close(lp.running_mean, bn.running_mean)
     m = x.numel() // x.shape[1]  # BN's running variance is unbiased, lp's the plain s_2^2
     torch.testing.assert_close(lp.running_var - 0.9, (bn.running_var - 0.9) * (m - 1) / m)
@@ -155,7 +163,6 @@ def test_lp_norm_over_groups_normalizes_each_group_of_examples_alone():
     grouped = LpBatchNorm(3, "1", 1e-5, 0.1, group=4)(x, None, None, "train")
     alone = torch.cat([LpBatchNorm(3, "1", 1e-5, 0.1)(part, None, None, "train") for part in x.chunk(2)])
     torch.testing.assert_close(grouped, alone)
-
 
 
 @pytest.mark.parametrize("conv", [False, True])
@@ -208,15 +215,32 @@ def test_gaussianity_is_near_zero_for_gaussian_values_and_not_for_uniform_ones()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("norm", [{"kind": "lp", "p": "inf"}, {"kind": "groupnorm", "channel_groups": 2},
-                                  {"kind": "layernorm"}, {"kind": "instancenorm"}, {"kind": "none"}])
+@pytest.mark.parametrize(
+    "norm",
+    [
+        {"kind": "lp", "p": "inf"},
+        {"kind": "groupnorm", "channel_groups": 2},
+        {"kind": "layernorm"},
+        {"kind": "instancenorm"},
+        {"kind": "none"},
+    ],
+)
 def test_each_new_norm_trains_a_conv_net_with_the_gaussianity_probe(norm, tmp_path):
     from bnrepro.config import validate
     from bnrepro.run.loop import train_runs
 
-    cfg = tiny(model__arch="convnet", model__depth=2, model__width=4, model__bn="pre", model__norm=norm,
-               model__weight_norm=norm["kind"] == "none", train__steps=4, train__log_every=2, train__eval_every=2,
-               probes__which=["grad_norm", "gauss"])
+    cfg = tiny(
+        model__arch="convnet",
+        model__depth=2,
+        model__width=4,
+        model__bn="pre",
+        model__norm=norm,
+        model__weight_norm=norm["kind"] == "none",
+        train__steps=4,
+        train__log_every=2,
+        train__eval_every=2,
+        probes__which=["grad_norm", "gauss"],
+    )
     validate(cfg)
     (summary,) = train_runs([cfg], [tmp_path / "run"], log=lambda m: None)
     assert summary["status"] == "completed"
@@ -233,23 +257,43 @@ def test_the_group_size_figure_draws_bn_by_group_beside_the_per_example_norms_an
 
     from bnrepro.report.group_size_figure import group_size_figure
 
-    rows = [{"config.model.norm.kind": kind, "config.model.norm.group": group, "config.train.batch_size": 32,
-             "test_acc_final": acc + 0.001 * seed}
-            for kind, group, acc in (("torch", None, 0.88), ("torch", 4, 0.85), ("torch", 2, 0.70),
-                                     ("groupnorm", None, 0.87), ("layernorm", None, 0.86)) for seed in (1, 2)]
+    rows = [
+        {
+            "config.model.norm.kind": kind,
+            "config.model.norm.group": group,
+            "config.train.batch_size": 32,
+            "test_acc_final": acc + 0.001 * seed,
+        }
+        for kind, group, acc in (
+            ("torch", None, 0.88),
+            ("torch", 4, 0.85),
+            ("torch", 2, 0.70),
+            ("groupnorm", None, 0.87),
+            ("layernorm", None, 0.86),
+        )
+        for seed in (1, 2)
+    ]
     runs = pd.DataFrame(rows)
     (path,) = group_size_figure(plt, runs, "test", tmp_path / "x_groups.png")
     assert path.is_file() and path.stat().st_size > 0
     assert group_size_figure(plt, runs[runs["config.model.norm.kind"] == "torch"], "test", tmp_path / "y.png") == []
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"model__norm": {"kind": "instancenorm"}}, r"model.norm.kind=instancenorm .*conv nets only"),
-    ({"model__arch": "convnet", "model__norm": {"kind": "groupnorm", "channel_groups": 3}},
-     r"model.norm.channel_groups=3 .*must divide model.width=16"),
-    ({"model__norm": {"kind": "lp", "p": "3"}}, r"model.norm.p=3 .*one of 1, 2, inf"),
-    ({"model__norm": {"kind": "lp"}, "eval__stats": "population"}, r"eval.stats=population .*norm=lp supports moving, batch"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"model__norm": {"kind": "instancenorm"}}, r"model.norm.kind=instancenorm .*conv nets only"),
+        (
+            {"model__arch": "convnet", "model__norm": {"kind": "groupnorm", "channel_groups": 3}},
+            r"model.norm.channel_groups=3 .*must divide model.width=16",
+        ),
+        ({"model__norm": {"kind": "lp", "p": "3"}}, r"model.norm.p=3 .*one of 1, 2, inf"),
+        (
+            {"model__norm": {"kind": "lp"}, "eval__stats": "population"},
+            r"eval.stats=population .*norm=lp supports moving, batch",
+        ),
+    ],
+)
 def test_the_new_norms_refuse_what_they_cannot_do_naming_the_key(overrides, message):
     from bnrepro.config import ConfigError, validate
 

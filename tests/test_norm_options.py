@@ -1,6 +1,7 @@
 """Norm-layer options of issue 19: BN statistics over groups of examples (Ioffe 2017's
 micro-batches), noisy BN's noise per example and position, the noise without BN, BN without
 beta, and the linear activation."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,15 @@ import torch.nn.functional as F
 from bnrepro.config import ConfigError, validate
 from bnrepro.run.loop import train_runs
 from bnrepro.stacked.model import StackedNet
-from bnrepro.stacked.norms import (BatchRenorm, NoiseOnly, NoisyBatchNorm, PaperBatchNorm, TorchBatchNorm,
-                                   noisy_bn_noise, renorm_schedule)
+from bnrepro.stacked.norms import (
+    BatchRenorm,
+    NoiseOnly,
+    NoisyBatchNorm,
+    PaperBatchNorm,
+    TorchBatchNorm,
+    noisy_bn_noise,
+    renorm_schedule,
+)
 from bnrepro.config import NoiseOnlyConfig, NoisyConfig
 
 from conftest import tiny
@@ -86,8 +94,9 @@ def test_noisy_bn_draws_its_noise_per_example_and_position_in_conv_layers():
     norm.attach(torch.tensor([7]), 0)
     x, step = torch.zeros(2, 3, 4, 5), torch.tensor(4)  # BN of a constant is 0: y = m
     y = norm(x, None, None, "train", step)
-    _, _, m, _ = noisy_bn_noise(norm.noise.channel_seed, norm.noise.channel_index, step, 0, 2 * 4 * 5,
-                                0.5, 1.25, 0.1, 0.1)
+    _, _, m, _ = noisy_bn_noise(
+        norm.noise.channel_seed, norm.noise.channel_index, step, 0, 2 * 4 * 5, 0.5, 1.25, 0.1, 0.1
+    )
     torch.testing.assert_close(y, m.view(2, 4, 5, 3).permute(0, 3, 1, 2))
     assert y[0, 0].unique().numel() == 20  # a draw per position, not one per example
 
@@ -132,6 +141,7 @@ def test_the_linear_activation_makes_a_deep_linear_network_and_skips_saturation(
     torch.testing.assert_close(model(x)[0], product)
     from bnrepro.run import probes
     from bnrepro.config import Activation
+
     stats = probes.activation_stats(torch.randn(1, 5, 6), 0, Activation.linear)
     assert "saturated" not in stats and "linear" not in stats
     assert "saturated" not in probes.output_stats(torch.randn(1, 5, 6), Activation.linear)

@@ -1,4 +1,5 @@
 """The paper's BatchNorm (Algorithms 1 and 2), Batch Renormalization, and their properties."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,8 +44,15 @@ def test_paper_layer_matches_torch_in_training_and_eval(shape):
     x = torch.randn(shape)
     torch.testing.assert_close(paper(x, gamma, beta, "moving"), ours_torch(x, gamma, beta, "moving"))
     reference = torch.nn.BatchNorm1d(C) if len(shape) == 2 else torch.nn.BatchNorm2d(C)
-    reference.load_state_dict({"weight": gamma, "bias": beta, "running_mean": paper.running_mean,
-                               "running_var": paper.running_var, "num_batches_tracked": torch.tensor(5)})
+    reference.load_state_dict(
+        {
+            "weight": gamma,
+            "bias": beta,
+            "running_mean": paper.running_mean,
+            "running_var": paper.running_var,
+            "num_batches_tracked": torch.tensor(5),
+        }
+    )
     torch.testing.assert_close(paper(x, gamma, beta, "moving"), reference.eval()(x))
 
 
@@ -53,8 +61,11 @@ def test_paper_layer_matches_torch_in_training_and_eval(shape):
 def test_paper_backward_passes_gradcheck_in_float64(shape, affine):
     C = shape[1]
     x = leaf(*shape, dtype=torch.float64)
-    gamma = {"learn": leaf(C, dtype=torch.float64), "fixed_gamma": torch.full((C,), 2.0, dtype=torch.float64),
-             "none": None}[affine]
+    gamma = {
+        "learn": leaf(C, dtype=torch.float64),
+        "fixed_gamma": torch.full((C,), 2.0, dtype=torch.float64),
+        "none": None,
+    }[affine]
     beta = None if affine == "none" else leaf(C, dtype=torch.float64)
     inputs = tuple(t for t in (x, gamma, beta) if t is not None and t.requires_grad)
 
@@ -78,8 +89,13 @@ def test_scale_invariance_of_bn(norm):
     """BN((aW)u) = BN(Wu); the input gradient is unchanged; the weights' gradient scales by 1/a."""
     results = {}
     for a in (0.1, 1.0, 10.0):
-        cfg = tiny(model__bn="pre", model__norm__kind=norm, model__weight_scale=a, model__norm__eps=1e-12,
-                   data__synthetic_train=64)
+        cfg = tiny(
+            model__bn="pre",
+            model__norm__kind=norm,
+            model__weight_scale=a,
+            model__norm__eps=1e-12,
+            data__synthetic_train=64,
+        )
         data = load(cfg.data, torch.device("cpu"))
         model = StackedNet([cfg.model], [cfg.seed], data.input_shape, data.classes).double()
         x = data.train_x[:32].double().unsqueeze(0).requires_grad_()
@@ -137,10 +153,10 @@ def test_batch_renorm_with_rmax_1_dmax_0_is_batch_norm(shape):
     renorm.running_std.fill_(0.2)
     x, gamma, beta = leaf(*shape, scale=2.0), leaf(C), leaf(C)
     y = renorm(x, gamma, beta, "train", torch.tensor(5))
-    (y ** 2).sum().backward()
+    (y**2).sum().backward()
     x2, g2, b2 = (t.detach().clone().requires_grad_() for t in (x, gamma, beta))
     y2 = F.batch_norm(x2, None, None, g2, b2, training=True, eps=1e-5)
-    (y2 ** 2).sum().backward()
+    (y2**2).sum().backward()
     for a, b in ((y, y2), (x.grad, x2.grad), (gamma.grad, g2.grad), (beta.grad, b2.grad)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
@@ -196,8 +212,7 @@ def test_batch_statistics_evaluation_normalizes_each_group_on_its_own():
     data = load(cfg.data, torch.device("cpu"))
     model = StackedNet([cfg.model], [cfg.seed], data.input_shape, data.classes)
     result = evaluate(model, data, chunk=40, stats="batch", group=16)  # 128 = 8 groups of 16
-    by_hand = torch.cat([model(data.test_x[i:i + 16], ("batch", None))
-                         for i in range(0, 128, 16)], dim=1)
+    by_hand = torch.cat([model(data.test_x[i : i + 16], ("batch", None)) for i in range(0, 128, 16)], dim=1)
     accuracy = (by_hand.argmax(-1) == data.test_y).float().mean()
     torch.testing.assert_close(result[1, 0], accuracy)
     alone = evaluate(model, data, chunk=128, stats="batch", group=1)[1, 0]

@@ -1,4 +1,5 @@
 """Where `bnrepro table` / `figures` write, and the refusal to replace curated results."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """The power tool (issue 31, item 9) on synthetic pilots whose answer is known: the verdict
 rule itself judges each simulated experiment, so these check the simulation, not the tests."""
+
 from __future__ import annotations
 
 import subprocess
@@ -20,8 +21,15 @@ def pilot(arms_: dict[str, list]) -> pd.DataFrame:
 
 
 def higher(**fields) -> dict:
-    return {"text": "BN is higher", "source": "", "metric": "test_acc_final", "where": "model.bn=pre", "op": ">",
-            "than": "model.bn=none", **fields}
+    return {
+        "text": "BN is higher",
+        "source": "",
+        "metric": "test_acc_final",
+        "where": "model.bn=pre",
+        "op": ">",
+        "than": "model.bn=none",
+        **fields,
+    }
 
 
 @pytest.mark.slow
@@ -40,8 +48,14 @@ def test_a_large_effect_needs_the_fewest_seeds_and_no_effect_never_reaches_80_pe
 def test_a_one_arm_count_claim_needs_n_with_half_to_the_n_below_its_holm_level():
     # every run at chance: the binomial test's p is 0.5^n, below 0.05 from n = 5 (1/32), not at 4 (1/16)
     dead = pilot({"pre": [{"test_acc_final": 0.1, "test_acc_best": 0.1}] * 5})
-    count = {"text": "at chance in most runs", "source": "", "metric": "at_chance", "where": "model.bn=pre",
-             "op": ">", "value": 0.5}
+    count = {
+        "text": "at chance in most runs",
+        "source": "",
+        "metric": "at_chance",
+        "where": "model.bn=pre",
+        "op": ">",
+        "value": 0.5,
+    }
     (found,) = power_table(dead, [count], grid=(4, 5), sims=10)
     assert found.power == {4: 0.0, 5: 1.0} and found.n_needed() == 5
 
@@ -58,6 +72,10 @@ def test_diverged_runs_are_resampled_as_outcomes_ranked_worst():
 
 @pytest.mark.slow  # a subprocess: importing pandas and scipy takes about a second
 def test_the_script_refuses_too_few_simulations_naming_the_value():
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "power.py"), "results/runs/relu_beta", "--sims", "3"],
-                          capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "power.py"), "results/runs/relu_beta", "--sims", "3"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert done.returncode != 0 and "--sims 3" in done.stderr

@@ -1,4 +1,5 @@
 """What a student sees: run names, hparams, histograms, Custom Scalars charts, progress lines."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,10 @@ from conftest import tiny
 
 def test_run_names_keep_the_experiments_axes_when_the_command_line_fixes_them():
     jobs = [["+experiment=sigmoid10", "model.bn=pre", f"seed={s}"] for s in (1, 2)]
-    assert run_names(jobs, [1, 2], ["model.bn", "seed"], axes=("model.bn", "seed")) == \
-        ["bn=pre_seed=1", "bn=pre_seed=2"]
+    assert run_names(jobs, [1, 2], ["model.bn", "seed"], axes=("model.bn", "seed")) == [
+        "bn=pre_seed=1",
+        "bn=pre_seed=2",
+    ]
     assert run_names(jobs, [1, 2], ["model.bn", "seed"]) == ["seed=1", "seed=2"]  # no axes: only what varies
 
 
@@ -41,10 +44,15 @@ def test_every_custom_scalars_chart_has_one_tag_per_layer_and_names_logged_tags(
 
     depth = 3
     stats = ("unit_p15", "unit_p50", "unit_p85", "p15", "p50", "p85", "mean", "std", "saturated", "linear")
-    names = ([f"grad_norm/layer_{i:02d}" for i in range(1, depth + 2)] + ["grad_norm/first_over_last_hidden"]
-             + [f"act/layer_{i:02d}/{s}" for i in range(1, depth + 1) for s in stats])
-    logged = set(train_scalars(np.ones((3, 1)), np.ones(1), tuple(names), np.full((len(names), 1), 1e-6),
-                               0)) | {"test/acc", "test/loss"}
+    names = (
+        [f"grad_norm/layer_{i:02d}" for i in range(1, depth + 2)]
+        + ["grad_norm/first_over_last_hidden"]
+        + [f"act/layer_{i:02d}/{s}" for i in range(1, depth + 1) for s in stats]
+    )
+    logged = set(train_scalars(np.ones((3, 1)), np.ones(1), tuple(names), np.full((len(names), 1), 1e-6), 0)) | {
+        "test/acc",
+        "test/loss",
+    }
     assert logged >= {"grad_norm_log10/layer_01", "grad_norm_log10/first_over_last_hidden"}
     for category in custom_scalars_layout(depth).values():
         for title, (kind, tags) in category.items():
@@ -64,8 +72,11 @@ def test_every_custom_scalars_chart_has_one_tag_per_layer_and_names_logged_tags(
 
 def test_without_a_terminal_training_prints_a_line_about_every_ten_percent(tmp_path):
     lines = []
-    train_runs([tiny(train__progress=None, train__steps=100, seed=s) for s in (1, 2)],
-               [tmp_path / "a", tmp_path / "b"], log=lines.append)
+    train_runs(
+        [tiny(train__progress=None, train__steps=100, seed=s) for s in (1, 2)],
+        [tmp_path / "a", tmp_path / "b"],
+        log=lines.append,
+    )
     progress = [line for line in lines if re.search(r"step \d+/100 \(\d+%\)", line)]
     assert 5 <= len(progress) <= 10, lines
     assert "steps/s, ETA" in progress[-1] and "test acc" in progress[-1] and "(mean of 2)" in progress[-1]

@@ -1,4 +1,5 @@
 """The probe registry and the probes: values by name, checked against torch and by hand."""
+
 from __future__ import annotations
 
 import json
@@ -92,8 +93,9 @@ def test_step_0_values_are_those_of_the_initial_network_on_the_first_batch(tmp_p
 
 def test_the_step_0_probe_does_not_change_the_trajectory(tmp_path):
     """With BN (its running statistics) and dropout (its masks): identical scalars after."""
-    common = dict(model__bn="pre", model__dropout=0.2, optim__momentum=0.9, probes__which=ALL,
-                  eval__variance_shift=True)
+    common = dict(
+        model__bn="pre", model__dropout=0.2, optim__momentum=0.9, probes__which=ALL, eval__variance_shift=True
+    )
     train_runs([tiny(**common, probes__initial=True)], [tmp_path / "with"], **quiet)
     train_runs([tiny(**common)], [tmp_path / "without"], **quiet)
     with_, without = (pd.read_csv(tmp_path / name / "scalars.csv") for name in ("with", "without"))
@@ -130,6 +132,7 @@ def test_variance_shift_appears_when_dropout_precedes_bn(tmp_path):
 
 def test_variance_shift_is_li_et_als_ratio_of_layer_mean_variances_on_training_data_in_inference_mode():
     from bnrepro.run.evaluation import variance_shift
+
     cfg = tiny(model__bn="pre", model__dropout=0.5)
     data = load(cfg.data, torch.device("cpu"))
     model = StackedNet([cfg.model], [1], data.input_shape, data.classes)
@@ -154,12 +157,26 @@ def test_dead_counts_the_units_that_never_fire_on_the_held_out_batch(tmp_path):
     views = model.layout.per_run(model.params.data)
     views["layer_02.bias"][0, :3] = -1e3  # units 0-2 of layer 2 never fire
     views["layer_02.bias"][0, 3] = 1e3  # unit 3 always does
-    held_out = data.test_x[:probes.HELD_OUT_EXAMPLES]
+    held_out = data.test_x[: probes.HELD_OUT_EXAMPLES]
     z = []
     model(held_out, ("batch", None), taps=z)
-    values = probes.PROBES["dead"](probes.ProbeInput(z=[], a=[], a_grad=None, grad=None, params=None, update=None,
-                                                     layout=None, weights=[], biases=[], unit=0, activation=None,
-                                                     memory={}, held_out_z=z))
+    values = probes.PROBES["dead"](
+        probes.ProbeInput(
+            z=[],
+            a=[],
+            a_grad=None,
+            grad=None,
+            params=None,
+            update=None,
+            layout=None,
+            weights=[],
+            biases=[],
+            unit=0,
+            activation=None,
+            memory={},
+            held_out_z=z,
+        )
+    )
     expected = [float((zl[0] <= 0).all(0).float().mean()) for zl in z]
     assert [float(values[f"dead/layer_0{i}"][0]) for i in (1, 2, 3)] == pytest.approx(expected)
     assert 3 / 8 <= float(values["dead/layer_02"][0]) < 1
@@ -170,6 +187,7 @@ def test_dead_counts_the_units_that_never_fire_on_the_held_out_batch(tmp_path):
 
 def test_dead_needs_relu():
     from bnrepro.config import ConfigError, validate
+
     with pytest.raises(ConfigError, match="probes.which"):
         validate(tiny(probes__which=["dead"]))
 
@@ -181,8 +199,9 @@ def test_affine_reports_the_bn_scales_and_shifts(tmp_path):
     assert first["affine/layer_01/gamma_mean"] == pytest.approx(1, abs=0.05)  # after one step from 1
     assert final["affine/layer_01/gamma_dev"] > first["affine/layer_01/gamma_dev"] > 0
     assert final["affine/layer_03/beta_abs"] >= abs(final["affine/layer_03/beta_mean"])
-    (fixed,) = train_runs([tiny(model__bn="pre", model__bn_affine="fixed_gamma", probes__which=["affine"])],
-                          [tmp_path / "fixed"], **quiet)
+    (fixed,) = train_runs(
+        [tiny(model__bn="pre", model__bn_affine="fixed_gamma", probes__which=["affine"])], [tmp_path / "fixed"], **quiet
+    )
     assert "affine/layer_01/gamma_mean" not in fixed["final"] and "affine/layer_01/beta_mean" in fixed["final"]
 
 
@@ -227,18 +246,33 @@ def test_amplify_moves_only_the_first_layer_by_its_stated_size_and_measures_the_
             torch.testing.assert_close(change, probes.PERTURBATION * before[name].flatten(1).norm(dim=1))
         else:
             assert not change.any(), name
-    x = data.test_x[:probes.HELD_OUT_EXAMPLES]
+    x = data.test_x[: probes.HELD_OUT_EXAMPLES]
     a, a_moved = [], []
     model(x, ("batch", None), outputs=a)
     model(x, ("batch", None), outputs=a_moved, params=moved)
-    values = probes.PROBES["amplify"](probes.ProbeInput(z=[], a=[], a_grad=None, grad=None, params=None, update=None,
-                                                        layout=None, weights=[], biases=[], unit=0, activation=None,
-                                                        memory={}, perturbed_a=(a, a_moved)))
+    values = probes.PROBES["amplify"](
+        probes.ProbeInput(
+            z=[],
+            a=[],
+            a_grad=None,
+            grad=None,
+            params=None,
+            update=None,
+            layout=None,
+            weights=[],
+            biases=[],
+            unit=0,
+            activation=None,
+            memory={},
+            perturbed_a=(a, a_moved),
+        )
+    )
     for i in range(3):
         expected = (a_moved[i][1] - a[i][1]).norm() / a[i][1].norm() / probes.PERTURBATION  # run 1, by hand
         assert float(values[f"amplify/layer_0{i + 1}"][1]) == pytest.approx(float(expected), rel=1e-5)
     assert float(values["amplify/last_over_first"][0]) == pytest.approx(
-        float(values["amplify/layer_03"][0] / values["amplify/layer_01"][0]))
+        float(values["amplify/layer_03"][0] / values["amplify/layer_01"][0])
+    )
 
 
 @pytest.mark.slow

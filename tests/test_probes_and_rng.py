@@ -1,4 +1,5 @@
 """Probe arithmetic and the counter-based random numbers."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,13 +29,22 @@ def test_activation_stats_separate_one_unit_from_all_units():
 
 def test_saturation_and_linear_range_are_relative_to_each_nonlinearity():
     z = torch.tensor([[[-5.0], [-1.0], [0.5], [3.0]]])
-    stats = {a: {name: float(v[0]) for name, v in probes.activation_stats(z, 0, a).items()} for a in Activation
-             if a != Activation.linear}  # nothing saturates a linear unit: not logged
+    stats = {
+        a: {name: float(v[0]) for name, v in probes.activation_stats(z, 0, a).items()}
+        for a in Activation
+        if a != Activation.linear
+    }  # nothing saturates a linear unit: not logged
     assert {a: s["saturated"] for a, s in stats.items()} == {
-        Activation.sigmoid: 0.25, Activation.tanh: 0.5, Activation.relu: 0.5}
+        Activation.sigmoid: 0.25,
+        Activation.tanh: 0.5,
+        Activation.relu: 0.5,
+    }
     # near-linear: sigmoid |z| < 0.96 (only 0.5), tanh |z| < 0.48 (none), relu z > 0
     assert {a: s["linear"] for a, s in stats.items()} == {
-        Activation.sigmoid: 0.25, Activation.tanh: 0.0, Activation.relu: 0.5}
+        Activation.sigmoid: 0.25,
+        Activation.tanh: 0.0,
+        Activation.relu: 0.5,
+    }
 
 
 def test_permutations_are_permutations_deterministic_and_per_seed():
@@ -70,12 +80,14 @@ def test_a_hash_continues_from_a_prefix_and_splits_into_several_uniforms():
 
 def _exact_hash(*keys: int) -> int:
     """The hash in plain Python integers, modulo 2^32 by hand: what the int32 tensors must give."""
+
     def mix(x):
         x ^= x >> 16
         x = (x * 0x7FEB352D) % 2**32
         x ^= x >> 15
         x = (x * 0x846CA68B) % 2**32
         return x ^ (x >> 16)
+
     h = 0
     for k in keys:
         h = mix((h * 0x9E3779B1 + k % 2**32) % 2**32)
@@ -86,8 +98,12 @@ def test_int32_tensor_arithmetic_wraps_to_the_exact_hash_of_any_key():
     # the tensor path relies on int32 multiply and add wrapping modulo 2^32: checked here on
     # this machine, for keys across the whole 32-bit range (the sizes leave a non-vector tail)
     gen = torch.Generator().manual_seed(0)
-    keys = torch.cat([torch.tensor([0, 1, 2**31 - 1, 2**31, 2**32 - 1, 2**40 + 3]),
-                      torch.randint(0, 2**32, (1001,), generator=gen, dtype=torch.int64)])
+    keys = torch.cat(
+        [
+            torch.tensor([0, 1, 2**31 - 1, 2**31, 2**32 - 1, 2**40 + 3]),
+            torch.randint(0, 2**32, (1001,), generator=gen, dtype=torch.int64),
+        ]
+    )
     seeds = torch.tensor([[0], [2**32 - 1]])
     hashed = rng.hash32(seeds, rng.STREAM_NOISE, keys, torch.tensor(9))
     for row, seed in enumerate((0, 2**32 - 1)):

@@ -1,4 +1,5 @@
 """Provenance: dirty means "this tree differs from its commit", new files included; unknown is unknown."""
+
 from __future__ import annotations
 
 import subprocess

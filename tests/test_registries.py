@@ -1,6 +1,7 @@
 """Parts that declare themselves: a norm layer and a probe, each one module of a package
 outside bnrepro, registered by importing it and trained with; their options and tags then
 reach the checks and the generated docs without another edit."""
+
 from __future__ import annotations
 
 import importlib
@@ -97,8 +98,15 @@ def plugins(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_a_norm_layer_and_a_probe_from_modules_outside_bnrepro_train_and_are_checked_and_documented(plugins, tmp_path):
     norm_module, _ = plugins
-    cfg = tiny(model__bn="pre", model__norm__kind="mean_only", model__norm__shift=0.5, train__steps=4,
-               train__log_every=2, train__eval_every=2, probes__which=["grad_norm", "weight_norm"])
+    cfg = tiny(
+        model__bn="pre",
+        model__norm__kind="mean_only",
+        model__norm__shift=0.5,
+        train__steps=4,
+        train__log_every=2,
+        train__eval_every=2,
+        probes__which=["grad_norm", "weight_norm"],
+    )
     validate(cfg)
     assert isinstance(make_norm(cfg.model.norm, 4), norm_module.MeanOnly)
     (summary,) = train_runs([cfg], [tmp_path / "run"], log=lambda m: None)

@@ -1,4 +1,5 @@
 """results/ is rebuilt byte for byte from the raw runs committed in results/runs/."""
+
 from __future__ import annotations
 
 import shutil
@@ -70,7 +71,10 @@ def test_every_commit_the_results_name_is_in_the_repository_or_said_not_to_be():
         for line in document.read_text().splitlines():
             for word in re.findall(r"\b[0-9a-f]{7,40}\b", line):
                 named = re.search(r"[a-f]", word) and re.search(r"[0-9]", word)
-                if named and "not in this repository" not in line \
-                        and git("cat-file", "-e", f"{word}^{{commit}}").returncode:
+                if (
+                    named
+                    and "not in this repository" not in line
+                    and git("cat-file", "-e", f"{word}^{{commit}}").returncode
+                ):
                     missing.append(f"{document.name}: {word}")
     assert not missing, f"commits named but not in the repository (nor said not to be): {missing}"

@@ -1,5 +1,6 @@
 """Durable runs, in process: checkpoints, exact resume, signals, a full disk, the checks
 that keep outputs where they belong. (test_faults.py kills real `bnrepro` processes.)"""
+
 from __future__ import annotations
 
 import errno
@@ -24,19 +25,35 @@ from conftest import tiny
 
 quiet = dict(log=lambda message: None)
 # Fields that say when or how fast, not what was computed.
-TIMING = {"wall_time_s", "setup_time_s", "steps_per_s", "updated", "finished", "started", "pid", "resumed_from",
-          "attempts"}
+TIMING = {
+    "wall_time_s",
+    "setup_time_s",
+    "steps_per_s",
+    "updated",
+    "finished",
+    "started",
+    "pid",
+    "resumed_from",
+    "attempts",
+}
 
 
 def group(**overrides):
     """Two runs trained together with every kind of state a checkpoint must carry: momentum,
     dropout masks, Batch Renorm's running statistics and schedule, Algorithm 2's population
     statistics; a checkpoint every 17 steps falls mid log interval (10)."""
-    base = dict(model__bn="pre", model__dropout=0.1, optim__momentum=0.9, train__steps=50,
-                train__checkpoint_every=17, train__checkpoint_min_s=0, eval__compare_stats=True, eval__population_batches=2,
-                train__eval_every=20,
-                model__norm={"kind": "renorm", "warmup": 5, "rmax_at": 30, "dmax_at": 40, "rmax": 2.0,
-                             "dmax": 1.0})
+    base = dict(
+        model__bn="pre",
+        model__dropout=0.1,
+        optim__momentum=0.9,
+        train__steps=50,
+        train__checkpoint_every=17,
+        train__checkpoint_min_s=0,
+        eval__compare_stats=True,
+        eval__population_batches=2,
+        train__eval_every=20,
+        model__norm={"kind": "renorm", "warmup": 5, "rmax_at": 30, "dmax_at": 40, "rmax": 2.0, "dmax": 1.0},
+    )
     base.update(overrides)
     return [tiny(**base, seed=seed) for seed in (1, 2)]
 
@@ -117,10 +134,16 @@ def test_a_run_killed_mid_interval_resumes_exactly(tmp_path, monkeypatch, uninte
     assert [e.step for e in events.Scalars("train/loss")] == [1, 10, 20, 30, 40, 50]  # step 40 once
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, *(pytest.param(s, marks=pytest.mark.slow)
-                                                    for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGINT))])
-def test_a_signal_checkpoints_writes_interrupted_and_resume_finishes_exactly(tmp_path, monkeypatch, sig,
-                                                                             uninterrupted_light):
+@pytest.mark.parametrize(
+    "sig",
+    [
+        signal.SIGTERM,
+        *(pytest.param(s, marks=pytest.mark.slow) for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGINT)),
+    ],
+)
+def test_a_signal_checkpoints_writes_interrupted_and_resume_finishes_exactly(
+    tmp_path, monkeypatch, sig, uninterrupted_light
+):
     dirs = [tmp_path / "run"]
     before = signal.getsignal(sig)
     stop_at(monkeypatch, 25, lambda: os.kill(os.getpid(), sig))  # step 25 is taken, then it stops
@@ -284,8 +307,9 @@ def test_table_and_figures_list_pending_runs_as_not_finished(tmp_path, uninterru
     pending.mkdir()
     summary = json.loads((uninterrupted[0] / "summary.json").read_text())
     planned = {**summary["config"], "seed": 3}  # a planned run of its own (same seed would be a rerun)
-    (pending / "summary.json").write_text(json.dumps(
-        {"name": summary["name"], "run": "s3", "status": "pending", "config": planned}))
+    (pending / "summary.json").write_text(
+        json.dumps({"name": summary["name"], "run": "s3", "status": "pending", "config": planned})
+    )
     try:
         write_tables([uninterrupted[0].parent], tmp_path)
         assert "left out: 1 runs not finished: s3 (pending)" in (tmp_path / "default.md").read_text()
@@ -300,8 +324,18 @@ def test_table_and_figures_list_pending_runs_as_not_finished(tmp_path, uninterru
 def test_adaptive_optimizers_resume_exactly(tmp_path, monkeypatch, kind):
     """RMSprop's and Adam's moments (and Adam's step count in its bias correction) are in the
     checkpoint: a run killed after its checkpoint at step 17 ends as if never stopped."""
-    cfgs = [tiny(model__bn="pre", optim__kind=kind, optim__lr=0.003, train__steps=30, train__checkpoint_every=17,
-                 train__checkpoint_min_s=0, seed=seed) for seed in (1, 2)]
+    cfgs = [
+        tiny(
+            model__bn="pre",
+            optim__kind=kind,
+            optim__lr=0.003,
+            train__steps=30,
+            train__checkpoint_every=17,
+            train__checkpoint_min_s=0,
+            seed=seed,
+        )
+        for seed in (1, 2)
+    ]
     plain = [tmp_path / "plain" / "s1", tmp_path / "plain" / "s2"]
     train_runs(cfgs, plain, **quiet)
     dirs = [tmp_path / "s1", tmp_path / "s2"]

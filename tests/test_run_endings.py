@@ -2,6 +2,7 @@
 after the checkpoint), any exception (failed, named, checkpointed between steps), an end
 of run cut short (never `completed`), TensorBoard after a resume, checkpoints that are
 not what they claim, and Interrupted through a process pool."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,17 @@ from bnrepro.run.tags import PICTURES
 from conftest import tiny
 
 quiet = dict(log=lambda message: None)
-TIMING = {"wall_time_s", "setup_time_s", "steps_per_s", "updated", "finished", "started", "pid", "resumed_from",
-          "attempts"}
+TIMING = {
+    "wall_time_s",
+    "setup_time_s",
+    "steps_per_s",
+    "updated",
+    "finished",
+    "started",
+    "pid",
+    "resumed_from",
+    "attempts",
+}
 
 
 def config(**overrides):
@@ -68,6 +78,7 @@ class UncompletedJobError(RuntimeError):
 
 
 # ---- item 1: SIGUSR2, the cluster's warning, checkpoints; submitit's handler gets it afterwards
+
 
 def test_sigusr2_checkpoints_and_then_hands_the_signal_to_submitits_handler(tmp_path, monkeypatch, uninterrupted):
     run = tmp_path / "run"
@@ -118,8 +129,8 @@ def test_a_group_that_finishes_after_the_warning_ends_its_cluster_job_normally(t
 
 # ---- item 2: any exception ends with `failed` summaries naming it, and a checkpoint where sound
 
-def test_a_bug_mid_step_fails_the_runs_by_name_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch,
-                                                                                  uninterrupted):
+
+def test_a_bug_mid_step_fails_the_runs_by_name_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, uninterrupted):
     run = tmp_path / "run"
 
     def bug():
@@ -161,8 +172,10 @@ def test_an_error_between_steps_fails_the_runs_with_a_checkpoint_at_that_step(tm
 
 # ---- item 3: `completed` only once every end-of-run record is written
 
-def test_an_interrupt_in_the_end_of_run_sweep_is_not_completed_and_resumes_to_the_same_end(tmp_path, monkeypatch,
-                                                                                             uninterrupted):
+
+def test_an_interrupt_in_the_end_of_run_sweep_is_not_completed_and_resumes_to_the_same_end(
+    tmp_path, monkeypatch, uninterrupted
+):
     run = tmp_path / "run"
 
     def ctrl_c():  # as Ctrl-C arrives where no handler of ours could be installed (a worker thread)
@@ -179,8 +192,9 @@ def test_an_interrupt_in_the_end_of_run_sweep_is_not_completed_and_resumes_to_th
     assert_same_as(uninterrupted, run)
 
 
-def test_an_interrupt_in_the_last_evaluation_never_reports_the_previous_one_as_final(tmp_path, monkeypatch,
-                                                                                       uninterrupted):
+def test_an_interrupt_in_the_last_evaluation_never_reports_the_previous_one_as_final(
+    tmp_path, monkeypatch, uninterrupted
+):
     run = tmp_path / "run"
 
     def ctrl_c():
@@ -190,8 +204,10 @@ def test_an_interrupt_in_the_last_evaluation_never_reports_the_previous_one_as_f
     with pytest.raises(Interrupted):
         train_runs(config(train__checkpoint_every=0), [run], **quiet)
     summary = summary_of(run)
-    assert summary["status"] == "interrupted" and summary["test_acc_final"] == summary_of(uninterrupted)["first"][
-        "test/acc"]  # the step-15 value, and not called final: the run is not completed
+    assert (
+        summary["status"] == "interrupted"
+        and summary["test_acc_final"] == summary_of(uninterrupted)["first"]["test/acc"]
+    )  # the step-15 value, and not called final: the run is not completed
     monkeypatch.undo()
     (resumed,) = resume_group([run], **quiet)
     assert resumed["status"] == "completed"
@@ -199,6 +215,7 @@ def test_an_interrupt_in_the_last_evaluation_never_reports_the_previous_one_as_f
 
 
 # ---- item 4: TensorBoard keeps no end-of-run points of an interrupted attempt
+
 
 def test_a_resumed_run_shows_no_end_of_run_points_of_the_interrupted_attempt(tmp_path, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -219,9 +236,17 @@ def test_a_resumed_run_shows_no_end_of_run_points_of_the_interrupted_attempt(tmp
 
 # ---- item 10: a loadable file that is not a checkpoint is refused clearly
 
-@pytest.mark.parametrize("payload, message", [([1, 2, 3], "it holds a list, not the dict"),
-                                              ({"format": checkpoint.FORMAT, "version": checkpoint.bnrepro_version()},
-                                               "not a bnrepro checkpoint: configs, history, .* missing or of the wrong type")])
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ([1, 2, 3], "it holds a list, not the dict"),
+        (
+            {"format": checkpoint.FORMAT, "version": checkpoint.bnrepro_version()},
+            "not a bnrepro checkpoint: configs, history, .* missing or of the wrong type",
+        ),
+    ],
+)
 def test_a_checkpoint_that_is_not_one_is_refused_with_a_message(tmp_path, payload, message):
     run = tmp_path / "run"
     run.mkdir()
@@ -231,6 +256,7 @@ def test_a_checkpoint_that_is_not_one_is_refused_with_a_message(tmp_path, payloa
 
 
 # ---- item 11: an interruption crosses a process boundary intact
+
 
 @pytest.mark.parametrize("kind", ["Interrupted", "PackStopped"])
 def test_an_interruption_survives_pickling(kind):

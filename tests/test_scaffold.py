@@ -1,5 +1,6 @@
 """`bnrepro new-experiment`: the file it writes states every header field and claim field,
 refuses a bad or taken name, and trains as written."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,8 +45,21 @@ def test_a_new_experiment_trains_as_written_and_its_claims_pass_the_checks(tmp_p
     assert "bnrepro train +experiment=my_question" in made.stdout
     again = bnrepro("new-experiment", "my_question", "--dir", str(conf / "experiment"), cwd=tmp_path)
     assert again.returncode == 1 and "exists" in again.stderr and "Traceback" not in again.stderr
-    bnrepro("train", f"hydra.searchpath=[file://{conf}]", "+experiment=my_question", "data=synthetic",
-            "device=cpu", "train.steps=3", "train.log_every=1", "train.eval_every=3", "probes.hist_every=0",
-            "train.progress=false", "seed=1", f"out_dir={tmp_path / 'runs'}", cwd=tmp_path, check=True)
+    bnrepro(
+        "train",
+        f"hydra.searchpath=[file://{conf}]",
+        "+experiment=my_question",
+        "data=synthetic",
+        "device=cpu",
+        "train.steps=3",
+        "train.log_every=1",
+        "train.eval_every=3",
+        "probes.hist_every=0",
+        "train.progress=false",
+        "seed=1",
+        f"out_dir={tmp_path / 'runs'}",
+        cwd=tmp_path,
+        check=True,
+    )
     summaries = sorted((tmp_path / "runs" / "my_question").glob("*/*/summary.json"))
     assert len(summaries) == 2  # model.bn none and pre, one seed

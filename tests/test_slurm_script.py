@@ -1,5 +1,6 @@
 """scripts/slurm_cluster.sh runs as root: it must refuse a state directory someone else
 could have planted, and never signal a pid that a planted pid file names."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the script's checks a
 
 def script(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if k not in ("BNREPRO_SLURM_DIR", "SLURM_CONF")}
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
-                          env={**full, **(env or {})})
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=60, env={**full, **(env or {})}
+    )
 
 
 def safe_dir(tmp_path, name="state"):
@@ -28,11 +30,14 @@ def safe_dir(tmp_path, name="state"):
     return path
 
 
-@pytest.mark.parametrize("plant, message", [
-    (lambda d: os.chown(d, NOBODY, -1), "owned by uid 65534, not root"),
-    (lambda d: os.chmod(d, 0o777), "writable by group or others"),
-    (lambda d: os.chmod(d, 0o770), "writable by group or others"),
-])
+@pytest.mark.parametrize(
+    "plant, message",
+    [
+        (lambda d: os.chown(d, NOBODY, -1), "owned by uid 65534, not root"),
+        (lambda d: os.chmod(d, 0o777), "writable by group or others"),
+        (lambda d: os.chmod(d, 0o770), "writable by group or others"),
+    ],
+)
 def test_start_refuses_a_state_directory_root_does_not_own_alone(tmp_path, plant, message):
     state = safe_dir(tmp_path)
     plant(state)

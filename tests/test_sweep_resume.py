@@ -1,6 +1,7 @@
 """`bnrepro resume` of a whole sweep, in process: membership from the pack files and confined
 to the sweep, one bad group never stops the others, a held lock is refused, a broken group
 can be started over."""
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,9 @@ def test_a_summary_naming_a_group_outside_the_sweep_is_refused_and_the_victim_un
     (victim / "events.out.tfevents.1").write_text("precious")
     (victim / "config.yaml").write_text((sweep / "run" / "config.yaml").read_text())
     summary = json.loads((sweep / "run" / "summary.json").read_text())
-    (sweep / "run" / "summary.json").write_text(json.dumps({**summary, "status": "interrupted",
-                                                             "group": ["../victim"]}))
+    (sweep / "run" / "summary.json").write_text(
+        json.dumps({**summary, "status": "interrupted", "group": ["../victim"]})
+    )
     with pytest.raises(ResumeIncomplete, match=r"\.\./victim.*not a run directory inside"):
         resume_sweep(sweep, **quiet)
     assert (victim / "events.out.tfevents.1").read_text() == "precious"  # the old resume trained there, wiping it
@@ -111,8 +113,9 @@ def test_a_group_whose_lock_is_held_is_skipped_as_busy_naming_the_holder_and_the
 
     sweep, (first, second) = planned_sweep(tmp_path, seeds=(1,))
     with lock.GroupLock(first[0]):  # another process trains it (a lock is per open file, so this counts)
-        with pytest.raises(SweepNotFinished, match=f"skipped, busy \\(try later\\): .*being trained by pid "
-                                                   f"{os.getpid()} on host") as busy:
+        with pytest.raises(
+            SweepNotFinished, match=f"skipped, busy \\(try later\\): .*being trained by pid {os.getpid()} on host"
+        ) as busy:
             resume_sweep(sweep, **quiet)
         assert busy.value.code == BUSY_EXIT and "restart-group" not in str(busy.value)
         assert status(first[0]) == "pending"  # untouched
@@ -145,7 +148,15 @@ def test_resume_refuses_another_commits_checkpoint_unless_allowed_and_records_bo
     summary = json.loads((pack[0] / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["commit"] == "b" * 40
     first, second = summary["attempts"]
-    assert (first["commit"], first["steps_to"], first["ended_as"], first["signal"]) == ("a" * 40, 12, "interrupted",
-                                                                                         "SIGTERM")
-    assert (second["commit"], second["steps_from"], second["ended_as"], second["dirty"]) == ("b" * 40, 12, "finished",
-                                                                                             False)
+    assert (first["commit"], first["steps_to"], first["ended_as"], first["signal"]) == (
+        "a" * 40,
+        12,
+        "interrupted",
+        "SIGTERM",
+    )
+    assert (second["commit"], second["steps_from"], second["ended_as"], second["dirty"]) == (
+        "b" * 40,
+        12,
+        "finished",
+        False,
+    )

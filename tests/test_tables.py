@@ -1,4 +1,5 @@
 """Tables and claim verdicts from run summaries: which runs count, and the verdict rule."""
+
 from __future__ import annotations
 
 import json
@@ -15,20 +16,59 @@ from bnrepro.report.tables import write_tables
 
 from conftest import tiny
 
-BN_HELPS = {"text": "BN helps", "source": "paper 4.1", "metric": "test_acc_final", "where": "model.bn=pre",
-            "op": ">", "than": "model.bn=none", "value": None, "paper": "0.99 vs 0.97", "paper_source": "Fig. 1a"}
-VANISH = {"text": "gradients vanish", "source": "", "metric": "grad_norm/first_over_last_hidden:median",
-          "where": "model.bn=none", "op": "<", "than": None, "value": 0.01}
+BN_HELPS = {
+    "text": "BN helps",
+    "source": "paper 4.1",
+    "metric": "test_acc_final",
+    "where": "model.bn=pre",
+    "op": ">",
+    "than": "model.bn=none",
+    "value": None,
+    "paper": "0.99 vs 0.97",
+    "paper_source": "Fig. 1a",
+}
+VANISH = {
+    "text": "gradients vanish",
+    "source": "",
+    "metric": "grad_norm/first_over_last_hidden:median",
+    "where": "model.bn=none",
+    "op": "<",
+    "than": None,
+    "value": 0.01,
+}
 
 
-def fake_run(root: Path, name: str, seed: int, bn: str, acc: float, status="completed", ratio=1.0,
-             finished="2026-01-01T00:00:00+00:00", claims=(BN_HELPS, VANISH), **config) -> None:
+def fake_run(
+    root: Path,
+    name: str,
+    seed: int,
+    bn: str,
+    acc: float,
+    status="completed",
+    ratio=1.0,
+    finished="2026-01-01T00:00:00+00:00",
+    claims=(BN_HELPS, VANISH),
+    **config,
+) -> None:
     cfg = to_plain(tiny(seed=seed, model__bn=bn, name="exp", **config))
     cfg["report"] = {"columns": ["grad_norm/first_over_last_hidden:median"], "claims": list(claims)}
-    summary = {"name": "exp", "status": status, "test_acc_final": acc, "test_acc_best": acc, "best_step": 10,
-               "steps_done": 10, "device_name": "CPU", "commit": "abc", "dirty": False, "command": "bnrepro train",
-               "runs_trained_together": 1, "config": cfg, "finished": finished,
-               "final": {}, "median": {"grad_norm/first_over_last_hidden": ratio}}
+    summary = {
+        "name": "exp",
+        "status": status,
+        "test_acc_final": acc,
+        "test_acc_best": acc,
+        "best_step": 10,
+        "steps_done": 10,
+        "device_name": "CPU",
+        "commit": "abc",
+        "dirty": False,
+        "command": "bnrepro train",
+        "runs_trained_together": 1,
+        "config": cfg,
+        "finished": finished,
+        "final": {},
+        "median": {"grad_norm/first_over_last_hidden": ratio},
+    }
     (root / name).mkdir(parents=True)
     (root / name / "summary.json").write_text(json.dumps(summary))
 
@@ -135,7 +175,9 @@ def test_a_user_sweep_of_an_unnamed_key_is_judged_per_combination(tmp_path):
             fake_run(tmp_path, f"g{gain}_none{seed}", seed, "none", none + seed / 1000, model__init_gain=gain)
     found = settle(judge(load_summaries([tmp_path]), BN_HELPS))
     assert [(v.combination, v.verdict) for v in found] == [
-        ("model.init_gain=1.0", "reproduced"), ("model.init_gain=4.0", "contradicted")]
+        ("model.init_gain=1.0", "reproduced"),
+        ("model.init_gain=4.0", "contradicted"),
+    ]
 
 
 def test_reruns_and_overlapping_paths_count_once(tmp_path):
@@ -153,11 +195,14 @@ def test_reruns_and_overlapping_paths_count_once(tmp_path):
 
 def test_planned_runs_without_a_summary_are_named(tmp_path):
     fake_run(tmp_path / "sweep", "pre1", 1, "pre", 0.5)
-    (tmp_path / "sweep" / "planned_runs.json").write_text(json.dumps({"experiment": "exp",
-                                                                       "runs": ["pre1", "pre2", "none1"]}))
+    (tmp_path / "sweep" / "planned_runs.json").write_text(
+        json.dumps({"experiment": "exp", "runs": ["pre1", "pre2", "none1"]})
+    )
     write_tables([tmp_path / "sweep"], tmp_path / "results")
-    assert "missing: 2 planned runs left no summary (killed, or never started): none1, pre2" in (
-        tmp_path / "results" / "exp.md").read_text()
+    assert (
+        "missing: 2 planned runs left no summary (killed, or never started): none1, pre2"
+        in (tmp_path / "results" / "exp.md").read_text()
+    )
 
 
 def test_no_runs_is_a_clear_error(tmp_path):
@@ -180,13 +225,18 @@ def test_equality_claims_with_a_factor_and_a_second_metric(tmp_path):
         fake_run(tmp_path, f"b{seed}", seed, "none", 0.9, ratio=0.2 + seed * 1e-9)
     runs = load_summaries([tmp_path])
     base = {"text": "", "source": "", "metric": "grad_norm/first_over_last_hidden:median", "value": None}
-    (v,) = settle(judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "=", "factor": 10.0,
-                               "tol": 1e-6}))
+    (v,) = settle(
+        judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "=", "factor": 10.0, "tol": 1e-6})
+    )
     assert v.verdict == "reproduced"
     (v,) = settle(judge(runs, {**base, "where": "model.bn=pre", "than": "model.bn=none", "op": "!=", "tol": 0.01}))
     assert v.verdict == "reproduced"
-    (v,) = settle(judge(runs, {**base, "where": "model.bn=pre", "than_metric": "test_acc_final", "op": "=",
-                               "factor": 4.0, "tol": 1e-6}))
+    (v,) = settle(
+        judge(
+            runs,
+            {**base, "where": "model.bn=pre", "than_metric": "test_acc_final", "op": "=", "factor": 4.0, "tol": 1e-6},
+        )
+    )
     assert v.verdict == "reproduced"  # 2.0 == 4 x 0.5, paired within one arm
 
 
@@ -205,16 +255,19 @@ def test_a_paired_identity_is_judged_seed_by_seed_not_by_the_spread_across_seeds
 def test_columns_chosen_at_table_time(tmp_path):
     for seed in (1, 2):
         fake_run(tmp_path / "runs", f"pre{seed}", seed, "pre", 0.9, ratio=0.5 * seed)
-    write_tables([tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/first_over_last_hidden:median",
-                                                                     "test_acc_best"])
+    write_tables(
+        [tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/first_over_last_hidden:median", "test_acc_best"]
+    )
     table = pd.read_csv(tmp_path / "results" / "exp.csv")
     assert table["grad_norm/first_over_last_hidden:median mean"].iloc[0] == pytest.approx(0.75)
     assert list(table.columns).count("test_acc_best mean") == 1  # a column asked for twice appears once
     with pytest.raises(TableError, match="--columns"):
         write_tables([tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/layer_01:mean"])
     # a tag no run logs is refused with the nearest names, never shown as a column of n/a
-    with pytest.raises(TableError, match="no run read logs 'grad_norm/first_over_last_hiden'; nearest: "
-                                         "grad_norm/first_over_last_hidden"):
+    with pytest.raises(
+        TableError,
+        match="no run read logs 'grad_norm/first_over_last_hiden'; nearest: grad_norm/first_over_last_hidden",
+    ):
         write_tables([tmp_path / "runs"], tmp_path / "results", columns=["grad_norm/first_over_last_hiden"])
 
 
@@ -224,8 +277,13 @@ def test_one_metric_spec_reads_tag_how_for_every_part():
     from bnrepro.report.tables import check_columns
 
     steps = Metric.parse("test/acc:steps_to=0.8")
-    assert (steps.tag, steps.how, steps.target, steps.column, steps.censored) == \
-        ("test/acc", "steps_to", 0.8, "steps_to=0.8:test/acc", True)
+    assert (steps.tag, steps.how, steps.target, steps.column, steps.censored) == (
+        "test/acc",
+        "steps_to",
+        0.8,
+        "steps_to=0.8:test/acc",
+        True,
+    )
     assert Metric.parse("grad_norm/layer_01").column == "final:grad_norm/layer_01"
     assert Metric.parse("test_acc_final").column == "test_acc_final" and Metric.parse("diverged").counted
     for bad in ("grad_norm/layer_01:mean", "test/acc:steps_to=high", "test_acc:final", ""):

@@ -1,4 +1,5 @@
 """The training loop: statuses (completed, diverged, interrupted), determinism, probes logged."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,7 @@ def test_every_layer_gets_a_gradient_norm_and_every_hidden_layer_activation_stat
 
 
 def test_a_run_whose_loss_becomes_nan_is_recorded_as_diverged(tmp_path):
-    cfg = tiny(model__activation="relu", model__init="gaussian", model__init_std=1e19,
-               train__steps=200)
+    cfg = tiny(model__activation="relu", model__init="gaussian", model__init_std=1e19, train__steps=200)
     (summary,) = train_runs([cfg], [tmp_path / "run"], **quiet)
     assert summary["status"] == "diverged"
     assert summary["diverged_at"] == 1
@@ -94,8 +94,7 @@ def test_hparams_and_layout_are_in_the_runs_own_event_file(tmp_path):
 
 def test_a_finite_explosion_is_diverged_and_nothing_after_it_counts(tmp_path):
     # sigmoid at lr 1e6: the loss explodes to ~1e6-1e7 but stays finite
-    cfg = tiny(model__activation="sigmoid", optim__lr=1e6, train__steps=60, train__log_every=20,
-               train__eval_every=5)
+    cfg = tiny(model__activation="sigmoid", optim__lr=1e6, train__steps=60, train__log_every=20, train__eval_every=5)
     (summary,) = train_runs([cfg], [tmp_path / "run"], **quiet)
     assert summary["status"] == "diverged"
     assert summary["diverged_loss"] > 230  # 100 x ln(10)

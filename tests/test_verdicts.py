@@ -1,6 +1,7 @@
 """The verdict rule (docs/verdicts.md): divergence and death as outcomes, censored
 steps-to, equivalence, |change|, identical values, Holm, checks, two-sided questions, and
 nothing dropped in silence. Runs are hand-made summary.json (and scalars.csv) files."""
+
 from __future__ import annotations
 
 import json
@@ -21,22 +22,53 @@ from bnrepro.report.tables import write_tables
 
 from conftest import tiny
 
-TRAINS_BETTER = {"text": "BN trains better", "source": "", "metric": "test_acc_final", "where": "model.bn=pre",
-                 "op": ">", "than": "model.bn=none"}
+TRAINS_BETTER = {
+    "text": "BN trains better",
+    "source": "",
+    "metric": "test_acc_final",
+    "where": "model.bn=pre",
+    "op": ">",
+    "than": "model.bn=none",
+}
 
 
-def run(root: Path, name: str, seed: int, bn: str = "pre", acc: float = 0.9, status: str = "completed",
-        best: float | None = None, tags: dict | None = None, claims=(TRAINS_BETTER,), experiment: str = "exp",
-        steps: int = 100, history: dict | None = None, **config) -> Path:
+def run(
+    root: Path,
+    name: str,
+    seed: int,
+    bn: str = "pre",
+    acc: float = 0.9,
+    status: str = "completed",
+    best: float | None = None,
+    tags: dict | None = None,
+    claims=(TRAINS_BETTER,),
+    experiment: str = "exp",
+    steps: int = 100,
+    history: dict | None = None,
+    **config,
+) -> Path:
     """A finished run as the loop leaves it: summary.json, and scalars.csv when `history` is given."""
     cfg = to_plain(tiny(seed=seed, model__bn=bn, name=experiment, **config))
     cfg["report"]["claims"] = [dict(c) for c in claims]
     diverged = status == "diverged"
-    summary = {"name": experiment, "status": status, "test_acc_final": math.nan if diverged else acc,
-               "test_acc_best": best if best is not None else acc, "best_step": steps, "steps_done": steps,
-               "device_name": "CPU", "commit": "abc", "dirty": False, "command": "bnrepro train",
-               "runs_trained_together": 1, "config": cfg, "finished": "2026-01-01T00:00:00+00:00",
-               "first": dict(tags or {}), "final": dict(tags or {}), "median": dict(tags or {})}
+    summary = {
+        "name": experiment,
+        "status": status,
+        "test_acc_final": math.nan if diverged else acc,
+        "test_acc_best": best if best is not None else acc,
+        "best_step": steps,
+        "steps_done": steps,
+        "device_name": "CPU",
+        "commit": "abc",
+        "dirty": False,
+        "command": "bnrepro train",
+        "runs_trained_together": 1,
+        "config": cfg,
+        "finished": "2026-01-01T00:00:00+00:00",
+        "first": dict(tags or {}),
+        "final": dict(tags or {}),
+        "median": dict(tags or {}),
+    }
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "summary.json").write_text(json.dumps(summary))
@@ -72,8 +104,14 @@ def test_two_survivors_of_ten_beating_ten_healthy_runs_is_not_a_reproduction(tmp
     assert "diverged in 8 of 10 (ranked worst)" in found.evidence and "Mann-Whitney U" in found.evidence
 
 
-LANDSCAPE = {"text": "BN makes the loss landscape smoother", "source": "", "metric": "landscape/loss_range:median",
-             "where": "model.bn=pre", "op": "<", "than": "model.bn=none"}
+LANDSCAPE = {
+    "text": "BN makes the loss landscape smoother",
+    "source": "",
+    "metric": "landscape/loss_range:median",
+    "where": "model.bn=pre",
+    "op": "<",
+    "than": "model.bn=none",
+}
 
 
 def test_a_mechanism_metric_of_a_mostly_dead_arm_is_not_applicable_with_the_reason(tmp_path):
@@ -91,19 +129,39 @@ def test_a_dead_network_is_left_out_of_a_mechanism_metric_and_said_so(tmp_path):
     for seed in range(1, 6):
         run(tmp_path, f"pre{seed}", seed, "pre", 0.9, tags={"landscape/loss_range": 0.2 + seed / 100})
         dead = seed == 5  # a flat landscape from a network at chance must not count as smooth
-        run(tmp_path, f"none{seed}", seed, "none", 0.1 if dead else 0.8, best=0.11 if dead else 0.8,
-            tags={"landscape/loss_range": 0.0 if dead else 1.0 + seed / 10})
+        run(
+            tmp_path,
+            f"none{seed}",
+            seed,
+            "none",
+            0.1 if dead else 0.8,
+            best=0.11 if dead else 0.8,
+            tags={"landscape/loss_range": 0.0 if dead else 1.0 + seed / 10},
+        )
     found = verdict(tmp_path, LANDSCAPE)
     assert found.verdict == "reproduced" and found.n == [5, 4]
     assert "left out: at chance in 1 of 5" in found.evidence
 
 
 def test_a_dead_networks_value_counts_when_read_at_the_first_step_or_when_the_claim_says_so(tmp_path):
-    vanish = {"text": "vanishing", "source": "", "metric": "grad_norm/first_over_last_hidden:median",
-              "where": "model.bn=none", "op": "<", "value": 0.01}
+    vanish = {
+        "text": "vanishing",
+        "source": "",
+        "metric": "grad_norm/first_over_last_hidden:median",
+        "where": "model.bn=none",
+        "op": "<",
+        "value": 0.01,
+    }
     for seed in (1, 2, 3):
-        run(tmp_path, f"none{seed}", seed, "none", 0.1, best=0.11,
-            tags={"grad_norm/first_over_last_hidden": 1e-5 * seed})
+        run(
+            tmp_path,
+            f"none{seed}",
+            seed,
+            "none",
+            0.1,
+            best=0.11,
+            tags={"grad_norm/first_over_last_hidden": 1e-5 * seed},
+        )
     assert verdict(tmp_path, vanish).verdict == "not applicable"
     kept = verdict(tmp_path, {**vanish, "at_chance_counts": True})
     assert kept.verdict == "reproduced" and "kept: the claim counts them" in kept.evidence
@@ -115,8 +173,14 @@ def test_a_claim_that_an_arm_diverges_is_judged_on_counts(tmp_path):
     for seed in range(1, 6):
         run(tmp_path, f"none{seed}", seed, "none", status="diverged")
         run(tmp_path, f"pre{seed}", seed, "pre", 0.9)
-    diverges = {"text": "no BN diverges", "source": "", "metric": "diverged", "where": "model.bn=none", "op": ">",
-                "than": "model.bn=pre"}
+    diverges = {
+        "text": "no BN diverges",
+        "source": "",
+        "metric": "diverged",
+        "where": "model.bn=none",
+        "op": ">",
+        "than": "model.bn=pre",
+    }
     found = verdict(tmp_path, diverges)
     assert found.verdict == "reproduced" and "Fisher's exact test" in found.evidence
     assert found.p == pytest.approx(stats.fisher_exact([[5, 0], [0, 5]], alternative="greater").pvalue)
@@ -127,13 +191,30 @@ def test_a_claim_that_an_arm_diverges_is_judged_on_counts(tmp_path):
 
 def _curve_run(root, variant, seed, curve, status="completed", bn="pre"):
     steps = [100 * (i + 1) for i in range(len(curve))]
-    return run(root, f"{variant}{seed}", seed, bn, curve[-1], status=status, best=max(curve), variant=variant,
-               steps=steps[-1], history={"step": steps, "test/acc": curve}, claims=[REACH],
-               report__columns=["test/acc:steps_to=0.8"])
+    return run(
+        root,
+        f"{variant}{seed}",
+        seed,
+        bn,
+        curve[-1],
+        status=status,
+        best=max(curve),
+        variant=variant,
+        steps=steps[-1],
+        history={"step": steps, "test/acc": curve},
+        claims=[REACH],
+        report__columns=["test/acc:steps_to=0.8"],
+    )
 
 
-REACH = {"text": "A reaches 0.8 sooner than B", "source": "", "metric": "test/acc:steps_to=0.8",
-         "where": "variant=A", "op": "<", "than": "variant=B"}
+REACH = {
+    "text": "A reaches 0.8 sooner than B",
+    "source": "",
+    "metric": "test/acc:steps_to=0.8",
+    "where": "variant=A",
+    "op": "<",
+    "than": "variant=B",
+}
 
 
 def test_never_reaching_a_target_is_censored_not_the_runs_length(tmp_path):
@@ -152,9 +233,11 @@ def test_never_reaching_a_target_is_censored_not_the_runs_length(tmp_path):
 
 def test_equivalence_is_two_one_sided_tests_within_the_band(tmp_path):
     same = {**TRAINS_BETTER, "op": "=", "tol": 0.01}
-    for name, (pre, none) in {"tight": ([0.950, 0.951, 0.952], [0.951, 0.952, 0.950]),
-                              "wide": ([0.90, 0.95, 1.00], [0.95, 0.96, 0.94]),
-                              "apart": ([0.80, 0.81, 0.80], [0.95, 0.96, 0.95])}.items():
+    for name, (pre, none) in {
+        "tight": ([0.950, 0.951, 0.952], [0.951, 0.952, 0.950]),
+        "wide": ([0.90, 0.95, 1.00], [0.95, 0.96, 0.94]),
+        "apart": ([0.80, 0.81, 0.80], [0.95, 0.96, 0.95]),
+    }.items():
         for seed, (a, b) in enumerate(zip(pre, none), 1):
             run(tmp_path / name, f"pre{seed}", seed, "pre", a)
             run(tmp_path / name, f"none{seed}", seed, "none", b)
@@ -173,8 +256,15 @@ def test_equivalence_is_two_one_sided_tests_within_the_band(tmp_path):
 def test_an_absolute_tolerance_judges_values_near_a_target_of_zero(tmp_path):
     for seed in (1, 2, 3):
         run(tmp_path, f"pre{seed}", seed, "pre", 0.9, tags={"bias/layer_01/grad_norm": seed * 1e-9})
-    zero = {"text": "b's gradient is 0", "source": "", "metric": "bias/layer_01/grad_norm", "where": "model.bn=pre",
-            "op": "=", "value": 0.0, "tol": 0.01}
+    zero = {
+        "text": "b's gradient is 0",
+        "source": "",
+        "metric": "bias/layer_01/grad_norm",
+        "where": "model.bn=pre",
+        "op": "=",
+        "value": 0.0,
+        "tol": 0.01,
+    }
     assert verdict(tmp_path, zero).verdict != "reproduced"  # a relative band around 0 is empty
     assert verdict(tmp_path, {**zero, "tol_abs": 1e-6}).verdict == "reproduced"
 
@@ -184,8 +274,16 @@ def test_a_paired_difference_claim_is_about_the_size_of_each_seeds_change(tmp_pa
     for seed, change in ((1, 0.3), (2, -0.25), (3, 0.1), (4, -0.15)):
         run(tmp_path, f"a{seed}", seed, "none", 0.9, tags={"train/loss": 2.0 + change}, model__weight_scale=10)
         run(tmp_path, f"b{seed}", seed, "none", 0.9, tags={"train/loss": 2.0}, model__weight_scale=1)
-    changes = {"text": "a = 10 changes the loss", "source": "", "metric": "train/loss:first", "op": "!=",
-               "where": "model.weight_scale=10", "than": "model.weight_scale=1", "paired": True, "tol": 1e-3}
+    changes = {
+        "text": "a = 10 changes the loss",
+        "source": "",
+        "metric": "train/loss:first",
+        "op": "!=",
+        "where": "model.weight_scale=10",
+        "than": "model.weight_scale=1",
+        "paired": True,
+        "tol": 1e-3,
+    }
     found = verdict(tmp_path, changes)
     assert found.verdict == "reproduced" and "paired by seed (4 seeds in both arms)" in found.evidence
     assert found.interval_level == "one-sided 95%" and found.interval[0] > found.band
@@ -195,8 +293,14 @@ def test_identical_values_never_give_a_t_test_p(tmp_path):
     for seed in (1, 2, 3):
         run(tmp_path, f"none{seed}", seed, "none", 0.115, best=0.115)
         run(tmp_path, f"pre{seed}", seed, "pre", 0.75 + seed / 1000)
-    below = {"text": "does not train", "source": "", "metric": "test_acc_best", "where": "model.bn=none", "op": "<",
-             "value": 0.2}
+    below = {
+        "text": "does not train",
+        "source": "",
+        "metric": "test_acc_best",
+        "where": "model.bn=none",
+        "op": "<",
+        "value": 0.2,
+    }
     worse = verdict(tmp_path, {**below, "than": "model.bn=pre", "value": None})
     assert "Mann-Whitney U" in worse.evidence and "Welch" not in worse.evidence
     assert worse.p == pytest.approx(0.05) and worse.verdict == "inconclusive"  # 3 against 3: p >= 0.05
@@ -226,16 +330,23 @@ def test_holm_adjusts_the_experiments_tests_together(tmp_path):
     alone = settle(judge(runs, TRAINS_BETTER))[0]
     assert alone.verdict == "reproduced" and alone.p < 0.05 < 4 * alone.p
     four = settle([j for _ in range(4) for j in judge(runs, TRAINS_BETTER)])
-    assert all(v.verdict == "inconclusive" and v.p_holm == pytest.approx(min(1, 4 * alone.p))
-               for v in four)
+    assert all(v.verdict == "inconclusive" and v.p_holm == pytest.approx(min(1, 4 * alone.p)) for v in four)
     assert "Holm-adjusted" in four[0].evidence and "4 tests" in four[0].evidence
 
 
 def test_checks_hold_or_fail_run_by_run_and_are_not_tests(tmp_path):
     for seed in (1, 2, 3):
         run(tmp_path, f"pre{seed}", seed, "pre", 0.9, tags={"act/layer_03/std": 1.0 + seed / 1000})
-    unit = {"text": "BN output has unit std", "source": "", "metric": "act/layer_03/std:first", "where": "model.bn=pre",
-            "op": "=", "value": 1.0, "tol": 0.05, "check": True}
+    unit = {
+        "text": "BN output has unit std",
+        "source": "",
+        "metric": "act/layer_03/std:first",
+        "where": "model.bn=pre",
+        "op": "=",
+        "value": 1.0,
+        "tol": 0.05,
+        "check": True,
+    }
     runs = load_summaries([tmp_path])
     found = settle(judge(runs, unit) + judge(runs, TRAINS_BETTER))
     assert found[0].verdict == "check: holds" and "holds in 3 of 3" in found[0].evidence
@@ -247,8 +358,15 @@ def test_a_question_asked_in_both_directions_is_one_two_sided_test(tmp_path):
     for seed, (a, b) in enumerate(zip([0.957, 0.958, 0.956], [0.960, 0.961, 0.9605]), 1):
         run(tmp_path, f"post{seed}", seed, "post", a)
         run(tmp_path, f"pre{seed}", seed, "pre", b)
-    question = {"text": "ReLU: BN before beats after", "source": "", "metric": "test_acc_final", "op": ">",
-                "where": "model.bn=pre", "than": "model.bn=post", "two_sided": True}
+    question = {
+        "text": "ReLU: BN before beats after",
+        "source": "",
+        "metric": "test_acc_final",
+        "op": ">",
+        "where": "model.bn=pre",
+        "than": "model.bn=post",
+        "two_sided": True,
+    }
     found = verdict(tmp_path, question)
     a, b = [0.960, 0.961, 0.9605], [0.957, 0.958, 0.956]
     assert found.verdict == "reproduced" and found.interval_level == "95%"
@@ -259,8 +377,7 @@ def test_a_question_asked_in_both_directions_is_one_two_sided_test(tmp_path):
 
 def test_unfinished_runs_and_missing_values_are_counted_in_the_evidence(tmp_path):
     for seed in range(1, 6):
-        run(tmp_path, f"pre{seed}", seed, "pre", 0.95 + seed / 1000,
-            status="interrupted" if seed > 3 else "completed")
+        run(tmp_path, f"pre{seed}", seed, "pre", 0.95 + seed / 1000, status="interrupted" if seed > 3 else "completed")
         run(tmp_path, f"none{seed}", seed, "none", math.nan if seed == 1 else 0.5 + seed / 1000)
     found = verdict(tmp_path, TRAINS_BETTER)
     assert "2 of 5 left out: interrupted" in found.evidence
@@ -273,13 +390,21 @@ def test_claims_report_totals_name_the_tests_and_the_correction(tmp_path):
         run(tmp_path / "runs", f"none{seed}", seed, "none", 0.5 + seed / 1000)
     write_tables([tmp_path / "runs"], tmp_path / "results")
     report = write_report(tmp_path / "results").read_text()
-    assert ("1 reproduced, 0 contradicted, 0 inconclusive, 0 not applicable; checks: 0 hold, 0 fail" in report
-            and "1 tests, Holm's correction within each experiment" in report)
+    assert (
+        "1 reproduced, 0 contradicted, 0 inconclusive, 0 not applicable; checks: 0 hold, 0 fail" in report
+        and "1 tests, Holm's correction within each experiment" in report
+    )
     index = write_index(tmp_path / "results").read_text()
     assert "| not recorded |" in index and "full length" not in index  # no reproduce.json: not recorded
     assert "The suite:" not in index  # no wall time recorded: no total claimed
-    record = {"device": "CPU", "wall_s": 90, "overrides": [], "load_before": 0.2, "load_after": 1.7,
-              "others_cores": 0.4}
+    record = {
+        "device": "CPU",
+        "wall_s": 90,
+        "overrides": [],
+        "load_before": 0.2,
+        "load_after": 1.7,
+        "others_cores": 0.4,
+    }
     (tmp_path / "results" / "runs" / "exp").mkdir(parents=True)
     (tmp_path / "results" / "runs" / "exp" / "reproduce.json").write_text(json.dumps(record))
     index = write_index(tmp_path / "results").read_text()
@@ -298,8 +423,16 @@ def test_provenance_says_which_claims_are_post_hoc_and_the_lengths(tmp_path):
     gone = {**current[0], "metric": "test_acc_best", "text": "a claim the file dropped"}
     for seed in (1, 2):
         for bn, acc in (("pre", 0.9), ("none", 0.5)):
-            run(tmp_path / "runs", f"{bn}{seed}", seed, bn, acc + seed / 100, claims=[old, gone],
-                experiment="mnist_fig1", steps=600)
+            run(
+                tmp_path / "runs",
+                f"{bn}{seed}",
+                seed,
+                bn,
+                acc + seed / 100,
+                claims=[old, gone],
+                experiment="mnist_fig1",
+                steps=600,
+            )
     record = {"claims_commit": "0123456789abcdef", "overrides": []}
     (tmp_path / "runs" / "reproduce.json").write_text(json.dumps(record))
     write_tables([tmp_path / "runs"], tmp_path / "results")
@@ -335,21 +468,24 @@ def test_the_rank_test_is_exact_with_ties_and_infinite_values():
         b = rng.integers(0, 3, rng.integers(2, 7)).astype(float)
         a[0] = -np.inf  # a diverged run: only its rank counts
         for alternative in ("greater", "less", "two-sided"):
-            exact = stats.mannwhitneyu(np.clip(a, -9, 9), b, alternative=alternative,
-                                       method=stats.PermutationMethod(n_resamples=np.inf)).pvalue
+            exact = stats.mannwhitneyu(
+                np.clip(a, -9, 9), b, alternative=alternative, method=stats.PermutationMethod(n_resamples=np.inf)
+            ).pvalue
             assert sig.rank_sum_p(a, b, alternative) == pytest.approx(exact)
     a, b = rng.normal(size=6), rng.normal(size=5)  # no ties: scipy's exact distribution
-    assert sig.rank_sum_p(a, b, "less") == pytest.approx(stats.mannwhitneyu(a, b, alternative="less", method="exact").pvalue)
+    assert sig.rank_sum_p(a, b, "less") == pytest.approx(
+        stats.mannwhitneyu(a, b, alternative="less", method="exact").pvalue
+    )
 
 
 def test_claims_files_of_an_older_table_are_refused_with_a_message(tmp_path, capsys):
     from bnrepro.cli import main
 
-    (tmp_path / "exp.claims.json").write_text(json.dumps({"experiment": "exp", "runs": 1, "provenance": [],
-                                                          "claims": []}))
+    (tmp_path / "exp.claims.json").write_text(
+        json.dumps({"experiment": "exp", "runs": 1, "provenance": [], "claims": []})
+    )
     assert main(["report", "--results", str(tmp_path)]) == 1 and not (tmp_path / "claims.md").exists()
     assert "older `bnrepro table`" in capsys.readouterr().err
-
 
 
 def test_a_claim_naming_a_key_the_runs_lack_is_not_applicable_not_a_crash(tmp_path):

@@ -1,6 +1,7 @@
 """The verdict rule at its edges (issue 29, items 1-10): infinities beside bands, ties,
 overlapping arms, counts, and the report's error rate. Each test calls the judging code on
 the issue's synthetic arms, as plain tables of runs (no files: each takes milliseconds)."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,15 @@ def runs(*arms_: tuple[str, list]) -> pd.DataFrame:
 
 
 def claim(**fields) -> dict:
-    return {"text": "a claim", "source": "", "metric": "test_acc_final", "where": "model.bn=pre", "op": "=",
-            "than": "model.bn=none", **fields}
+    return {
+        "text": "a claim",
+        "source": "",
+        "metric": "test_acc_final",
+        "where": "model.bn=pre",
+        "op": "=",
+        "than": "model.bn=none",
+        **fields,
+    }
 
 
 def one(frame: pd.DataFrame, **fields) -> dict:
@@ -66,8 +74,9 @@ def test_2_paired_arms_that_all_diverged_have_no_band_and_no_verdict():
 def test_3_a_within_run_comparison_ranks_a_diverged_run_worst_and_keeps_its_first_reading():
     falling = [{"final:train/loss": 0.3 + i / 100, "first:train/loss": 2.3} for i in range(6)]
     diverged = [{"test_acc_final": None, "final:train/loss": math.nan, "first:train/loss": 2.3}] * 4
-    found = one(runs(("pre", falling + diverged)), metric="train/loss", op="<", than=None,
-                than_metric="train/loss:first")
+    found = one(
+        runs(("pre", falling + diverged)), metric="train/loss", op="<", than=None, than_metric="train/loss:first"
+    )
     assert "sign test" in found.evidence and found.verdict == "inconclusive"
     assert found.p == pytest.approx(stats.binomtest(6, 10, 0.5, alternative="greater").pvalue)  # 0.377
 
@@ -80,9 +89,21 @@ def test_4_a_two_sided_sign_test_points_where_the_nonzero_signs_point():
 
 
 def test_5_arms_that_share_runs_are_refused():
-    frame = pd.DataFrame([{"config.model.bn": bn, "config.train.batch_size": bs, "config.seed": seed,
-                           "status": "completed", "test_acc_final": 0.9 + seed / 100, "test_acc_best": 0.9}
-                          for bn in ("pre", "none") for bs in (16, 64) for seed in (1, 2, 3)])
+    frame = pd.DataFrame(
+        [
+            {
+                "config.model.bn": bn,
+                "config.train.batch_size": bs,
+                "config.seed": seed,
+                "status": "completed",
+                "test_acc_final": 0.9 + seed / 100,
+                "test_acc_best": 0.9,
+            }
+            for bn in ("pre", "none")
+            for bs in (16, 64)
+            for seed in (1, 2, 3)
+        ]
+    )
     overlapping = claim(op=">", than="train.batch_size=16")
     (found,) = settle(judge(frame, overlapping))
     assert found.verdict == "not applicable" and "its arms share 3 runs" in found.evidence
@@ -152,28 +173,45 @@ def test_9_benjamini_hochberg_and_each_claims_two_sided_p():
 
 
 def _claims_file(folder, name, verdicts, dropped=()):
-    (folder / f"{name}.claims.json").write_text(json.dumps({
-        "experiment": name, "runs": 6, "tests": len(verdicts), "provenance": [], "steps": {"runs": [10], "file": 10},
-        "dropped": list(dropped), "claims": verdicts}))
+    (folder / f"{name}.claims.json").write_text(
+        json.dumps(
+            {
+                "experiment": name,
+                "runs": 6,
+                "tests": len(verdicts),
+                "provenance": [],
+                "steps": {"runs": [10], "file": 10},
+                "dropped": list(dropped),
+                "claims": verdicts,
+            }
+        )
+    )
 
 
 def test_9_10_the_report_shows_each_verdicts_report_wide_q_and_the_dropped_claims(tmp_path):
     def made(text, verdict, p):
         return {"text": text, "verdict": verdict, "measured": "", "evidence": "", "p_two_sided": p}
+
     _claims_file(tmp_path, "one", [made("first", "reproduced", 0.01), made("second", "reproduced", 0.04)])
-    _claims_file(tmp_path, "two", [made("third", "contradicted", 0.03), made("fourth", "inconclusive", 0.5),
-                                   made("exact", "reproduced", None)],
-                 dropped=[{"claim": "gone", "verdict": "not reproduced", "commit": "5c80b52", "reason": "moved"}])
+    _claims_file(
+        tmp_path,
+        "two",
+        [made("third", "contradicted", 0.03), made("fourth", "inconclusive", 0.5), made("exact", "reproduced", None)],
+        dropped=[{"claim": "gone", "verdict": "not reproduced", "commit": "5c80b52", "reason": "moved"}],
+    )
     report = write_report(tmp_path).read_text()
-    assert "| reproduced | 0.04 |" in report and "| reproduced | 0.053 |" in report and "| reproduced | no p |" in report
+    assert (
+        "| reproduced | 0.04 |" in report and "| reproduced | 0.053 |" in report and "| reproduced | no p |" in report
+    )
     assert "1 of 2 reproduced, 0 of 1 contradicted by a test hold" in report
     assert "## Dropped claims" in report and "| gone | not reproduced | 5c80b52 | moved |" in report
     index = write_index(tmp_path).read_text()
     assert "report-wide q < 0.05" in index and "| 1 of 2 reproduced, 0 of 0 contradicted |" in index
 
 
-@pytest.mark.parametrize("fields, key", [({"commit": "not a hash"}, "commit"), ({"reason": ""}, "reason"),
-                                         ({"verdict": " "}, "verdict")])
+@pytest.mark.parametrize(
+    "fields, key", [({"commit": "not a hash"}, "commit"), ({"reason": ""}, "reason"), ({"verdict": " "}, "verdict")]
+)
 def test_10_a_malformed_dropped_entry_is_refused_naming_its_field(fields, key):
     entry = {"claim": "gone", "verdict": "not reproduced", "commit": "5c80b52", "reason": "moved", **fields}
     with pytest.raises(ConfigError, match=rf"report\.dropped\[0\]\.{key}="):

@@ -23,6 +23,7 @@ before anything is measured; the report (--out) is rewritten after every measure
 says how busy the machine was (bench/load.py): figures measured beside other work are
 marked not comparable, and a report meant for a results/ folder goes elsewhere then.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,10 @@ class _ReportFile:
         if self.into_results and not self.verdict.comparable and not self.moved:
             self.out.unlink(missing_ok=True)
             self.out, self.moved = Path.cwd() / f"{self.out.stem}.under-load{self.out.suffix}", True
-            self.log(f"bench: the machine is busy ({self.verdict.text}); results/ takes only figures from an idle "
-                     f"machine: writing {self.out} instead")
+            self.log(
+                f"bench: the machine is busy ({self.verdict.text}); results/ takes only figures from an idle "
+                f"machine: writing {self.out} instead"
+            )
         self.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.out, text)
         return text
@@ -72,31 +75,60 @@ def main(args: list[str]) -> int:
     from ..data import DataError
 
     parser = argparse.ArgumentParser(prog="bnrepro bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                        help="where to measure (default auto: the GPU if there is one)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="training steps per bnrepro MLP measurement (default 20000 on a GPU, 2000 on a CPU)")
-    parser.add_argument("--reference-steps", type=int, default=None,
-                        help="steps of the plain PyTorch DataLoader loop it is compared with "
-                             "(default 3000 on a GPU, 300 on a CPU)")
-    parser.add_argument("--batched-runs", default=None,
-                        help="runs trained together (pack sizes), comma-separated (default: 16 on a CPU, "
-                             "64,256,1024 on a GPU)")
+    parser.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where to measure (default auto: the GPU if there is one)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per bnrepro MLP measurement (default 20000 on a GPU, 2000 on a CPU)",
+    )
+    parser.add_argument(
+        "--reference-steps",
+        type=int,
+        default=None,
+        help="steps of the plain PyTorch DataLoader loop it is compared with (default 3000 on a GPU, 300 on a CPU)",
+    )
+    parser.add_argument(
+        "--batched-runs",
+        default=None,
+        help="runs trained together (pack sizes), comma-separated (default: 16 on a CPU, 64,256,1024 on a GPU)",
+    )
     parser.add_argument("--full", action="store_true", help="also time mnist_fig1 at 5 seeds per arm, full length")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of measurements (median reported)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write the Markdown report here, rewritten after every measurement (into a results/ "
-                             "folder only from an idle machine)")
-    parser.add_argument("--parts", default="mlp,convnet,measures",
-                        help="comma list: mlp (mnist_fig1's rows), convnet (fig3's net), measures "
-                             "(Santurkar et al.'s measures on the landscape experiment's VGG); default all")
-    parser.add_argument("--conv-steps", type=int, nargs=2, default=None, metavar=("OURS", "REFERENCE"),
-                        help="steps per convnet measurement (default 5000 2000 on a GPU, 250 50 on the CPU; "
-                             "the measures rows train OURS steps)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the Markdown report here, rewritten after every measurement (into a results/ "
+        "folder only from an idle machine)",
+    )
+    parser.add_argument(
+        "--parts",
+        default="mlp,convnet,measures",
+        help="comma list: mlp (mnist_fig1's rows), convnet (fig3's net), measures "
+        "(Santurkar et al.'s measures on the landscape experiment's VGG); default all",
+    )
+    parser.add_argument(
+        "--conv-steps",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("OURS", "REFERENCE"),
+        help="steps per convnet measurement (default 5000 2000 on a GPU, 250 50 on the CPU; "
+        "the measures rows train OURS steps)",
+    )
     parser.add_argument("--conv-runs", type=int, default=4, help="runs trained together in the convnet pack row")
-    parser.add_argument("--conv-profile", default=None,
-                        help="fig3's profile for the convnet rows (default fig3_gpu on a GPU: channels 32/64/128; "
-                             "fig3_cpu on the CPU: channels 8/16/32, the net the CPU results train)")
+    parser.add_argument(
+        "--conv-profile",
+        default=None,
+        help="fig3's profile for the convnet rows (default fig3_gpu on a GPU: channels 32/64/128; "
+        "fig3_cpu on the CPU: channels 8/16/32, the net the CPU results train)",
+    )
     opts = parser.parse_args(args)
     cuda = opts.device == "cuda" or (opts.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")
@@ -123,8 +155,10 @@ def main(args: list[str]) -> int:
 
     out = _ReportFile(opts.out, load.sample(), render, log)
     if out.into_results and not out.verdict.comparable:
-        log(f"bench: not measuring for {opts.out}: {out.verdict.text}. results/ takes only figures from an "
-            "idle machine: wait until it is, or write the report elsewhere with --out.")
+        log(
+            f"bench: not measuring for {opts.out}: {out.verdict.text}. results/ takes only figures from an "
+            "idle machine: wait until it is, or write the report elsewhere with --out."
+        )
         return 1
     total = None
 
@@ -134,9 +168,20 @@ def main(args: list[str]) -> int:
         out.write(rows, facts, f"in progress: {sum(len(row.rates) for row in rows)} of {total} measurements")
 
     try:
-        rows, facts = run(steps, reference_steps, packs, opts.full, device, opts.repeats, log=log, parts=parts,
-                          conv_steps=conv_steps, conv_runs=opts.conv_runs, on_measured=measured,
-                          conv_overrides=(f"profile={conv_profile}",))
+        rows, facts = run(
+            steps,
+            reference_steps,
+            packs,
+            opts.full,
+            device,
+            opts.repeats,
+            log=log,
+            parts=parts,
+            conv_steps=conv_steps,
+            conv_runs=opts.conv_runs,
+            on_measured=measured,
+            conv_overrides=(f"profile={conv_profile}",),
+        )
     except DataError as e:
         log(f"bench: {e}")
         return 1

@@ -6,6 +6,7 @@ own threads, so it cannot tell who was busy), and the CPU time other processes u
 between: the machine's busy time (Linux /proc/stat, steal time included: a neighbour on
 the host) minus this process's own.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,11 @@ class Sample:
 
 
 def sample() -> Sample:
-    own = sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-              for field in ("ru_utime", "ru_stime"))
+    own = sum(
+        getattr(resource.getrusage(who), field)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for field in ("ru_utime", "ru_stime")
+    )
     return Sample(os.getloadavg()[0], _machine_busy_s(), own, time.monotonic())
 
 
@@ -53,8 +57,10 @@ class Verdict:
 def judge(before: Sample, now: Sample, cores: int | None = None) -> Verdict:
     """Whether figures measured between `before` and `now` are comparable, and why."""
     cores = cores or os.cpu_count() or 1
-    parts = [f"1-minute load average {before.load:.2f} before, {now.load:.2f} now/after (after includes "
-             f"the benchmark's own threads) on {cores} cores"]
+    parts = [
+        f"1-minute load average {before.load:.2f} before, {now.load:.2f} now/after (after includes "
+        f"the benchmark's own threads) on {cores} cores"
+    ]
     reasons = []
     if before.load > BUSY_LOAD_PER_CORE * cores:
         reasons.append(f"the load before was above {BUSY_LOAD_PER_CORE * cores:g}")
@@ -66,5 +72,7 @@ def judge(before: Sample, now: Sample, cores: int | None = None) -> Verdict:
             reasons.append(f"other processes used more than {BUSY_OTHERS_PER_CORE * cores:g} cores")
     text = "; ".join(parts) + ": "
     if reasons:
-        return Verdict(False, text + "**not comparable** with figures from an idle machine (" + "; ".join(reasons) + ")")
+        return Verdict(
+            False, text + "**not comparable** with figures from an idle machine (" + "; ".join(reasons) + ")"
+        )
     return Verdict(True, text + "an idle machine, figures comparable")

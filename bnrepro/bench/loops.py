@@ -5,6 +5,7 @@ start-up. The plain loops read the data with torchvision from the same data root
 bnrepro uses (its files are in torchvision's layout; bench/__init__.py fetches them
 first).
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -39,14 +40,14 @@ def intra_op_threads(threads: int | None):
         torch.set_num_threads(previous)
 
 
-def reference_loop(root: str, device: torch.device, steps: int, bn: bool, workers: int,
-                   threads: int | None = None) -> float:
+def reference_loop(
+    root: str, device: torch.device, steps: int, bn: bool, workers: int, threads: int | None = None
+) -> float:
     """Steps/s of the plain PyTorch loop (data loading included: that is its bottleneck)."""
     from torch import nn
     from torchvision import datasets, transforms
 
-    dataset = datasets.MNIST(str(Path(root).expanduser()), train=True, download=False,
-                             transform=transforms.ToTensor())
+    dataset = datasets.MNIST(str(Path(root).expanduser()), train=True, download=False, transform=transforms.ToTensor())
     layers: list[nn.Module] = [nn.Flatten()]
     for fan_in in (784, 100, 100):
         layers += [nn.Linear(fan_in, 100, bias=not bn)] + ([nn.BatchNorm1d(100)] if bn else []) + [nn.Sigmoid()]
@@ -62,9 +63,12 @@ def reference_conv_loop(root: str, device: torch.device, steps: int, cfg, thread
 
     from ..stacked.model import layer_widths
 
-    dataset = datasets.FashionMNIST(str(Path(root).expanduser()), train=True, download=False,
-                                    transform=transforms.Compose([transforms.ToTensor(),
-                                                                  transforms.Normalize((0.286,), (0.353,))]))
+    dataset = datasets.FashionMNIST(
+        str(Path(root).expanduser()),
+        train=True,
+        download=False,
+        transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.286,), (0.353,))]),
+    )
     layers: list[nn.Module] = []
     fan_in = 1
     for index, width in enumerate(layer_widths(cfg.model)):
@@ -73,8 +77,12 @@ def reference_conv_loop(root: str, device: torch.device, steps: int, cfg, thread
             layers.append(nn.MaxPool2d(2))
         fan_in = width
     model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(fan_in, 10)).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr * cfg.optim.lr_mult, momentum=cfg.optim.momentum,
-                          weight_decay=cfg.optim.weight_decay / cfg.optim.weight_decay_div)
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=cfg.optim.lr * cfg.optim.lr_mult,
+        momentum=cfg.optim.momentum,
+        weight_decay=cfg.optim.weight_decay / cfg.optim.weight_decay_div,
+    )
     with intra_op_threads(threads):
         return _plain_rate(dataset, model, opt, cfg.train.batch_size, device, steps, workers=0)
 
@@ -83,8 +91,15 @@ def _plain_rate(dataset, model, opt, batch_size: int, device: torch.device, step
     from torch import nn
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True,
-                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
     warmup, done, start = 20, 0, 0.0
     while done < steps + warmup:
         for x, y in loader:

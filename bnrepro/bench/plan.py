@@ -5,6 +5,7 @@ hits every row, not one); its figure is the median of the rounds so far, with th
 range. After each measurement the caller hears of it (bench/__init__.py rewrites the
 report then), so a failure late in the benchmark loses nothing measured before it.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -32,10 +33,20 @@ class Row:
         return statistics.median(self.rates) if self.rates else None
 
 
-def run(steps: int, reference_steps: int, batched_runs: list[int], full: bool, device: torch.device, repeats: int = 1,
-        log=lambda m: print(m, file=sys.stderr), parts: tuple = ("mlp",), conv_steps: tuple = (250, 50),
-        conv_overrides: tuple = (), conv_runs: int = 4,
-        on_measured: Callable[[list[Row], dict], None] = lambda rows, facts: None) -> tuple[list[Row], dict]:
+def run(
+    steps: int,
+    reference_steps: int,
+    batched_runs: list[int],
+    full: bool,
+    device: torch.device,
+    repeats: int = 1,
+    log=lambda m: print(m, file=sys.stderr),
+    parts: tuple = ("mlp",),
+    conv_steps: tuple = (250, 50),
+    conv_overrides: tuple = (),
+    conv_runs: int = 4,
+    on_measured: Callable[[list[Row], dict], None] = lambda rows, facts: None,
+) -> tuple[list[Row], dict]:
     """Every row `repeats` times, interleaved. parts: "mlp" (the mnist_fig1 rows), "convnet"
     (fig3's net: conv_steps = (bnrepro's, the reference's), conv_runs trained together in its
     pack row; conv_overrides change fig3's config for both loops, e.g. a smaller width in
@@ -68,12 +79,22 @@ def fetch_data(parts: tuple, log) -> None:
     from ..data import fetch
 
     root = experiment_config([]).data.root
-    for name in (["mnist"] if "mlp" in parts else []) + (["fashion_mnist"] if {"convnet", "measures"} & set(parts) else []):
+    for name in (["mnist"] if "mlp" in parts else []) + (
+        ["fashion_mnist"] if {"convnet", "measures"} & set(parts) else []
+    ):
         fetch(name, root, log)
 
 
-def plan(steps: int, reference_steps: int, batched_runs: list[int], device: torch.device, parts: tuple,
-         conv_steps: tuple, conv_overrides: tuple, conv_runs: int) -> list[Row]:
+def plan(
+    steps: int,
+    reference_steps: int,
+    batched_runs: list[int],
+    device: torch.device,
+    parts: tuple,
+    conv_steps: tuple,
+    conv_overrides: tuple,
+    conv_runs: int,
+) -> list[Row]:
     dev = f"device={device.type}"
     # On a CPU with several threads: the same loops on one intra-op thread too, since the
     # thread count decides these small networks' speed there (run/cpu.py).
@@ -86,8 +107,9 @@ def plan(steps: int, reference_steps: int, batched_runs: list[int], device: torc
     return rows
 
 
-def _mlp_plan(dev: str, steps: int, reference_steps: int, batched_runs: list[int], device: torch.device,
-              threads: int | None) -> list[Row]:
+def _mlp_plan(
+    dev: str, steps: int, reference_steps: int, batched_runs: list[int], device: torch.device, threads: int | None
+) -> list[Row]:
     from ..run.probes import PROBES
 
     root = experiment_config([]).data.root
@@ -106,38 +128,114 @@ def _mlp_plan(dev: str, steps: int, reference_steps: int, batched_runs: list[int
         Row(ref, "reference", "torchvision MNIST + DataLoader (workers 0), eager, BN", 1, reference(True, 0), ref),
         Row("reference_nobn", "reference", "same, no BN", 1, reference(False, 0), ref),
         Row("single_bn", "bnrepro", "one run, BN, probes every 100 + eval every 500", 1, ours(full_logging), ref),
-        Row("single_bn_all_probes", "bnrepro", "one run, BN, every probe (probes.which: all) + eval", 1,
-            ours([*full_logging, every_probe]), ref),
-        Row("single_bn_quiet", "bnrepro", "one run, BN, no probes or eval", 1,
-            ours(["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"]), ref),
-        Row("single_bn_nockpt", "bnrepro", "one run, BN, probes + eval, no checkpoints (train.checkpoint_every=0)",
-            1, ours([*full_logging, "train.checkpoint_every=0"]), ref),
-        Row("single_bn_ckpt", "bnrepro", f"same, a checkpoint every {every} steps", 1,
-            ours([*full_logging, f"train.checkpoint_every={every}", "train.checkpoint_min_s=0"]), ref),
-        Row("single_nobn", "bnrepro", "one run, no BN, probes + eval", 1,
-            ours(["model.bn=none", "train.log_every=100", "train.eval_every=500"]), ref),
-        *[Row(f"batched_{k}", "bnrepro", f"{k} BN runs trained together (a pack), probes + eval", k,
-              ours(full_logging, runs=k), ref) for k in batched_runs],
+        Row(
+            "single_bn_all_probes",
+            "bnrepro",
+            "one run, BN, every probe (probes.which: all) + eval",
+            1,
+            ours([*full_logging, every_probe]),
+            ref,
+        ),
+        Row(
+            "single_bn_quiet",
+            "bnrepro",
+            "one run, BN, no probes or eval",
+            1,
+            ours(["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"]),
+            ref,
+        ),
+        Row(
+            "single_bn_nockpt",
+            "bnrepro",
+            "one run, BN, probes + eval, no checkpoints (train.checkpoint_every=0)",
+            1,
+            ours([*full_logging, "train.checkpoint_every=0"]),
+            ref,
+        ),
+        Row(
+            "single_bn_ckpt",
+            "bnrepro",
+            f"same, a checkpoint every {every} steps",
+            1,
+            ours([*full_logging, f"train.checkpoint_every={every}", "train.checkpoint_min_s=0"]),
+            ref,
+        ),
+        Row(
+            "single_nobn",
+            "bnrepro",
+            "one run, no BN, probes + eval",
+            1,
+            ours(["model.bn=none", "train.log_every=100", "train.eval_every=500"]),
+            ref,
+        ),
+        *[
+            Row(
+                f"batched_{k}",
+                "bnrepro",
+                f"{k} BN runs trained together (a pack), probes + eval",
+                k,
+                ours(full_logging, runs=k),
+                ref,
+            )
+            for k in batched_runs
+        ],
     ]
     if threads:
         on_all = f"train.threads={threads}"
-        rows.insert(1, Row("reference_bn_1thread", "reference", "same with BN, 1 intra-op thread", 1,
-                           reference(True, 0, threads=1), ref))
-        rows.insert(4, Row("single_bn_threads", "bnrepro", f"one run, BN, probes + eval, {threads} threads "
-                           f"({on_all}; the MLP's default is 1)", 1, ours([*full_logging, on_all]), ref))
+        rows.insert(
+            1,
+            Row(
+                "reference_bn_1thread",
+                "reference",
+                "same with BN, 1 intra-op thread",
+                1,
+                reference(True, 0, threads=1),
+                ref,
+            ),
+        )
+        rows.insert(
+            4,
+            Row(
+                "single_bn_threads",
+                "bnrepro",
+                f"one run, BN, probes + eval, {threads} threads ({on_all}; the MLP's default is 1)",
+                1,
+                ours([*full_logging, on_all]),
+                ref,
+            ),
+        )
         k = batched_runs[0]
-        rows.append(Row(f"batched_{k}_threads", "bnrepro", f"{k} BN runs together, probes + eval, {threads} "
-                        f"threads ({on_all})", k, ours([*full_logging, on_all], runs=k), ref))
+        rows.append(
+            Row(
+                f"batched_{k}_threads",
+                "bnrepro",
+                f"{k} BN runs together, probes + eval, {threads} threads ({on_all})",
+                k,
+                ours([*full_logging, on_all], runs=k),
+                ref,
+            )
+        )
     if device.type == "cuda":
-        rows.insert(2, Row("reference_workers", "reference", "same with BN, DataLoader workers 4", 1,
-                           reference(True, 4), ref))
-        rows.insert(7, Row("single_bn_eager", "bnrepro", "one run, BN, probes + eval, eager (train.graph=off)", 1,
-                           ours([*full_logging, "train.graph=off"]), ref))
+        rows.insert(
+            2, Row("reference_workers", "reference", "same with BN, DataLoader workers 4", 1, reference(True, 4), ref)
+        )
+        rows.insert(
+            7,
+            Row(
+                "single_bn_eager",
+                "bnrepro",
+                "one run, BN, probes + eval, eager (train.graph=off)",
+                1,
+                ours([*full_logging, "train.graph=off"]),
+                ref,
+            ),
+        )
     return rows
 
 
-def _conv_plan(dev: str, conv_steps: tuple, conv_overrides: tuple, conv_runs: int, device: torch.device,
-               threads: int | None) -> list[Row]:
+def _conv_plan(
+    dev: str, conv_steps: tuple, conv_overrides: tuple, conv_runs: int, device: torch.device, threads: int | None
+) -> list[Row]:
     convnet = [dev, *CONVNET, *conv_overrides]
     cfg = experiment_config(convnet, "fig3")
     ours_steps, reference_steps = conv_steps
@@ -153,25 +251,61 @@ def _conv_plan(dev: str, conv_steps: tuple, conv_overrides: tuple, conv_runs: in
     quiet = (f"train.log_every={ours_steps}", f"train.eval_every={ours_steps}", "data.test_limit=100")
     ref = "reference_conv"
     rows = [
-        Row(ref, "reference", "convnet (fig3's BN-x5 net, batch 32): torchvision FashionMNIST + DataLoader "
-            "(workers 0), eager", 1, reference(), ref),
+        Row(
+            ref,
+            "reference",
+            "convnet (fig3's BN-x5 net, batch 32): torchvision FashionMNIST + DataLoader (workers 0), eager",
+            1,
+            reference(),
+            ref,
+        ),
         Row("single_conv", "bnrepro", "convnet, one run, probes every 100 + eval every 250", 1, ours(), ref),
-        Row("single_conv_quiet", "bnrepro", "convnet, one run, training only (probes at the last step, "
-            "and one evaluation there on 100 test images)", 1, ours(*quiet), ref),
-        Row("pack_conv", "bnrepro", f"convnet, {conv_runs} runs trained together, probes + eval", conv_runs,
-            ours(runs=conv_runs), ref),
+        Row(
+            "single_conv_quiet",
+            "bnrepro",
+            "convnet, one run, training only (probes at the last step, and one evaluation there on 100 test images)",
+            1,
+            ours(*quiet),
+            ref,
+        ),
+        Row(
+            "pack_conv",
+            "bnrepro",
+            f"convnet, {conv_runs} runs trained together, probes + eval",
+            conv_runs,
+            ours(runs=conv_runs),
+            ref,
+        ),
     ]
     if threads:
         rows.insert(1, Row("reference_conv_1thread", "reference", "same, 1 intra-op thread", 1, reference(1), ref))
-        rows.insert(3, Row("single_conv_1thread", "bnrepro", "convnet, one run, probes + eval, 1 thread "
-                           "(train.threads=1)", 1, ours("train.threads=1"), ref))
+        rows.insert(
+            3,
+            Row(
+                "single_conv_1thread",
+                "bnrepro",
+                "convnet, one run, probes + eval, 1 thread (train.threads=1)",
+                1,
+                ours("train.threads=1"),
+                ref,
+            ),
+        )
     return rows
 
 
 def _measures_plan(dev: str, steps: int) -> list[Row]:
     """The landscape experiment's VGG with BN, one run, with and without the measures."""
-    base = [dev, "+net=vgg", "model.bn=pre", "optim.lr=0.1", f"train.steps={steps}", "train.log_every=100",
-            f"train.eval_every={steps}", "probes.landscape_every=0", "probes.ics_every=0"]
+    base = [
+        dev,
+        "+net=vgg",
+        "model.bn=pre",
+        "optim.lr=0.1",
+        f"train.steps={steps}",
+        "train.log_every=100",
+        f"train.eval_every={steps}",
+        "probes.landscape_every=0",
+        "probes.ics_every=0",
+    ]
 
     def rate(*more: str):
         return lambda: bnrepro_rate([*base, *more], 1, "landscape")["steps_per_s"]
@@ -179,9 +313,22 @@ def _measures_plan(dev: str, steps: int) -> list[Row]:
     ref = "measures_off"
     return [
         Row(ref, "bnrepro", "landscape's VGG (BN, batch 128), probes every 100, no measures", 1, rate(), ref),
-        Row("measures_landscape", "bnrepro", "same, landscape probe every 100 steps (8 step sizes)", 1,
-            rate("probes.landscape_every=100"), ref),
-        Row("measures_ics", "bnrepro", "same, ICS every 100 steps (layers 5 and 7)", 1, rate("probes.ics_every=100"), ref),
+        Row(
+            "measures_landscape",
+            "bnrepro",
+            "same, landscape probe every 100 steps (8 step sizes)",
+            1,
+            rate("probes.landscape_every=100"),
+            ref,
+        ),
+        Row(
+            "measures_ics",
+            "bnrepro",
+            "same, ICS every 100 steps (layers 5 and 7)",
+            1,
+            rate("probes.ics_every=100"),
+            ref,
+        ),
     ]
 
 
@@ -197,8 +344,10 @@ def facts(rows: list[Row], steps: int) -> dict:
 
     def speedup(key: str, reference: str) -> tuple[float, list[float]]:
         """run-steps/s over the reference's steps/s: the median's, and round by round."""
-        return (runs[key] * med[key] / med[reference],
-                [runs[key] * a / b for a, b in zip(rates[key], rates[reference])])
+        return (
+            runs[key] * med[key] / med[reference],
+            [runs[key] * a / b for a, b in zip(rates[key], rates[reference])],
+        )
 
     if have("single_conv", "reference_conv"):
         found["conv_speedup"], found["conv_speedups"] = speedup("single_conv", "reference_conv")
@@ -206,8 +355,10 @@ def facts(rows: list[Row], steps: int) -> dict:
         found["conv_pack_runs"] = runs["pack_conv"]
         found["conv_pack_speedup"], found["conv_pack_speedups"] = speedup("pack_conv", "reference_conv")
     if have("measures_off", "measures_landscape", "measures_ics"):
-        found.update(landscape_cost=med["measures_off"] / med["measures_landscape"],
-                     ics_cost=med["measures_off"] / med["measures_ics"])
+        found.update(
+            landscape_cost=med["measures_off"] / med["measures_landscape"],
+            ics_cost=med["measures_off"] / med["measures_ics"],
+        )
     if have("single_bn", "reference_bn"):
         found.update(single_bn=med["single_bn"], reference_bn=med["reference_bn"])
         found["speedup"], found["speedups"] = speedup("single_bn", "reference_bn")
@@ -241,5 +392,10 @@ def checkpoint_cost(rate_without: float, rate_with: float, steps: int, every: in
     per_checkpoint = max(steps / rate_with - steps / rate_without, 0.0) / checkpoints
     default = TrainConfig()
     between = max(default.checkpoint_min_s, per_checkpoint / SHARE)
-    return {"checkpoint_s": per_checkpoint, "checkpoint_every": every, "default_every": default.checkpoint_every,
-            "default_min_s": default.checkpoint_min_s, "checkpoint_default_cost": per_checkpoint / (per_checkpoint + between)}
+    return {
+        "checkpoint_s": per_checkpoint,
+        "checkpoint_every": every,
+        "default_every": default.checkpoint_every,
+        "default_min_s": default.checkpoint_min_s,
+        "checkpoint_default_cost": per_checkpoint / (per_checkpoint + between),
+    }

@@ -1,4 +1,5 @@
 """The benchmark's Markdown report, complete or with the rows measured so far."""
+
 from __future__ import annotations
 
 import functools
@@ -10,26 +11,39 @@ from ..run import provenance
 from .plan import Row
 
 
-def report(rows: list[Row], facts: dict, device: torch.device, command: str, cuda: bool,
-           status: str = "complete", load: str = "", conv_profile: str = "") -> str:
+def report(
+    rows: list[Row],
+    facts: dict,
+    device: torch.device,
+    command: str,
+    cuda: bool,
+    status: str = "complete",
+    load: str = "",
+    conv_profile: str = "",
+) -> str:
     """status: "complete" or how far it got; load: bench/load.py's verdict line; conv_profile:
     the fig3 profile the convnet rows trained (its width decides their speed)."""
     commit, dirty = provenance.git_state()
     keys = {row.key for row in rows}
     repeats = facts["repeats"]
     lines = [
-        "# bnrepro benchmark", "",
+        "# bnrepro benchmark",
+        "",
         f"- device: {provenance.device_name(device)}; torch {torch.__version__}",
-        f"- commit: {commit[:10]}{provenance.tree_note(dirty)}; "
-        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d')}",
+        f"- commit: {commit[:10]}{provenance.tree_note(dirty)}; {datetime.now(timezone.utc).strftime('%Y-%m-%d')}",
         f"- command: `{command}`",
         f"- status: {status}",
         *([f"- machine load: {load}"] if load else []),
-        "- network: " + ("mnist_fig1's 784-100-100-100-10 sigmoid MLP, batch 60; " if "single_bn" in keys else "")
+        "- network: "
+        + ("mnist_fig1's 784-100-100-100-10 sigmoid MLP, batch 60; " if "single_bn" in keys else "")
         + (f"fig3's BN-x5 VGG-style conv net{_profile_text(conv_profile)}, batch 32; " if "single_conv" in keys else "")
         + ("the landscape experiment's VGG (width 8, BN), batch 128, Fashion-MNIST; " if "measures_off" in keys else "")
-        + ("one measurement each (a shared machine: expect a few % of noise)" if repeats <= 1 else
-           f"the median of {repeats} interleaved measurements each, with their range"), "",
+        + (
+            "one measurement each (a shared machine: expect a few % of noise)"
+            if repeats <= 1
+            else f"the median of {repeats} interleaved measurements each, with their range"
+        ),
+        "",
         "| path | what | steps/s | range | run-steps/s | × reference (same network, BN, workers 0, default threads) |",
         "|---|---|---|---|---|---|",
     ]
@@ -40,20 +54,28 @@ def report(rows: list[Row], facts: dict, device: torch.device, command: str, cud
             continue
         reference = medians.get(row.against)
         ratio = f"{row.runs * row.median / reference:,.2f}" if reference else ""
-        lines.append(f"| {row.path} | {row.what} | {row.median:,.1f} | {min(row.rates):,.1f}–{max(row.rates):,.1f} "
-                     f"| {row.runs * row.median:,.1f} | {ratio} |")
+        lines.append(
+            f"| {row.path} | {row.what} | {row.median:,.1f} | {min(row.rates):,.1f}–{max(row.rates):,.1f} "
+            f"| {row.runs * row.median:,.1f} | {ratio} |"
+        )
     lines += ["", "Targets (issues 3, 12, 13 and 20; the measures rows' last column is × the run without them):", ""]
     lines += _target_lines(facts, cuda)
     if "probe_eval_cost" in facts and "all_probes_cost" in facts:
-        lines += ["", f"Probes and eval cost: {100 * facts['probe_eval_cost']:.1f}% "
-                  "(1 − rate with them / rate without); with every probe of the registry: "
-                  f"{100 * facts['all_probes_cost']:.1f}%."]
+        lines += [
+            "",
+            f"Probes and eval cost: {100 * facts['probe_eval_cost']:.1f}% "
+            "(1 − rate with them / rate without); with every probe of the registry: "
+            f"{100 * facts['all_probes_cost']:.1f}%.",
+        ]
     if "checkpoint_s" in facts:
-        lines += ["", f"Checkpoints: {1000 * facts['checkpoint_s']:.1f} ms each (from the rates with one every "
-                  f"{facts['checkpoint_every']} steps and without); at the defaults train.checkpoint_every="
-                  f"{facts['default_every']}, train.checkpoint_min_s={facts['default_min_s']:g} and this device's "
-                  f"step rate they cost **{100 * facts['checkpoint_default_cost']:.2f}%** of a run (target ≤ 2%: "
-                  f"{_met(facts['checkpoint_default_cost'] <= 0.02)})."]
+        lines += [
+            "",
+            f"Checkpoints: {1000 * facts['checkpoint_s']:.1f} ms each (from the rates with one every "
+            f"{facts['checkpoint_every']} steps and without); at the defaults train.checkpoint_every="
+            f"{facts['default_every']}, train.checkpoint_min_s={facts['default_min_s']:g} and this device's "
+            f"step rate they cost **{100 * facts['checkpoint_default_cost']:.2f}%** of a run (target ≤ 2%: "
+            f"{_met(facts['checkpoint_default_cost'] <= 0.02)}).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -68,28 +90,38 @@ def _rounds(values: list[float]) -> str:
 def _target_lines(facts: dict, cuda: bool) -> list[str]:
     lines = []
     if "landscape_cost" in facts:
-        lines.append(f"- the landscape probe every 100 steps (8 step sizes) costs ≤ 1.3× the run without it: "
-                     f"**{facts['landscape_cost']:.2f}×** ({_met(facts['landscape_cost'] <= 1.3)}); "
-                     f"ICS every 100 steps (2 layers): {facts['ics_cost']:.2f}×")
+        lines.append(
+            f"- the landscape probe every 100 steps (8 step sizes) costs ≤ 1.3× the run without it: "
+            f"**{facts['landscape_cost']:.2f}×** ({_met(facts['landscape_cost'] <= 1.3)}); "
+            f"ICS every 100 steps (2 layers): {facts['ics_cost']:.2f}×"
+        )
     if "conv_speedup" in facts:
         goal = 10.0 if cuda else 1.0
-        lines.append(f"- convnet, one run with probes and eval ≥ {goal:g}× the reference DataLoader loop "
-                     f"({'GPU' if cuda else 'CPU'}): **{facts['conv_speedup']:.2f}×** (median; round by round "
-                     f"{_rounds(facts['conv_speedups'])}) ({_met(facts['conv_speedup'] >= goal)})")
+        lines.append(
+            f"- convnet, one run with probes and eval ≥ {goal:g}× the reference DataLoader loop "
+            f"({'GPU' if cuda else 'CPU'}): **{facts['conv_speedup']:.2f}×** (median; round by round "
+            f"{_rounds(facts['conv_speedups'])}) ({_met(facts['conv_speedup'] >= goal)})"
+        )
     if "conv_pack_speedup" in facts and not cuda:
-        lines.append(f"- convnet, {facts['conv_pack_runs']} runs together ≥ 1.3× the reference in run-steps/s (CPU): "
-                     f"**{facts['conv_pack_speedup']:.2f}×** (round by round {_rounds(facts['conv_pack_speedups'])}) "
-                     f"({_met(facts['conv_pack_speedup'] >= 1.3)})")
+        lines.append(
+            f"- convnet, {facts['conv_pack_runs']} runs together ≥ 1.3× the reference in run-steps/s (CPU): "
+            f"**{facts['conv_pack_speedup']:.2f}×** (round by round {_rounds(facts['conv_pack_speedups'])}) "
+            f"({_met(facts['conv_pack_speedup'] >= 1.3)})"
+        )
     if "speedup" not in facts:
         return lines
     if not cuda:
-        lines.append(f"- MLP, one run with probes and eval ≥ 5× the reference DataLoader loop (CPU): "
-                     f"**{facts['speedup']:.2f}×** (median; round by round {_rounds(facts['speedups'])}) "
-                     f"({_met(facts['speedup'] >= 5)})")
+        lines.append(
+            f"- MLP, one run with probes and eval ≥ 5× the reference DataLoader loop (CPU): "
+            f"**{facts['speedup']:.2f}×** (median; round by round {_rounds(facts['speedups'])}) "
+            f"({_met(facts['speedup'] >= 5)})"
+        )
         if 16 in facts.get("pack_speedups", {}):
             ratio = facts["pack_speedups"][16]
-            lines.append(f"- MLP, 16 runs together ≥ 10× the reference in run-steps/s (CPU): **{ratio:.2f}×** "
-                         f"({_met(ratio >= 10)})")
+            lines.append(
+                f"- MLP, 16 runs together ≥ 10× the reference in run-steps/s (CPU): **{ratio:.2f}×** "
+                f"({_met(ratio >= 10)})"
+            )
         return lines
     lines += [
         f"- one BN run with probes and eval ≥ 3,000 steps/s: **{facts['single_bn']:,.0f}** "
@@ -97,15 +129,21 @@ def _target_lines(facts: dict, cuda: bool) -> list[str]:
         f"- ≥ 20× the reference DataLoader loop: **{facts['speedup']:.1f}×** ({_met(facts['speedup'] >= 20)})",
     ]
     if "probe_eval_cost" in facts:
-        lines.append(f"- probes and eval ≤ 15% of the run: **{100 * facts['probe_eval_cost']:.1f}%** "
-                     f"({_met(facts['probe_eval_cost'] <= 0.15)})")
+        lines.append(
+            f"- probes and eval ≤ 15% of the run: **{100 * facts['probe_eval_cost']:.1f}%** "
+            f"({_met(facts['probe_eval_cost'] <= 0.15)})"
+        )
     for runs, goal in ((64, 50000), (256, 200000)):
         if runs in facts.get("pack_run_steps", {}):
             rate = facts["pack_run_steps"][runs]
-            lines.append(f"- {runs} BN runs together (a pack) ≥ {goal:,} run-steps/s: **{rate:,.0f}** ({_met(rate >= goal)})")
+            lines.append(
+                f"- {runs} BN runs together (a pack) ≥ {goal:,} run-steps/s: **{rate:,.0f}** ({_met(rate >= goal)})"
+            )
     if "fig1_seconds" in facts:
-        lines.append(f"- mnist_fig1 at 5 seeds per arm (10 runs × 50,000 steps) < 30 s of training: "
-                     f"**{facts['fig1_seconds']:.1f} s** ({_met(facts['fig1_seconds'] < 30)})")
+        lines.append(
+            f"- mnist_fig1 at 5 seeds per arm (10 runs × 50,000 steps) < 30 s of training: "
+            f"**{facts['fig1_seconds']:.1f} s** ({_met(facts['fig1_seconds'] < 30)})"
+        )
     return lines
 
 

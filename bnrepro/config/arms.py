@@ -6,6 +6,7 @@ configuration, seed aside. `spread_keys` names the keys in which an arm's runs s
 differ. The report judges a claim once per combination of those keys; the sweeper
 refuses an experiment file whose own sweep leaves them (`check_claims`).
 """
+
 from __future__ import annotations
 
 from .checks import ConfigError
@@ -79,8 +80,12 @@ def check_claims(flats: list[dict], claims) -> None:
         keys = spread_keys(flats, claim)
         text = claim["text"] if isinstance(claim, dict) else claim.text
         if shared_runs(flats, claim):
-            raise ConfigError(f"claim {text!r}: its arms share runs (where and than both select them): a claim "
-                              f"compares two disjoint sets of runs")
+            raise ConfigError(
+                f"claim {text!r}: its arms share runs (where and than both select them): a claim "
+                f"compares two disjoint sets of runs"
+            )
         if keys:
-            raise ConfigError(f"claim {text!r} pools configurations: its arms leave {', '.join(keys)} "
-                              f"unpinned; name them in the claim's where/than")
+            raise ConfigError(
+                f"claim {text!r} pools configurations: its arms leave {', '.join(keys)} "
+                f"unpinned; name them in the claim's where/than"
+            )

@@ -1,5 +1,6 @@
 """Every config key in words, from the schema's declarations (type, default, range, help):
 docs/config.md (scripts/gen_docs.py) and the key list of `bnrepro train --help`."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +12,8 @@ from .keys import help_of, range_of
 from .norms import NORMS
 from .schema import Config
 
-# Sections of the schema that the key table leaves to their own docs (claims: docs/verdicts.md; the paper table: report/paper_table.py).
+# Sections of the schema that the key table leaves to their own docs (claims: docs/verdicts.md;
+# the paper table: report/paper_table.py).
 NOT_LISTED = ("report.claims", "report.paper_table")
 
 
@@ -97,10 +99,19 @@ deeper than its input allows) are in `bnrepro/config/checks.py`.
 
 def key_table() -> str:
     """docs/config.md."""
-    lines = [HEAD, "## Keys", "", *_table(keys()), "", "## Normalization layers: `norm=NAME`", "",
-             "`norm=NAME` picks conf/norm/NAME.yaml, whose `kind` is a registered layer (a yaml may set other "
-             "defaults for its options: `renorm_1k`); `model.norm.KEY` sets one option. A claim or a table names "
-             "the layer as `model.norm.kind`.", ""]
+    lines = [
+        HEAD,
+        "## Keys",
+        "",
+        *_table(keys()),
+        "",
+        "## Normalization layers: `norm=NAME`",
+        "",
+        "`norm=NAME` picks conf/norm/NAME.yaml, whose `kind` is a registered layer (a yaml may set other "
+        "defaults for its options: `renorm_1k`); `model.norm.KEY` sets one option. A claim or a table names "
+        "the layer as `model.norm.kind`.",
+        "",
+    ]
     for name, text, rows in norm_keys():
         lines += [f"### `{name}`: {text}", ""]
         lines += [*_table(rows), ""] if rows else ["No options.", ""]
@@ -114,8 +125,10 @@ def key_list(width: int = 100) -> str:
         bound = f", {allowed.replace('must be ', '')}" if allowed else ""
         lines.append(f"{key} = {default}  ({kind}{bound})")
         lines += textwrap.wrap(text, width, initial_indent="    ", subsequent_indent="    ")
-    lines.append("model.norm: the layer norm=NAME picks (conf/norm/NAME.yaml), of the registered ones; "
-                 "their options' ranges and help: docs/config.md")
+    lines.append(
+        "model.norm: the layer norm=NAME picks (conf/norm/NAME.yaml), of the registered ones; "
+        "their options' ranges and help: docs/config.md"
+    )
     for name, text, rows in norm_keys():
         options = f"; options {', '.join(row[0].removeprefix('model.norm.') for row in rows)}" if rows else ""
         lines += textwrap.wrap(f"{name}: {text}{options}", width, initial_indent="    ", subsequent_indent="      ")

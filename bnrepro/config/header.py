@@ -7,6 +7,7 @@ words the existing files use (their design is the `Sweep:` line). `enforced` is 
 the fields half of today's files predate (pilots: 12 of 24 files say nothing about them);
 new files get every field.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,12 +24,15 @@ class HeaderField:
 HEADER_FIELDS = (
     HeaderField("Claim", "the claim tested, and its source (paper, section or figure)", ("claim",)),
     HeaderField("Command", "the exact command that runs the experiment", ("command",)),
-    HeaderField("Design", "what is compared: the sweep's arms and what else is held fixed (data, model, "
-                "steps)", ("design", "sweep")),
-    HeaderField("Seeds and power", "how many seeds per arm, and why that is enough to see the expected "
-                "difference", ("seed",)),
-    HeaderField("Pilots", "short runs made to choose the settings, and what they showed", ("pilot",),
-                enforced=False),
+    HeaderField(
+        "Design",
+        "what is compared: the sweep's arms and what else is held fixed (data, model, steps)",
+        ("design", "sweep"),
+    ),
+    HeaderField(
+        "Seeds and power", "how many seeds per arm, and why that is enough to see the expected difference", ("seed",)
+    ),
+    HeaderField("Pilots", "short runs made to choose the settings, and what they showed", ("pilot",), enforced=False),
     HeaderField("Runtime", "wall time of the whole sweep on a CPU (and on a GPU)", ("runtime",)),
     HeaderField("Expected", "the outcome expected if the claim holds", ("expected",)),
 )

@@ -8,6 +8,7 @@ range's words); the help text is what `bnrepro train --help` and docs/config.md 
 A range is a test and the words that say it ("must be > 0"); a check that relates two
 keys (a batch size that a group must divide) stays code in checks.py.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,6 +21,7 @@ MISSING = dataclasses.MISSING
 @dataclass(frozen=True)
 class Range:
     """The values a key allows: `ok(value)`, and `text`, the words an error and the docs show."""
+
     ok: Callable[[Any], bool]
     text: str
 
@@ -35,8 +37,10 @@ def above(low) -> Range:
 def within(low, high, brackets: str = "[]") -> Range:
     """low .. high; brackets "[)" etc. say which ends are allowed."""
     closed_low, closed_high = brackets[0] == "[", brackets[1] == "]"
-    return Range(lambda v: (v >= low if closed_low else v > low) and (v <= high if closed_high else v < high),
-                 f"must be in {brackets[0]}{low}, {high}{brackets[1]}")
+    return Range(
+        lambda v: (v >= low if closed_low else v > low) and (v <= high if closed_high else v < high),
+        f"must be in {brackets[0]}{low}, {high}{brackets[1]}",
+    )
 
 
 def below(high) -> Range:
@@ -62,8 +66,9 @@ def with_note(inner: Range, note: str) -> Range:
     return Range(inner.ok, f"{inner.text} ({note})")
 
 
-def key(default: Any = MISSING, help: str = "", range: Range | None = None, *,
-        factory: Callable[[], Any] | None = None) -> Any:
+def key(
+    default: Any = MISSING, help: str = "", range: Range | None = None, *, factory: Callable[[], Any] | None = None
+) -> Any:
     """A dataclass field with its help text and allowed range (factory: a list's default)."""
     metadata = {"help": help, "range": range}
     if factory is not None:

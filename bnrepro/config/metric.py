@@ -11,14 +11,17 @@ Parsed here once, for every place that takes one (train's checks, claims, report
   `:median<=N` (the median over its values logged at steps 1..N: a window, e.g. the first
   epoch, where the source measured; read from the run's scalars.csv).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 HOWS = ("final", "first", "median", "change")  # how a logged series becomes one number per run
 COUNTED = ("diverged", "at_chance")  # counted from each run's outcome, not read from it
-FORMS = ("a summary value (test_acc_final ...), 'diverged', 'at_chance', or a tag with an optional ':first', "
-         "':final', ':median', ':change', ':steps_to=X' or ':median<=N' (N a whole step, at least 1)")
+FORMS = (
+    "a summary value (test_acc_final ...), 'diverged', 'at_chance', or a tag with an optional ':first', "
+    "':final', ':median', ':change', ':steps_to=X' or ':median<=N' (N a whole step, at least 1)"
+)
 WINDOW = "<="  # `median<=N`: the median over the steps up to N
 
 
@@ -46,8 +49,10 @@ class Metric:
         if how.startswith("median" + WINDOW):
             last = how.removeprefix("median" + WINDOW)
             if not (last.isdigit() and int(last) >= 1):
-                raise MetricError(f"{text!r}: the window's last step {last!r} is not a whole step of at least 1 "
-                                  f"(e.g. ':median<=1000'): {FORMS}")
+                raise MetricError(
+                    f"{text!r}: the window's last step {last!r} is not a whole step of at least 1 "
+                    f"(e.g. ':median<=1000'): {FORMS}"
+                )
             return cls(text, tag, "median", until=int(last))
         kind, _, threshold = how.partition("=")
         try:

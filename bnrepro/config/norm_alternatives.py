@@ -8,6 +8,7 @@ config must not import torch; the classes are named by path, imported when a mod
 WeightNorm is not here: it reparametrizes the weights (model.weight_norm), it normalizes no
 activations.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,15 +24,20 @@ LP_ORDERS = ("1", "2", "inf")
 class LpNormConfig(BatchNormConfig):
     """lp batch normalization: y = gamma (x - mu_B) / sqrt(s_p^2 + eps) + beta, s_p the batch's
     average lp norm of x - mu_B per feature (p=2: BN's standard deviation, so BN itself)."""
+
     kind: str = "lp"
     eps: float = key(1e-5, "added to s_p^2 before its square root", above(0))
-    p: str = key("1", "the norm: 1 (mean |x - mu|), 2 (BN's standard deviation), inf (max |x - mu|)",
-                 Range(lambda v: str(v) in LP_ORDERS, f"must be one of {', '.join(LP_ORDERS)}"))
+    p: str = key(
+        "1",
+        "the norm: 1 (mean |x - mu|), 2 (BN's standard deviation), inf (max |x - mu|)",
+        Range(lambda v: str(v) in LP_ORDERS, f"must be one of {', '.join(LP_ORDERS)}"),
+    )
 
 
 @dataclass
 class ExampleNormConfig(NormConfig):
     """Per-example normalization's options (LayerNorm's: all of a layer's channels are one group)."""
+
     kind: str = "layernorm"
     eps: float = key(1e-5, "added to the variance before its square root", above(0))
 
@@ -39,6 +45,7 @@ class ExampleNormConfig(NormConfig):
 @dataclass
 class InstanceNormConfig(ExampleNormConfig):
     """InstanceNorm: each example's channel over its positions alone."""
+
     kind: str = "instancenorm"
 
     def model_problems(self, model):
@@ -49,22 +56,48 @@ class InstanceNormConfig(ExampleNormConfig):
 @dataclass
 class GroupNormConfig(ExampleNormConfig):
     """GroupNorm (Wu and He 2018): per example, over groups of channel_groups of its channels."""
+
     kind: str = "groupnorm"
-    channel_groups: int = key(4, "groups of a layer's channels (units), each normalized on its own per example "
-                              "(Wu and He's G; not model.norm.group, BN's groups of examples). Must divide "
-                              "model.width", at_least(1))
+    channel_groups: int = key(
+        4,
+        "groups of a layer's channels (units), each normalized on its own per example "
+        "(Wu and He's G; not model.norm.group, BN's groups of examples). Must divide "
+        "model.width",
+        at_least(1),
+    )
 
     def model_problems(self, model):
         if model.width % self.channel_groups:
-            yield "channel_groups", self.channel_groups, f"must divide model.width={model.width} (each layer's channels)"
+            yield (
+                "channel_groups",
+                self.channel_groups,
+                f"must divide model.width={model.width} (each layer's channels)",
+            )
 
 
-register_norm("lp", LpNormConfig, "bnrepro.stacked.lp_norms:LpBatchNorm", eval_stats=("batch",),
-              help="BN with the batch's average lp norm (p = 1, 2, inf) in place of the standard deviation "
-                   "(Santurkar et al. 2018, section 3.3)")
-register_norm("groupnorm", GroupNormConfig, "bnrepro.stacked.example_norms:GroupNorm",
-              help="GroupNorm (Wu and He 2018): each example over groups of channel_groups channels")
-register_norm("layernorm", ExampleNormConfig, "bnrepro.stacked.example_norms:LayerNorm",
-              help="LayerNorm (Ba et al. 2016): each example over all of a layer's channels (and positions)")
-register_norm("instancenorm", InstanceNormConfig, "bnrepro.stacked.example_norms:InstanceNorm",
-              help="InstanceNorm (Ulyanov et al. 2016): each example's channel over its positions (conv nets only)")
+register_norm(
+    "lp",
+    LpNormConfig,
+    "bnrepro.stacked.lp_norms:LpBatchNorm",
+    eval_stats=("batch",),
+    help="BN with the batch's average lp norm (p = 1, 2, inf) in place of the standard deviation "
+    "(Santurkar et al. 2018, section 3.3)",
+)
+register_norm(
+    "groupnorm",
+    GroupNormConfig,
+    "bnrepro.stacked.example_norms:GroupNorm",
+    help="GroupNorm (Wu and He 2018): each example over groups of channel_groups channels",
+)
+register_norm(
+    "layernorm",
+    ExampleNormConfig,
+    "bnrepro.stacked.example_norms:LayerNorm",
+    help="LayerNorm (Ba et al. 2016): each example over all of a layer's channels (and positions)",
+)
+register_norm(
+    "instancenorm",
+    InstanceNormConfig,
+    "bnrepro.stacked.example_norms:InstanceNorm",
+    help="InstanceNorm (Ulyanov et al. 2016): each example's channel over its positions (conv nets only)",
+)

@@ -1,4 +1,5 @@
 """Configs as plain, JSON-able Python (what summary.json stores) and back."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -6,7 +6,14 @@
 - interrupted: stopped by a signal or a time limit, resumable; failed: an exception;
 - killed: said `running` but its process is gone.
 """
+
 RUNNING, COMPLETED, DIVERGED, INTERRUPTED, FAILED, KILLED = (
-    "running", "completed", "diverged", "interrupted", "failed", "killed")
+    "running",
+    "completed",
+    "diverged",
+    "interrupted",
+    "failed",
+    "killed",
+)
 STATUSES = (RUNNING, COMPLETED, DIVERGED, INTERRUPTED, FAILED, KILLED)
 FINISHED = (COMPLETED, DIVERGED)  # nothing left to train: the runs a table and a verdict count

@@ -5,6 +5,7 @@ grid) goes through bnrepro's sweeper (sweep.py, packs.py beside this file): conf
 checked before any directory exists, and compatible runs are packed to train together;
 the task function below trains one pack per Hydra job, under any launcher.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,8 +51,12 @@ def main(cfg: DictConfig) -> list[dict]:
     if hydra_config.mode == RunMode.MULTIRUN:
         from .stopping import uses_pool
 
-        return train_pack(Path(hydra_config.runtime.output_dir), Path(str(hydra_config.sweep.dir)),
-                          hydra_config.job.num, uses_pool(str(hydra_config.launcher.get("_target_", ""))))
+        return train_pack(
+            Path(hydra_config.runtime.output_dir),
+            Path(str(hydra_config.sweep.dir)),
+            hydra_config.job.num,
+            uses_pool(str(hydra_config.launcher.get("_target_", ""))),
+        )
     run_dir = Path(hydra_config.runtime.output_dir)
     config = typed(cfg)
     try:

@@ -9,6 +9,7 @@ Both are answered from the schema and the experiment files, without composing a 
   sweeps) shows the first job's config after a comment listing the swept keys; Hydra
   alone refuses comma lists with --cfg, and -m with it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -74,8 +75,14 @@ def _experiment_sweep(name: str, profile: str | None = None) -> dict[str, list[s
         return {}
     doc = _read_yaml(path)
     if profile is None:
-        profile = next((str(entry["/profile"]) for entry in doc.get("defaults") or []
-                        if isinstance(entry, dict) and "/profile" in entry), None)
+        profile = next(
+            (
+                str(entry["/profile"])
+                for entry in doc.get("defaults") or []
+                if isinstance(entry, dict) and "/profile" in entry
+            ),
+            None,
+        )
     params = dict(_sweep_params(doc))
     if profile:
         params.update(_sweep_params(_read_yaml(conf_dir() / "profile" / f"{profile}.yaml")))
@@ -90,9 +97,19 @@ def first_job(args: list[str]) -> tuple[list[str], str]:
     flags, overrides, i = [], [], 0
     while i < len(args):
         if args[i].startswith("-"):
-            takes_value = args[i] in ("--cfg", "-c", "--package", "-p", "--config-name", "-cn",
-                                      "--config-dir", "-cd", "--config-path", "-cp")
-            flags += args[i:i + 1 + takes_value]
+            takes_value = args[i] in (
+                "--cfg",
+                "-c",
+                "--package",
+                "-p",
+                "--config-name",
+                "-cn",
+                "--config-dir",
+                "-cd",
+                "--config-path",
+                "-cp",
+            )
+            flags += args[i : i + 1 + takes_value]
             i += 1 + takes_value
         else:
             overrides.append(args[i])

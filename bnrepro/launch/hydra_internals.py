@@ -21,6 +21,7 @@ that changes one fails there, with this module named, rather than deep in a swee
 Imported only after Hydra's plugin scan (launch/app.py): the scan re-executes
 BasicSweeper's module, and our sweeper must subclass the final class.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -29,8 +30,18 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweepe
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 
-__all__ = ["BasicSweeper", "BasicSweeperConf", "job_configs", "grid_jobs", "parse_overrides", "is_group",
-           "apply_value_overrides", "swept_params", "value_of", "job_return"]
+__all__ = [
+    "BasicSweeper",
+    "BasicSweeperConf",
+    "job_configs",
+    "grid_jobs",
+    "parse_overrides",
+    "is_group",
+    "apply_value_overrides",
+    "swept_params",
+    "value_of",
+    "job_return",
+]
 
 
 def swept_params(sweeper: BasicSweeper) -> list[str]:
@@ -75,5 +86,6 @@ def value_of(result: JobReturn) -> Any:
 def job_return(overrides: Sequence[str], value: Any) -> JobReturn:
     """A job's result as Hydra's launchers give it: failed when `value` is an exception."""
     failed = isinstance(value, BaseException)
-    return JobReturn(overrides=list(overrides), status=JobStatus.FAILED if failed else JobStatus.COMPLETED,
-                     _return_value=value)
+    return JobReturn(
+        overrides=list(overrides), status=JobStatus.FAILED if failed else JobStatus.COMPLETED, _return_value=value
+    )

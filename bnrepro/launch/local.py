@@ -25,6 +25,7 @@ checkpoint. Here a child's death is that pack's alone:
 A child's exit status says how its pack ended (0, BUSY_EXIT, 128 + signal, else failed);
 its log goes to the runner's stderr.
 """
+
 from __future__ import annotations
 
 import os
@@ -71,8 +72,9 @@ def _child_env(n_jobs: int) -> dict:
     return env
 
 
-def run_packs(sweep_dir: Path, numbers: list[int], n_jobs: int,
-              log=lambda message: print(message, file=sys.stderr)) -> list[PackOutcome]:
+def run_packs(
+    sweep_dir: Path, numbers: list[int], n_jobs: int, log=lambda message: print(message, file=sys.stderr)
+) -> list[PackOutcome]:
     """Train the packs `numbers` of the sweep, at most n_jobs at once (see the module).
     Interrupted if the runner was signalled (after every child has stopped)."""
     from ..run.signals import Interrupted
@@ -90,8 +92,10 @@ def run_packs(sweep_dir: Path, numbers: list[int], n_jobs: int,
         from ..run.files import atomic_write
 
         atomic_write(stop_file(sweep_dir), f"{int(signum)}\n")  # a child starting now sees it
-        log(f"{signal.Signals(signum).name}: stopping the sweep: {len(running)} pack(s) training now save a "
-            f"checkpoint and stop; {len(waiting)} not started stay pending (`bnrepro resume`)")
+        log(
+            f"{signal.Signals(signum).name}: stopping the sweep: {len(running)} pack(s) training now save a "
+            f"checkpoint and stop; {len(waiting)} not started stay pending (`bnrepro resume`)"
+        )
         for child in running.values():
             child.send_signal(signal.SIGINT)
 
@@ -104,7 +108,10 @@ def run_packs(sweep_dir: Path, numbers: list[int], n_jobs: int,
                 number = waiting.pop(0)
                 running[number] = subprocess.Popen(
                     [sys.executable, "-m", "bnrepro.launch.local", str(sweep_dir), str(number)],
-                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
+                )
             if stopping:
                 waiting.clear()
             for number, child in list(running.items()):
@@ -114,8 +121,10 @@ def run_packs(sweep_dir: Path, numbers: list[int], n_jobs: int,
                     outcomes[number] = _outcome(number, code, stopping[0] if stopping else None)
                     if outcomes[number].how == KILLED:
                         mark_killed(sweep_dir, number, child.pid, outcomes[number].detail, log)
-                        log(f"pack {number}: its process was killed by {outcomes[number].detail}; its runs are "
-                            f"marked killed, the other packs go on")
+                        log(
+                            f"pack {number}: its process was killed by {outcomes[number].detail}; its runs are "
+                            f"marked killed, the other packs go on"
+                        )
                     elif outcomes[number].how == "busy":
                         outcomes[number].detail = busy_detail(sweep_dir, number)
             time.sleep(0.05)
@@ -154,11 +163,16 @@ def launch_packs(sweep_dir: Path, job_overrides, first_number: int, n_jobs: int)
     from .outcomes import PackKilled
 
     numbers = list(range(first_number, first_number + len(job_overrides)))
-    values = {"killed": lambda o: PackKilled(o.detail), "busy": lambda o: GroupBusy(o.detail),
-              FAILED: lambda o: RuntimeError(f"pack {o.number} failed ({o.detail}): its error is above"),
-              "finished": lambda o: None}
-    return [job_return(overrides, values[o.how](o))
-            for overrides, o in zip(job_overrides, run_packs(sweep_dir, numbers, n_jobs))]
+    values = {
+        "killed": lambda o: PackKilled(o.detail),
+        "busy": lambda o: GroupBusy(o.detail),
+        FAILED: lambda o: RuntimeError(f"pack {o.number} failed ({o.detail}): its error is above"),
+        "finished": lambda o: None,
+    }
+    return [
+        job_return(overrides, values[o.how](o))
+        for overrides, o in zip(job_overrides, run_packs(sweep_dir, numbers, n_jobs))
+    ]
 
 
 def mark_killed(sweep_dir: Path, number: int, pid: int, signame: str, log) -> None:
@@ -171,6 +185,7 @@ def mark_killed(sweep_dir: Path, number: int, pid: int, signame: str, log) -> No
     from ..run.files import read_summary
     from ..run.lock import GroupBusy, GroupLock
     from ..run.writers import write_summary
+
     try:
         run_dirs = _runs(sweep_dir, number)
         with GroupLock(run_dirs[0], f"pack {number}"):

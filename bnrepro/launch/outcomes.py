@@ -7,6 +7,7 @@
   their lock), and nothing failed: busy, try later. EX_TEMPFAIL of sysexits.h;
 - 128 + n: stopped by signal n (checkpoints written; `bnrepro resume` continues).
 """
+
 from __future__ import annotations
 
 BUSY_EXIT = 75
@@ -55,8 +56,7 @@ def settle(values: list, pack_runs: list[list[str]], sweep_dir, log) -> None:
         elif isinstance(value, GroupBusy):
             lines.append(busy_line(value))
             code = code or BUSY_EXIT
-    failure = next((v for v in values if isinstance(v, Exception) and not isinstance(v, (PackKilled, GroupBusy))),
-                   None)
+    failure = next((v for v in values if isinstance(v, Exception) and not isinstance(v, (PackKilled, GroupBusy))), None)
     if failure is not None:
         for line in lines:
             log(line)

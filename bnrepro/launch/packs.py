@@ -8,6 +8,7 @@ another in this process; joblib: in parallel processes; submitit_slurm: one SLUR
 each). The job's task function reads its pack back and trains it, resuming from any
 checkpoint its runs left behind (launch/resume.py), so a requeued or relaunched pack continues.
 """
+
 from __future__ import annotations
 
 import json

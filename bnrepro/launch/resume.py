@@ -17,6 +17,7 @@ busy (one line; exit BUSY_EXIT, 75, when nothing failed: try later).
 `restart` (`--restart-group RUN`) starts the group of RUN over from step 0.
 resume_group is the plain function a cluster job calls to continue its own group.
 """
+
 from __future__ import annotations
 
 import sys
@@ -95,8 +96,13 @@ def sweep_groups(sweep_dir: Path) -> tuple[list[Group], list[Path]]:
             names, swept = read_pack(pack_file.parent)
             groups.append(Group(confined(root, names), swept))
         except (OSError, ValueError, KeyError, TypeError) as e:
-            groups.append(Group([], problem=f"pack file {pack_file} not used: {e} (the runs it "
-                                                            "names are grouped by their summaries instead)"))
+            groups.append(
+                Group(
+                    [],
+                    problem=f"pack file {pack_file} not used: {e} (the runs it "
+                    "names are grouped by their summaries instead)",
+                )
+            )
     claimed = {d for g in groups if g.problem is None for d in g.dirs}
     problems: dict[Path, str] = {}
     for run in runs:
@@ -121,8 +127,13 @@ def unfinished(group: Group) -> bool:
     return any((read_summary(d) or {}).get("status") not in FINISHED for d in group.dirs)
 
 
-def resume_group(run_dirs: list[Path], log=lambda message: print(message, file=sys.stderr),
-                 swept: tuple[str, ...] = (), allow_other_code: bool = False, restart: bool = False) -> list[dict]:
+def resume_group(
+    run_dirs: list[Path],
+    log=lambda message: print(message, file=sys.stderr),
+    swept: tuple[str, ...] = (),
+    allow_other_code: bool = False,
+    restart: bool = False,
+) -> list[dict]:
     """Continue one group of runs (trained together) from its run directories; return the
     summaries. Finished groups are returned as they are. swept: the sweep's varying keys
     (TensorBoard hparams of a run that starts from step 0). allow_other_code: even from a
@@ -132,12 +143,17 @@ def resume_group(run_dirs: list[Path], log=lambda message: print(message, file=s
 
     cfgs = [from_plain(yaml.safe_load((d / "config.yaml").read_text())) for d in run_dirs]
     command = (read_summary(run_dirs[0]) or {}).get("command", "")
-    return train_runs(cfgs, run_dirs, command, log=log, resume=not restart, swept=swept,
-                      allow_other_commit=allow_other_code)
+    return train_runs(
+        cfgs, run_dirs, command, log=log, resume=not restart, swept=swept, allow_other_commit=allow_other_code
+    )
 
 
-def resume_sweep(sweep_dir: Path, log=lambda message: print(message, file=sys.stderr),
-                 allow_other_code: bool = False, restart: tuple[str, ...] = ()) -> list[dict]:
+def resume_sweep(
+    sweep_dir: Path,
+    log=lambda message: print(message, file=sys.stderr),
+    allow_other_code: bool = False,
+    restart: tuple[str, ...] = (),
+) -> list[dict]:
     """Resume every unfinished group of the sweep. At the end, ResumeIncomplete if some could
     not be (a failure), else SweepNotFinished with BUSY_EXIT if some were busy (try later)."""
     if not sweep_dir.is_dir():
@@ -176,9 +192,13 @@ def resume_sweep(sweep_dir: Path, log=lambda message: print(message, file=sys.st
             log(f"not resumed: {refused[-1]}")
     if refused:
         others = f"{trained} other group(s) resumed" if trained else "no group resumed"
-        raise ResumeIncomplete(f"{sweep_dir}: {len(refused)} problem(s), {others}"
-                               + (f", {len(busy)} busy" if busy else "") + ":\n  " + "\n  ".join(refused + busy)
-                               + "\n(`bnrepro resume --restart-group RUN` starts a broken group over from step 0)")
+        raise ResumeIncomplete(
+            f"{sweep_dir}: {len(refused)} problem(s), {others}"
+            + (f", {len(busy)} busy" if busy else "")
+            + ":\n  "
+            + "\n  ".join(refused + busy)
+            + "\n(`bnrepro resume --restart-group RUN` starts a broken group over from step 0)"
+        )
     if busy:
         raise SweepNotFinished("\n".join(busy), BUSY_EXIT)
     return summaries

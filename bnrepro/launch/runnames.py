@@ -4,9 +4,11 @@
 `bn=none_seed=2`, `bn=pre_seed=1`, ...: only what varies, and always the seed, so
 seeds never collide. The experiment's own axes (its hydra.sweeper.params) stay in the
 name even when the command line fixes them: `+experiment=sigmoid10 model.bn=pre`
-gives `bn=pre_seed=1`, which sits beside the full sweep's runs in one TensorBoard. A key is shortened to its last part when that is unambiguous
-in the config (optim.lr -> lr). Characters TensorBoard or shells dislike become '-'.
+gives `bn=pre_seed=1`, which sits beside the full sweep's runs in one TensorBoard. A key is
+shortened to its last part when that is unambiguous in the config (optim.lr -> lr).
+Characters TensorBoard or shells dislike become '-'.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,8 +51,9 @@ def swept_config_keys(job_overrides: list[list[str]], axes: tuple[str, ...] = ()
     return tuple(GROUP_KEYS.get(k, k) for k in varying_keys(job_overrides, axes))
 
 
-def run_names(job_overrides: list[list[str]], seeds: list[int], config_keys: list[str],
-              axes: tuple[str, ...] = ()) -> list[str]:
+def run_names(
+    job_overrides: list[list[str]], seeds: list[int], config_keys: list[str], axes: tuple[str, ...] = ()
+) -> list[str]:
     parsed = [dict(_parse(o) for o in job) for job in job_overrides]
     varying = varying_keys(job_overrides, axes)
     leaf_counts: dict[str, int] = {}

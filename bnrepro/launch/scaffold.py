@@ -5,6 +5,7 @@ file) and ends with one claim that already passes the sweep's claim checks, abov
 comment listing every claim field (the ClaimConfig dataclass) with its meaning, so a
 researcher never has to read the schema to write a claim.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,7 @@ CLAIM_FIELDS = {
     "text": "the claim in one sentence: the row's title in the report",
     "source": "where the paper (or a later paper) makes it",
     "metric": "what is compared: a summary value (test_acc_final, test_acc_best, best_step), a logged tag "
-              "(its final value; tag:first, tag:median, tag:change), or diverged / at_chance (counts)",
+    "(its final value; tag:first, tag:median, tag:change), or diverged / at_chance (counts)",
     "where": "the arm the claim is about: key=value[,key=value] selecting one configuration of the sweep",
     "op": "'>', '<', '=' (within tol) or '!=': where's metric <op> factor x the other side",
     "than": "the other arm (key=value[,...]); leave it out to compare with `value`",
@@ -32,7 +33,7 @@ CLAIM_FIELDS = {
     "better": "'higher' or 'lower': which values are better, so a diverged run counts as the worst",
     "at_chance_counts": "a mechanism metric still counts in a run that stays at chance",
     "ranked": "true: judge `>`/`<` by a rank test (paired: a sign test) even when every value is finite "
-              "(per-run monotone claims, skewed differences)",
+    "(per-run monotone claims, skewed differences)",
     "paper": "the published number for the same quantity, printed beside the measured one",
     "paper_source": "where the published number is from",
 }
@@ -77,27 +78,31 @@ class ScaffoldError(ValueError):
 
 
 def header_lines(name: str) -> list[str]:
-    hints = {"Command": f"bnrepro train +experiment={name}",
-             "Design": "model.bn in {none, pre} x seed in {1, 2, 3}: 6 runs; MNIST, MLP 3x100, 1,000 steps"}
+    hints = {
+        "Command": f"bnrepro train +experiment={name}",
+        "Design": "model.bn in {none, pre} x seed in {1, 2, 3}: 6 runs; MNIST, MLP 3x100, 1,000 steps",
+    }
     return [f"# {f.label}: {hints.get(f.label, '<' + f.meaning + '>')}" for f in HEADER_FIELDS]
 
 
 def claim_field_lines() -> list[str]:
     width = max(map(len, CLAIM_FIELDS))
     return ["    # Claim fields (bnrepro/config/schema.py, ClaimConfig):"] + [
-        f"    #   {key.ljust(width)}  {meaning}" for key, meaning in CLAIM_FIELDS.items()]
+        f"    #   {key.ljust(width)}  {meaning}" for key, meaning in CLAIM_FIELDS.items()
+    ]
 
 
 def render(name: str) -> str:
-    return TEMPLATE.format(name=name, header="\n".join(header_lines(name)),
-                           claim_fields="\n".join(claim_field_lines()))
+    return TEMPLATE.format(name=name, header="\n".join(header_lines(name)), claim_fields="\n".join(claim_field_lines()))
 
 
 def new_experiment(name: str, experiment_dir: Path) -> Path:
     """Write experiment_dir/NAME.yaml; refuse a bad or taken name, leaving nothing behind."""
     if not NAME.fullmatch(name):
-        raise ScaffoldError(f"experiment name {name!r}: use lower-case letters, digits and _, starting with a "
-                            "letter (it names conf/experiment/NAME.yaml, runs/NAME/ and results/NAME.md)")
+        raise ScaffoldError(
+            f"experiment name {name!r}: use lower-case letters, digits and _, starting with a "
+            "letter (it names conf/experiment/NAME.yaml, runs/NAME/ and results/NAME.md)"
+        )
     path = experiment_dir / f"{name}.yaml"
     experiment_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -17,6 +17,7 @@ A Ctrl-C in the terminal reaches the parent and every worker at once (one proces
 group); the sweeper runs at most one worker per pack, so none waits idle where the
 signal would end it.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,7 +61,7 @@ def stopped_by(sweep_dir: Path) -> int | None:
 def _parent_of(pid: int) -> int | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat[stat.rindex(")") + 2:].split()[1])  # after the command name: state, ppid
+        return int(stat[stat.rindex(")") + 2 :].split()[1])  # after the command name: state, ppid
     except (OSError, ValueError, IndexError):
         return None
 
@@ -90,8 +91,10 @@ class StopRelay:
         self.received = signum
         atomic_write(stop_file(self.sweep_dir), f"{int(signum)}\n")  # packs not started yet stay pending
         workers = self.training_workers()
-        self.log(f"{signal.Signals(signum).name}: stopping the sweep: {len(workers)} pack(s) training now "
-                 f"save a checkpoint and stop; the rest stay pending (`bnrepro resume`)")
+        self.log(
+            f"{signal.Signals(signum).name}: stopping the sweep: {len(workers)} pack(s) training now "
+            f"save a checkpoint and stop; the rest stay pending (`bnrepro resume`)"
+        )
         for pid in workers:
             try:
                 os.kill(pid, signal.SIGINT)  # a worker's SIGINT is always ours to handle, even mid set-up

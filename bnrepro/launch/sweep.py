@@ -15,6 +15,7 @@ holds no logic and calls these functions:
   (resuming from its checkpoint if it left one): every run keeps its own data order,
   optimizer state, TensorBoard run, summary and table row, as if it had run alone.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,9 +39,21 @@ from .runnames import fresh_dir, run_names, swept_config_keys
 CONFIG_FIELDS = tuple(Config.__dataclass_fields__)  # top-level keys (seed=1), as opposed to config groups
 
 # Config keys that runs trained together may differ in (per-run tensors in the step).
-BATCHABLE = ("seed", "variant", "optim.lr", "optim.lr_mult", "optim.momentum", "optim.weight_decay",
-             "optim.weight_decay_div", "model.dropout", "model.init", "model.init_std", "model.init_gain",
-             "model.weight_scale", "model.lstm.gamma")
+BATCHABLE = (
+    "seed",
+    "variant",
+    "optim.lr",
+    "optim.lr_mult",
+    "optim.momentum",
+    "optim.weight_decay",
+    "optim.weight_decay_div",
+    "model.dropout",
+    "model.init",
+    "model.init_std",
+    "model.init_gain",
+    "model.weight_scale",
+    "model.lstm.gamma",
+)
 
 
 class InvalidJob(CompactHydraException):
@@ -74,8 +87,13 @@ class Composer:
         from .hydra_internals import is_group
 
         key = override.key_or_group
-        return (not override.is_hydra_override() and override.package is None and not override.is_sweep_override()
-                and not is_group(self.loader, key) and ("." in key or key in CONFIG_FIELDS))
+        return (
+            not override.is_hydra_override()
+            and override.package is None
+            and not override.is_sweep_override()
+            and not is_group(self.loader, key)
+            and ("." in key or key in CONFIG_FIELDS)
+        )
 
     def __call__(self, job: Sequence[str]) -> Config:
         from .hydra_internals import apply_value_overrides, parse_overrides
@@ -121,8 +139,10 @@ def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None
             validate(cfg)
             unknown = [name for name in cfg.probes.which if name not in PROBES]
             if unknown:  # the registry lives in run/, which config/ may not import
-                raise ConfigError(f"probes.which={list(cfg.probes.which)} is out of range: no probe "
-                                  f"{', '.join(unknown)}; the registry has {', '.join(sorted(PROBES))}")
+                raise ConfigError(
+                    f"probes.which={list(cfg.probes.which)} is out of range: no probe "
+                    f"{', '.join(unknown)}; the registry has {', '.join(sorted(PROBES))}"
+                )
             if cfg.device.value == "cuda" and not torch.cuda.is_available():
                 raise ConfigError("device=cuda but no CUDA device is available (use device=auto or device=cpu)")
         except ConfigError as e:
@@ -163,20 +183,29 @@ def check_claim_metrics(configs: list[Config], own_sweep: bool) -> None:
             side = "where" if index == 0 else "than"
             selected = [c for c, flat in zip(configs, flats) if arms.matches(flat, cond)]
             if own_sweep and not selected:
-                raise ConfigError(f"claim {claim.text!r}: {side}={getattr(claim, side)!r} selects no run of "
-                                  "the experiment's sweep")
-            metrics = [claim.than_metric or claim.metric] if index else [claim.metric] + (
-                [claim.than_metric] if claim.than_metric and not claim.than else [])
+                raise ConfigError(
+                    f"claim {claim.text!r}: {side}={getattr(claim, side)!r} selects no run of the experiment's sweep"
+                )
+            metrics = (
+                [claim.than_metric or claim.metric]
+                if index
+                else [claim.metric] + ([claim.than_metric] if claim.than_metric and not claim.than else [])
+            )
             for cfg, metric in itertools.product(selected, metrics):
                 reason = why_missing(cfg, metric)
                 if reason:
-                    raise ConfigError(f"claim {claim.text!r}: metric {metric!r} cannot exist for the runs its "
-                                      f"{side} arm selects: {reason}")
+                    raise ConfigError(
+                        f"claim {claim.text!r}: metric {metric!r} cannot exist for the runs its "
+                        f"{side} arm selects: {reason}"
+                    )
 
 
 def compatibility_key(cfg: Config) -> tuple:
-    return tuple(sorted((k, str(v)) for k, v in flatten(to_plain(cfg)).items()
-                        if k not in BATCHABLE and not k.startswith("report.")))
+    return tuple(
+        sorted(
+            (k, str(v)) for k, v in flatten(to_plain(cfg)).items() if k not in BATCHABLE and not k.startswith("report.")
+        )
+    )
 
 
 def groups(configs: list[Config], batch: bool, max_runs: int) -> list[list[int]]:
@@ -203,8 +232,10 @@ def refuse_run_dir(hydra_overrides: Sequence[str]) -> None:
     never makes: every train is a sweep. Refused rather than silently ignored."""
     for override in hydra_overrides:
         if override.lstrip("+~").startswith("hydra.run.dir="):
-            raise InvalidJob("hydra.run.dir is not used: every `bnrepro train` is a sweep. Set "
-                             "hydra.sweep.dir=DIR instead (runs go to DIR/<run name>/), or out_dir= and name=.")
+            raise InvalidJob(
+                "hydra.run.dir is not used: every `bnrepro train` is a sweep. Set "
+                "hydra.sweep.dir=DIR instead (runs go to DIR/<run name>/), or out_dir= and name=."
+            )
 
 
 def claim_sweep_dir(configured: Path) -> Path:
@@ -212,8 +243,9 @@ def claim_sweep_dir(configured: Path) -> Path:
     return fresh_dir(configured.parent, configured.name)
 
 
-def prepare_runs(sweep_dir: Path, names: list[str], configs: list[Config],
-                 plan: list[list[int]], command: str) -> list[Path]:
+def prepare_runs(
+    sweep_dir: Path, names: list[str], configs: list[Config], plan: list[list[int]], command: str
+) -> list[Path]:
     """Create every run directory of the sweep (exclusively) before training any, with its
     config.yaml and a summary.json saying `pending`: a sweep stopped early shows every run
     it planned, and `bnrepro resume` knows them and their groups."""
@@ -226,8 +258,17 @@ def prepare_runs(sweep_dir: Path, names: list[str], configs: list[Config],
             run_dirs[i] = run_dir
             plain = to_plain(configs[i])
             write_config(run_dir, plain)
-            write_summary(run_dir, {"name": configs[i].name, "run": run_dir.name, "status": "pending",
-                                    "group": group_names(dirs), "command": command, "config": plain})
+            write_summary(
+                run_dir,
+                {
+                    "name": configs[i].name,
+                    "run": run_dir.name,
+                    "status": "pending",
+                    "group": group_names(dirs),
+                    "command": command,
+                    "config": plain,
+                },
+            )
     return run_dirs
 
 
@@ -237,8 +278,14 @@ def sweep_dir_override(sweep_dir: Path) -> str:
     return f"hydra.sweep.dir='{quoted}'"
 
 
-def form_packs(configs: list[Config], job_overrides: Sequence[Sequence[str]], sweep_dir: Path,
-               batch: bool, max_runs: int, axes: tuple[str, ...] = ()) -> list[Pack]:
+def form_packs(
+    configs: list[Config],
+    job_overrides: Sequence[Sequence[str]],
+    sweep_dir: Path,
+    batch: bool,
+    max_runs: int,
+    axes: tuple[str, ...] = (),
+) -> list[Pack]:
     """Name every run (axes: the keys the experiment file sweeps, kept in run names), group
     compatible runs into packs, create their directories with pending summaries, and
     write each pack's file and the sweep's planned_runs.json."""
@@ -282,8 +329,10 @@ def train_pack(job_dir: Path, sweep_dir: Path, job_num: int = 0, in_pool: bool =
 def arm_log(name: str, arm: str):
     """Print training's lines to stderr, each `NAME: ...` line (NAME: the experiment) as
     `NAME [arm]: ...`: in a sweep of several packs, which arm is training."""
+
     def log(message: str) -> None:
         if arm and message.startswith(f"{name}: "):
-            message = f"{name} [{arm}]: {message[len(name) + 2:]}"
+            message = f"{name} [{arm}]: {message[len(name) + 2 :]}"
         print(message, file=sys.stderr)
+
     return log

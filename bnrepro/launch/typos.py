@@ -7,6 +7,7 @@ bnrepro/config/schema.py's Config, and model.norm.* of any norm's dataclass) and
 top-level overrides (a Config field or a config group in conf/). `+group=option` of a
 group on another search path and anything Hydra-specific go to Hydra unchanged.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,7 +53,10 @@ def unknown_key(args: list[str], groups: set[str]) -> str | None:
         if key in known or key.startswith(containers):
             continue
         close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
-        hint = (f"; did you mean {close[0]}?" + (f" (or {', '.join(close[1:])})" if close[1:] else "") if close
-                else " (bnrepro train --help lists the keys)")
+        hint = (
+            f"; did you mean {close[0]}?" + (f" (or {', '.join(close[1:])})" if close[1:] else "")
+            if close
+            else " (bnrepro train --help lists the keys)"
+        )
         return f"no config key {key!r} (in {arg}){hint}"
     return None

@@ -7,6 +7,7 @@ compare (their `where` and `than` arms), the mean over seeds with a band from th
 the highest seed. Tags Santurkar et al.'s figures draw (santurkar_figures.DRAWN) are left to
 them; at most MAX_PANELS panels, MAX_LINES lines each.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,11 @@ def claimed_tags(experiment: pd.DataFrame) -> dict[str, list[dict]]:
 
 
 def _flat(row: pd.Series) -> dict:
-    return {k.removeprefix("config."): v for k, v in row.items()
-            if k.startswith("config.") and not (isinstance(v, float) and math.isnan(v))}
+    return {
+        k.removeprefix("config."): v
+        for k, v in row.items()
+        if k.startswith("config.") and not (isinstance(v, float) and math.isnan(v))
+    }
 
 
 def _in_arms(group: pd.DataFrame, claims: list[dict]) -> bool:
@@ -69,15 +73,25 @@ def claimed_tags_figure(plt, experiment: pd.DataFrame, subtitle: str, path: Path
                 continue
             n, mean, low, high = runs.shape[1], runs.mean(axis=1), runs.min(axis=1), runs.max(axis=1)
             if len(runs) == 1:  # one logged step (one evaluation): the seeds' range as an error bar
-                ax.errorbar(runs.index, mean, yerr=[mean - low, high - mean], label=f"{label} (n={n})",
-                            color=f"C{i % 10}", capsize=4, **style(i, 1))
+                ax.errorbar(
+                    runs.index,
+                    mean,
+                    yerr=[mean - low, high - mean],
+                    label=f"{label} (n={n})",
+                    color=f"C{i % 10}",
+                    capsize=4,
+                    **style(i, 1),
+                )
             else:
                 ax.plot(runs.index, mean, label=f"{label} (n={n})", color=f"C{i % 10}", **style(i, len(runs)))
                 ax.fill_between(runs.index, low, high, color=f"C{i % 10}", alpha=0.15)
             drawn += 1
         words = header(tag)
-        ax.set(xlabel="training step", ylabel=f"{words}\n(mean over seeds; band or bar: lowest to highest)",
-               title=tag if words == tag else f"{words}\n`{tag}`")
+        ax.set(
+            xlabel="training step",
+            ylabel=f"{words}\n(mean over seeds; band or bar: lowest to highest)",
+            title=tag if words == tag else f"{words}\n`{tag}`",
+        )
         ax.title.set_fontsize(9)
         if drawn:
             ax.legend(fontsize=7)

@@ -11,8 +11,8 @@ differences), or with a threshold (`value`). The rule (docs/verdicts.md):
   value, or with `ranked` (a per-run monotone claim), the test is a rank or sign test
   (significance.py), else a t-test;
 - other (mechanism) metrics: a diverged run, or one at chance (a classifier's best test
-  accuracy below 2 / classes; regression has no chance level), has no meaningful value; when an arm keeps fewer than 2 healthy runs, or
-  fewer than half, the verdict is `not applicable` with the reason;
+  accuracy below 2 / classes; regression has no chance level), has no meaningful value; when
+  an arm keeps fewer than 2 healthy runs, or fewer than half, the verdict is `not applicable` with the reason;
 - `diverged` / `at_chance`: counts, Fisher's exact test or a binomial test;
 - `>` / `<` one-sided (`two_sided`: one two-sided question), `=` TOST within the band,
   `!=` beyond it (paired claims: on |per-seed change|); bands are tol x |target| or tol_abs
@@ -31,6 +31,7 @@ Each judgement is a Verdict record (verdict.py); tables.py writes it to <experim
 A claim never pools configurations: when the runs vary in keys the claim does not name
 (a user's sweep), it is judged once per combination of those keys.
 """
+
 from __future__ import annotations
 
 import math
@@ -73,8 +74,11 @@ def better(claim: dict) -> str | None:
 
 
 def _flat(row: pd.Series) -> dict:
-    return {k.removeprefix("config."): v for k, v in row.items()
-            if k.startswith("config.") and not (isinstance(v, float) and math.isnan(v))}
+    return {
+        k.removeprefix("config."): v
+        for k, v in row.items()
+        if k.startswith("config.") and not (isinstance(v, float) and math.isnan(v))
+    }
 
 
 def judge(runs: pd.DataFrame, claim: dict) -> list[Verdict]:
@@ -88,17 +92,26 @@ def judge(runs: pd.DataFrame, claim: dict) -> list[Verdict]:
     try:
         keys = arms.spread_keys(flats, claim)
     except ConfigError as e:  # a claim of another design than these runs' (stated after them): no arm
-        return [_unjudgeable(claim, f"not applicable: these runs cannot be split into its arms ({e}): "
-                                    f"the claim was stated for another design than the one these runs trained")]
+        return [
+            _unjudgeable(
+                claim,
+                f"not applicable: these runs cannot be split into its arms ({e}): "
+                f"the claim was stated for another design than the one these runs trained",
+            )
+        ]
     shared = arms.shared_runs(flats, claim)
     if shared:  # a run in both arms would be compared with itself
-        return [_unjudgeable(claim, f"not applicable: its arms share {shared} run{'s' * (shared != 1)} (where "
-                                    f"{claim['where']!r} and than {claim['than']!r} both select them): a claim "
-                                    "compares two disjoint sets of runs")]
+        return [
+            _unjudgeable(
+                claim,
+                f"not applicable: its arms share {shared} run{'s' * (shared != 1)} (where "
+                f"{claim['where']!r} and than {claim['than']!r} both select them): a claim "
+                "compares two disjoint sets of runs",
+            )
+        ]
     if not keys:
         return [_judge_one(runs, flats, claim, conditions, "")]
-    combos = sorted({tuple(str(f.get(k)) for k in keys) for f in flats
-                     if any(arms.matches(f, c) for c in conditions)})
+    combos = sorted({tuple(str(f.get(k)) for k in keys) for f in flats if any(arms.matches(f, c) for c in conditions)})
     found = []
     for combo in combos:
         keep = [all(str(f.get(k)) == v for k, v in zip(keys, combo)) for f in flats]
@@ -115,6 +128,7 @@ def _unjudgeable(claim: dict, why: str) -> Verdict:
 @dataclass
 class Arm:
     """The runs one condition selects and the values they give the claim."""
+
     where: str
     metric: str
     values: np.ndarray = field(default_factory=lambda: np.array([]))
@@ -130,8 +144,10 @@ def _status_notes(chosen: pd.DataFrame) -> list[str]:
     if not len(unfinished):
         return []
     kinds = Counter(unfinished["status"])
-    return [f"{len(unfinished)} of {len(chosen)} left out: " + ", ".join(f"{n} {s}" if len(kinds) > 1 else s
-                                                                      for s, n in sorted(kinds.items()))]
+    return [
+        f"{len(unfinished)} of {len(chosen)} left out: "
+        + ", ".join(f"{n} {s}" if len(kinds) > 1 else s for s, n in sorted(kinds.items()))
+    ]
 
 
 def _at_chance(rows: pd.DataFrame) -> pd.Series:
@@ -149,8 +165,9 @@ def _read(rows: pd.DataFrame, metric: str) -> np.ndarray:
     return pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
 
 
-def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics: list[str],
-         claim: dict) -> tuple[Arm, np.ndarray]:
+def _arm(
+    runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics: list[str], claim: dict
+) -> tuple[Arm, np.ndarray]:
     """The arm and its values: one row per run that gives one, one column per metric."""
     chosen = runs[[arms.matches(f, cond) for f in flats]]
     arm = Arm(where, metrics[0], notes=_status_notes(chosen))
@@ -177,8 +194,14 @@ def _arm(runs: pd.DataFrame, flats: list[dict], cond: dict, where: str, metrics:
         dead_chance = chance & (not keep_dead)
         usable = ~(diverged | dead_chance)
         valued = np.isfinite(values).all(axis=1)
-        causes = ", ".join(c for c in (f"diverged in {diverged.sum()} of {n} runs" * bool(diverged.any()),
-                                       f"at chance in {dead_chance.sum()} of {n}" * bool(dead_chance.any())) if c)
+        causes = ", ".join(
+            c
+            for c in (
+                f"diverged in {diverged.sum()} of {n} runs" * bool(diverged.any()),
+                f"at chance in {dead_chance.sum()} of {n}" * bool(dead_chance.any()),
+            )
+            if c
+        )
         if causes and (usable.sum() < 2 or usable.sum() < n / 2):
             arm.not_applicable = f"{where}: {causes} (a dead network has no meaningful {metrics[0]})"
         elif causes:
@@ -197,7 +220,9 @@ def _values_text(arm: Arm) -> str:
     """What an arm measured, in a few words: mean ± std, and how many ranked last."""
     if arm.metric == "at_chance" and arm.diverged:  # diverged runs count, but are not called at chance
         n = len(arm.values)
-        return f"at chance in {arm.count - arm.diverged} of {n}, diverged in {arm.diverged} of {n} ({arm.count} counted)"
+        return (
+            f"at chance in {arm.count - arm.diverged} of {n}, diverged in {arm.diverged} of {n} ({arm.count} counted)"
+        )
     if arm.metric in COUNTED:
         return f"{arm.metric.replace('_', ' ')} in {arm.count} of {len(arm.values)}"
     return steps_text(arm.values) if Metric.parse(arm.metric).censored else _numbers(arm.values)
@@ -233,7 +258,8 @@ def _paired(a: Arm, b: Arm, factor: float) -> tuple[tuple[np.ndarray, np.ndarray
     d = _differences(np.array([mine[s] for s in seeds], dtype=float), np.array([theirs[s] for s in seeds], dtype=float))
     ref = np.array([theirs[s] for s in seeds])
     words = f"paired by seed ({len(seeds)} seeds in both arms" + (
-        f"; seeds {', '.join(map(str, alone))} in one arm only, left out)" if alone else ")")
+        f"; seeds {', '.join(map(str, alone))} in one arm only, left out)" if alone else ")"
+    )
     return d, _finite_mean(ref), words
 
 
@@ -272,10 +298,13 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
         reference = _finite_mean(factor * a_values[:, 1])
         measured.append(f"{scaled}{_numbers(a_values[:, 1])}")
         parts.append(f"{scaled}{c.than_metric} of the same runs (per-run difference)")
-    tested_n = [len(x)] if y is None and len(arms_) > 1 and metric not in COUNTED else [len(arm.values) for arm in arms_]
+    tested_n = (
+        [len(x)] if y is None and len(arms_) > 1 and metric not in COUNTED else [len(arm.values) for arm in arms_]
+    )
     result = Verdict(claim, combination, " vs ".join(measured), tested_n, parts=parts)  # paired: the pairs tested
-    result.diverged = sum(int((runs[[arms.matches(f, c) for f in flats]]["status"] == DIVERGED).sum())
-                             for c in conditions)
+    result.diverged = sum(
+        int((runs[[arms.matches(f, c) for f in flats]]["status"] == DIVERGED).sum()) for c in conditions
+    )
     reasons = [arm.not_applicable for arm in arms_ if arm.not_applicable]
     if reasons:
         return replace(result, verdict="not applicable", why="not applicable: " + "; ".join(reasons))
@@ -287,14 +316,24 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
         band = c.tol * abs(reference)
     result.band = _num(band)
     if band is not None and not math.isfinite(band):
-        return replace(result, verdict="not applicable",
-                       why="not applicable: no finite value to compare with (every run of it diverged or has none), "
-                           "so the relative band (tol × |value|) does not exist; state tol_abs for an absolute band")
+        return replace(
+            result,
+            verdict="not applicable",
+            why="not applicable: no finite value to compare with (every run of it diverged or has none), "
+            "so the relative band (tol × |value|) does not exist; state tol_abs for an absolute band",
+        )
     if check:
         return replace(result, **_check(x, y, target, op, band))
     if metric in COUNTED:
-        outcome = sig.counts(a.count, len(a.values), arms_[1].count if y is not None else None,
-                             len(arms_[1].values) if y is not None else None, c.value, op, two_sided)
+        outcome = sig.counts(
+            a.count,
+            len(a.values),
+            arms_[1].count if y is not None else None,
+            len(arms_[1].values) if y is not None else None,
+            c.value,
+            op,
+            two_sided,
+        )
         return replace(result, **_tested(outcome, None))
     ranked = bool(ties.any()) or bool(c.ranked)
     if op in (">", "<"):
@@ -310,9 +349,15 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
     shown = replace(result, **(_tested(equivalent, beyond) if op == "=" else _tested(beyond, equivalent)))
     if op == "=" and shown.exact is None:  # a gap inside the band is still shown, with its test
         gap = sig.difference(kept, y, target)
-        shown.difference_test = None if gap is None else (
-            f"{gap.test}" + (f", difference {gap.estimate:+.3g}" if gap.estimate is not None else "") +
-            f": p = {gap.p_for:.2g}")
+        shown.difference_test = (
+            None
+            if gap is None
+            else (
+                f"{gap.test}"
+                + (f", difference {gap.estimate:+.3g}" if gap.estimate is not None else "")
+                + f": p = {gap.p_for:.2g}"
+            )
+        )
     return shown
 
 
@@ -324,12 +369,21 @@ def _tested(outcome: sig.Outcome, opposite: sig.Outcome | None) -> dict:
     """The fields a test fills: for the claim from `outcome`, against it from `opposite`
     (or from the outcome's own opposite side)."""
     against = opposite.p_for if opposite is not None else outcome.p_against
-    fields = {"test": outcome.test, "p": _num(outcome.p_for), "p_against": _num(against),
-              "difference": _num(outcome.estimate), "estimate_of": outcome.of, "interval_level": outcome.level or None,
-              "interval": [_num(outcome.low), _num(outcome.high)] if outcome.level else None,
-              "opposite": opposite.test if opposite is not None else None}
-    exact = outcome.exact if outcome.exact is not None else (
-        None if opposite is None or opposite.exact is None else not opposite.exact)
+    fields = {
+        "test": outcome.test,
+        "p": _num(outcome.p_for),
+        "p_against": _num(against),
+        "difference": _num(outcome.estimate),
+        "estimate_of": outcome.of,
+        "interval_level": outcome.level or None,
+        "interval": [_num(outcome.low), _num(outcome.high)] if outcome.level else None,
+        "opposite": opposite.test if opposite is not None else None,
+    }
+    exact = (
+        outcome.exact
+        if outcome.exact is not None
+        else (None if opposite is None or opposite.exact is None else not opposite.exact)
+    )
     if exact is not None:
         fields.update({"exact": exact, "p": None, "p_against": None, "test": "identical values"})
     return fields
@@ -341,8 +395,11 @@ def _check(x: np.ndarray, y: np.ndarray | None, target: float, op: str, band: fl
     with np.errstate(invalid="ignore"):
         ok = gaps > 0 if op == ">" else gaps < 0 if op == "<" else (np.abs(gaps) <= band) == (op == "=")
     holds, count = bool(ok.all()), f"{int(ok.sum())} of {ok.size}" + (" pairs of runs" if y is not None else "")
-    return {"verdict": "check: holds" if holds else "check: fails", "test": "checked run by run",
-            "why": f"checked run by run: holds in {count}"}
+    return {
+        "verdict": "check: holds" if holds else "check: fails",
+        "test": "checked run by run",
+        "why": f"checked run by run: holds in {count}",
+    }
 
 
 def settle(judged: list[Verdict]) -> list[Verdict]:
@@ -390,8 +447,11 @@ def _test_words(j: Verdict, m: int) -> str:
     if j.exact is not None:
         rest = f" ±{j.band:.3g}" if banded else ""
         side = {True: "holds", False: "fails"}[j.exact]
-        return (f"identical values: the {j.estimate_of or 'difference'} is exactly {j.difference:+.3g}"
-                + (f" (band{rest})" if rest else "") + f", so the claim {side} exactly (no test needed)")
+        return (
+            f"identical values: the {j.estimate_of or 'difference'} is exactly {j.difference:+.3g}"
+            + (f" (band{rest})" if rest else "")
+            + f", so the claim {side} exactly (no test needed)"
+        )
     words = j.test
     if j.difference is not None:
         words += f": {j.estimate_of or 'difference'} {j.difference:+.3g}"

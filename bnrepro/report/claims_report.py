@@ -10,6 +10,7 @@ Both are built only from files in the results folder (<experiment>.claims.json, 
 runs/<experiment>/reproduce.json, written by scripts/reproduce.sh): the same inputs give
 the same bytes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,8 +93,10 @@ def _entries(results: Path) -> list[dict]:
     entries = [json.loads(file.read_text()) for file in files]
     old = [file.name for file, entry in zip(files, entries) if "tests" not in entry or "dropped" not in entry]
     if old:  # written before the verdict rule counted tests, two-sided p-values and dropped claims
-        raise TableError(f"{', '.join(old)} in {results} were written by an older `bnrepro table`: "
-                         "build the tables again from their runs")
+        raise TableError(
+            f"{', '.join(old)} in {results} were written by an older `bnrepro table`: "
+            "build the tables again from their runs"
+        )
     with_p = [c for entry in entries for c in entry["claims"] if c.get("p_two_sided") is not None]
     for claim, q in zip(with_p, sig.benjamini_hochberg([c["p_two_sided"] for c in with_p])):
         claim["q"] = q  # the report-wide false discovery rate: over every experiment's claims
@@ -106,21 +109,36 @@ def _q(claim: dict) -> str:
 
 def discoveries(claims: list[dict]) -> str:
     """'3 of 4 reproduced, 0 of 1 contradicted': verdicts from a test whose report-wide q < 0.05."""
+
     def counted(verdict):
         tested = [c for c in claims if c["verdict"] == verdict and c.get("q") is not None]
         return f"{sum(c['q'] < sig.ALPHA for c in tested)} of {len(tested)} {verdict}"
+
     return f"{counted('reproduced')}, {counted('contradicted')}"
 
 
 def _dropped(entries: list[dict]) -> list[str]:
     """The claims experiment files removed after runs judged them, with their last verdict."""
-    rows = [{"experiment": f"[{entry['experiment']}]({entry['experiment']}.md)", "claim": d["claim"],
-             "last verdict": d["verdict"], "commit": d["commit"], "reason": d["reason"]}
-            for entry in entries for d in entry["dropped"]]
-    return ["## Dropped claims", "",
-            "Claims an experiment file removed after runs had judged them (its `report.dropped`), each with its "
-            "last verdict, the commit whose results gave it, and why it was removed: none is dropped in silence.",
-            "", markdown_table(pd.DataFrame(rows)) if rows else "None.", ""]
+    rows = [
+        {
+            "experiment": f"[{entry['experiment']}]({entry['experiment']}.md)",
+            "claim": d["claim"],
+            "last verdict": d["verdict"],
+            "commit": d["commit"],
+            "reason": d["reason"],
+        }
+        for entry in entries
+        for d in entry["dropped"]
+    ]
+    return [
+        "## Dropped claims",
+        "",
+        "Claims an experiment file removed after runs had judged them (its `report.dropped`), each with its "
+        "last verdict, the commit whose results gave it, and why it was removed: none is dropped in silence.",
+        "",
+        markdown_table(pd.DataFrame(rows)) if rows else "None.",
+        "",
+    ]
 
 
 def _record(results: Path, name: str) -> dict:
@@ -136,34 +154,54 @@ def write_report(results: Path) -> Path:
         tests += entry["tests"]
         for claim in entry["claims"]:
             claims.append(claim)
-            rows.append({"experiment": f"[{entry['experiment']}]({entry['experiment']}.md)",
-                         "claim": claim["text"] + (f" ({claim['combination']})" if claim.get("combination") else ""),
-                         "paper": f"{claim['paper']} ({claim['paper_source']})" if claim.get("paper") else "",
-                         "bnrepro": claim.get("measured", ""), "length (runs / file)": _length(entry),
-                         "verdict": shown_verdict(claim), "q (report-wide)": _q(claim),
-                         "evidence": claim["evidence"]})
-        sections += [f"### {entry['experiment']} ({entry['runs']} runs; {entry['tests']} tests)", "",
-                     f"- verdicts: {totals(entry['claims'])}", *entry["provenance"], ""]
-    lines = ["# Claims and verdicts", "",
-             "Every claim an experiment in conf/experiment/ tests, judged from its runs by `bnrepro table` "
-             "with the rule in docs/verdicts.md: orderings by one-sided tests (Welch's t-test when "
-             "every run finished with a finite value; a rank or sign test when a run diverged, which ranks "
-             "worst, or never reached a target), equalities by two one-sided tests (TOST) within the stated "
-             "band, counts by Fisher's exact or a binomial test; a diverged or dead run has no value of a "
-             "mechanism metric (`not applicable` when too few healthy runs remain). **reproduced** / "
-             "**contradicted**: significant for / against the claim at p < 0.05 after Holm's correction within "
-             "each experiment (its claims that are not checks); **inconclusive** otherwise; checks (identities "
-             "that cannot fail) hold or fail run by run and are not counted as reproductions; **post hoc**: the "
-             "claim is not among those the runs recorded when they trained. **q (report-wide)**: the "
-             "Benjamini-Hochberg q of the claim's two-sided p (twice the smaller of its p for and against, at most "
-             "1; a two-sided question's own p) among every claim's p in this report: the false discovery rate "
-             "at which it would still count; the verdicts stay those of each experiment's Holm correction.", "",
-             f"Totals over {len(entries)} experiments: {totals(claims)}. {tests} tests, Holm's correction "
-             f"within each experiment. At a report-wide false discovery rate of 5% (q < 0.05, "
-             f"{len([c for c in claims if c.get('q') is not None])} claims with a p): {discoveries(claims)} "
-             "by a test hold.", "",
-             markdown_table(pd.DataFrame(rows)), "", *_dropped(entries), "## Where the numbers come from", "",
-             *sections]
+            rows.append(
+                {
+                    "experiment": f"[{entry['experiment']}]({entry['experiment']}.md)",
+                    "claim": claim["text"] + (f" ({claim['combination']})" if claim.get("combination") else ""),
+                    "paper": f"{claim['paper']} ({claim['paper_source']})" if claim.get("paper") else "",
+                    "bnrepro": claim.get("measured", ""),
+                    "length (runs / file)": _length(entry),
+                    "verdict": shown_verdict(claim),
+                    "q (report-wide)": _q(claim),
+                    "evidence": claim["evidence"],
+                }
+            )
+        sections += [
+            f"### {entry['experiment']} ({entry['runs']} runs; {entry['tests']} tests)",
+            "",
+            f"- verdicts: {totals(entry['claims'])}",
+            *entry["provenance"],
+            "",
+        ]
+    lines = [
+        "# Claims and verdicts",
+        "",
+        "Every claim an experiment in conf/experiment/ tests, judged from its runs by `bnrepro table` "
+        "with the rule in docs/verdicts.md: orderings by one-sided tests (Welch's t-test when "
+        "every run finished with a finite value; a rank or sign test when a run diverged, which ranks "
+        "worst, or never reached a target), equalities by two one-sided tests (TOST) within the stated "
+        "band, counts by Fisher's exact or a binomial test; a diverged or dead run has no value of a "
+        "mechanism metric (`not applicable` when too few healthy runs remain). **reproduced** / "
+        "**contradicted**: significant for / against the claim at p < 0.05 after Holm's correction within "
+        "each experiment (its claims that are not checks); **inconclusive** otherwise; checks (identities "
+        "that cannot fail) hold or fail run by run and are not counted as reproductions; **post hoc**: the "
+        "claim is not among those the runs recorded when they trained. **q (report-wide)**: the "
+        "Benjamini-Hochberg q of the claim's two-sided p (twice the smaller of its p for and against, at most "
+        "1; a two-sided question's own p) among every claim's p in this report: the false discovery rate "
+        "at which it would still count; the verdicts stay those of each experiment's Holm correction.",
+        "",
+        f"Totals over {len(entries)} experiments: {totals(claims)}. {tests} tests, Holm's correction "
+        f"within each experiment. At a report-wide false discovery rate of 5% (q < 0.05, "
+        f"{len([c for c in claims if c.get('q') is not None])} claims with a p): {discoveries(claims)} "
+        "by a test hold.",
+        "",
+        markdown_table(pd.DataFrame(rows)),
+        "",
+        *_dropped(entries),
+        "## Where the numbers come from",
+        "",
+        *sections,
+    ]
     atomic_write(results / "claims.md", "\n".join(lines))
     return results / "claims.md"
 
@@ -209,33 +247,54 @@ def write_index(results: Path) -> Path:
         settings = (" ".join(record["overrides"]) or "none") if "overrides" in record else "not recorded"
         if "wall_s" in record:
             wall.append(record["wall_s"])
-        rows.append({"experiment": f"[{name}]({name}.md)", "profile": ", ".join(entry.get("profiles") or [])
-                     or "not recorded", "length (runs / file)": _length(entry), "seeds per arm": _seeds_per_arm(entry),
-                     "runs": entry["runs"], "claims": len(entry["claims"]), "verdicts": totals(entry["claims"]),
-                     "report-wide q < 0.05": discoveries(entry["claims"]),
-                     "tests": entry["tests"], "device (this regeneration)": record.get("device", "not recorded"),
-                     "wall time here": f"{record['wall_s'] / 60:.1f} min" if "wall_s" in record else "not recorded",
-                     "measured alone": _alone(record), "settings changed": settings})
+        rows.append(
+            {
+                "experiment": f"[{name}]({name}.md)",
+                "profile": ", ".join(entry.get("profiles") or []) or "not recorded",
+                "length (runs / file)": _length(entry),
+                "seeds per arm": _seeds_per_arm(entry),
+                "runs": entry["runs"],
+                "claims": len(entry["claims"]),
+                "verdicts": totals(entry["claims"]),
+                "report-wide q < 0.05": discoveries(entry["claims"]),
+                "tests": entry["tests"],
+                "device (this regeneration)": record.get("device", "not recorded"),
+                "wall time here": f"{record['wall_s'] / 60:.1f} min" if "wall_s" in record else "not recorded",
+                "measured alone": _alone(record),
+                "settings changed": settings,
+            }
+        )
         if record.get("overrides"):
-            notes.append(f"- `{name}`: reduced from the experiment file's settings with "
-                         f"`{' '.join(record['overrides'])}` ({record.get('why', 'see the README')}).")
+            notes.append(
+                f"- `{name}`: reduced from the experiment file's settings with "
+                f"`{' '.join(record['overrides'])}` ({record.get('why', 'see the README')})."
+            )
     lines = [INDEX_HEADER, "## Index", "", markdown_table(pd.DataFrame(rows)), ""]
     if wall:
-        lines += [f"The suite: {sum(wall) / 60:.1f} minutes of training and setup for the {len(wall)} experiments "
-                  f"with a recorded wall time, one after another (`scripts/reproduce.sh`; the tables, figures and "
-                  f"this report take about a minute more).", ""]
+        lines += [
+            f"The suite: {sum(wall) / 60:.1f} minutes of training and setup for the {len(wall)} experiments "
+            f"with a recorded wall time, one after another (`scripts/reproduce.sh`; the tables, figures and "
+            f"this report take about a minute more).",
+            "",
+        ]
     if notes:
         lines += ["Reduced settings (stated, not silent):", "", *notes, ""]
     untrained = _untrained({entry["experiment"] for entry in entries})
     if untrained:
-        lines += [f"Not yet trained ({len(untrained)}: experiment files with claims stated, no runs here yet): "
-                  + ", ".join(f"`{name}`" for name in untrained) + ".", ""]
+        lines += [
+            f"Not yet trained ({len(untrained)}: experiment files with claims stated, no runs here yet): "
+            + ", ".join(f"`{name}`" for name in untrained)
+            + ".",
+            "",
+        ]
     atomic_write(results / "README.md", "\n".join(lines))
     return results / "README.md"
 
 
 def report_main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bnrepro report", description=write_report.__doc__ + " " + write_index.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="bnrepro report", description=write_report.__doc__ + " " + write_index.__doc__
+    )
     parser.add_argument("--results", type=Path, default=Path("results"), help="folder of tables (default: results)")
     opts = parser.parse_args(args)
     try:

@@ -38,6 +38,7 @@ diverged or unfinished run is named in the caption, never averaged in; the heatm
 alone marks diverged cells), and every label says n. The PNGs carry no date or
 software version: the same runs give the same bytes.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,13 +68,20 @@ def _note_coinciding(ax, curves: dict) -> None:
     labels = list(curves)
     notes = []
     for i, a in enumerate(labels):
-        for b in labels[i + 1:]:
+        for b in labels[i + 1 :]:
             x, y = curves[a], curves[b]
             if len(x) == len(y) and len(x) and (abs(x - y) <= 1e-3 * abs(y).clip(lower=1e-12)).all():
                 notes.append(f"{a} and {b} coincide")
     if notes:
-        ax.text(0.02, 0.02, "\n".join(notes), transform=ax.transAxes, fontsize=7, va="bottom",
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})
+        ax.text(
+            0.02,
+            0.02,
+            "\n".join(notes),
+            transform=ax.transAxes,
+            fontsize=7,
+            va="bottom",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"},
+        )
 
 
 def _counts(runs: pd.DataFrame) -> str:
@@ -105,8 +113,10 @@ def figures(paths: list[Path], out: Path) -> list[Path]:
             goal = paper_table.target(experiment, paper) if paper else None
             written.append(_accuracy_curves(plt, configs, subtitle, out / f"{name}_test_acc.png", goal))
         if len(configs) <= MAX_PANELS:
-            written += [_unit_percentiles(plt, experiment, configs, subtitle, out / f"{name}_unit_percentiles.png"),
-                        _grad_norms(plt, configs, subtitle, out / f"{name}_grad_norms.png")]
+            written += [
+                _unit_percentiles(plt, experiment, configs, subtitle, out / f"{name}_unit_percentiles.png"),
+                _grad_norms(plt, configs, subtitle, out / f"{name}_grad_norms.png"),
+            ]
             written += _layer_histograms(plt, configs, subtitle, out / f"{name}_layer_histograms.png")
             written += _layer_std(plt, configs, subtitle, out / f"{name}_layer_std.png")
         written += _by_numeric_key(plt, experiment, subtitle, out, name)
@@ -130,15 +140,23 @@ def _accuracy_curves(plt, configs, subtitle: str, path: Path, goal: float | None
             continue
         frame = pd.concat(curves, axis=1)
         n = frame.shape[1]
-        line, = ax.plot(frame.index, frame.mean(axis=1), label=f"{label}: mean of {n} seeds",
-                        **style(i, len(frame)))
+        (line,) = ax.plot(frame.index, frame.mean(axis=1), label=f"{label}: mean of {n} seeds", **style(i, len(frame)))
         if n > 1:
-            ax.fill_between(frame.index, frame.min(axis=1), frame.max(axis=1), alpha=0.2, color=line.get_color(),
-                            label=f"{label}: min–max over {n} seeds")
+            ax.fill_between(
+                frame.index,
+                frame.min(axis=1),
+                frame.max(axis=1),
+                alpha=0.2,
+                color=line.get_color(),
+                label=f"{label}: min–max over {n} seeds",
+            )
         means[label] = frame.mean(axis=1).values
     _note_coinciding(ax, {k: pd.Series(v) for k, v in means.items()})
-    ax.set(xlabel="training step", ylabel="test accuracy (whole test set, eval mode)",
-           title=f"Test accuracy during training (paper Fig. 1a)\n{subtitle}")
+    ax.set(
+        xlabel="training step",
+        ylabel="test accuracy (whole test set, eval mode)",
+        title=f"Test accuracy during training (paper Fig. 1a)\n{subtitle}",
+    )
     ax.legend(fontsize=8)
     return plotting.save(fig, path)
 
@@ -152,13 +170,14 @@ def _unit_percentiles(plt, experiment, configs, subtitle: str, path: Path) -> Pa
         if all(f"{tag}{q}" in first for q in ("15", "50", "85")):
             curve = first[f"{tag}50"].dropna()
             ax.plot(curve.index, curve, label="median (p50)", **style(0, len(curve)))
-            ax.fill_between(first.index, first[f"{tag}15"], first[f"{tag}85"], alpha=0.25,
-                            label="15th–85th percentile")
-        ax.set(title=f"{label}\n(seed {group['config.seed'].iloc[0]}, one of {len(group)} runs)",
-               xlabel="training step")
+            ax.fill_between(first.index, first[f"{tag}15"], first[f"{tag}85"], alpha=0.25, label="15th–85th percentile")
+        ax.set(
+            title=f"{label}\n(seed {group['config.seed'].iloc[0]}, one of {len(group)} runs)", xlabel="training step"
+        )
         ax.legend(fontsize=8)
-    axes[0][0].set_ylabel(f"input to unit {int(experiment['config.probes.unit'].iloc[0])}'s nonlinearity, "
-                          f"layer {depth}")
+    axes[0][0].set_ylabel(
+        f"input to unit {int(experiment['config.probes.unit'].iloc[0])}'s nonlinearity, layer {depth}"
+    )
     fig.suptitle(f"One unit's input distribution over training (paper Fig. 1b,c)\n{subtitle}", fontsize=10)
     return plotting.save(fig, path)
 
@@ -170,16 +189,26 @@ def _grad_norms(plt, configs, subtitle: str, path: Path) -> Path:
         medians = group.filter(regex=r"^median:grad_norm/layer_\d+$")
         layers = [int(c.rsplit("_", 1)[1]) for c in medians.columns]
         n = len(group)
-        line, = ax.plot(layers, medians.mean(axis=0).values, label=f"{label}: mean of {n} seeds",
-                        **style(i, len(layers)))
+        (line,) = ax.plot(
+            layers, medians.mean(axis=0).values, label=f"{label}: mean of {n} seeds", **style(i, len(layers))
+        )
         if n > 1:
-            ax.fill_between(layers, medians.min(axis=0).values, medians.max(axis=0).values, alpha=0.2,
-                            color=line.get_color(), label=f"{label}: min–max over {n} seeds")
+            ax.fill_between(
+                layers,
+                medians.min(axis=0).values,
+                medians.max(axis=0).values,
+                alpha=0.2,
+                color=line.get_color(),
+                label=f"{label}: min–max over {n} seeds",
+            )
     if layers:
         ax.set_xticks(layers)
-    ax.set(yscale="log", xlabel=f"layer (1 = first hidden, {max(layers, default=1)} = output)",
-           ylabel="gradient norm of the layer's weights\n(median over the run)",
-           title=f"Gradient norm by layer (log scale)\n{subtitle}")
+    ax.set(
+        yscale="log",
+        xlabel=f"layer (1 = first hidden, {max(layers, default=1)} = output)",
+        ylabel="gradient norm of the layer's weights\n(median over the run)",
+        title=f"Gradient norm by layer (log scale)\n{subtitle}",
+    )
     ax.legend(fontsize=8)
     return plotting.save(fig, path)
 
@@ -201,14 +230,20 @@ def _by_numeric_key(plt, experiment, subtitle: str, out: Path, name: str) -> lis
         fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False)
         for ax, metric in zip(axes[0], metrics):
             column = Metric.parse(metric).column
-            for i, (label, group) in enumerate(experiment.groupby(others, sort=True) if others else
-                                               [((), experiment)]):
+            for i, (label, group) in enumerate(experiment.groupby(others, sort=True) if others else [((), experiment)]):
                 data = group.assign(x=pd.to_numeric(group[key]), y=pd.to_numeric(group[column], errors="coerce"))
                 stats = data.groupby("x")["y"].agg(["mean", "std", "count"])
                 text = key_values(others, label)
                 line, marker = STYLES[i % len(STYLES)]
-                ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker=marker, linestyle=line,
-                            capsize=3, label=f"{text or 'all runs'} (n={int(stats['count'].min())} per point)")
+                ax.errorbar(
+                    stats.index,
+                    stats["mean"],
+                    yerr=stats["std"].fillna(0),
+                    marker=marker,
+                    linestyle=line,
+                    capsize=3,
+                    label=f"{text or 'all runs'} (n={int(stats['count'].min())} per point)",
+                )
             if metric.startswith("grad_norm/") and short == "model.weight_scale":
                 ax.set_yscale("log")
                 _reference_inverse(ax, experiment, key, column)
@@ -225,24 +260,37 @@ def _reference_inverse(ax, experiment, key: str, column: str) -> None:
     at_one = pd.to_numeric(experiment.loc[pd.to_numeric(experiment[key]) == 1, column], errors="coerce").mean()
     if pd.notna(at_one):
         a = sorted(pd.to_numeric(experiment[key]).unique())
-        ax.plot(a, [at_one / x for x in a], color="grey", linewidth=3, alpha=0.4, zorder=0,
-                label="∝ 1/a (BN's scale invariance)")
+        ax.plot(
+            a,
+            [at_one / x for x in a],
+            color="grey",
+            linewidth=3,
+            alpha=0.4,
+            zorder=0,
+            label="∝ 1/a (BN's scale invariance)",
+        )
 
 
 def _test_batch_sizes(plt, configs, subtitle: str, path: Path) -> list[Path]:
     fig, ax, drawn = None, None, False
     for label, group in configs:
-        columns = sorted(c for c in group.columns
-                         if c.startswith("final:test_batch_stats/bs_") and group[c].notna().any())
+        columns = sorted(
+            c for c in group.columns if c.startswith("final:test_batch_stats/bs_") and group[c].notna().any()
+        )
         if not columns:
             continue
         if fig is None:
             fig, ax = plt.subplots(figsize=(6, 4))
         sizes = [int(c.split("bs_")[1].split("_")[0]) for c in columns]
-        line, = ax.plot(sizes, group[columns].mean(axis=0).values, marker="o",
-                        label=f"{label}: test batch's own statistics")
-        ax.axhline(group["test_acc_final"].mean(), linestyle="--", color=line.get_color(),
-                   label=f"{label}: eval mode (any batch size)")
+        (line,) = ax.plot(
+            sizes, group[columns].mean(axis=0).values, marker="o", label=f"{label}: test batch's own statistics"
+        )
+        ax.axhline(
+            group["test_acc_final"].mean(),
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{label}: eval mode (any batch size)",
+        )
         drawn = True
     if not drawn:
         return []
@@ -257,9 +305,13 @@ def _numeric_keys(experiment) -> list[str]:
     value of one always with the same value of the other (batch_gap's batch size, steps and
     learning rate), are one axis: the one the claims name is kept, else the first."""
     named = {key for claim in claims_of(experiment) for cond in arms.arms(claim) for key in cond}
-    candidates = [key for key in config_keys(experiment) if key != "config.seed"
-                  and not pd.to_numeric(experiment[key], errors="coerce").isna().any()
-                  and experiment[key].nunique() >= 3]
+    candidates = [
+        key
+        for key in config_keys(experiment)
+        if key != "config.seed"
+        and not pd.to_numeric(experiment[key], errors="coerce").isna().any()
+        and experiment[key].nunique() >= 3
+    ]
     keys: list[str] = []
     for key in sorted(candidates, key=lambda k: k.removeprefix("config.") not in named):
         if not any(_one_to_one(experiment[key], experiment[kept]) for kept in keys):
@@ -292,12 +344,20 @@ def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
                 cell = group[(group[y_key] == y) & (group[x_key] == x)]
                 value, diverged = grid[i][j], int((cell["status"] == DIVERGED).sum())
                 text = "div" if not math.isfinite(value) else f"{value:.2f}" + ("*" if diverged else "")
-                ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="white" if math.isfinite(value) and value < 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if math.isfinite(value) and value < 0.6 else "black",
+                )
         ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs], fontsize=7)
         ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys], fontsize=7)
-        ax.set(xlabel=x_key.removeprefix("config."), ylabel=y_key.removeprefix("config."),
-               title=key_values(others, label))
+        ax.set(
+            xlabel=x_key.removeprefix("config."), ylabel=y_key.removeprefix("config."), title=key_values(others, label)
+        )
         ax.title.set_fontsize(8)
     fig.colorbar(image, ax=axes[0].tolist(), label="final test accuracy (mean over seeds)")
     fig.suptitle(f"{subtitle}; div: every seed diverged, *: some did", fontsize=8)
@@ -305,13 +365,16 @@ def _heatmaps(plt, experiment, subtitle: str, path: Path) -> list[Path]:
 
 
 def _layer_histograms(plt, configs, subtitle: str, path: Path) -> list[Path]:
-    first = {label: json.loads((Path(group["path"].iloc[0]) / "summary.json").read_text()).get("histograms", {})
-             for label, group in configs}
+    first = {
+        label: json.loads((Path(group["path"].iloc[0]) / "summary.json").read_text()).get("histograms", {})
+        for label, group in configs
+    }
     if not any(tag.startswith("out_hist/") for hists in first.values() for tag in hists):
         return []
     layers = max(len([t for t in hists if t.startswith("out_hist/")]) for hists in first.values())
-    fig, axes = plt.subplots(len(configs), layers, figsize=(1.6 * layers, 1.5 * len(configs) + 0.6),
-                             squeeze=False, sharey="row")
+    fig, axes = plt.subplots(
+        len(configs), layers, figsize=(1.6 * layers, 1.5 * len(configs) + 0.6), squeeze=False, sharey="row"
+    )
     for row, (label, _) in enumerate(configs):
         for col in range(layers):
             ax, hist = axes[row][col], first[label].get(f"out_hist/layer_{col + 1:02d}", {}).get("first")

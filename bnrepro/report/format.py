@@ -1,4 +1,5 @@
 """How numbers and tables are written in Markdown."""
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@ SGD batch, or model.norm.group), one line per batch-dependent layer (BN, Batch R
 beside the layers whose statistics are each example's own (GroupNorm, LayerNorm,
 InstanceNorm) as flat lines: Wu and He 2018's Fig. 1 in our runs. Drawn when an experiment
 has both (gn_small_batch)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,16 +31,33 @@ def group_size_figure(plt, experiment: pd.DataFrame, subtitle: str, path: Path) 
         label = norm_spec(name).help.split(":")[0].split(" (")[0] if name not in ("torch",) else "BN"
         if name in PER_EXAMPLE:  # one value whatever the group: a flat line across the sizes
             mean, std, n = runs["y"].mean(), runs["y"].std(), runs["y"].count()
-            ax.errorbar(sizes, [mean] * len(sizes), yerr=[0 if pd.isna(std) else std] * len(sizes),
-                        linestyle=line, marker=marker, capsize=3, label=f"{label} (n={n}, per-example statistics)")
+            ax.errorbar(
+                sizes,
+                [mean] * len(sizes),
+                yerr=[0 if pd.isna(std) else std] * len(sizes),
+                linestyle=line,
+                marker=marker,
+                capsize=3,
+                label=f"{label} (n={n}, per-example statistics)",
+            )
             continue
         stats = runs.groupby("size")["y"].agg(["mean", "std", "count"])
-        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), linestyle=line, marker=marker,
-                    capsize=3, label=f"{label} (n={int(stats['count'].min())} per point)")
+        ax.errorbar(
+            stats.index,
+            stats["mean"],
+            yerr=stats["std"].fillna(0),
+            linestyle=line,
+            marker=marker,
+            capsize=3,
+            label=f"{label} (n={int(stats['count'].min())} per point)",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes, [str(int(s)) for s in sizes])
-    ax.set(xlabel="examples per normalization group (SGD batch held)",
-           ylabel="final test accuracy\n(mean ± std over seeds)", title="accuracy against BN's normalization group")
+    ax.set(
+        xlabel="examples per normalization group (SGD batch held)",
+        ylabel="final test accuracy\n(mean ± std over seeds)",
+        title="accuracy against BN's normalization group",
+    )
     ax.legend(fontsize=7)
     fig.suptitle(subtitle, fontsize=10)
     return [plotting.save(fig, path)]

@@ -6,6 +6,7 @@ the first probe step (step 0 with probes.initial: the initial network) and at th
 the fraction of saturated gate inputs per time step at the last probe step. Layer 1 (the
 only one in lstm_bn); read from the summaries' first and final values.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,11 @@ from pathlib import Path
 from . import plotting
 from .plotting import configurations, style
 
-PANELS = (("first", "hidden_grad", "||dL/dh_t||, first probe step", True),
-          ("final", "hidden_grad", "||dL/dh_t||, last probe step", True),
-          ("final", "gates_saturated", "saturated fraction of gate inputs, last probe step", False))
+PANELS = (
+    ("first", "hidden_grad", "||dL/dh_t||, first probe step", True),
+    ("final", "hidden_grad", "||dL/dh_t||, last probe step", True),
+    ("final", "gates_saturated", "saturated fraction of gate inputs, last probe step", False),
+)
 
 
 def _steps(experiment, when: str, name: str) -> list[tuple[int, str]]:
@@ -37,11 +40,13 @@ def lstm_figures(plt, experiment, subtitle: str, out: Path, name: str) -> list[P
                 continue
             values = group[[c for _, c in steps]].astype(float)
             x = [t for t, _ in steps]
-            line, = ax.plot(x, values.mean(axis=0).values, label=f"{label} (n={len(group)})", **style(i, len(x)))
-            ax.fill_between(x, values.min(axis=0).values, values.max(axis=0).values, alpha=0.15,
-                            color=line.get_color())
-        ax.set(xlabel="time step t (row of the image)", ylabel=f"{title.split(',')[0]}\n(mean over seeds; band: "
-               f"lowest to highest)", title=title)
+            (line,) = ax.plot(x, values.mean(axis=0).values, label=f"{label} (n={len(group)})", **style(i, len(x)))
+            ax.fill_between(x, values.min(axis=0).values, values.max(axis=0).values, alpha=0.15, color=line.get_color())
+        ax.set(
+            xlabel="time step t (row of the image)",
+            ylabel=f"{title.split(',')[0]}\n(mean over seeds; band: lowest to highest)",
+            title=title,
+        )
         if log:
             ax.set_yscale("log")
         ax.legend(fontsize=7)

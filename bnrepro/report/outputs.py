@@ -7,6 +7,7 @@ even then a table built from runs of other lengths or another device is not repl
 without `--force`: a 300-step CPU trial must not silently overwrite 50,000-step GPU
 results. What a table was built from is read back from its provenance lines.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,6 +47,7 @@ def built_from(table: Path) -> dict[str, str] | None:
 
 def facts_of(runs) -> dict[str, str]:
     """What a table of these runs says it was built from, worded as its provenance lines."""
+
     def listed(column: str) -> str:
         return ", ".join(sorted({str(v) for v in runs[column].dropna()})) if column in runs else ""
 
@@ -64,10 +66,15 @@ def check_replace(paths: list[Path], out: Path) -> None:
         if old is None:
             continue
         new = facts_of(group)
-        differ = [f"{what} {old[what]} there, {new[what]} in these runs"
-                  for what in ("steps", "device") if what in old and old[what] != new[what]]
+        differ = [
+            f"{what} {old[what]} there, {new[what]} in these runs"
+            for what in ("steps", "device")
+            if what in old and old[what] != new[what]
+        ]
         if differ:
             problems.append(f"{out / f'{name}.md'} was built from other runs ({'; '.join(differ)})")
     if problems:
-        raise TableError("; ".join(problems) + ". Nothing was written. Leave out --out to write beside the runs, "
-                         "or add --force to replace the curated tables.")
+        raise TableError(
+            "; ".join(problems) + ". Nothing was written. Leave out --out to write beside the runs, "
+            "or add --force to replace the curated tables."
+        )

@@ -17,6 +17,7 @@ Each run's steps also become the column `steps_to_baseline_best` (+inf: never; a
 diverged run has none), so claims can use it as a metric: claims.py ranks never (and
 a diverged run) last.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,10 @@ def with_steps_to_baseline(runs: pd.DataFrame, paper: dict) -> pd.DataFrame:
     goal, tag = target(runs, paper), paper["metric"]
     runs = runs.copy()
     histories = [_history(p, tag) for p in runs["path"]]
-    runs[COLUMN] = [steps_to(h, tag, goal) if math.isfinite(goal) and status == COMPLETED else math.nan
-                    for h, status in zip(histories, runs["status"])]
+    runs[COLUMN] = [
+        steps_to(h, tag, goal) if math.isfinite(goal) and status == COMPLETED else math.nan
+        for h, status in zip(histories, runs["status"])
+    ]
     runs["paper_best"] = [h[tag].max() if len(h) else math.nan for h in histories]
     return runs
 
@@ -82,8 +85,11 @@ def markdown(runs: pd.DataFrame, paper: dict) -> list[str]:
     rows_by_name = {r["variant"]: r for r in paper["rows"]}
     paper_base = rows_by_name.get(paper["baseline"], {}).get("steps")
     names = [r["variant"] for r in paper["rows"]]
-    names += [v for v in sorted(runs.get("config.variant", pd.Series(dtype=str)).dropna().astype(str).unique())
-              if v not in names]
+    names += [
+        v
+        for v in sorted(runs.get("config.variant", pd.Series(dtype=str)).dropna().astype(str).unique())
+        if v not in names
+    ]
     unit = paper.get("paper_steps_unit") or "steps"
     table = []
     for name in names:
@@ -96,35 +102,46 @@ def markdown(runs: pd.DataFrame, paper: dict) -> list[str]:
         ours = _median(steps)
         bests = done["paper_best"].dropna()
         best_std = bests.std(ddof=1) if len(bests) > 1 else math.nan
-        outcome = (f"diverged ({diverged} of {len(group)})" if diverged else
-                   "at chance" if len(bests) and bests.max() < AT_CHANCE else "trains")
+        outcome = (
+            f"diverged ({diverged} of {len(group)})"
+            if diverged
+            else "at chance"
+            if len(bests) and bests.max() < AT_CHANCE
+            else "trains"
+        )
         row = rows_by_name.get(name, {})
         p_steps, p_best = row.get("steps"), row.get("best")
-        table.append({
-            "variant": name,
-            "paper's name": row.get("paper_name", ""),
-            "steps to target (ours)": steps_text(steps) if len(done) else "n/a (no completed runs)",
-            "speed-up (ours)": _speed_up(base_median, ours),
-            f"best {tag} (ours)": mean_std(bests.mean(), best_std) if len(bests) else "n/a",
-            "outcome (ours)": outcome,
-            "n": f"{len(done)} of {len(group)}",
-            f"paper: steps ({unit})": "never" if row and p_steps is None else f"{p_steps:g}" if p_steps else "",
-            "paper: speed-up": (f"{paper_base / p_steps:.1f}×" if p_steps and paper_base else
-                                "" if not row or p_steps else "n/a"),
-            "paper: best": f"{p_best:.1%}" if p_best is not None else "",
-        })
+        table.append(
+            {
+                "variant": name,
+                "paper's name": row.get("paper_name", ""),
+                "steps to target (ours)": steps_text(steps) if len(done) else "n/a (no completed runs)",
+                "speed-up (ours)": _speed_up(base_median, ours),
+                f"best {tag} (ours)": mean_std(bests.mean(), best_std) if len(bests) else "n/a",
+                "outcome (ours)": outcome,
+                "n": f"{len(done)} of {len(group)}",
+                f"paper: steps ({unit})": "never" if row and p_steps is None else f"{p_steps:g}" if p_steps else "",
+                "paper: speed-up": (
+                    f"{paper_base / p_steps:.1f}×" if p_steps and paper_base else "" if not row or p_steps else "n/a"
+                ),
+                "paper: best": f"{p_best:.1%}" if p_best is not None else "",
+            }
+        )
     return [
-        "## In the paper's format" + (f" ({paper['source']})" if paper.get("source") else ""), "",
+        "## In the paper's format" + (f" ({paper['source']})" if paper.get("source") else ""),
+        "",
         f"Target: the `{paper['baseline']}` variant's best {tag} as most of its seeds reach it: the median "
         f"over its completed seeds of each seed's best, minus {MARGIN * 100:g} percentage points: "
         f"**{goal:.4f}**. Steps to reach it: each run's first evaluation at or above it; a run that never "
         "gets there is censored (never = later than the run could tell): how many of the completed seeds "
-        "reached it, and the median with never counted as infinitely late (\"never\" when the median is). "
+        'reached it, and the median with never counted as infinitely late ("never" when the median is). '
         "Speed-up: the baseline's median steps / the variant's. Outcome: diverged (a non-finite loss ended "
         "the run), at chance (best below 2 / 10 classes), or trains. The paper's columns are its Figure 3 "
         "(ImageNet, Inception): compare the shape (which variant is faster, which is more accurate), not "
-        "the values.", "",
-        markdown_table(pd.DataFrame(table)), "",
+        "the values.",
+        "",
+        markdown_table(pd.DataFrame(table)),
+        "",
         f"Claims on `{COLUMN}` rank a run that never reached the target (and a diverged run) last, "
         "and compare the arms with a rank test.",
     ]

@@ -3,6 +3,7 @@ scalars.csv, and how a figure is saved (no date or version: the same runs, the s
 
 figures.py and santurkar_figures.py both import this module; it imports neither.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

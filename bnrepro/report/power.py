@@ -22,6 +22,7 @@ pilot points to (`reproduced` where its p for the claim is the smaller, else `co
 n for 80% power: the smallest n of the grid reaching it; "> N_MAX" when none does (no effect,
 or one too small for any affordable n). Checks, and claims the pilot cannot judge, have none.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,6 +48,7 @@ SIMS = 200
 @dataclass
 class ClaimPower:
     """One claim's (or one combination's) pilot verdict and the power of the rule at each n."""
+
     text: str
     combination: str
     test: str
@@ -84,8 +86,9 @@ def _read_columns(claims: list[dict]) -> list[str]:
 
 def _arm_groups(runs: pd.DataFrame, claims: list[dict]) -> list[pd.DataFrame]:
     """The pilot's configurations that some claim reads (seeds aside), each a frame of its runs."""
-    flats = [{k.removeprefix("config."): v for k, v in row.items() if k.startswith("config.")}
-             for _, row in runs.iterrows()]
+    flats = [
+        {k.removeprefix("config."): v for k, v in row.items() if k.startswith("config.")} for _, row in runs.iterrows()
+    ]
     conditions = [cond for c in claims for cond in arms.arms(c)]
     used = runs[[any(arms.matches(f, cond) for cond in conditions) for f in flats]]
     keys = [k for k in config_keys(used) if k != "config.seed"]
@@ -145,16 +148,30 @@ def _target(v) -> tuple[str | None, str]:
     return ("reproduced" if p <= against else "contradicted"), ""
 
 
-def power_table(runs: pd.DataFrame, claims: list[dict], grid=N_GRID, sims: int = SIMS,
-                seed: int = 0) -> list[ClaimPower]:
+def power_table(
+    runs: pd.DataFrame, claims: list[dict], grid=N_GRID, sims: int = SIMS, seed: int = 0
+) -> list[ClaimPower]:
     """Each claim's pilot verdict and the power of the verdict rule at each n of the grid
     (the grid stops at the first n where every powered claim reaches 80%)."""
     pilot_verdicts = _judged(runs, claims)
     found = []
     for v in pilot_verdicts:
         target, why = _target(v)
-        found.append(ClaimPower(v.claim["text"], v.combination, v.test or v.verdict, v.measured, v.n,
-                                v.difference, v.p, v.p_against, target, why, {}))
+        found.append(
+            ClaimPower(
+                v.claim["text"],
+                v.combination,
+                v.test or v.verdict,
+                v.measured,
+                v.n,
+                v.difference,
+                v.p,
+                v.p_against,
+                target,
+                why,
+                {},
+            )
+        )
     groups, columns = _arm_groups(runs, claims), _read_columns(claims)
     rng = np.random.default_rng(seed)
     for n in grid:
@@ -164,8 +181,10 @@ def power_table(runs: pd.DataFrame, claims: list[dict], grid=N_GRID, sims: int =
         for _ in range(sims):
             verdicts = _judged(simulate(groups, columns, n, rng), claims)
             if len(verdicts) != len(found):
-                raise TableError(f"a simulated experiment of {n} seeds gave {len(verdicts)} verdicts, the pilot "
-                                 f"{len(found)}: its arms differ from the pilot's")
+                raise TableError(
+                    f"a simulated experiment of {n} seeds gave {len(verdicts)} verdicts, the pilot "
+                    f"{len(found)}: its arms differ from the pilot's"
+                )
             hits += [c.target is not None and v.verdict == c.target for c, v in zip(found, verdicts)]
         for c, h in zip(found, hits):
             if c.target is not None:
@@ -186,19 +205,33 @@ def needed_text(c: ClaimPower, n_max: int) -> str:
 def markdown(name: str, found: list[ClaimPower], sims: int, n_max: int) -> str:
     from .format import markdown_table
 
-    rows = [{"claim": c.text + (f" ({c.combination})" if c.combination else ""), "pilot": c.measured,
-             "pilot n": "/".join(map(str, c.pilot_n)),
-             "effect": "" if c.effect is None else f"{c.effect:+.3g}",
-             "pilot p (for / against)": "" if c.p is None and c.p_against is None else
-             f"{_p(c.p)} / {_p(c.p_against)}",
-             "test": c.test, "powered for": c.target or "",
-             "n per arm for 80%": needed_text(c, n_max)} for c in found]
+    rows = [
+        {
+            "claim": c.text + (f" ({c.combination})" if c.combination else ""),
+            "pilot": c.measured,
+            "pilot n": "/".join(map(str, c.pilot_n)),
+            "effect": "" if c.effect is None else f"{c.effect:+.3g}",
+            "pilot p (for / against)": "" if c.p is None and c.p_against is None else f"{_p(c.p)} / {_p(c.p_against)}",
+            "test": c.test,
+            "powered for": c.target or "",
+            "n per arm for 80%": needed_text(c, n_max),
+        }
+        for c in found
+    ]
     needs = [c.n_needed() for c in found if c.target is not None]
     most = "none" if not needs else (f"> {n_max}" if None in needs else str(max(needs)))
-    return "\n".join([f"# Power of {name}'s claims", "",
-                      f"{sims} simulated experiments per n (smoothed bootstrap of the pilot's seeds), each "
-                      "judged by the verdict rule with Holm's correction over the experiment's family.", "",
-                      markdown_table(pd.DataFrame(rows)), "", f"Seeds per arm for 80% power on every claim: {most}"])
+    return "\n".join(
+        [
+            f"# Power of {name}'s claims",
+            "",
+            f"{sims} simulated experiments per n (smoothed bootstrap of the pilot's seeds), each "
+            "judged by the verdict rule with Holm's correction over the experiment's family.",
+            "",
+            markdown_table(pd.DataFrame(rows)),
+            "",
+            f"Seeds per arm for 80% power on every claim: {most}",
+        ]
+    )
 
 
 def _p(value: float | None) -> str:

@@ -5,6 +5,7 @@ mean final test accuracy (over completed seeds) reaches the threshold, the lowes
 highest such value and how many decades they span. A value whose runs all diverged
 counts as not reaching it.
 """
+
 from __future__ import annotations
 
 import math

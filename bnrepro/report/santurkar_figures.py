@@ -11,6 +11,7 @@ style of their paper, drawn by `bnrepro figures` when the runs logged them:
   the nonlinearity inputs moved between probe steps, one line per configuration.
 Every line is a mean over seeds (n in the legend) of completed runs only.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,22 +32,52 @@ def santurkar_figures(plt, experiment: pd.DataFrame, subtitle: str, out: Path, n
     columns = {c for frame in frames.values() for c in frame.columns}
     written = []
     if "landscape/loss_min" in columns:
-        rows = [("loss along the gradient\n(band: min–max over step sizes)", "landscape/loss_min",
-                 "landscape/loss_max", False),
-                ("‖g − g′‖ along the gradient\n(band: min–max; max = gradient predictiveness)",
-                 "landscape/grad_change_min", "landscape/grad_change_max", True),
-                ("effective β-smoothness\nmax ‖g − g′‖ / ‖c·lr·g‖", "landscape/beta_smoothness", None, True)]
-        written.append(_grid(plt, experiment, frames, rows, subtitle, out / f"{name}_landscape.png",
-                             "Loss landscape along the gradient (Santurkar et al. 2018, Fig. 4)"))
+        rows = [
+            (
+                "loss along the gradient\n(band: min–max over step sizes)",
+                "landscape/loss_min",
+                "landscape/loss_max",
+                False,
+            ),
+            (
+                "‖g − g′‖ along the gradient\n(band: min–max; max = gradient predictiveness)",
+                "landscape/grad_change_min",
+                "landscape/grad_change_max",
+                True,
+            ),
+            ("effective β-smoothness\nmax ‖g − g′‖ / ‖c·lr·g‖", "landscape/beta_smoothness", None, True),
+        ]
+        written.append(
+            _grid(
+                plt,
+                experiment,
+                frames,
+                rows,
+                subtitle,
+                out / f"{name}_landscape.png",
+                "Loss landscape along the gradient (Santurkar et al. 2018, Fig. 4)",
+            )
+        )
     ics_layers = sorted({m.group(1) for c in columns if (m := re.match(r"ics/(layer_\d\d)/rel$", c))})
     if ics_layers:
         rows = []
         for layer in ics_layers:
             number = int(layer.split("_")[1])
-            rows += [(f"layer {number}: ‖G − G′‖ / ‖G‖", f"ics/{layer}/rel", None, True),
-                     (f"layer {number}: cos(G, G′)", f"ics/{layer}/cos", None, False)]
-        written.append(_grid(plt, experiment, frames, rows, subtitle, out / f"{name}_ics.png",
-                             "Internal covariate shift as Santurkar et al. define it (their Fig. 3)"))
+            rows += [
+                (f"layer {number}: ‖G − G′‖ / ‖G‖", f"ics/{layer}/rel", None, True),
+                (f"layer {number}: cos(G, G′)", f"ics/{layer}/cos", None, False),
+            ]
+        written.append(
+            _grid(
+                plt,
+                experiment,
+                frames,
+                rows,
+                subtitle,
+                out / f"{name}_ics.png",
+                "Internal covariate shift as Santurkar et al. define it (their Fig. 3)",
+            )
+        )
     shift_layers = sorted({m.group(1) for c in columns if (m := re.match(r"shift/(layer_\d\d)/mean$", c))})
     if shift_layers:
         written.append(_shift(plt, experiment, frames, shift_layers, subtitle, out / f"{name}_shift.png"))
@@ -75,7 +106,7 @@ def _grid(plt, experiment, frames, rows, subtitle: str, path: Path, title: str) 
                 if low.empty:
                     continue
                 label = f"{key_values([split], value) if split else value} (n={low.shape[1]})"
-                line, = ax.plot(low.index, low.mean(axis=1), label=label, color=f"C{i}", **style(i, len(low)))
+                (line,) = ax.plot(low.index, low.mean(axis=1), label=label, color=f"C{i}", **style(i, len(low)))
                 if high_tag is not None:
                     high = curves(frames, group, high_tag)
                     ax.plot(high.index, high.mean(axis=1), color=line.get_color(), linestyle=line.get_linestyle())
@@ -95,20 +126,32 @@ def _grid(plt, experiment, frames, rows, subtitle: str, path: Path, title: str) 
 
 def _shift(plt, experiment, frames, layers: list[str], subtitle: str, path: Path) -> Path:
     picked = list(dict.fromkeys([layers[0], layers[len(layers) // 2], layers[-1]]))
-    tags = [("train/acc", "training accuracy (mini-batches)", False)] + \
-           [(f"shift/{layer}/mean", f"layer {int(layer.split('_')[1])}: input mean shift\n"
-             f"since the previous probe step (in stds)", True) for layer in picked]
+    tags = [("train/acc", "training accuracy (mini-batches)", False)] + [
+        (
+            f"shift/{layer}/mean",
+            f"layer {int(layer.split('_')[1])}: input mean shift\nsince the previous probe step (in stds)",
+            True,
+        )
+        for layer in picked
+    ]
     fig, axes = plt.subplots(1, len(tags), figsize=(4.2 * len(tags), 3.6), squeeze=False)
     for ax, (tag, ylabel, log) in zip(axes[0], tags):
         for i, (label, group) in enumerate(configurations(experiment)):
             runs = curves(frames, group, tag)
             if not runs.empty:
-                ax.plot(runs.index, runs.mean(axis=1), label=f"{label} (n={runs.shape[1]})", color=f"C{i}",
-                        **style(i, len(runs)))
+                ax.plot(
+                    runs.index,
+                    runs.mean(axis=1),
+                    label=f"{label} (n={runs.shape[1]})",
+                    color=f"C{i}",
+                    **style(i, len(runs)),
+                )
         if log:
             ax.set_yscale("log")
         ax.set(xlabel="training step", ylabel=ylabel)
         ax.legend(fontsize=7)
-    fig.suptitle(f"Training accuracy and activation shift (Santurkar et al. 2018, noisy BN); mean over seeds\n"
-                 f"{subtitle}", fontsize=10)
+    fig.suptitle(
+        f"Training accuracy and activation shift (Santurkar et al. 2018, noisy BN); mean over seeds\n{subtitle}",
+        fontsize=10,
+    )
     return plotting.save(fig, path)

@@ -24,6 +24,7 @@ only rank and sign tests are used, which need no value, only an order.
   pairs); with fewer there is no verdict (as n of n agreeing signs is not significant);
 - the report's error rate: Benjamini-Hochberg q over every claim's two-sided p (`bh`).
 """
+
 from __future__ import annotations
 
 import math
@@ -44,6 +45,7 @@ EXACT_MIN = 5
 @dataclass
 class Outcome:
     """One claim's test: p-values for and against it, or an exact decision."""
+
     test: str  # its name as the evidence states it, e.g. "Welch t, one-sided"
     p_for: float | None = None
     p_against: float | None = None
@@ -67,8 +69,13 @@ def identical(values: np.ndarray) -> bool:
 def _exact(diff: float, n: int, holds: bool | None) -> Outcome:
     """An exact decision from identical values, or none when too few runs back it."""
     if n < EXACT_MIN:
-        return Outcome(f"identical values, but {n} run{'s' * (n != 1)} (or pairs): an exact decision needs "
-                       f"at least {EXACT_MIN}, no verdict", estimate=diff, low=diff, high=diff)
+        return Outcome(
+            f"identical values, but {n} run{'s' * (n != 1)} (or pairs): an exact decision needs "
+            f"at least {EXACT_MIN}, no verdict",
+            estimate=diff,
+            low=diff,
+            high=diff,
+        )
     return Outcome("identical values", estimate=diff, low=diff, high=diff, exact=holds)
 
 
@@ -121,7 +128,7 @@ def rank_sum_p(a: np.ndarray, b: np.ndarray, alternative: str) -> float:
         ways[1:, r:] = ways[1:, r:] + ways[:-1, :-r]
     null = ways[n] / ways[n].sum()
     observed = int(doubled[:n].sum())
-    greater, less = null[observed:].sum(), null[:observed + 1].sum()
+    greater, less = null[observed:].sum(), null[: observed + 1].sum()
     p = {"greater": greater, "less": less}.get(alternative, 2 * min(greater, less))  # two-sided: scipy's convention
     return float(min(1.0, p))
 
@@ -132,7 +139,7 @@ def _direction(x: np.ndarray, b: np.ndarray | None) -> float:
     if b is None:
         return float(np.sign((x > 0).sum() - (x < 0).sum()))
     ranks = st.rankdata(np.concatenate([x, b]))
-    return float(np.sign(ranks[:len(x)].sum() - len(x) * (len(ranks) + 1) / 2))
+    return float(np.sign(ranks[: len(x)].sum() - len(x) * (len(ranks) + 1) / 2))
 
 
 def _split(outcome: Outcome, sign: float) -> Outcome:
@@ -142,8 +149,9 @@ def _split(outcome: Outcome, sign: float) -> Outcome:
     return outcome
 
 
-def ordering(a: np.ndarray, b: np.ndarray | None, target: float, op: str, two_sided: bool = False,
-             ranked: bool = False) -> Outcome:
+def ordering(
+    a: np.ndarray, b: np.ndarray | None, target: float, op: str, two_sided: bool = False, ranked: bool = False
+) -> Outcome:
     """`a` op `b` (two samples) or op `target` (one sample: a threshold, or differences against
     0); `two_sided`: one two-sided test, its p counted for the side the runs point to;
     `ranked`: rank or sign tests even with finite values (a 0 that stands for two worst
@@ -167,8 +175,9 @@ def ordering(a: np.ndarray, b: np.ndarray | None, target: float, op: str, two_si
         p_for, p_against = (st.ttest_1samp(x, 0.0, alternative=alt).pvalue for alt in (alt_for, alt_against))
     else:
         name = "Welch t"
-        p_for, p_against = (st.ttest_ind(x, b, equal_var=False, alternative=alt).pvalue
-                            for alt in (alt_for, alt_against))
+        p_for, p_against = (
+            st.ttest_ind(x, b, equal_var=False, alternative=alt).pvalue for alt in (alt_for, alt_against)
+        )
     low, high, level = _interval(diff, se, df, op, two_sided)
     outcome = Outcome(f"{name}, {sided}", float(p_for), float(p_against), diff, low, high, level)
     return _split(outcome, float(np.sign(diff)) * sign) if two_sided else outcome
@@ -182,8 +191,13 @@ def band_tests(a: np.ndarray, b: np.ndarray | None, target: float, band: float) 
     if not _finite(x, b):
         return _band_tests_infinite(x, b, band)
     diff, se, df = _spread(x, b)  # one arm's values identical: Welch is a t-test against that constant
-    name = "t-test" if b is None else "Welch t" if not identical(x) and not identical(b) else \
-        "t-test against the other arm's identical values"
+    name = (
+        "t-test"
+        if b is None
+        else "Welch t"
+        if not identical(x) and not identical(b)
+        else "t-test against the other arm's identical values"
+    )
     if identical(x) and (b is None or identical(b)):  # the difference is exact
         inside, n = abs(diff) <= band, min(len(x), len(b) if b is not None else len(x))
         return _exact(diff, n, inside), _exact(diff, n, not inside)
@@ -191,9 +205,12 @@ def band_tests(a: np.ndarray, b: np.ndarray | None, target: float, band: float) 
     p_equiv = max(t.sf((diff + band) / se), t.cdf((diff - band) / se))
     p_beyond = min(1.0, 2 * min(t.sf((diff - band) / se), t.cdf((diff + band) / se)))
     h90, h95 = t.ppf(0.95) * se, t.ppf(0.975) * se
-    return (Outcome(f"TOST ({name})", float(p_equiv), estimate=diff, low=diff - h90, high=diff + h90, level="90%"),
-            Outcome(f"{name}, beyond the band", float(p_beyond), estimate=diff, low=diff - h95, high=diff + h95,
-                    level="95%"))
+    return (
+        Outcome(f"TOST ({name})", float(p_equiv), estimate=diff, low=diff - h90, high=diff + h90, level="90%"),
+        Outcome(
+            f"{name}, beyond the band", float(p_beyond), estimate=diff, low=diff - h95, high=diff + h95, level="95%"
+        ),
+    )
 
 
 def _band_tests_infinite(x: np.ndarray, b: np.ndarray | None, band: float) -> tuple[Outcome, Outcome]:
@@ -219,12 +236,20 @@ def _band_tests_infinite(x: np.ndarray, b: np.ndarray | None, band: float) -> tu
     equal_part = "the same share, not different" if shared else "not shown equal"
     if finite is None:
         equiv = Outcome(f"intersection-union: fewer than 2 finite runs in an arm for TOST; {counts}: {equal_part}")
-        return equiv, Outcome(f"Fisher's exact test on the infinite values ({counts}), two-sided"
-                              if b is not None else f"sign test beyond the band ({counts}), two-sided",
-                              p_for=float(min(1.0, p_counts)))
+        return equiv, Outcome(
+            f"Fisher's exact test on the infinite values ({counts}), two-sided"
+            if b is not None
+            else f"sign test beyond the band ({counts}), two-sided",
+            p_for=float(min(1.0, p_counts)),
+        )
     f_equiv, f_beyond = finite
-    equiv = Outcome(f"intersection-union: {f_equiv.test} on the finite runs, and {counts}: {equal_part}",
-                    estimate=f_equiv.estimate, low=f_equiv.low, high=f_equiv.high, level=f_equiv.level)
+    equiv = Outcome(
+        f"intersection-union: {f_equiv.test} on the finite runs, and {counts}: {equal_part}",
+        estimate=f_equiv.estimate,
+        low=f_equiv.low,
+        high=f_equiv.high,
+        level=f_equiv.level,
+    )
     if not shared:  # the infinite part is not shown equal, so neither is the whole
         equiv.p_for = 1.0
     elif f_equiv.exact is not None:  # the finite runs' difference is exact and the infinite ones match
@@ -233,9 +258,14 @@ def _band_tests_infinite(x: np.ndarray, b: np.ndarray | None, band: float) -> tu
         equiv.p_for = f_equiv.p_for
     beyond_p = min(1.0, 2 * min(1.0 if f_beyond.p_for is None else f_beyond.p_for, p_counts))
     count_test = "Fisher's exact test on the infinite values" if b is not None else "a sign test beyond the band"
-    beyond = Outcome(f"union: {f_beyond.test} on the finite runs, or {count_test} ({counts}); the smaller p "
-                     "doubled", float(beyond_p), estimate=f_beyond.estimate, low=f_beyond.low, high=f_beyond.high,
-                     level=f_beyond.level)
+    beyond = Outcome(
+        f"union: {f_beyond.test} on the finite runs, or {count_test} ({counts}); the smaller p doubled",
+        float(beyond_p),
+        estimate=f_beyond.estimate,
+        low=f_beyond.low,
+        high=f_beyond.high,
+        level=f_beyond.level,
+    )
     return equiv, beyond
 
 
@@ -255,24 +285,30 @@ def change_tests(changes: np.ndarray, band: float) -> tuple[Outcome, Outcome]:
     beyond, within = ordering(changes, None, band, ">"), ordering(changes, None, band, "<")
     for outcome in (beyond, within):  # shown as the mean |change| itself, beside the band
         outcome.of = "mean |change|"
-        outcome.estimate, outcome.low, outcome.high = (None if v is None else v + band
-                                                       for v in (outcome.estimate, outcome.low, outcome.high))
+        outcome.estimate, outcome.low, outcome.high = (
+            None if v is None else v + band for v in (outcome.estimate, outcome.low, outcome.high)
+        )
     return beyond, within
 
 
-def counts(k_a: int, n_a: int, k_b: int | None, n_b: int | None, rate: float | None, op: str,
-           two_sided: bool = False) -> Outcome:
+def counts(
+    k_a: int, n_a: int, k_b: int | None, n_b: int | None, rate: float | None, op: str, two_sided: bool = False
+) -> Outcome:
     """How often something happened (diverged, at chance): Fisher's exact test between two
     arms, or an exact binomial test of one arm against `rate`."""
     alt_for, alt_against = _alternatives(op, two_sided)
     if k_b is None:
-        name, p = "binomial test, exact", [st.binomtest(k_a, n_a, rate, alternative=alt).pvalue
-                                           for alt in (alt_for, alt_against)]
+        name, p = (
+            "binomial test, exact",
+            [st.binomtest(k_a, n_a, rate, alternative=alt).pvalue for alt in (alt_for, alt_against)],
+        )
         estimate = k_a / n_a - rate
     else:
         table = [[k_a, n_a - k_a], [k_b, n_b - k_b]]
-        name, p = "Fisher's exact test", [st.fisher_exact(table, alternative=alt).pvalue
-                                          for alt in (alt_for, alt_against)]
+        name, p = (
+            "Fisher's exact test",
+            [st.fisher_exact(table, alternative=alt).pvalue for alt in (alt_for, alt_against)],
+        )
         estimate = k_a / n_a - k_b / n_b
     outcome = Outcome(f"{name}, {'two-sided' if two_sided else 'one-sided'}", float(p[0]), float(p[1]), estimate)
     sign = 1.0 if op == ">" else -1.0

@@ -17,6 +17,7 @@
 Everything is read from files (the runs, reproduce.json, the experiment file), never from
 git or the clock: the same files give the same table.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,23 @@ import pandas as pd
 
 from ..config import ClaimConfig, arms
 
-TEST_FIELDS = ("metric", "where", "op", "than", "than_metric", "value", "factor", "tol", "tol_abs", "paired",
-               "check", "two_sided", "better", "at_chance_counts", "ranked")
+TEST_FIELDS = (
+    "metric",
+    "where",
+    "op",
+    "than",
+    "than_metric",
+    "value",
+    "factor",
+    "tol",
+    "tol_abs",
+    "paired",
+    "check",
+    "two_sided",
+    "better",
+    "at_chance_counts",
+    "ranked",
+)
 _FIELDS = {f.name for f in fields(ClaimConfig)}
 
 
@@ -65,6 +81,7 @@ def test_of(claim: dict) -> tuple:
             return float(text)
         except ValueError:
             return text.lower()
+
     return tuple(plain(key) for key in TEST_FIELDS)
 
 
@@ -83,8 +100,12 @@ def experiment_file(name: str) -> dict | None:
     claims = OmegaConf.to_container(cfg.report.claims, resolve=True)
     dropped = OmegaConf.to_container(cfg.report.dropped, resolve=True)
     seeds = (cfg.hydra.sweeper.params or {}).get("seed")
-    return {"claims": claims, "dropped": dropped, "steps": int(cfg.train.steps),
-            "seeds": str(seeds) if seeds is not None else None}
+    return {
+        "claims": claims,
+        "dropped": dropped,
+        "steps": int(cfg.train.steps),
+        "seeds": str(seeds) if seeds is not None else None,
+    }
 
 
 def recorded(group: pd.DataFrame) -> list[list[dict]]:
@@ -102,9 +123,15 @@ def stated(name: str, group: pd.DataFrame) -> Stated:
     in_every = set.intersection(*[{test_of(c) for c in claims} for claims in runs_claims]) if runs_claims else set()
     now = {test_of(c) for c in current["claims"]}
     dropped = sorted({c["text"] for claims in runs_claims for c in claims if test_of(c) not in now})
-    return Stated(current["claims"], f"conf/experiment/{name}.yaml as it is now",
-                  [test_of(c) not in in_every for c in current["claims"]], dropped, current["dropped"],
-                  current["steps"], current["seeds"])
+    return Stated(
+        current["claims"],
+        f"conf/experiment/{name}.yaml as it is now",
+        [test_of(c) not in in_every for c in current["claims"]],
+        dropped,
+        current["dropped"],
+        current["steps"],
+        current["seeds"],
+    )
 
 
 def regeneration(group: pd.DataFrame) -> dict:

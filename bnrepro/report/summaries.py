@@ -5,6 +5,7 @@ the paths overlap; of two runs with the same configuration and seed (a sweep run
 twice), the newest; and the runs a sweep planned (planned_runs.json, written by the
 launcher) that left no summary, named.
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,18 +67,23 @@ def _summary_files(paths: list[Path]) -> list[Path]:
 def select_runs(paths: list[Path]) -> Selection:
     runs = load_summaries(paths)
     where = set(_NOT_CONFIG) - {"config.seed"}  # the seed is part of a sample's identity
-    same = [c for c in runs.columns if c.startswith("config.") and c not in where
-            and not c.startswith("config.report.")]
+    same = [
+        c for c in runs.columns if c.startswith("config.") and c not in where and not c.startswith("config.report.")
+    ]
     key = runs[same].apply(lambda row: "|".join(map(str, row)), axis=1)
     # The sample kept is the newest finished run (completed or diverged); an unfinished rerun
     # (pending, running, killed, interrupted) never replaces a finished one.
     done = runs["status"].isin(FINISHED)
-    order = runs.assign(_key=key, _done=done,
-                        _finished=runs.get("finished", pd.Series("", index=runs.index)).fillna(""))
+    order = runs.assign(
+        _key=key, _done=done, _finished=runs.get("finished", pd.Series("", index=runs.index)).fillna("")
+    )
     order = order.sort_values(["_done", "_finished", "path"])
     newest = order.drop_duplicates("_key", keep="last")
-    replaced = [(Path(old).name, Path(newest.loc[newest["_key"] == k, "path"].iloc[0]).name)
-                for old, k in zip(order["path"], order["_key"]) if old not in set(newest["path"])]
+    replaced = [
+        (Path(old).name, Path(newest.loc[newest["_key"] == k, "path"].iloc[0]).name)
+        for old, k in zip(order["path"], order["_key"])
+        if old not in set(newest["path"])
+    ]
     missing = []
     for path in paths:
         for plan in sorted(path.rglob(PLANNED_RUNS)) if path.is_dir() else []:
@@ -93,8 +99,10 @@ def load_summaries(paths: list[Path]) -> pd.DataFrame:
     for file in _summary_files(paths):
         summary = json.loads(file.read_text())
         if not is_plain_name(str(summary.get("name", ""))):  # it names the output files
-            raise TableError(f"{file}: experiment name {summary.get('name')!r} is not a plain file name; "
-                             f"refusing to write outside the output folder")
+            raise TableError(
+                f"{file}: experiment name {summary.get('name')!r} is not a plain file name; "
+                f"refusing to write outside the output folder"
+            )
         summary["status"] = shown_status(summary, run_dir=file.parent)
         row = {k: v for k, v in summary.items() if not isinstance(v, dict)}
         row.update({f"config.{k}": _hashable(v) for k, v in flatten(summary["config"]).items()})
@@ -174,8 +182,11 @@ def with_history_metrics(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame
     histories = {path: pd.read_csv(Path(path) / "scalars.csv") for path in runs["path"]}
     runs = runs.copy()
     for column, spec in wanted.items():
-        read = ((lambda h: steps_to(h, spec.tag, spec.target)) if spec.how == "steps_to"
-                else (lambda h: median_until(h, spec.tag, spec.until)))
+        read = (
+            (lambda h: steps_to(h, spec.tag, spec.target))
+            if spec.how == "steps_to"
+            else (lambda h: median_until(h, spec.tag, spec.until))
+        )
         runs[column] = [read(histories[path]) for path in runs["path"]]
     return runs
 
@@ -183,8 +194,11 @@ def with_history_metrics(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame
 def config_keys(runs: pd.DataFrame) -> list[str]:
     """Config keys whose values differ between runs (seed and locations aside), in the
     schema's order: the same whichever other experiments' runs were read with them."""
-    keys = [c for c in runs.columns if c.startswith("config.") and c not in _NOT_CONFIG
-            and not c.startswith("config.report.")]
+    keys = [
+        c
+        for c in runs.columns
+        if c.startswith("config.") and c not in _NOT_CONFIG and not c.startswith("config.report.")
+    ]
     order = _schema_order()
     keys.sort(key=lambda k: (order.get(k, len(order)), k))
     return [k for k in keys if runs[k].astype(str).nunique() > 1]

@@ -5,6 +5,7 @@ with `as_json`: the claim's own fields first, in the schema's order, then the ju
 in the order below. The working fields (the evidence's parts, the reason, the opposite
 test's name) are not written.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields

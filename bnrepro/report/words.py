@@ -4,6 +4,7 @@
 headed `unit p50 drift (layer 3)` and a footnote below the table says which tag it
 is and what it measures. The definitions are docs/tags.md's glossary, shortened.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,45 +19,81 @@ _TAGS = [
     (r"test/acc", "test acc", "accuracy on the whole test set, eval mode"),
     (r"optim/lr", "learning rate", "the learning rate of the step"),
     (r"grad_norm/layer_(?P<n>\d+)", "gradient norm", "Frobenius norm of the gradient of layer {n}'s weights"),
-    (r"grad_norm/first_over_last_hidden", "first / last hidden layer gradient norm",
-     "the first hidden layer's gradient norm over the last hidden layer's (below 1e-2: vanishing)"),
+    (
+        r"grad_norm/first_over_last_hidden",
+        "first / last hidden layer gradient norm",
+        "the first hidden layer's gradient norm over the last hidden layer's (below 1e-2: vanishing)",
+    ),
     (r"grad_norm_log10/layer_(?P<n>\d+)", "log10 gradient norm", "log10 of layer {n}'s weight gradient norm"),
-    (r"grad_norm_log10/first_over_last_hidden", "log10 first / last hidden gradient norm",
-     "log10 of the first over the last hidden layer's gradient norm"),
-    (r"act/layer_(?P<n>\d+)/unit_p(?P<q>\d+)", "unit p{q}",
-     "{q}th percentile over the mini-batch of one fixed unit's input to its nonlinearity in layer {n}"),
-    (r"act/layer_(?P<n>\d+)/p(?P<q>\d+)", "p{q} of all units",
-     "{q}th percentile of all units' inputs to the nonlinearity in layer {n}"),
+    (
+        r"grad_norm_log10/first_over_last_hidden",
+        "log10 first / last hidden gradient norm",
+        "log10 of the first over the last hidden layer's gradient norm",
+    ),
+    (
+        r"act/layer_(?P<n>\d+)/unit_p(?P<q>\d+)",
+        "unit p{q}",
+        "{q}th percentile over the mini-batch of one fixed unit's input to its nonlinearity in layer {n}",
+    ),
+    (
+        r"act/layer_(?P<n>\d+)/p(?P<q>\d+)",
+        "p{q} of all units",
+        "{q}th percentile of all units' inputs to the nonlinearity in layer {n}",
+    ),
     (r"act/layer_(?P<n>\d+)/mean", "mean input", "mean of all units' inputs to the nonlinearity in layer {n}"),
     (r"act/layer_(?P<n>\d+)/std", "input std", "standard deviation of all units' nonlinearity inputs in layer {n}"),
-    (r"act/layer_(?P<n>\d+)/saturated", "saturated fraction",
-     "fraction of layer {n}'s nonlinearity inputs where its slope is below 10% of its maximum"),
-    (r"act/layer_(?P<n>\d+)/linear", "near-linear fraction",
-     "fraction of layer {n}'s nonlinearity inputs where its slope is at least 80% of its maximum"),
-    (r"test_stats/(?P<s>moving|population|batch)_acc", "test acc, {s} statistics",
-     "test accuracy with BN normalizing by its {s} statistics"),
-    (r"test_stats/moving_population_gap", "moving vs population gap",
-     "mean over BN units of |running mean - population mean| / population std"),
-    (r"dead/layer_(?P<n>\d+)", "dead ReLUs",
-     "fraction of layer {n}'s units whose input is <= 0 for every example of the held-out batch"),
-    (r"dead/all", "dead ReLUs (all layers)",
-     "fraction of all hidden units whose input is <= 0 for every example of the held-out batch"),
+    (
+        r"act/layer_(?P<n>\d+)/saturated",
+        "saturated fraction",
+        "fraction of layer {n}'s nonlinearity inputs where its slope is below 10% of its maximum",
+    ),
+    (
+        r"act/layer_(?P<n>\d+)/linear",
+        "near-linear fraction",
+        "fraction of layer {n}'s nonlinearity inputs where its slope is at least 80% of its maximum",
+    ),
+    (
+        r"test_stats/(?P<s>moving|population|batch)_acc",
+        "test acc, {s} statistics",
+        "test accuracy with BN normalizing by its {s} statistics",
+    ),
+    (
+        r"test_stats/moving_population_gap",
+        "moving vs population gap",
+        "mean over BN units of |running mean - population mean| / population std",
+    ),
+    (
+        r"dead/layer_(?P<n>\d+)",
+        "dead ReLUs",
+        "fraction of layer {n}'s units whose input is <= 0 for every example of the held-out batch",
+    ),
+    (
+        r"dead/all",
+        "dead ReLUs (all layers)",
+        "fraction of all hidden units whose input is <= 0 for every example of the held-out batch",
+    ),
     (r"affine/layer_(?P<n>\d+)/gamma_mean", "mean gamma", "mean of layer {n}'s BN scales gamma"),
-    (r"affine/layer_(?P<n>\d+)/gamma_dev", "gamma drift from 1",
-     "mean of abs(gamma - 1) over layer {n}'s BN scales"),
+    (r"affine/layer_(?P<n>\d+)/gamma_dev", "gamma drift from 1", "mean of abs(gamma - 1) over layer {n}'s BN scales"),
     (r"affine/layer_(?P<n>\d+)/beta_mean", "mean beta", "mean of layer {n}'s BN shifts beta"),
     (r"affine/layer_(?P<n>\d+)/beta_abs", "mean abs(beta)", "mean of abs(beta) over layer {n}'s BN shifts"),
-    (r"test_batch_stats/bs_(?P<b>\d+)_acc", "test acc, own statistics, batch {b}",
-     "test accuracy when every group of {b} test examples is normalized with its own statistics"),
+    (
+        r"test_batch_stats/bs_(?P<b>\d+)_acc",
+        "test acc, own statistics, batch {b}",
+        "test accuracy when every group of {b} test examples is normalized with its own statistics",
+    ),
 ]
 # How a logged series becomes one number per run (docs/results.md: `:first`, `:median`, `:change`).
-_HOW = {"final": ("", "its value at the end of the run"),
-        "first": (" at step 1", "its value at the first probe step"),
-        "median": (", run median", "its median over the run's probe steps"),
-        "change": (" drift", "|final - first|: how far it moved over the run")}
-BASE = {"test_acc_final": ("test acc (final)", "test accuracy at the end of the run"),
-        "test_acc_best": ("test acc (best)", "the highest test accuracy of any evaluation"),
-        "best_step": ("step of best (mean over seeds)", "the step of the best test accuracy, mean over seeds")}
+_HOW = {
+    "final": ("", "its value at the end of the run"),
+    "first": (" at step 1", "its value at the first probe step"),
+    "median": (", run median", "its median over the run's probe steps"),
+    "change": (" drift", "|final - first|: how far it moved over the run"),
+}
+BASE = {
+    "test_acc_final": ("test acc (final)", "test accuracy at the end of the run"),
+    "test_acc_best": ("test acc (best)", "the highest test accuracy of any evaluation"),
+    "best_step": ("step of best (mean over seeds)", "the step of the best test accuracy, mean over seeds"),
+}
 
 
 def _describe(metric: str) -> tuple[str, str]:
@@ -69,9 +106,14 @@ def _describe(metric: str) -> tuple[str, str]:
     tag, how = spec.tag, spec.how
     if how == "steps_to":
         target = metric.split("=", 1)[1]  # as written
-        suffix, how_text = f": steps to {target}", (f"the first evaluated step at which it reached {target}; "
-                                                     "how many runs did, and the median with never counted as "
-                                                     "infinitely late")
+        suffix, how_text = (
+            f": steps to {target}",
+            (
+                f"the first evaluated step at which it reached {target}; "
+                "how many runs did, and the median with never counted as "
+                "infinitely late"
+            ),
+        )
     elif spec.until is not None:
         suffix, how_text = f", median to step {spec.until}", f"its median over the probe steps up to {spec.until}"
     elif how in _HOW:

@@ -8,6 +8,7 @@ augmented batch does not depend on which runs it is trained with, and a CUDA gra
 replays it without generator state. Zero padding is of the pixel values as the model
 sees them (after data.normalize), so "zero" is the training mean when standardized.
 """
+
 from __future__ import annotations
 
 import torch

@@ -23,6 +23,7 @@ version or checkpoint format, or other code (another commit or other changes, un
 allowed) is refused with a
 message, never loaded; so is a file that is not a checkpoint at all.
 """
+
 from __future__ import annotations
 
 import errno
@@ -93,8 +94,12 @@ def save(path: Path, payload: dict) -> None:
     except OSError as e:
         if e.errno != errno.ENOSPC:
             raise
-        raise OSError(errno.ENOSPC, f"no space left on the device (ENOSPC) for the checkpoint ({buffer.getbuffer().nbytes} "
-                                    "bytes); the last one written, if any, stays valid", str(path)) from None
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left on the device (ENOSPC) for the checkpoint ({buffer.getbuffer().nbytes} "
+            "bytes); the last one written, if any, stays valid",
+            str(path),
+        ) from None
 
 
 def unreadable(path: Path, error: Exception) -> str:
@@ -115,13 +120,31 @@ def unreadable(path: Path, error: Exception) -> str:
 
 
 # What a payload must hold to be loaded (anything else is not a bnrepro checkpoint).
-REQUIRED = {"format": int, "version": str, "runs": list, "configs": list, "step": int, "last_log": int,
-            "train_s": float, "model": dict, "sums": torch.Tensor, "run_states": list, "history": list,
-            "started": str, "resumed_from": list}
+REQUIRED = {
+    "format": int,
+    "version": str,
+    "runs": list,
+    "configs": list,
+    "step": int,
+    "last_log": int,
+    "train_s": float,
+    "model": dict,
+    "sums": torch.Tensor,
+    "run_states": list,
+    "history": list,
+    "started": str,
+    "resumed_from": list,
+}
 
 
-def load(path: Path, cfgs: list, run_names: list[str], identity: dict | None = None,
-         allow_other_commit: bool = False, log=lambda message: None) -> dict | None:
+def load(
+    path: Path,
+    cfgs: list,
+    run_names: list[str],
+    identity: dict | None = None,
+    allow_other_commit: bool = False,
+    log=lambda message: None,
+) -> dict | None:
     """The checkpoint at `path` if there is one and it belongs to these runs; None if none.
     identity: this process's (commit, dirty, code, torch, device), to compare with the writer's;
     allow_other_commit: resume even if the writer's code differs (`--allow-other-code`)."""
@@ -135,15 +158,17 @@ def load(path: Path, cfgs: list, run_names: list[str], identity: dict | None = N
     except Exception as e:
         raise CheckpointError(f"{path}: not a readable bnrepro checkpoint: {unreadable(path, e)}") from None
     if not isinstance(payload, dict):
-        raise CheckpointError(f"{path}: not a bnrepro checkpoint (it holds a {type(payload).__name__}, "
-                              f"not the dict bnrepro writes)")
+        raise CheckpointError(
+            f"{path}: not a bnrepro checkpoint (it holds a {type(payload).__name__}, not the dict bnrepro writes)"
+        )
     if "format" not in payload or "version" not in payload:
         raise CheckpointError(f"{path}: not a bnrepro checkpoint (a dict without bnrepro's format and version)")
     if payload.get("format") != FORMAT or payload.get("version") != bnrepro_version():
         raise CheckpointError(
             f"{path} was written by bnrepro {payload.get('version')} (checkpoint format {payload.get('format')}); "
             f"this is bnrepro {bnrepro_version()} (format {FORMAT}): it cannot be resumed by this version. "
-            f"Resume with the version that wrote it, or start the runs again.")
+            f"Resume with the version that wrote it, or start the runs again."
+        )
     wrong = sorted(k for k, kind in REQUIRED.items() if not isinstance(payload.get(k), kind))
     if wrong:
         raise CheckpointError(f"{path}: not a bnrepro checkpoint: {', '.join(wrong)} missing or of the wrong type")
@@ -157,15 +182,18 @@ def load(path: Path, cfgs: list, run_names: list[str], identity: dict | None = N
         differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
         if differ:
             shown = ", ".join(f"{k}: {saved.get(k)!r} in the checkpoint, {now.get(k)!r} now" for k in differ[:5])
-            raise CheckpointError(f"{path}: run {name} was trained with another configuration ({shown}); "
-                                  f"refusing to resume it")
+            raise CheckpointError(
+                f"{path}: run {name} was trained with another configuration ({shown}); refusing to resume it"
+            )
     return payload
 
 
 def _written_by(identity: dict) -> str:
     code = identity.get("code")
-    return (f"commit {identity.get('commit', 'unknown')}{tree_note(identity.get('dirty'))}, "
-            f"code {code[:12] if isinstance(code, str) else 'unrecorded'}")
+    return (
+        f"commit {identity.get('commit', 'unknown')}{tree_note(identity.get('dirty'))}, "
+        f"code {code[:12] if isinstance(code, str) else 'unrecorded'}"
+    )
 
 
 def _check_identity(path: Path, saved: dict, now: dict, allow_other_code: bool, log) -> None:
@@ -180,12 +208,15 @@ def _check_identity(path: Path, saved: dict, now: dict, allow_other_code: bool, 
                 f"{path} was written by other code ({_written_by(saved)}); this is {_written_by(now)}. "
                 f"Resuming would mix two versions of the code in one result: resume with the code that "
                 f"wrote it, or anyway with `bnrepro resume --allow-other-code` (each attempt's commit and code "
-                f"are recorded in the summaries' `attempts`).")
+                f"are recorded in the summaries' `attempts`)."
+            )
         log(f"{path}: written by {_written_by(saved)}, resumed by {_written_by(now)} (--allow-other-code)")
     for key, what in (("torch", "torch"), ("device", "device")):
         if saved.get(key) != now.get(key):
-            log(f"{path}: written with {what} {saved.get(key)}, resumed with {now.get(key)}: "
-                f"the continuation may differ in floating-point detail")
+            log(
+                f"{path}: written with {what} {saved.get(key)}, resumed with {now.get(key)}: "
+                f"the continuation may differ in floating-point detail"
+            )
 
 
 def capture(cfgs, run_dirs, step_state, run_states, writers, last_log: int, train_s: float, **facts) -> dict:
@@ -245,8 +276,11 @@ def pack_history(history: list[tuple[int, dict]]) -> dict:
         rows = kinds.setdefault(tags, [])
         order.append(list(kinds).index(tags))
         rows.append([step, *values.values()])
-    return {"kinds": [list(tags) for tags in kinds], "order": torch.tensor(order, dtype=torch.int64),
-            "rows": [torch.tensor(rows, dtype=torch.float64) for rows in kinds.values()]}
+    return {
+        "kinds": [list(tags) for tags in kinds],
+        "order": torch.tensor(order, dtype=torch.int64),
+        "rows": [torch.tensor(rows, dtype=torch.float64) for rows in kinds.values()],
+    }
 
 
 def unpack_history(packed: dict) -> list[tuple[int, dict]]:
@@ -268,9 +302,14 @@ def earlier_attempts(saved: dict, summary: dict | None) -> list[dict]:
     attempts = [dict(a) for a in saved.get("attempts", [])]
     if attempts and attempts[-1].get("ended_as") == RUNNING:
         last = attempts[-1]
-        said = next((a for a in (summary or {}).get("attempts") or []
-                     if isinstance(a, dict) and (a.get("pid"), a.get("started")) == (last.get("pid"), last.get("started"))),
-                    {})
+        said = next(
+            (
+                a
+                for a in (summary or {}).get("attempts") or []
+                if isinstance(a, dict) and (a.get("pid"), a.get("started")) == (last.get("pid"), last.get("started"))
+            ),
+            {},
+        )
         if said.get("ended_as", RUNNING) not in (RUNNING, "finished"):
             last.update({k: said.get(k) for k in ("ended", "ended_as", "signal", "error")})
         else:

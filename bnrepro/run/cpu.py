@@ -19,6 +19,7 @@ unless train.threads says otherwise (which also leaves the other cores to other 
 conv nets keep torch's setting (every core): their convolutions gained ~1.7x from a
 second core. The setting is restored when the group is done.
 """
+
 from __future__ import annotations
 
 import ctypes

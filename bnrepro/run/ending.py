@@ -9,6 +9,7 @@ tested on its own (tests/test_ending.py) without training anything.
 An attempt that dies without a word (kill -9, the OOM killer) cannot decide anything:
 the attempt that resumes its checkpoint records it `killed` (checkpoint.earlier_attempts).
 """
+
 from __future__ import annotations
 
 import signal
@@ -22,6 +23,7 @@ from ..config.status import COMPLETED, FAILED, INTERRUPTED, RUNNING
 
 class Exit(Enum):
     """What train_runs does once the summaries are written."""
+
     RETURN = "return"  # the summaries
     RERAISE = "reraise"  # the exception that stopped the loop, as it came
     CTRL_C = "ctrl_c"  # Interrupted(SIGINT), from a KeyboardInterrupt no handler of ours turned into a stop
@@ -52,8 +54,13 @@ class Ending:
         return all(status in FINISHED for status in self.statuses)
 
 
-def decide(statuses: tuple[str, ...], records_written: bool, error: BaseException | None = None,
-           received: int | None = None, owned: bool = False) -> Ending:
+def decide(
+    statuses: tuple[str, ...],
+    records_written: bool,
+    error: BaseException | None = None,
+    received: int | None = None,
+    owned: bool = False,
+) -> Ending:
     """statuses: each run's status as the loop left it (`running`, or `diverged`);
     records_written: every step done and the end-of-run records (the last evaluation, the
     batch-size sweep) written; error: what stopped the loop, if anything raised; received:

@@ -15,6 +15,7 @@
   batch's statistics would score, and how that depends on who shares the batch.
 Evaluation never changes the model's training state (running averages included).
 """
+
 from __future__ import annotations
 
 import math
@@ -40,7 +41,9 @@ def chunk_size(model: StackedNet, data: Dataset, requested: int) -> int:
     CPU_CHUNK_VALUES (the widest layer at full resolution bounds an example's activation)."""
     if data.test_x.is_cuda:
         return requested
-    positions = 1 if model.arch == Arch.mlp else model.steps if model.arch == Arch.lstm else math.prod(data.input_shape[1:])
+    positions = (
+        1 if model.arch == Arch.mlp else model.steps if model.arch == Arch.lstm else math.prod(data.input_shape[1:])
+    )
     per_example = model.K * max(model.widths) * positions  # the LSTM: its gates at every time step
     return max(1, min(requested, CPU_CHUNK_VALUES // per_example))
 
@@ -57,8 +60,15 @@ def _segments(n: int, chunk: int, group: int | None):
 
 
 @torch.no_grad()
-def evaluate(model: StackedNet, data: Dataset, chunk: int, stats="moving", group: int | None = None,
-             loss_kind: Loss = Loss.cross_entropy, output: Output = Output.linear) -> torch.Tensor:
+def evaluate(
+    model: StackedNet,
+    data: Dataset,
+    chunk: int,
+    stats="moving",
+    group: int | None = None,
+    loss_kind: Loss = Loss.cross_entropy,
+    output: Output = Output.linear,
+) -> torch.Tensor:
     """[2, K]: test loss and accuracy of every run over the whole test set."""
     loss = torch.zeros(model.K, device=data.test_x.device)
     correct = torch.zeros(model.K, device=data.test_x.device)
@@ -133,5 +143,8 @@ def batch_size_sweep(model: StackedNet, data: Dataset, cfg: Config) -> dict:
     if not model.norms:
         return {}
     chunk = chunk_size(model, data, cfg.train.eval_batch_size)
-    return {f"test_batch_stats/bs_{n:04d}_acc": evaluate(model, data, chunk, "batch", n)[1]
-            for n in cfg.eval.batch_sizes if n <= len(data.test_y)}
+    return {
+        f"test_batch_stats/bs_{n:04d}_acc": evaluate(model, data, chunk, "batch", n)[1]
+        for n in cfg.eval.batch_sizes
+        if n <= len(data.test_y)
+    }

@@ -5,6 +5,7 @@ non-blocking copy into pinned host memory; `ready` hands back the records whose 
 has finished, oldest first, without waiting. So the host reads probes one or a few
 intervals late, and never makes the GPU wait. On the CPU the copy is immediate.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -52,6 +53,6 @@ class Fetcher:
             flat, values, offset = host.numpy(), {}, 0
             for name, shape in shapes.items():
                 size = int(np.prod(shape))
-                values[name] = flat[offset: offset + size].reshape(shape).copy()
+                values[name] = flat[offset : offset + size].reshape(shape).copy()
                 offset += size
             yield Record(kind, step, values, meta)

@@ -2,6 +2,7 @@
 steps), the plain step and the probe step are each captured once and then replayed,
 so a whole step costs one launch. The step function itself knows nothing of this.
 """
+
 from __future__ import annotations
 
 from typing import Callable

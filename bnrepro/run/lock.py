@@ -23,6 +23,7 @@ The lock file is unlinked by its holder on release, while still locked; a proces
 opened the old file before that sees, after locking it, that the path no longer names
 it, and starts over (so two processes never both hold the lock of one group).
 """
+
 from __future__ import annotations
 
 import errno
@@ -56,8 +57,10 @@ def path_for(first_run_dir: Path) -> Path:
 
 
 def describe(holder: dict) -> str:
-    return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')} "
-            f"(since {holder.get('started', '?')}, last heartbeat {holder.get('beat', '?')})")
+    return (
+        f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')} "
+        f"(since {holder.get('started', '?')}, last heartbeat {holder.get('beat', '?')})"
+    )
 
 
 def _read(fd: int) -> dict:
@@ -133,8 +136,7 @@ class GroupLock:
                 if time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
-                raise GroupBusy(f"{self.what}: being trained by {describe(found)}; "
-                                f"its lock is {self.path}") from None
+                raise GroupBusy(f"{self.what}: being trained by {describe(found)}; its lock is {self.path}") from None
             except OSError as e:
                 if e.errno not in UNSUPPORTED:
                     os.close(fd)
@@ -142,10 +144,14 @@ class GroupLock:
                 found = _read(fd)
                 if _beat_fresh(found) and found.get("pid") != os.getpid():
                     os.close(fd)
-                    raise GroupBusy(f"{self.what}: its heartbeat says {describe(found)} trains it "
-                                    f"({self.path}; this filesystem refuses flock)") from None
-                self.log(f"warning: {self.path}: the filesystem refuses flock ({e.strerror}); "
-                         f"only the heartbeat keeps two processes from training this group at once")
+                    raise GroupBusy(
+                        f"{self.what}: its heartbeat says {describe(found)} trains it "
+                        f"({self.path}; this filesystem refuses flock)"
+                    ) from None
+                self.log(
+                    f"warning: {self.path}: the filesystem refuses flock ({e.strerror}); "
+                    f"only the heartbeat keeps two processes from training this group at once"
+                )
             if self._still_named(fd):
                 break
             os.close(fd)  # its holder released it (and unlinked it) meanwhile: take the new one

@@ -6,6 +6,7 @@ probe in probes.py, the rest in tags.LOGGED).
 probe not switched on, a layer the network does not have): otherwise the claim would
 wait forever for a value.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -20,8 +21,16 @@ from .tags import LOGGED, Tags
 
 # Values of summary.json a claim may name (loop.py's _summary), and the values the
 # report computes per run: steps_to_baseline_best (report.paper_table), diverged, at_chance.
-SUMMARY = ("test_acc_final", "test_loss_final", "test_acc_best", "best_step", "train_loss_final", "steps_done",
-           "wall_time_s", "steps_per_s")
+SUMMARY = (
+    "test_acc_final",
+    "test_loss_final",
+    "test_acc_best",
+    "best_step",
+    "train_loss_final",
+    "steps_done",
+    "wall_time_s",
+    "steps_per_s",
+)
 
 
 def declared() -> list[tuple[str | None, Tags]]:
@@ -36,18 +45,25 @@ def _layers(numbers) -> str:
 def _pattern(name: str, cfg: Config) -> str:
     """A declared tag name as a regular expression over this configuration's layers."""
     depth = cfg.model.depth
-    fill = {"hidden": _layers(range(1, depth + 1)), "layer": _layers(range(1, depth + 2)),
-            "ics": _layers(cfg.probes.ics_layers), "bs": "(" + "|".join(f"{n:04d}" for n in cfg.eval.batch_sizes) + ")",
-            "step": "(" + "|".join(step_tag(t) for t in range(1, time_steps(cfg) + 1)) + ")"}
+    fill = {
+        "hidden": _layers(range(1, depth + 1)),
+        "layer": _layers(range(1, depth + 2)),
+        "ics": _layers(cfg.probes.ics_layers),
+        "bs": "(" + "|".join(f"{n:04d}" for n in cfg.eval.batch_sizes) + ")",
+        "step": "(" + "|".join(step_tag(t) for t in range(1, time_steps(cfg) + 1)) + ")",
+    }
     return re.sub(r"\\\{(\w+)\\\}", lambda m: fill[m.group(1)], re.escape(name))
 
 
 def _logged_names(cfg: Config) -> list[str]:
     """The declared names (with their {placeholders}) of the tags a run of this configuration logs."""
     which = set(cfg.probes.which)
-    return [name for probe, row in declared()
-            if row.metric and (probe is None or probe in which) and (row.when is None or row.when(cfg))
-            for name in row.names]
+    return [
+        name
+        for probe, row in declared()
+        if row.metric and (probe is None or probe in which) and (row.when is None or row.when(cfg))
+        for name in row.names
+    ]
 
 
 def tag_patterns(cfg: Config) -> list[re.Pattern]:
@@ -57,8 +73,12 @@ def tag_patterns(cfg: Config) -> list[re.Pattern]:
 
 def _nearest(cfg: Config, tag: str) -> str:
     """The logged tags closest to `tag`, a layer written NN (for a message)."""
-    names = sorted({re.sub(r"\{(hidden|layer|ics)\}", "layer_NN", re.sub(r"\{(bs|step)\}", r"\1_NN", name))
-                    for name in _logged_names(cfg)})
+    names = sorted(
+        {
+            re.sub(r"\{(hidden|layer|ics)\}", "layer_NN", re.sub(r"\{(bs|step)\}", r"\1_NN", name))
+            for name in _logged_names(cfg)
+        }
+    )
     general = re.sub(r"layer_\d+", "layer_NN", tag)
     close = difflib.get_close_matches(general, names, n=3, cutoff=0.5)
     return f"; nearest: {', '.join(close)}" if close else ""
@@ -78,9 +98,11 @@ def why_missing(cfg: Config, metric: str) -> str | None:
         return str(e)
     if any(p.fullmatch(tag) for p in tag_patterns(cfg)):
         return None
-    return (f"no run with this configuration logs the tag {tag!r} (depth {cfg.model.depth}, probes.which="
-            f"{list(cfg.probes.which)}, BN {'on' if uses_bn(cfg.model) else 'off'}{_nearest(cfg, tag)}; "
-            f"see docs/tags.md)")
+    return (
+        f"no run with this configuration logs the tag {tag!r} (depth {cfg.model.depth}, probes.which="
+        f"{list(cfg.probes.which)}, BN {'on' if uses_bn(cfg.model) else 'off'}{_nearest(cfg, tag)}; "
+        f"see docs/tags.md)"
+    )
 
 
 GLOSSARY_HEAD = """# Tag glossary
@@ -115,8 +137,10 @@ def glossary() -> str:
     for probe, row in declared():
         first, *rest = [_shown(name) for name in row.names]
         folder = first.rsplit("/", 1)[0] + "/"
-        names = [f"`{first}`"] + [f"`{n[len(folder):]}`" if n.startswith(folder) and n.count("/") == first.count("/")
-                                  else f"`{n}`" for n in rest]
+        names = [f"`{first}`"] + [
+            f"`{n[len(folder) :]}`" if n.startswith(folder) and n.count("/") == first.count("/") else f"`{n}`"
+            for n in rest
+        ]
         meaning = row.meaning if probe is None or probe in ("grad_norm", "act") else f"probe `{probe}`: {row.meaning}"
         rows.append(f"| {', '.join(names)} | {meaning} |\n")
     return GLOSSARY_HEAD.replace("{others}", others) + "".join(rows)

@@ -22,6 +22,7 @@ run's final status, the attempt's `ended_as` and the exit are decided in one pla
 ending.decide. train_runs(resume=True) continues from the checkpoint in the run
 directories.
 """
+
 from __future__ import annotations
 
 import math
@@ -93,9 +94,15 @@ class RunState:
     diverged_loss: float | None = None  # the interval's mean training loss that showed it
 
 
-def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
-               log=lambda message: print(message, file=sys.stderr), swept: tuple[str, ...] = (),
-               resume: bool = False, allow_other_commit: bool = False) -> list[dict]:
+def train_runs(
+    cfgs: list[Config],
+    run_dirs: list[Path],
+    command: str = "",
+    log=lambda message: print(message, file=sys.stderr),
+    swept: tuple[str, ...] = (),
+    resume: bool = False,
+    allow_other_commit: bool = False,
+) -> list[dict]:
     """Train runs that share an architecture together; return their summaries.
     swept: the config keys the sweep varies (their values become TensorBoard hparams).
     resume=True: continue from the group's checkpoint in run_dirs if there is one (a
@@ -103,8 +110,10 @@ def train_runs(cfgs: list[Config], run_dirs: list[Path], command: str = "",
     allow_other_commit: even from a checkpoint that another commit wrote.
     Holds the group's lock throughout: lock.GroupBusy if another process has it.
     On the CPU with cpu.py's settings (freed memory kept, train.threads), restored after."""
-    with GroupLock(run_dirs[0], f"runs {', '.join(d.name for d in run_dirs)}", log), \
-            cpu_settings(device := resolve_device(cfgs[0].device), cfgs[0]):
+    with (
+        GroupLock(run_dirs[0], f"runs {', '.join(d.name for d in run_dirs)}", log),
+        cpu_settings(device := resolve_device(cfgs[0].device), cfgs[0]),
+    ):
         t_setup = time.perf_counter()
         names = [d.name for d in run_dirs]
         identity, path = provenance.identity(device), checkpoint.path_for(run_dirs)
@@ -148,8 +157,18 @@ class GroupSession:
     summaries' heartbeat when due.
     """
 
-    def __init__(self, cfgs: list[Config], run_dirs: list[Path], device: torch.device, identity: dict,
-                 saved: dict | None, command: str, swept: tuple[str, ...], log, t_setup: float):
+    def __init__(
+        self,
+        cfgs: list[Config],
+        run_dirs: list[Path],
+        device: torch.device,
+        identity: dict,
+        saved: dict | None,
+        command: str,
+        swept: tuple[str, ...],
+        log,
+        t_setup: float,
+    ):
         from .writers import RunWriter  # tensorboard is slow to import; only needed here
 
         self.cfgs, self.run_dirs, self.device, self.identity, self.log = cfgs, run_dirs, device, identity, log
@@ -157,8 +176,10 @@ class GroupSession:
         self.path, self.steps = checkpoint.path_for(run_dirs), cfg.train.steps
         self._build_training()
         self.fetcher = Fetcher(device)
-        self.writers = [RunWriter(d, to_plain(c), cfg.model.depth, swept, resume_step=saved and saved["step"])
-                        for c, d in zip(cfgs, run_dirs)]
+        self.writers = [
+            RunWriter(d, to_plain(c), cfg.model.depth, swept, resume_step=saved and saved["step"])
+            for c, d in zip(cfgs, run_dirs)
+        ]
         self.states = [RunState() for _ in cfgs]
         restored = checkpoint.restore(saved, self.state, self.states, self.writers) if saved else (0, 0, 0.0)
         self.done, self.last_log, self.train_before = restored  # steps done, the last probe's, seconds trained
@@ -178,18 +199,30 @@ class GroupSession:
         """The data on the device, the stacked model, its optimizer and sampler, and the step."""
         cfg, cfgs, device = self.cfg, self.cfgs, self.device
         self.data = data = load(cfg.data, device)
-        self.model = StackedNet([c.model for c in cfgs], [c.seed for c in cfgs], data.input_shape,
-                                data.classes).to(device)
+        self.model = StackedNet([c.model for c in cfgs], [c.seed for c in cfgs], data.input_shape, data.classes).to(
+            device
+        )
         self.optimizer = StackedSGD(self.model.layout, [c.optim for c in cfgs], cfg.train.steps, device)
-        self.sampler = Sampler(self.model.seeds, len(data.train_y), cfg.train.batch_size, data.train_labels,
-                               cfg.train.class_block)
+        self.sampler = Sampler(
+            self.model.seeds, len(data.train_y), cfg.train.batch_size, data.train_labels, cfg.train.class_block
+        )
         augment = (cfg.data.augment_pad, cfg.data.augment_flip) if cfg.data.augment else None
-        self.state = StepState(self.model, self.optimizer, self.sampler, data, cfg.probes.unit,
-                               tuple(cfg.probes.which), cfg.train.loss, cfg.model.output, augment,
-                               keep_record=bool(cfg.probes.ics_every or cfg.probes.landscape_every))
+        self.state = StepState(
+            self.model,
+            self.optimizer,
+            self.sampler,
+            data,
+            cfg.probes.unit,
+            tuple(cfg.probes.which),
+            cfg.train.loss,
+            cfg.model.output,
+            augment,
+            keep_record=bool(cfg.probes.ics_every or cfg.probes.landscape_every),
+        )
         use_graph = device.type == "cuda" and cfg.train.graph != GraphMode.off
-        self.stepper = GraphedStep(self._step, required=cfg.train.graph == GraphMode.on,
-                                   warn=self.log) if use_graph else None
+        self.stepper = (
+            GraphedStep(self._step, required=cfg.train.graph == GraphMode.on, warn=self.log) if use_graph else None
+        )
 
     def _step(self, probe: bool):
         return train_step(self.state, probe)
@@ -202,16 +235,26 @@ class GroupSession:
         self.facts = _run_facts(self.cfgs, self.run_dirs, self.device, self.where, command, self.identity)
         self.facts["started"] = saved["started"] if saved else now
         self.facts["resumed_from"] = [*saved["resumed_from"], self.done] if saved else []
-        self.attempt = {**self.identity, "host": self.facts["host"], "pid": self.facts["pid"],
-                        "device_name": self.where, "started": now, "ended": None, "steps_from": self.done,
-                        "steps_to": self.done, "ended_as": RUNNING}
+        self.attempt = {
+            **self.identity,
+            "host": self.facts["host"],
+            "pid": self.facts["pid"],
+            "device_name": self.where,
+            "started": now,
+            "ended": None,
+            "steps_from": self.done,
+            "steps_to": self.done,
+            "ended_as": RUNNING,
+        }
         self.earlier = checkpoint.earlier_attempts(saved, read_summary(self.run_dirs[0])) if saved else []
 
     def _say_what_trains(self, saved: dict | None) -> None:
         K, train = len(self.cfgs), self.cfg.train
-        self.log(f"{self.cfg.name}: training {K} run{'s' if K > 1 else ''} together on {self.device.type} "
-                 f"({self.where}){', CUDA graphs' if self.stepper is not None else ''}: {self.steps} steps, "
-                 f"batch {train.batch_size}" + (f"; resumed at step {self.done}" if saved else ""))
+        self.log(
+            f"{self.cfg.name}: training {K} run{'s' if K > 1 else ''} together on {self.device.type} "
+            f"({self.where}){', CUDA graphs' if self.stepper is not None else ''}: {self.steps} steps, "
+            f"batch {train.batch_size}" + (f"; resumed at step {self.done}" if saved else "")
+        )
 
     # ---- the attempt, start to end
 
@@ -231,8 +274,10 @@ class GroupSession:
                 self._checkpoint_after_error()
             final = self._finish()
         train_s, done = final[0]["wall_time_s"], self.done
-        self.log(f"{self.cfg.name}: {done} steps in {train_s:.1f} s ({done / max(train_s, 1e-9):.0f} steps/s, "
-                 f"{len(self.cfgs) * done / max(train_s, 1e-9):.0f} run-steps/s)")
+        self.log(
+            f"{self.cfg.name}: {done} steps in {train_s:.1f} s ({done / max(train_s, 1e-9):.0f} steps/s, "
+            f"{len(self.cfgs) * done / max(train_s, 1e-9):.0f} run-steps/s)"
+        )
         # The exit is decided again on what the files say now: a run whose files could not be
         # written says `failed`, and a stop signal may have come while they were written.
         return self._exit(self._decide(tuple(summary["status"] for summary in final)), final)
@@ -287,8 +332,10 @@ class GroupSession:
             try:  # between two steps: the state is sound, and a checkpoint keeps the work
                 self.save_checkpoint()
             except Exception as again:
-                self.log(f"{self.cfg.name}: no checkpoint at step {done} ({type(again).__name__}: {again}); "
-                         f"the previous one stays")
+                self.log(
+                    f"{self.cfg.name}: no checkpoint at step {done} ({type(again).__name__}: {again}); "
+                    f"the previous one stays"
+                )
 
     def _finish(self) -> list[dict]:
         """However the loop ended: the records still in flight, each run's final status and
@@ -302,9 +349,12 @@ class GroupSession:
         for run, writer, status in zip(self.states, self.writers, ending.statuses):
             run.status = status
             _drop_after_divergence(run, writer)
-        self.attempt.update(ended=_now(), ended_as=ending.ended_as,
-                            **({"signal": ending.signal} if ending.signal else {}),
-                            **({"error": ending.error} if ending.error else {}))
+        self.attempt.update(
+            ended=_now(),
+            ended_as=ending.ended_as,
+            **({"signal": ending.signal} if ending.signal else {}),
+            **({"error": ending.error} if ending.error else {}),
+        )
         final = self.summaries(final=True)
         for summary, writer in zip(final, self.writers):
             if ending.error and summary["status"] == FAILED:
@@ -348,9 +398,12 @@ class GroupSession:
 
     def _push_probes(self, step_no: int, metrics, out) -> None:
         probes = self.cfg.probes
-        self.fetcher.push("train", step_no, {"metrics": metrics,
-                                             "lr": self.optimizer.lr_at(self.state.step - int(step_no > 0)),
-                                             "probed": out.values}, meta=out.names)
+        self.fetcher.push(
+            "train",
+            step_no,
+            {"metrics": metrics, "lr": self.optimizer.lr_at(self.state.step - int(step_no > 0)), "probed": out.values},
+            meta=out.names,
+        )
         hist = tags.histogram_every(self.steps, self.cfg.train.log_every, probes.hist_every)
         if hist and (step_no % hist == 0 or step_no <= 1):
             layers = {tags.hist_tag("z", i): z.flatten(1) for i, z in enumerate(out.z)}
@@ -395,10 +448,17 @@ class GroupSession:
 
     def summaries(self, final: bool = False) -> list[dict]:
         graphed = self.stepper is not None and self.stepper.graphed
-        common = {**self.facts, **_timing(self.setup_s, self._train_s(), self.done, graphed),
-                  "updated": _now(), "finished": _now() if final else None, "attempts": self._attempts()}
-        return [_summary(cfg, run, writer, common, tags_too=final)
-                for cfg, run, writer in zip(self.cfgs, self.states, self.writers)]
+        common = {
+            **self.facts,
+            **_timing(self.setup_s, self._train_s(), self.done, graphed),
+            "updated": _now(),
+            "finished": _now() if final else None,
+            "attempts": self._attempts(),
+        }
+        return [
+            _summary(cfg, run, writer, common, tags_too=final)
+            for cfg, run, writer in zip(self.cfgs, self.states, self.writers)
+        ]
 
     def write_summaries(self) -> None:
         from .writers import write_summary
@@ -408,10 +468,23 @@ class GroupSession:
 
     def save_checkpoint(self) -> None:
         self._write_records(wait=True)
-        checkpoint.save(self.path, checkpoint.capture(
-            self.cfgs, self.run_dirs, self.state, self.states, self.writers, self.last_log, self._train_s(),
-            started=self.facts["started"], resumed_from=self.facts["resumed_from"], last_eval=self.last_eval,
-            identity=self.identity, attempts=self._attempts()))
+        checkpoint.save(
+            self.path,
+            checkpoint.capture(
+                self.cfgs,
+                self.run_dirs,
+                self.state,
+                self.states,
+                self.writers,
+                self.last_log,
+                self._train_s(),
+                started=self.facts["started"],
+                resumed_from=self.facts["resumed_from"],
+                last_eval=self.last_eval,
+                identity=self.identity,
+                attempts=self._attempts(),
+            ),
+        )
         self.write_summaries()
 
 
@@ -453,6 +526,8 @@ def _histogram(values: np.ndarray, bins: int = 60) -> dict | None:
         return None
     counts, edges = np.histogram(finite, bins=bins)
     return {"edges": edges.tolist(), "counts": counts.tolist()}
+
+
 def _drop_after_divergence(state: RunState, writer) -> None:
     """Nothing measured from the divergence step on counts: evaluations logged between
     two probe steps are read before the probe that reveals the divergence, so they are

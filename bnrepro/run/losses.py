@@ -8,6 +8,7 @@
 Predictions are the argmax of the output layer in every case (a sigmoid keeps the order);
 `correct` compares them with the labels (regression: the largest target's index).
 """
+
 from __future__ import annotations
 
 import torch

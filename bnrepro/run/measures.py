@@ -28,6 +28,7 @@ the step's dropout masks and noise, as the step itself), and every buffer BN's t
 mode writes (running statistics) is restored afterwards. Per run, on the device, for K
 runs at once; no value is read back to the host.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from . import losses
 @dataclass
 class StepRecord:
     """What a probe step keeps for the measures (CUDA graphs: static tensors, read at once)."""
+
     x: torch.Tensor  # the step's mini-batch as the model saw it (augmented), [K, B, C, H, W]
     y: torch.Tensor  # its labels [K, B]
     before: torch.Tensor  # flat parameters before the step's update
@@ -66,9 +68,12 @@ def loss_and_grad(state, record: StepRecord, point: torch.Tensor) -> tuple[torch
 
 def _before_layer(layout, layer: int, device) -> torch.Tensor:
     """[size] bool: the elements of every slot of layers 1..layer-1."""
-    parts = [torch.full((layout.runs * slot.numel,), int(name.split(".")[0].split("_")[1]) < layer,
-                        dtype=torch.bool, device=device)  # filled there: no host-to-device copy
-             for name, slot in layout.slots.items()]
+    parts = [
+        torch.full(
+            (layout.runs * slot.numel,), int(name.split(".")[0].split("_")[1]) < layer, dtype=torch.bool, device=device
+        )  # filled there: no host-to-device copy
+        for name, slot in layout.slots.items()
+    ]
     return torch.cat(parts)
 
 
@@ -102,8 +107,9 @@ def step_multiples(sizes: int, low_high) -> list[float]:
     return [float(low * (high / low) ** (i / (sizes - 1))) for i in range(sizes)]
 
 
-def landscape_points(state, record: StepRecord, multiples,
-                     max_step: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def landscape_points(
+    state, record: StepRecord, multiples, max_step: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Losses [n, K], gradient changes ||g - g'|| [n, K] and distances moved [n, K] at
     before - s * g for each multiple c, s = c * lr (lr: each run's learning rate at the
     step). With max_step, a run whose largest step would exceed it has all its steps scaled
@@ -161,6 +167,7 @@ def measure(state, record: StepRecord | None, step_no: int, probes) -> dict:
     if due(step_no, probes.ics_every):
         values.update(ics(state, record, probes.ics_layers))
     if due(step_no, probes.landscape_every):
-        values.update(landscape(state, record, probes.landscape_sizes, probes.landscape_range,
-                                probes.landscape_max_step))
+        values.update(
+            landscape(state, record, probes.landscape_sizes, probes.landscape_range, probes.landscape_max_step)
+        )
     return values

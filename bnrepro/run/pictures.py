@@ -9,6 +9,7 @@
 Drawn from the writer's history at the end of the run (and when it is interrupted):
 no device work, no extra sync. Matplotlib loads only here.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,8 +50,12 @@ def gradient_profile(plt, history, title: str):
     for step, color in zip(steps, colors):
         values = np.where(rows[step] > 0, rows[step], np.nan)
         ax.plot(layers, values, marker="o", color=color, label=f"step {step}")
-    ax.set(yscale="log", xlabel=f"layer (1 = first hidden, {layers[-1]} = output)",
-           ylabel="gradient norm of the layer's weights", title=title)
+    ax.set(
+        yscale="log",
+        xlabel=f"layer (1 = first hidden, {layers[-1]} = output)",
+        ylabel="gradient norm of the layer's weights",
+        title=title,
+    )
     ax.set_xticks(layers)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
@@ -70,8 +75,7 @@ def activation_profile(plt, history, title: str):
     for step, color in zip(steps, colors):
         ax.plot(layers, p50[step], marker="o", color=color, label=f"step {step}")
         ax.fill_between(layers, p15[step], p85[step], color=color, alpha=0.12)
-    ax.text(0.01, 0.99, "line: median; band: 15th-85th percentile", transform=ax.transAxes, fontsize=7,
-            va="top")
+    ax.text(0.01, 0.99, "line: median; band: 15th-85th percentile", transform=ax.transAxes, fontsize=7, va="top")
     ax.set(xlabel="hidden layer", ylabel="input to the nonlinearity (all units)", title=title)
     ax.set_xticks(layers)
     ax.legend(fontsize=7, ncol=2)

@@ -13,6 +13,7 @@ training step and change nothing. Everything here is tensor arithmetic with shap
 fixed at trace time (no host sync, no host-to-device copies), so it can sit inside a
 CUDA graph.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,6 +36,7 @@ OUTPUT_EDGE = 0.02  # an output is saturated within 2% of its range's bound (tan
 @dataclass
 class ProbeInput:
     """What a probe step saw; per hidden layer lists are [K, B, U, *rest]."""
+
     z: list  # nonlinearity inputs
     a: list  # nonlinearity outputs a = g(z)
     a_grad: list | None  # dL/da (None unless a probe asked for it)
@@ -57,6 +59,7 @@ class ProbeInput:
 @dataclass(frozen=True)
 class Probe:
     """A registered probe: its function, the tags it logs, what it needs from the step."""
+
     name: str
     fn: Callable[[ProbeInput], dict]
     tags: tuple
@@ -92,6 +95,7 @@ def probe(name: str, *tags: Tags, needs: tuple = ()):
         for need in needs:
             NEEDS[need].add(name)
         return fn
+
     return add
 
 
@@ -152,8 +156,12 @@ def activation_stats(z: torch.Tensor, unit: int, activation: Activation) -> dict
     z = z.detach().float()
     K = z.shape[0]
     every = z.reshape(K, -1)
-    stats = {**_percentiles(z[:, :, unit].reshape(K, -1), "unit_"), **_percentiles(every),
-             "mean": every.mean(1), "std": every.std(1)}
+    stats = {
+        **_percentiles(z[:, :, unit].reshape(K, -1), "unit_"),
+        **_percentiles(every),
+        "mean": every.mean(1),
+        "std": every.std(1),
+    }
     if activation != Activation.linear:
         g = slope(every, activation)
         stats.update(saturated=(g < SATURATION).float().mean(1), linear=(g >= LINEAR).float().mean(1))
@@ -180,8 +188,11 @@ def output_stats(a: torch.Tensor, activation: Activation) -> dict:
 
 def _per_layer(namespace: str, stats: list[dict]) -> dict:
     """[{name: [K]} per hidden layer] -> {namespace/layer_NN/name: [K]}."""
-    return {f"{namespace}/{layer_tag(i + 1)}/{name}": value for i, layer in enumerate(stats)
-            for name, value in layer.items()}
+    return {
+        f"{namespace}/{layer_tag(i + 1)}/{name}": value
+        for i, layer in enumerate(stats)
+        for name, value in layer.items()
+    }
 
 
 def grad_norms(grad: torch.Tensor, layout: Layout, slots: list[Slot]) -> torch.Tensor:
@@ -190,15 +201,28 @@ def grad_norms(grad: torch.Tensor, layout: Layout, slots: list[Slot]) -> torch.T
     return torch.stack([views[slot.name].flatten(1).norm(dim=1) for slot in slots])
 
 
-@probe("grad_norm",
-       Tags(("grad_norm/{layer}",), "Frobenius norm of the gradient of layer NN's weight matrix (conv: kernel), on "
-            "the probe step's mini-batch"),
-       Tags(("grad_norm/first_over_last_hidden",), "`grad_norm/layer_01` / `grad_norm/layer_<depth>`: below 1e-2 "
-            "means vanishing gradients", lambda cfg: cfg.model.depth >= 2),
-       Tags(("grad_norm_log10/{layer}",), "log10 of `grad_norm/layer_NN` (empty where the norm is 0): 1e-6 and 1e-1 "
-            "are -6 and -1, far apart on TensorBoard's default linear axis, where the raw values would both sit at 0"),
-       Tags(("grad_norm_log10/first_over_last_hidden",), "log10 of `grad_norm/first_over_last_hidden`",
-            lambda cfg: cfg.model.depth >= 2))
+@probe(
+    "grad_norm",
+    Tags(
+        ("grad_norm/{layer}",),
+        "Frobenius norm of the gradient of layer NN's weight matrix (conv: kernel), on the probe step's mini-batch",
+    ),
+    Tags(
+        ("grad_norm/first_over_last_hidden",),
+        "`grad_norm/layer_01` / `grad_norm/layer_<depth>`: below 1e-2 means vanishing gradients",
+        lambda cfg: cfg.model.depth >= 2,
+    ),
+    Tags(
+        ("grad_norm_log10/{layer}",),
+        "log10 of `grad_norm/layer_NN` (empty where the norm is 0): 1e-6 and 1e-1 "
+        "are -6 and -1, far apart on TensorBoard's default linear axis, where the raw values would both sit at 0",
+    ),
+    Tags(
+        ("grad_norm_log10/first_over_last_hidden",),
+        "log10 of `grad_norm/first_over_last_hidden`",
+        lambda cfg: cfg.model.depth >= 2,
+    ),
+)
 def _grad_norm(inp: ProbeInput) -> dict:
     norms = grad_norms(inp.grad, inp.layout, inp.weights)
     values = {f"grad_norm/{layer_tag(i + 1)}": norm for i, norm in enumerate(norms)}
@@ -208,63 +232,103 @@ def _grad_norm(inp: ProbeInput) -> dict:
     return values
 
 
-@probe("act",
-       Tags(("act/{hidden}/unit_p15", "act/{hidden}/unit_p50", "act/{hidden}/unit_p85"), "15th, 50th, 85th "
-            "percentile of one fixed unit's input to its nonlinearity (unit `probes.unit`; conv: that channel, over "
-            "batch and positions), over the probe step's mini-batch: paper Fig. 1(b, c)"),
-       Tags(("act/{hidden}/p15", "act/{hidden}/p50", "act/{hidden}/p85"), "the same percentiles over all units of "
-            "the layer"),
-       Tags(("act/{hidden}/mean", "act/{hidden}/std"), "mean and standard deviation of all units' nonlinearity inputs"),
-       Tags(("act/{hidden}/saturated",), "fraction of nonlinearity inputs where the slope g'(z) is below 10% of its "
-            "maximum: sigmoid \\|z\\| > 3.64, tanh \\|z\\| > 1.82, ReLU z ≤ 0 (not logged for "
-            "`model.activation=linear`, nor `linear` below: its slope is 1 everywhere)"),
-       Tags(("act/{hidden}/linear",), "fraction of nonlinearity inputs in its near-linear range, where g'(z) is at "
-            "least 80% of its maximum: sigmoid \\|z\\| < 0.96, tanh \\|z\\| < 0.48, ReLU z > 0"))
+@probe(
+    "act",
+    Tags(
+        ("act/{hidden}/unit_p15", "act/{hidden}/unit_p50", "act/{hidden}/unit_p85"),
+        "15th, 50th, 85th "
+        "percentile of one fixed unit's input to its nonlinearity (unit `probes.unit`; conv: that channel, over "
+        "batch and positions), over the probe step's mini-batch: paper Fig. 1(b, c)",
+    ),
+    Tags(
+        ("act/{hidden}/p15", "act/{hidden}/p50", "act/{hidden}/p85"), "the same percentiles over all units of the layer"
+    ),
+    Tags(("act/{hidden}/mean", "act/{hidden}/std"), "mean and standard deviation of all units' nonlinearity inputs"),
+    Tags(
+        ("act/{hidden}/saturated",),
+        "fraction of nonlinearity inputs where the slope g'(z) is below 10% of its "
+        "maximum: sigmoid \\|z\\| > 3.64, tanh \\|z\\| > 1.82, ReLU z ≤ 0 (not logged for "
+        "`model.activation=linear`, nor `linear` below: its slope is 1 everywhere)",
+    ),
+    Tags(
+        ("act/{hidden}/linear",),
+        "fraction of nonlinearity inputs in its near-linear range, where g'(z) is at "
+        "least 80% of its maximum: sigmoid \\|z\\| < 0.96, tanh \\|z\\| < 0.48, ReLU z > 0",
+    ),
+)
 def _act(inp: ProbeInput) -> dict:
     return _per_layer("act", [activation_stats(z, inp.unit, inp.activation) for z in inp.z])
 
 
-@probe("out",
-       Tags(("out/{hidden}/mean", "out/{hidden}/std", "out/{hidden}/p15", "out/{hidden}/p50", "out/{hidden}/p85"),
-            "mean, standard deviation and percentiles of all units' nonlinearity outputs a = g(z)"),
-       Tags(("out/{hidden}/saturated",), "fraction of outputs within 2% of the output range's bounds: sigmoid "
-            "a < 0.02 or > 0.98, tanh \\|a\\| > 0.98; ReLU a = 0"),
-       Tags(("out_hist/{hidden}",), "histogram of the layer's nonlinearity outputs, on the same steps as `act_hist`",
-            lambda cfg: cfg.probes.hist_every != 0, metric=False))
+@probe(
+    "out",
+    Tags(
+        ("out/{hidden}/mean", "out/{hidden}/std", "out/{hidden}/p15", "out/{hidden}/p50", "out/{hidden}/p85"),
+        "mean, standard deviation and percentiles of all units' nonlinearity outputs a = g(z)",
+    ),
+    Tags(
+        ("out/{hidden}/saturated",),
+        "fraction of outputs within 2% of the output range's bounds: sigmoid "
+        "a < 0.02 or > 0.98, tanh \\|a\\| > 0.98; ReLU a = 0",
+    ),
+    Tags(
+        ("out_hist/{hidden}",),
+        "histogram of the layer's nonlinearity outputs, on the same steps as `act_hist`",
+        lambda cfg: cfg.probes.hist_every != 0,
+        metric=False,
+    ),
+)
 def _out(inp: ProbeInput) -> dict:
     return _per_layer("out", [output_stats(a, inp.activation) for a in inp.a])
 
 
-@probe("act_grad",
-       Tags(("act_grad/{hidden}/norm", "act_grad/{hidden}/std"), "norm (over the mini-batch and units) and standard "
-            "deviation of dL/da, the loss's gradient with respect to the layer's nonlinearity outputs (L: the "
-            "mini-batch's mean loss)"),
-       needs=("act_grad",))
+@probe(
+    "act_grad",
+    Tags(
+        ("act_grad/{hidden}/norm", "act_grad/{hidden}/std"),
+        "norm (over the mini-batch and units) and standard "
+        "deviation of dL/da, the loss's gradient with respect to the layer's nonlinearity outputs (L: the "
+        "mini-batch's mean loss)",
+    ),
+    needs=("act_grad",),
+)
 def _act_grad(inp: ProbeInput) -> dict:
     """dL/da per hidden layer: its norm over the batch and units, and its std over them."""
     flat = [g.detach().float().flatten(1) for g in inp.a_grad]
     return _per_layer("act_grad", [{"norm": g.norm(dim=1), "std": g.std(dim=1)} for g in flat])
 
 
-@probe("update_ratio",
-       Tags(("update_ratio/{layer}",), "‖W after − W before‖ / ‖W before‖ of layer NN's weights on the probe step, "
-            "i.e. ‖lr · update‖ / ‖W‖ (not at step 0)"),
-       needs=("update",))
+@probe(
+    "update_ratio",
+    Tags(
+        ("update_ratio/{layer}",),
+        "‖W after − W before‖ / ‖W before‖ of layer NN's weights on the probe step, "
+        "i.e. ‖lr · update‖ / ‖W‖ (not at step 0)",
+    ),
+    needs=("update",),
+)
 def _update_ratio(inp: ProbeInput) -> dict:
     """||W_after - W_before|| / ||W_before|| per weight matrix (the step's lr * update)."""
     if inp.update is None:
         return {}
     before, change = inp.layout.per_run(inp.params - inp.update), inp.layout.per_run(inp.update)
-    return {f"update_ratio/{layer_tag(i + 1)}":
-            change[s.name].flatten(1).norm(dim=1) / before[s.name].flatten(1).norm(dim=1)
-            for i, s in enumerate(inp.weights)}
+    return {
+        f"update_ratio/{layer_tag(i + 1)}": change[s.name].flatten(1).norm(dim=1)
+        / before[s.name].flatten(1).norm(dim=1)
+        for i, s in enumerate(inp.weights)
+    }
 
 
-@probe("shift",
-       Tags(("shift/{hidden}/mean", "shift/{hidden}/std"), "how far the layer's nonlinearity inputs moved since the "
-            "previous probe step. Per unit, the batch mean μ and std σ of its input (over examples and positions); "
-            "`mean`: mean over units of \\|μ − μ_prev\\| in units of the layer's previous rms σ; `std`: mean over "
-            "units of \\|ln(σ / σ_prev)\\|. Not at a run's first probe step"))
+@probe(
+    "shift",
+    Tags(
+        ("shift/{hidden}/mean", "shift/{hidden}/std"),
+        "how far the layer's nonlinearity inputs moved since the "
+        "previous probe step. Per unit, the batch mean μ and std σ of its input (over examples and positions); "
+        "`mean`: mean over units of \\|μ − μ_prev\\| in units of the layer's previous rms σ; `std`: mean over "
+        "units of \\|ln(σ / σ_prev)\\|. Not at a run's first probe step",
+    ),
+)
 def _shift(inp: ProbeInput) -> dict:
     """How far each layer's nonlinearity inputs moved since the previous probe step: per unit,
     the batch mean mu and std sigma of z (over examples and positions); mean: the mean over
@@ -295,25 +359,38 @@ def has_bias(cfg: Config) -> bool:
     return cfg.model.bn.value != "pre" or not uses_bn(cfg.model)
 
 
-@probe("bias",
-       Tags(("bias/{hidden}/grad_norm", "bias/{hidden}/norm"), "for hidden layers that have a bias b "
-            "(`model.bias`): the norm of b's gradient, and of b itself (b starts at 0, so: how far it has moved)",
-            lambda cfg: has_bias(cfg)))
+@probe(
+    "bias",
+    Tags(
+        ("bias/{hidden}/grad_norm", "bias/{hidden}/norm"),
+        "for hidden layers that have a bias b "
+        "(`model.bias`): the norm of b's gradient, and of b itself (b starts at 0, so: how far it has moved)",
+        lambda cfg: has_bias(cfg),
+    ),
+)
 def _bias(inp: ProbeInput) -> dict:
     """Each hidden layer's bias b (where it has one): the norm of its gradient, and its norm
     (b starts at 0, so that is how far it has moved)."""
     grad, value = inp.layout.per_run(inp.grad), inp.layout.per_run(inp.params)
-    return {f"bias/{layer_tag(i + 1)}/{name}": v[s.name].norm(dim=1)
-            for i, s in enumerate(inp.biases) if s is not None
-            for name, v in (("grad_norm", grad), ("norm", value))}
+    return {
+        f"bias/{layer_tag(i + 1)}/{name}": v[s.name].norm(dim=1)
+        for i, s in enumerate(inp.biases)
+        if s is not None
+        for name, v in (("grad_norm", grad), ("norm", value))
+    }
 
 
-@probe("dead",
-       Tags(("dead/{hidden}", "dead/all"), "(ReLU only) the fraction of the layer's units (conv: channels) whose "
-            "input z is ≤ 0 for every example and position of the held-out batch, and that fraction over all hidden "
-            "units. The held-out batch: the first 1,000 test examples, normalized with their own batch statistics "
-            "as in training (no dropout; BN's running averages are not used, so step 0 counts too)"),
-       needs=("held_out",))
+@probe(
+    "dead",
+    Tags(
+        ("dead/{hidden}", "dead/all"),
+        "(ReLU only) the fraction of the layer's units (conv: channels) whose "
+        "input z is ≤ 0 for every example and position of the held-out batch, and that fraction over all hidden "
+        "units. The held-out batch: the first 1,000 test examples, normalized with their own batch statistics "
+        "as in training (no dropout; BN's running averages are not used, so step 0 counts too)",
+    ),
+    needs=("held_out",),
+)
 def _dead(inp: ProbeInput) -> dict:
     """Dead ReLUs: the fraction of each hidden layer's units (conv: channels) whose input z is
     <= 0 for every example (and position) of the held-out batch (a ReLU that never fires
@@ -324,10 +401,19 @@ def _dead(inp: ProbeInput) -> dict:
     return values
 
 
-@probe("affine",
-       Tags(("affine/{hidden}/gamma_mean", "affine/{hidden}/gamma_dev", "affine/{hidden}/beta_mean",
-             "affine/{hidden}/beta_abs"), "for BN layers with a learned γ (β): mean γ, mean \\|γ − 1\\| (how far "
-            "the scales moved from their initial 1), mean β and mean \\|β\\| over the layer's units"))
+@probe(
+    "affine",
+    Tags(
+        (
+            "affine/{hidden}/gamma_mean",
+            "affine/{hidden}/gamma_dev",
+            "affine/{hidden}/beta_mean",
+            "affine/{hidden}/beta_abs",
+        ),
+        "for BN layers with a learned γ (β): mean γ, mean \\|γ − 1\\| (how far "
+        "the scales moved from their initial 1), mean β and mean \\|β\\| over the layer's units",
+    ),
+)
 def _affine(inp: ProbeInput) -> dict:
     """Each hidden layer's BN gamma and beta (where learned): mean gamma, mean |gamma - 1| (how
     far the scales moved from their initial 1), mean beta and mean |beta| over the units."""
@@ -336,11 +422,16 @@ def _affine(inp: ProbeInput) -> dict:
     for i, (gamma, beta) in enumerate(inp.affine):
         tag = f"affine/{layer_tag(i + 1)}"
         if gamma is not None:
-            values.update({f"{tag}/gamma_mean": value[gamma.name].mean(1),
-                           f"{tag}/gamma_dev": (value[gamma.name] - 1).abs().mean(1)})
+            values.update(
+                {
+                    f"{tag}/gamma_mean": value[gamma.name].mean(1),
+                    f"{tag}/gamma_dev": (value[gamma.name] - 1).abs().mean(1),
+                }
+            )
         if beta is not None:
-            values.update({f"{tag}/beta_mean": value[beta.name].mean(1),
-                           f"{tag}/beta_abs": value[beta.name].abs().mean(1)})
+            values.update(
+                {f"{tag}/beta_mean": value[beta.name].mean(1), f"{tag}/beta_abs": value[beta.name].abs().mean(1)}
+            )
     return values
 
 
@@ -354,21 +445,28 @@ def perturb_first_layer(params: torch.Tensor, grad: torch.Tensor, layout: Layout
     return moved
 
 
-@probe("amplify",
-       Tags(("amplify/{hidden}", "amplify/last_over_first"), "how a small change of the first layer's weights grows "
-            "through depth. On the held-out batch (as for `dead`), each hidden layer's outputs a with the run's "
-            "parameters and a′ with the first layer's weights W moved along −∇W by 10⁻³·‖W‖ (`probes.PERTURBATION`), "
-            "evaluated at a copy (the run is untouched): ‖a′ − a‖ / ‖a‖ ÷ 10⁻³, 1 where the change passes on "
-            "unamplified; `last_over_first`: the last hidden layer's over the first's"),
-       needs=("perturbed",))
+@probe(
+    "amplify",
+    Tags(
+        ("amplify/{hidden}", "amplify/last_over_first"),
+        "how a small change of the first layer's weights grows "
+        "through depth. On the held-out batch (as for `dead`), each hidden layer's outputs a with the run's "
+        "parameters and a′ with the first layer's weights W moved along −∇W by 10⁻³·‖W‖ (`probes.PERTURBATION`), "
+        "evaluated at a copy (the run is untouched): ‖a′ − a‖ / ‖a‖ ÷ 10⁻³, 1 where the change passes on "
+        "unamplified; `last_over_first`: the last hidden layer's over the first's",
+    ),
+    needs=("perturbed",),
+)
 def _amplify(inp: ProbeInput) -> dict:
     """How a small change of the first layer's weights grows through depth (seed 000, line 7):
     per hidden layer, the relative change of its outputs on the held-out batch, ||a' - a|| / ||a||,
     over the relative change of W1 (PERTURBATION): 1 where the change passes unamplified."""
     if inp.perturbed_a is None:
         return {}
-    change = [(moved - a).flatten(1).norm(dim=1) / a.flatten(1).norm(dim=1).clamp(min=1e-30) / PERTURBATION
-              for a, moved in zip(*inp.perturbed_a)]
+    change = [
+        (moved - a).flatten(1).norm(dim=1) / a.flatten(1).norm(dim=1).clamp(min=1e-30) / PERTURBATION
+        for a, moved in zip(*inp.perturbed_a)
+    ]
     values = {f"amplify/{layer_tag(i + 1)}": c for i, c in enumerate(change)}
     if len(change) >= 2:
         values["amplify/last_over_first"] = change[-1] / change[0].clamp(min=1e-30)
@@ -398,13 +496,21 @@ def gaussianity(z: torch.Tensor) -> dict:
     return {"kurtosis": kurtosis, "ks": ks}
 
 
-@probe("gauss",
-       Tags(("gauss/{hidden}/kurtosis",), "excess kurtosis of all of layer NN's nonlinearity inputs pooled (units, "
-            "examples, positions) on the probe step's mini-batch: 0 for a Gaussian"),
-       Tags(("gauss/{hidden}/ks",), "Kolmogorov-Smirnov distance between the same values, standardized, and "
-            "N(0, 1) (4,096 of them, evenly strided): 0 Gaussian, up to 1 (Santurkar et al.'s Fig. 14 question: "
-            "are a layer's activations Gaussian-like?)"),
-       Tags(("gauss/ks_mean",), "mean of `gauss/layer_NN/ks` over the hidden layers"))
+@probe(
+    "gauss",
+    Tags(
+        ("gauss/{hidden}/kurtosis",),
+        "excess kurtosis of all of layer NN's nonlinearity inputs pooled (units, "
+        "examples, positions) on the probe step's mini-batch: 0 for a Gaussian",
+    ),
+    Tags(
+        ("gauss/{hidden}/ks",),
+        "Kolmogorov-Smirnov distance between the same values, standardized, and "
+        "N(0, 1) (4,096 of them, evenly strided): 0 Gaussian, up to 1 (Santurkar et al.'s Fig. 14 question: "
+        "are a layer's activations Gaussian-like?)",
+    ),
+    Tags(("gauss/ks_mean",), "mean of `gauss/layer_NN/ks` over the hidden layers"),
+)
 def _gauss(inp: ProbeInput) -> dict:
     per_layer = [gaussianity(z) for z in inp.z]
     values = _per_layer("gauss", per_layer)

@@ -5,6 +5,7 @@ On a terminal: a tqdm bar. Without one (piped, a SLURM log): a plain line about 
 without carriage returns. `train.progress`: null chooses by the terminal, true forces
 the bar, false prints nothing.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,15 @@ class Progress:
     def __init__(self, name: str, steps: int, runs: int, setting: bool | None, log, eval_every: int = 0):
         self.name, self.steps, self.runs, self.log, self.eval_every = name, steps, runs, log, eval_every
         terminal = sys.stderr.isatty()
-        self.bar = tqdm(total=steps, unit="step", desc=name, dynamic_ncols=True, file=sys.stderr, smoothing=0.1,
-                        disable=not (setting if setting is not None else terminal))
+        self.bar = tqdm(
+            total=steps,
+            unit="step",
+            desc=name,
+            dynamic_ncols=True,
+            file=sys.stderr,
+            smoothing=0.1,
+            disable=not (setting if setting is not None else terminal),
+        )
         self.lines = setting is None and not terminal
         self.next_line, self.step, self.acc, self.waiting = max(1, steps // LINES), 0, None, False
         self.start = time.perf_counter()
@@ -51,10 +59,15 @@ class Progress:
         elapsed = time.perf_counter() - self.start
         rate = self.step / elapsed if elapsed > 0 else math.nan
         eta = (self.steps - self.step) / rate if rate > 0 else math.nan
-        acc = "no evaluation yet" if self.acc is None else \
-            f"test acc {self.acc:.4f}" + (f" (mean of {self.runs})" if self.runs > 1 else "")
-        return (f"{self.name}: step {self.step}/{self.steps} ({100 * self.step / self.steps:.0f}%), "
-                f"{rate:.0f} steps/s, ETA {_duration(eta)}, {acc}")
+        acc = (
+            "no evaluation yet"
+            if self.acc is None
+            else f"test acc {self.acc:.4f}" + (f" (mean of {self.runs})" if self.runs > 1 else "")
+        )
+        return (
+            f"{self.name}: step {self.step}/{self.steps} ({100 * self.step / self.steps:.0f}%), "
+            f"{rate:.0f} steps/s, ETA {_duration(eta)}, {acc}"
+        )
 
     def close(self) -> None:
         self.bar.close()

@@ -1,4 +1,5 @@
 """Where a result came from: commit, code, package versions, device; what a checkpoint records of its writer."""
+
 from __future__ import annotations
 
 import functools
@@ -26,15 +27,21 @@ def git_state(source: Path = SOURCE_DIR) -> tuple[str, bool | None]:
         flag = os.environ.get("BNREPRO_DIRTY", "")
         return os.environ["BNREPRO_COMMIT"], {"1": True, "0": False}.get(flag)
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown", None
     try:
         # results/ holds outputs (a regeneration writes its runs there as it goes), not source
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", ".",
-                                 ":(exclude)results"], cwd=source, capture_output=True, text=True, timeout=10,
-                                check=True).stdout
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all", "--", ".", ":(exclude)results"],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
         return commit, bool(status.strip())
     except (OSError, subprocess.SubprocessError):
         return commit, None
@@ -82,5 +89,10 @@ def identity(device: torch.device) -> dict:
     """What a checkpoint records of the code and machine that wrote it (checkpoint.py); the
     summaries' `attempts` carry it too."""
     commit, dirty = git_state()
-    return {"commit": commit, "dirty": dirty, "code": code_hash(), "torch": str(torch.__version__),
-            "device": device.type}
+    return {
+        "commit": commit,
+        "dirty": dirty,
+        "code": code_hash(),
+        "torch": str(torch.__version__),
+        "device": device.type,
+    }

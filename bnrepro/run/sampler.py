@@ -11,6 +11,7 @@ The batch for step t (completed steps so far) is computed on the device from a
 device-side counter, so the same code runs eagerly or replayed from a CUDA graph;
 the host only refills the permutation buffer when an epoch starts.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,9 @@ from ..stacked import rng
 
 
 class Sampler:
-    def __init__(self, seeds: torch.Tensor, n: int, batch_size: int, labels: torch.Tensor | None = None,
-                 class_block: int = 1):
+    def __init__(
+        self, seeds: torch.Tensor, n: int, batch_size: int, labels: torch.Tensor | None = None, class_block: int = 1
+    ):
         if batch_size > n:
             raise ValueError(f"train.batch_size={batch_size} is larger than the training set ({n})")
         if class_block > 1 and (labels is None or batch_size % class_block):
@@ -42,10 +44,10 @@ class Sampler:
         (an incomplete last block stays last: it falls in the dropped partial batch)."""
         by_class = perm.gather(1, torch.argsort(self.labels[perm], dim=1, stable=True))
         blocks = self.n // self.class_block
-        whole = by_class[:, :blocks * self.class_block].view(len(self.seeds), blocks, self.class_block)
+        whole = by_class[:, : blocks * self.class_block].view(len(self.seeds), blocks, self.class_block)
         order = rng.permutations(self.seeds, rng.STREAM_CLASS_BLOCKS, epoch, blocks)
         shuffled = whole.gather(1, order.unsqueeze(2).expand_as(whole)).flatten(1)
-        return torch.cat([shuffled, by_class[:, blocks * self.class_block:]], dim=1)
+        return torch.cat([shuffled, by_class[:, blocks * self.class_block :]], dim=1)
 
     def population_indices(self, count: int):
         """`count` mini-batches [K, B] for Algorithm 2, from their own permutations (not
@@ -54,7 +56,7 @@ class Sampler:
             epoch, j = divmod(i, self.steps_per_epoch)
             if j == 0:
                 perm = rng.permutations(self.seeds, rng.STREAM_POPULATION, epoch, self.n)
-            yield perm[:, j * self.batch_size: (j + 1) * self.batch_size]
+            yield perm[:, j * self.batch_size : (j + 1) * self.batch_size]
 
     def indices(self, t: torch.Tensor) -> torch.Tensor:
         """Example indices [K, B] for the step after t completed steps."""

@@ -17,13 +17,15 @@ else (a joblib worker): a stop signal that comes between groups, or while a grou
 up, is remembered and stops the next group after its first step, instead of ending the
 worker (which would break the whole pool).
 """
+
 from __future__ import annotations
 
 import signal
 import threading
 
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
-                     if hasattr(signal, name))
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2") if hasattr(signal, name)
+)
 _remembered: list[int] = []  # stop signals received between groups (see remember_stops)
 
 
@@ -69,8 +71,10 @@ class StopSignals:
         name = signal.Signals(signum).name
         if self.received is None:
             self.received = signum
-            self.log(f"{name}: stopping after this step; saving a checkpoint and the summaries "
-                     f"(resume with `bnrepro resume`)")
+            self.log(
+                f"{name}: stopping after this step; saving a checkpoint and the summaries "
+                f"(resume with `bnrepro resume`)"
+            )
         else:
             self.log(f"{name}: still saving the checkpoint and summaries; they will be written")
 

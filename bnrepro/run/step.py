@@ -18,6 +18,7 @@ included): a run with it has the same trajectory as one without.
 Nothing here reads a value back to the host, so the same function runs eagerly or
 replayed from a CUDA graph (graphs.py wraps it; it knows nothing of graphs).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,13 +50,19 @@ class ProbeOutput:
         """A copy with more tags {tag: [K]} (the measures' values) after the probes'."""
         if not more:
             return self
-        return ProbeOutput((*self.names, *more), torch.cat([self.values, torch.stack(list(more.values()))]),
-                           self.z, self.a, self.record)
+        return ProbeOutput(
+            (*self.names, *more),
+            torch.cat([self.values, torch.stack(list(more.values()))]),
+            self.z,
+            self.a,
+            self.record,
+        )
 
 
 @dataclass
 class StepState:
     """Everything a step reads or changes. `step` and `sums` live on the device."""
+
     model: StackedNet
     optimizer: StackedSGD
     sampler: Sampler
@@ -107,7 +114,7 @@ def _held_out_z(state: StepState) -> list:
     test examples, normalized with their own statistics, no dropout); nothing of the run changes."""
     z: list = []
     with torch.no_grad():
-        state.model(state.data.test_x[:probes.HELD_OUT_EXAMPLES], ("batch", None), taps=z)
+        state.model(state.data.test_x[: probes.HELD_OUT_EXAMPLES], ("batch", None), taps=z)
     return z
 
 
@@ -116,7 +123,7 @@ def _perturbed_a(state: StepState, grad) -> tuple[list, list]:
     first layer's weights perturbed (probes.perturb_first_layer), both normalized with their
     own batch statistics, no dropout; evaluated at a copy: nothing of the run changes."""
     model = state.model
-    x = state.data.test_x[:probes.HELD_OUT_EXAMPLES]
+    x = state.data.test_x[: probes.HELD_OUT_EXAMPLES]
     moved = probes.perturb_first_layer(model.params, grad, model.layout, model.weight_slots()[0])
     a: list = []
     a_moved: list = []
@@ -128,16 +135,27 @@ def _perturbed_a(state: StepState, grad) -> tuple[list, list]:
 
 def _probe_output(state: StepState, grad, update, z, a, a_grad) -> ProbeOutput:
     model = state.model
-    inp = probes.ProbeInput(z=z, a=a, a_grad=a_grad, grad=grad, params=model.params.detach(), update=update,
-                            layout=model.layout, weights=model.weight_slots(),
-                            biases=[layer["bias"] for layer in model.hidden], unit=state.unit,
-                            activation=model.activation_name, memory=state.memory,
-                            held_out_z=_held_out_z(state) if probes.NEEDS_HELD_OUT & set(state.which) else None,
-                            affine=[(layer["gamma"], layer["beta"]) for layer in model.hidden],
-                            perturbed_a=_perturbed_a(state, grad) if probes.NEEDS_PERTURBED & set(state.which) else None)
+    inp = probes.ProbeInput(
+        z=z,
+        a=a,
+        a_grad=a_grad,
+        grad=grad,
+        params=model.params.detach(),
+        update=update,
+        layout=model.layout,
+        weights=model.weight_slots(),
+        biases=[layer["bias"] for layer in model.hidden],
+        unit=state.unit,
+        activation=model.activation_name,
+        memory=state.memory,
+        held_out_z=_held_out_z(state) if probes.NEEDS_HELD_OUT & set(state.which) else None,
+        affine=[(layer["gamma"], layer["beta"]) for layer in model.hidden],
+        perturbed_a=_perturbed_a(state, grad) if probes.NEEDS_PERTURBED & set(state.which) else None,
+    )
     values = probes.run_probes(state.which, inp)
-    return ProbeOutput(tuple(values), torch.stack(list(values.values())),
-                       [t.detach() for t in z], [t.detach() for t in a])
+    return ProbeOutput(
+        tuple(values), torch.stack(list(values.values())), [t.detach() for t in z], [t.detach() for t in a]
+    )
 
 
 def train_step(state: StepState, probe: bool) -> ProbeOutput | None:
@@ -145,8 +163,11 @@ def train_step(state: StepState, probe: bool) -> ProbeOutput | None:
     loss, accuracy, grad, z, a, a_grad, (x, y) = _forward_backward(state, probe)
     with torch.no_grad():
         keep = probe and bool(probes.NEEDS_UPDATE & set(state.which))
-        record = StepRecord(x, y, model.params.detach().clone(), grad, state.step.clone()) \
-            if probe and state.keep_record else None
+        record = (
+            StepRecord(x, y, model.params.detach().clone(), grad, state.step.clone())
+            if probe and state.keep_record
+            else None
+        )
         before = (record.before if record is not None else model.params.detach().clone()) if keep else None
         state.optimizer.update(model.params, grad, state.step)
         state.step += 1

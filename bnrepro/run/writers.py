@@ -21,6 +21,7 @@ A run that ends unfinished (interrupted, failed) still shows its end-of-run poin
 own (suffix UNFINISHED), which the resumed run deletes: TensorBoard's purge_step drops
 the steps after the checkpoint, and these sit at the checkpoint's step itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,9 @@ def _csv_value(value) -> str:
 
 
 class RunWriter:
-    def __init__(self, run_dir: Path, plain_config: dict, depth: int, swept: tuple[str, ...] = (),
-                 resume_step: int | None = None):
+    def __init__(
+        self, run_dir: Path, plain_config: dict, depth: int, swept: tuple[str, ...] = (), resume_step: int | None = None
+    ):
         self.run_dir = run_dir
         self.draw = plain_config.get("probes", {}).get("pictures", True)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -87,8 +89,9 @@ class RunWriter:
         for path in [*old, *([run_dir / "scalars.csv"] if resume_step is None else [])]:
             path.unlink(missing_ok=True)
         # purge_step: TensorBoard drops the earlier events from this step on (logged after the checkpoint)
-        self.tb = SummaryWriter(log_dir=str(run_dir), flush_secs=30,
-                                purge_step=None if resume_step is None else resume_step + 1)
+        self.tb = SummaryWriter(
+            log_dir=str(run_dir), flush_secs=30, purge_step=None if resume_step is None else resume_step + 1
+        )
         params = hparam_row(plain_config, swept)
         experiment, session_start, self._session_end = hparams(params, {m: 0.0 for m in HPARAM_METRICS})
         if resume_step is None:  # a resumed run has them in its first events file
@@ -141,7 +144,7 @@ class RunWriter:
         """Append the rows logged since the last flush to scalars.csv (the whole file is
         rewritten when a new column appears or a step's row must be merged) and write
         the pending events."""
-        new = self.history[self._flushed:]
+        new = self.history[self._flushed :]
         if new:
             rows: dict[int, dict] = {}
             for step, values in new:
@@ -150,9 +153,12 @@ class RunWriter:
             if self._csv is None or min(rows) <= self._last_row_step or not columns <= set(self._columns):
                 self._rewrite_csv()
             else:
-                self._csv.write("".join(
-                    ",".join([str(step), *(_csv_value(values.get(tag)) for tag in self._columns[1:])]) + "\n"
-                    for step, values in sorted(rows.items())))
+                self._csv.write(
+                    "".join(
+                        ",".join([str(step), *(_csv_value(values.get(tag)) for tag in self._columns[1:])]) + "\n"
+                        for step, values in sorted(rows.items())
+                    )
+                )
                 self._csv.flush()
                 self._flushed, self._last_row_step = len(self.history), max(rows)
         self.tb.flush()
@@ -169,8 +175,11 @@ class RunWriter:
     def finish(self, summary: dict) -> None:
         """The final scalars.csv and summary.json. A failing write (a full disk) is
         recorded in the summary (status `failed`, `error`) before it is written."""
-        final = {f"summary/{key}": summary[key] for key in ("test_acc_best", "test_acc_final")
-                 if summary.get(key) is not None}
+        final = {
+            f"summary/{key}": summary[key]
+            for key in ("test_acc_best", "test_acc_final")
+            if summary.get(key) is not None
+        }
         status = summary.get("status", "")
         try:
             unfinished = status not in FINISHED and bool(final or self.draw)

@@ -17,6 +17,7 @@ groups never mix: one F.group_norm over K * groups-per-run groups normalizes eve
 Evaluation statistics: all of "moving", "population" and ("batch", n) give the same output,
 the example's own statistics (there are no others); population estimation records nothing.
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -76,6 +77,8 @@ class InstanceNorm(ExampleNorm):
 
     def forward(self, x, gamma, beta, mode: Mode = "train", step=None):
         if x.dim() < 3:
-            raise ValueError("norm=instance normalizes each channel over its positions: conv nets only "
-                             "(model.arch=convnet or vgg), not an MLP")
+            raise ValueError(
+                "norm=instance normalizes each channel over its positions: conv nets only "
+                "(model.arch=convnet or vgg), not an MLP"
+            )
         return super().forward(x, gamma, beta, mode, step)

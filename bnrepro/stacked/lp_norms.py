@@ -20,12 +20,22 @@ rate model.norm.momentum; no m/(m-1) correction, which is a variance's) and ("ba
 test group normalized with its own lp statistics). Not "population": Algorithm 2's unbiased
 variance has no lp counterpart.
 """
+
 from __future__ import annotations
 
 import torch
 
-from .norms import (BatchNormBase, Mode, _affine, _group_count, _mean_over_groups, _per_channel, _stat_dims,
-                    as_group_channels, from_group_channels)
+from .norms import (
+    BatchNormBase,
+    Mode,
+    _affine,
+    _group_count,
+    _mean_over_groups,
+    _per_channel,
+    _stat_dims,
+    as_group_channels,
+    from_group_channels,
+)
 
 LP_ORDERS = ("1", "2", "inf")
 
@@ -78,8 +88,10 @@ class LpBatchNorm(BatchNormBase):
         if mode in ("train", "moving"):
             return super().forward(x, gamma, beta, mode, step)
         if mode == "population":
-            raise ValueError("lp normalization has no population statistics (Algorithm 2 is a variance's): "
-                             "use eval.stats=moving or batch")
+            raise ValueError(
+                "lp normalization has no population statistics (Algorithm 2 is a variance's): "
+                "use eval.stats=moving or batch"
+            )
         _, size = mode  # ("batch", n): each group of n test examples with its own lp statistics
         x_hat, _, _ = lp_normalize(x, self.p, self.eps, _group_count(x, size or x.shape[0]))
         return _affine(x_hat, gamma, beta)

@@ -27,6 +27,7 @@ Probes (run/lstm_probes.py): on a probe step, `taps` receives each layer's gate 
 respect to it is dL/dh_t at every step (how far back the gradient reaches; Cooijmans et al.'s
 Figure 1). Adding zeros changes no value; plain steps and evaluation skip it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -59,15 +60,21 @@ class StackedLSTM(StackedNet):
         bn_cell = self.bn == BNPlacement.both and shared.lstm.bn_cell
         for index in range(1, shared.depth + 1):
             tag = layer_tag(index)
-            self.hidden.append({
-                "inputs": fan_in,
-                "weight": layout.add(f"{tag}.weight", "weight", (fan_in + U, 4 * U)),
-                "bias": layout.add(f"{tag}.bias", "bias", (4 * U,), (K, 1, 4 * U)),
-                "gamma": layout.add(f"{tag}.gamma_x", "gamma", (4 * U,), (K * 4 * U,)) if self.bn != BNPlacement.none else None,
-                "gamma_h": layout.add(f"{tag}.gamma_h", "gamma", (4 * U,), (K * 4 * U,)) if self.bn == BNPlacement.both else None,
-                "gamma_c": layout.add(f"{tag}.gamma_c", "gamma", (U,), (K * U,)) if bn_cell else None,
-                "beta": layout.add(f"{tag}.beta_c", "beta", (U,), (K * U,)) if bn_cell else None,
-            })
+            self.hidden.append(
+                {
+                    "inputs": fan_in,
+                    "weight": layout.add(f"{tag}.weight", "weight", (fan_in + U, 4 * U)),
+                    "bias": layout.add(f"{tag}.bias", "bias", (4 * U,), (K, 1, 4 * U)),
+                    "gamma": layout.add(f"{tag}.gamma_x", "gamma", (4 * U,), (K * 4 * U,))
+                    if self.bn != BNPlacement.none
+                    else None,
+                    "gamma_h": layout.add(f"{tag}.gamma_h", "gamma", (4 * U,), (K * 4 * U,))
+                    if self.bn == BNPlacement.both
+                    else None,
+                    "gamma_c": layout.add(f"{tag}.gamma_c", "gamma", (U,), (K * U,)) if bn_cell else None,
+                    "beta": layout.add(f"{tag}.beta_c", "beta", (U,), (K * U,)) if bn_cell else None,
+                }
+            )
             fan_in = U
         self._add_output_layer(layout, U, classes)
         values = _initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden])
@@ -84,8 +91,9 @@ class StackedLSTM(StackedNet):
         self.norm_x, self.norm_h, self.norm_c = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         for layer in self.hidden:
             self.norm_x.append(self._norms(shared, S, 4 * U) if layer["gamma"] is not None else nn.ModuleList())
-            self.norm_h.append(self._norms(shared, min(S, T - 1), 4 * U) if layer["gamma_h"] is not None
-                               else nn.ModuleList())
+            self.norm_h.append(
+                self._norms(shared, min(S, T - 1), 4 * U) if layer["gamma_h"] is not None else nn.ModuleList()
+            )
             self.norm_c.append(self._norms(shared, S, U) if layer["gamma_c"] is not None else nn.ModuleList())
         # Every BN layer in one list: what evaluation's Algorithm 2 and the statistics checks walk.
         self.norms = [n for lists in (self.norm_x, self.norm_h, self.norm_c) for per_step in lists for n in per_step]
@@ -97,9 +105,17 @@ class StackedLSTM(StackedNet):
     def _norms(self, shared: ModelConfig, count: int, units: int) -> nn.ModuleList:
         return nn.ModuleList([make_norm(shared.norm, self.K * units) for _ in range(count)])
 
-    def forward(self, x: torch.Tensor, mode: Mode = "train", *, step: torch.Tensor | None = None,
-                taps: list | None = None, outputs: list | None = None,
-                bn_inputs: list | None = None, params: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mode: Mode = "train",
+        *,
+        step: torch.Tensor | None = None,
+        taps: list | None = None,
+        outputs: list | None = None,
+        bn_inputs: list | None = None,
+        params: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """x: [K, B, C, H, W] (each run its own batch) or [N, C, H, W] (shared) -> logits [K, B, classes].
         As StackedNet.forward; taps and outputs as the module docstring says (bn_inputs: unused)."""
         views = self.layout.split(self.params if params is None else params)
@@ -107,7 +123,7 @@ class StackedLSTM(StackedNet):
         seq = x.flatten(-3).unflatten(-1, (self.steps, self.step_inputs)).movedim(-2, 0)  # [T, (K,) B, I]
         for index, layer in enumerate(self.hidden):
             weight = views[layer["weight"].name]  # [K, inputs + U, 4U]
-            w_x, w_h = weight[:, :layer["inputs"]], weight[:, layer["inputs"]:]
+            w_x, w_h = weight[:, : layer["inputs"]], weight[:, layer["inputs"] :]
             if shared_input and index == 0:  # one matmul against all runs' W_x side by side
                 T, N, _ = seq.shape
                 xw = (seq @ w_x.permute(1, 0, 2).flatten(1)).view(T, N, self.K, -1).transpose(1, 2)
@@ -116,19 +132,34 @@ class StackedLSTM(StackedNet):
             seq = self._layer(index, layer, views, xw, w_h, mode, step, taps, outputs)
         return torch.baddbmm(views[self.out_bias.name], seq[-1], views[self.out_weight.name])
 
-    def _layer(self, index: int, layer: dict, views: dict, xw: torch.Tensor, w_h: torch.Tensor, mode: Mode,
-               step, taps: list | None, outputs: list | None) -> torch.Tensor:
+    def _layer(
+        self,
+        index: int,
+        layer: dict,
+        views: dict,
+        xw: torch.Tensor,
+        w_h: torch.Tensor,
+        mode: Mode,
+        step,
+        taps: list | None,
+        outputs: list | None,
+    ) -> torch.Tensor:
         """One LSTM layer over the sequence: xw [T, K, B, 4U] (W_x x_t, every step) -> h [T, K, B, U]."""
         T, K, B, _ = xw.shape
         U = self.width
         bias = views[layer["bias"].name]  # [K, 1, 4U]
-        gamma_x, gamma_h, gamma_c, beta_c = (views[layer[key].name] if layer[key] is not None else None
-                                             for key in ("gamma", "gamma_h", "gamma_c", "beta"))
+        gamma_x, gamma_h, gamma_c, beta_c = (
+            views[layer[key].name] if layer[key] is not None else None
+            for key in ("gamma", "gamma_h", "gamma_c", "beta")
+        )
         norm_x, norm_h, norm_c = self.norm_x[index], self.norm_h[index], self.norm_c[index]
         if gamma_x is None:
             xw = xw + bias  # no BN on the input side: the bias folds into every step at once
-        probe = torch.zeros(K, B, U, T, device=xw.device, dtype=xw.dtype, requires_grad=True) \
-            if outputs is not None else None
+        probe = (
+            torch.zeros(K, B, U, T, device=xw.device, dtype=xw.dtype, requires_grad=True)
+            if outputs is not None
+            else None
+        )
         h = c = None
         hs, gate_inputs = [], []
         for t in range(T):
@@ -143,7 +174,11 @@ class StackedLSTM(StackedNet):
             if taps is not None:
                 gate_inputs.append(gates)
             i, f, g, o = gates.chunk(4, dim=-1)
-            c = torch.sigmoid(i) * torch.tanh(g) if c is None else torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            c = (
+                torch.sigmoid(i) * torch.tanh(g)
+                if c is None
+                else torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            )
             cell = c if gamma_c is None else norm_runs(norm_c[min(t, len(norm_c) - 1)], c, gamma_c, beta_c, mode, step)
             h = torch.sigmoid(o) * torch.tanh(cell)
             if probe is not None:

@@ -19,6 +19,7 @@ activations are [K, B, F] (batched matmul); conv activations are [B, K*C, H, W]
 all runs: the first layer then is a single matmul / convolution over the runs'
 concatenated weights. model.arch=lstm: the LSTM of lstm.py (StackedNet(...) builds it).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import rng
-from ..config import (Activation, Affine, Arch, BatchNormConfig, BNPlacement, DropoutAt, Init, ModelConfig,
-                      has_norm_layer, uses_bn)
+from ..config import (
+    Activation,
+    Affine,
+    Arch,
+    BatchNormConfig,
+    BNPlacement,
+    DropoutAt,
+    Init,
+    ModelConfig,
+    has_norm_layer,
+    uses_bn,
+)
 from .norms import Mode, make_norm
 from .params import Layout, Slot
 
@@ -40,8 +51,12 @@ def _identity(z: torch.Tensor) -> torch.Tensor:
 
 
 # linear: g(z) = z, a deep linear network (Santurkar et al.'s DLN)
-ACTIVATIONS = {Activation.sigmoid: torch.sigmoid, Activation.tanh: torch.tanh, Activation.relu: torch.relu,
-               Activation.linear: _identity}
+ACTIVATIONS = {
+    Activation.sigmoid: torch.sigmoid,
+    Activation.tanh: torch.tanh,
+    Activation.relu: torch.relu,
+    Activation.linear: _identity,
+}
 
 
 def layer_tag(index: int) -> str:
@@ -54,6 +69,7 @@ class StackedNet(nn.Module):
         """model.arch=lstm builds the LSTM (stacked/lstm.py), a StackedNet with the same interface."""
         if cls is StackedNet and cfgs and cfgs[0].arch == Arch.lstm:
             from .lstm import StackedLSTM
+
             cls = StackedLSTM
         return super().__new__(cls)
 
@@ -79,13 +95,20 @@ class StackedNet(nn.Module):
         self.widths = layer_widths(shared)
         for index, W in enumerate(self.widths, start=1):
             tag = layer_tag(index)
-            self.hidden.append({  # views: what bmm / baddbmm / conv2d / batch_norm take
-                "weight": layout.add(f"{tag}.weight", "weight", (fan_in, W)) if mlp else
-                layout.add(f"{tag}.weight", "weight", (W, fan_in, k_size, k_size), (K * W, fan_in, k_size, k_size)),
-                "bias": layout.add(f"{tag}.bias", "bias", (W,), (K, 1, W) if mlp else (K * W,)) if has_bias else None,
-                "gamma": layout.add(f"{tag}.gamma", "gamma", (W,), (K * W,)) if learn_gamma else None,
-                "beta": layout.add(f"{tag}.beta", "beta", (W,), (K * W,)) if learn_beta else None,
-            })
+            self.hidden.append(
+                {  # views: what bmm / baddbmm / conv2d / batch_norm take
+                    "weight": layout.add(f"{tag}.weight", "weight", (fan_in, W))
+                    if mlp
+                    else layout.add(
+                        f"{tag}.weight", "weight", (W, fan_in, k_size, k_size), (K * W, fan_in, k_size, k_size)
+                    ),
+                    "bias": layout.add(f"{tag}.bias", "bias", (W,), (K, 1, W) if mlp else (K * W,))
+                    if has_bias
+                    else None,
+                    "gamma": layout.add(f"{tag}.gamma", "gamma", (W,), (K * W,)) if learn_gamma else None,
+                    "beta": layout.add(f"{tag}.beta", "beta", (W,), (K * W,)) if learn_beta else None,
+                }
+            )
             if shared.weight_norm:  # g of w = g v / ||v||, one per output unit (channel)
                 layout.add(f"{tag}.gain", "gain", (W,), (K, 1, W) if mlp else (K * W, 1, 1, 1))
             fan_in = W
@@ -93,22 +116,32 @@ class StackedNet(nn.Module):
         # model.input_bn: its gamma and beta come last in the layout, so every other parameter's
         # initial value is the same with and without it (ones and zeros draw no random numbers)
         features = math.prod(input_shape)
-        self.input_affine = {"gamma": layout.add("input.gamma", "gamma", (features,), (K * features,)),
-                             "beta": layout.add("input.beta", "beta", (features,), (K * features,))} \
-            if shared.input_bn else None
+        self.input_affine = (
+            {
+                "gamma": layout.add("input.gamma", "gamma", (features,), (K * features,)),
+                "beta": layout.add("input.beta", "beta", (features,), (K * features,)),
+            }
+            if shared.input_bn
+            else None
+        )
         self.params = nn.Parameter(_initial_values(layout, cfgs, seeds, [h["weight"].name for h in self.hidden]))
 
-        self.norms = nn.ModuleList([make_norm(shared.norm, K * W) for W in self.widths]
-                                   if self.bn != BNPlacement.none else [])
+        self.norms = nn.ModuleList(
+            [make_norm(shared.norm, K * W) for W in self.widths] if self.bn != BNPlacement.none else []
+        )
         # gamma when it is not learned: fixed (bn_affine=fixed_gamma) or absent (none, no_beta learns it)
-        fixed = torch.full((K * max(self.widths),), shared.bn_gamma) \
-            if normalizes and shared.bn_affine == Affine.fixed_gamma else None
+        fixed = (
+            torch.full((K * max(self.widths),), shared.bn_gamma)
+            if normalizes and shared.bn_affine == Affine.fixed_gamma
+            else None
+        )
         self.register_buffer("fixed_gamma", fixed)
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         for index, norm in enumerate(self.norms):
             norm.attach(self.seeds, index)
-        self.input_norm = make_norm(BatchNormConfig(group=shared.input_bn_group), K * features) \
-            if shared.input_bn else None
+        self.input_norm = (
+            make_norm(BatchNormConfig(group=shared.input_bn_group), K * features) if shared.input_bn else None
+        )
         self.register_buffer("dropout_p", torch.tensor([c.dropout for c in cfgs], dtype=torch.float32))
         self.use_dropout = any(c.dropout > 0 for c in cfgs)
         self.dropout_layers = range(shared.depth - 1 if shared.dropout_at == DropoutAt.last else 0, shared.depth)
@@ -142,9 +175,17 @@ class StackedNet(nn.Module):
                     buffer.copy_(saved[name])
 
     # ---- forward ----
-    def forward(self, x: torch.Tensor, mode: Mode = "train", *, step: torch.Tensor | None = None,
-                taps: list | None = None, outputs: list | None = None,
-                bn_inputs: list | None = None, params: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mode: Mode = "train",
+        *,
+        step: torch.Tensor | None = None,
+        taps: list | None = None,
+        outputs: list | None = None,
+        bn_inputs: list | None = None,
+        params: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """x: [K, B, C, H, W] (each run its own batch) or [N, C, H, W] (shared) -> logits [K, B, classes].
 
         mode: "train", or at evaluation how BN normalizes: "moving", "population" or
@@ -162,10 +203,16 @@ class StackedNet(nn.Module):
         if self.input_norm is not None:  # per-run statistics: a shared input becomes one per run
             x = x.expand(self.K, *x.shape) if shared else x
             shared = False
-        h = (x.flatten(-3) if mlp else x if shared else x.transpose(0, 1).flatten(1, 2))
+        h = x.flatten(-3) if mlp else x if shared else x.transpose(0, 1).flatten(1, 2)
         if self.input_norm is not None:
-            h = norm_runs(self.input_norm, h, _value(views, self.input_affine["gamma"]),
-                          _value(views, self.input_affine["beta"]), mode, step)
+            h = norm_runs(
+                self.input_norm,
+                h,
+                _value(views, self.input_affine["gamma"]),
+                _value(views, self.input_affine["beta"]),
+                mode,
+                step,
+            )
         for index, layer in enumerate(self.hidden):
             first_shared = shared and index == 0
             z = self._linear(views, layer, h, first_shared) if mlp else self._conv(views, layer, h, first_shared)
@@ -212,11 +259,13 @@ class StackedNet(nn.Module):
         # On the CPU one convolution per run: ~1.9x faster than the grouped kernel in NCHW, as fast
         # in NHWC (fig3's net, 3-4 runs, 1 thread), and the same arithmetic as each run alone.
         biases = b.chunk(self.K) if b is not None else [None] * self.K
-        return torch.cat([F.conv2d(x, wk, bk, padding=pad)
-                          for x, wk, bk in zip(h.chunk(self.K, 1), w.chunk(self.K), biases)], 1)
+        return torch.cat(
+            [F.conv2d(x, wk, bk, padding=pad) for x, wk, bk in zip(h.chunk(self.K, 1), w.chunk(self.K), biases)], 1
+        )
 
-    def _norm(self, views: dict, index: int, layer: dict, z: torch.Tensor, mode: Mode,
-              step: torch.Tensor | None) -> torch.Tensor:
+    def _norm(
+        self, views: dict, index: int, layer: dict, z: torch.Tensor, mode: Mode, step: torch.Tensor | None
+    ) -> torch.Tensor:
         fixed = None if self.fixed_gamma is None else self.fixed_gamma[: self.K * self.widths[index]]
         gamma = _value(views, layer["gamma"]) if layer["gamma"] is not None else fixed  # [K*F]
         beta = _value(views, layer["beta"])
@@ -262,7 +311,9 @@ def weight_normed(views: dict, weights: list[Slot]) -> dict:
     for slot in weights:
         v = views[slot.name]  # MLP [K, in, out]: a unit is a column; conv [K*C_out, C_in, k, k]: a row
         dims = (1,) if v.dim() == 3 else tuple(range(1, v.dim()))
-        views[slot.name] = v * (views[slot.name.replace(".weight", ".gain")] / torch.linalg.vector_norm(v, dim=dims, keepdim=True))
+        views[slot.name] = v * (
+            views[slot.name.replace(".weight", ".gain")] / torch.linalg.vector_norm(v, dim=dims, keepdim=True)
+        )
     return views
 
 
@@ -298,8 +349,9 @@ def _value(views: dict, slot: Slot | None) -> torch.Tensor | None:
     return None if slot is None else views[slot.name]
 
 
-def _initial_values(layout: Layout, cfgs: list[ModelConfig], seeds: list[int],
-                    hidden_weights: list[str]) -> torch.Tensor:
+def _initial_values(
+    layout: Layout, cfgs: list[ModelConfig], seeds: list[int], hidden_weights: list[str]
+) -> torch.Tensor:
     """Each run draws its parameters, in layout order, from its own generator: a run's
     initial weights are the same alone or batched, on any device. The hidden layers'
     weights are then multiplied by model.weight_scale."""
@@ -314,8 +366,7 @@ def _initial_values(layout: Layout, cfgs: list[ModelConfig], seeds: list[int],
                 v = values[name.replace(".gain", ".weight")]
                 values[name] = v.norm(dim=0) if v.dim() == 2 else v.flatten(1).norm(dim=1)
         per_run.append(values)
-    return torch.cat([torch.stack([values[name] for values in per_run]).flatten()
-                      for name in layout.slots])
+    return torch.cat([torch.stack([values[name] for values in per_run]).flatten() for name in layout.slots])
 
 
 def _init(slot: Slot, cfg: ModelConfig, gen: torch.Generator) -> torch.Tensor:

@@ -35,6 +35,7 @@ mini-batches with the unbiased m/(m-1) variance, folded into one affine map), or
 why). Running-average convention, as PyTorch: running = (1 - m) * running + m * batch
 (m = model.bn_momentum), the running variance from the unbiased batch variance.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,12 +52,15 @@ from . import rng
 # moving averages, Algorithm 2's population statistics, or ("batch", n) groups.
 Mode = Union[Literal["train", "moving", "population"], Tuple[str, Union[int, None]]]
 
+
 def norm_layer(name: str, options: type, **declared):
     """Class decorator: register the class as the norm layer `name` with its options'
     dataclass; declared: eval_stats, normalizes, help (config.register_norm's)."""
+
     def add(cls: type) -> type:
         register_norm(name, options, cls, **declared)
         return cls
+
     return add
 
 
@@ -224,8 +228,9 @@ class TorchBatchNorm(BatchNormBase):
     def train_forward(self, x, gamma, beta, step):
         groups = _group_count(x, self.group)
         if groups == 1:
-            return F.batch_norm(x, self.running_mean, self.running_var, gamma, beta,
-                                training=True, momentum=self.momentum, eps=self.eps)
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, gamma, beta, training=True, momentum=self.momentum, eps=self.eps
+            )
         g = as_group_channels(x, groups)
         y = F.batch_norm(g, None, None, _tiled(gamma, groups), _tiled(beta, groups), training=True, eps=self.eps)
         with torch.no_grad():
@@ -234,8 +239,9 @@ class TorchBatchNorm(BatchNormBase):
         return from_group_channels(y, groups)
 
     def moving_forward(self, x, gamma, beta):
-        return F.batch_norm(x, self.running_mean, self.running_var, gamma, beta,
-                            training=False, momentum=self.momentum, eps=self.eps)
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, gamma, beta, training=False, momentum=self.momentum, eps=self.eps
+        )
 
 
 class PaperBatchNorm(BatchNormBase):
@@ -259,8 +265,13 @@ class BatchRenorm(BatchNormBase):
 
     @classmethod
     def from_config(cls, cfg: RenormConfig, channels: int) -> "BatchRenorm":
-        return cls(channels, cfg.eps, cfg.rate,
-                   renorm_schedule(cfg.rmax, cfg.dmax, cfg.warmup, cfg.rmax_at, cfg.dmax_at), cfg.group)
+        return cls(
+            channels,
+            cfg.eps,
+            cfg.rate,
+            renorm_schedule(cfg.rmax, cfg.dmax, cfg.warmup, cfg.rmax_at, cfg.dmax_at),
+            cfg.group,
+        )
 
     def train_forward(self, x, gamma, beta, step):
         if step is None:
@@ -277,7 +288,7 @@ class BatchRenorm(BatchNormBase):
             d = ((mu - running_mean) / running_std).clamp(-d_max, d_max)
             self.running_mean.lerp_(_mean_over_groups(mu, groups), self.momentum)
             self.running_std.lerp_(_mean_over_groups(sigma, groups), self.momentum)
-            self.running_var.copy_(self.running_std ** 2 - self.eps)
+            self.running_var.copy_(self.running_std**2 - self.eps)
         g_hat = (g - _per_channel(mu, g)) / _per_channel(sigma, g) * _per_channel(r, g) + _per_channel(d, g)
         return _affine(from_group_channels(g_hat, groups), gamma, beta)
 
@@ -358,13 +369,24 @@ class Noise(nn.Module):
             raise ValueError("noisy BN needs the training step (its noise is redrawn every step)")
         positions = x.shape[0] * math.prod(x.shape[2:])  # conv: height and width count as batch
         _, _, m, s = noisy_bn_noise(self.channel_seed, self.channel_index, step, self.layer, positions, *self.values)
+
         def per_position(v):  # [N * H * W, C] -> [N, C, H, W]
             return v.view(x.shape[0], *x.shape[2:], x.shape[1]).movedim(-1, 1)
+
         return x * per_position(s) + per_position(m)
 
 
-def noisy_bn_noise(channel_seed: torch.Tensor, channel_index: torch.Tensor, step, layer: int, n: int,
-                   n_mu: float, n_sigma: float, r_mu: float, r_sigma: float):
+def noisy_bn_noise(
+    channel_seed: torch.Tensor,
+    channel_index: torch.Tensor,
+    step,
+    layer: int,
+    n: int,
+    n_mu: float,
+    n_sigma: float,
+    r_mu: float,
+    r_sigma: float,
+):
     """Santurkar et al.'s noise for one step: per channel mu_t ~ U(-n_mu, n_mu) and
     sigma_t ~ U(1, n_sigma) [C]; per example (conv: per example and position, n of them)
     m ~ U(mu_t - r_mu, mu_t + r_mu) and s ~ N(sigma_t, r_sigma) [n, C] (Box-Muller).

@@ -17,6 +17,7 @@ weight_decay = optim.weight_decay / optim.weight_decay_div, and the schedule's c
 runs optim.decay_speedup times faster (its factor at step t is the plain schedule's
 at t * decay_speedup: "decay the learning rate 6x faster").
 """
+
 from __future__ import annotations
 
 import math
@@ -101,7 +102,7 @@ class StackedOptimizer:
         self.exp_avg.lerp_(grad, 1 - self.beta1)
         self.exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
         n = t.to(torch.float32) + 1  # on the device, from the step counter: a CUDA graph replays it
-        correction1, correction2 = 1 - self.beta1 ** n, 1 - self.beta2 ** n
+        correction1, correction2 = 1 - self.beta1**n, 1 - self.beta2**n
         denom = (self.exp_avg_sq.sqrt() / correction2.sqrt()).add_(self.eps)
         return self.exp_avg / (correction1 * denom)
 

@@ -5,6 +5,7 @@ every layer's block is contiguous, so a conv weight reshapes to [K*C_out, ...] f
 grouped convolution and BN's gamma to [K*C] without copies, and the optimizer
 updates every parameter of every run with a handful of whole-buffer operations.
 """
+
 from __future__ import annotations
 
 import math

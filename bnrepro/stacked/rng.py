@@ -6,6 +6,7 @@ other runs it is batched with (bnrepro trains several runs in one step), of the
 device, and of CUDA-graph capture (no generator state to register). The arithmetic is
 modulo 2^32, in int32 tensors (see below).
 """
+
 from __future__ import annotations
 
 import torch
@@ -94,8 +95,9 @@ def uniform(*keys: torch.Tensor | int, state: torch.Tensor | int = 0) -> torch.T
     return ((_hash_bits(*keys, state=state) >> 8) & 0xFFFFFF).to(torch.float32) * (1.0 / 2**24)
 
 
-def uniform_split(*keys: torch.Tensor | int, state: torch.Tensor | int = 0,
-                  bits: tuple[int, ...] = (16, 16)) -> tuple[torch.Tensor, ...]:
+def uniform_split(
+    *keys: torch.Tensor | int, state: torch.Tensor | int = 0, bits: tuple[int, ...] = (16, 16)
+) -> tuple[torch.Tensor, ...]:
     """Several float32 uniforms in [0, 1) from one 32-bit hash, on `bits` bits each (high bits
     first; at most 32 in all): a fraction of the cost of one `uniform` draw each, where a
     coarser grid will do (noisy BN's per-position jitter)."""

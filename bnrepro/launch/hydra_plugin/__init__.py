@@ -54,8 +54,9 @@ class LocalLauncher(Launcher):
         from bnrepro.launch.local import launch_packs
         from bnrepro.launch.stopping import effective_jobs
 
-        return launch_packs(Path(str(self.config.hydra.sweep.dir)), job_overrides, initial_job_idx,
-                            effective_jobs(self.n_jobs))
+        return launch_packs(
+            Path(str(self.config.hydra.sweep.dir)), job_overrides, initial_job_idx, effective_jobs(self.n_jobs)
+        )
 
 
 class BnreproSweeper(BasicSweeper):
@@ -110,8 +111,13 @@ class BnreproSweeper(BasicSweeper):
         # The job's overrides name the claimed sweep directory: recomposed from the command line
         # alone, hydra.sweep.dir would be the configured one, which another process may hold.
         jobs = [[*pack.overrides[0], sweep_dir_override(sweep_dir)] for pack in packs]
-        results = launch(self.launcher, str(self.config.hydra.launcher.get("_target_", "")), jobs, sweep_dir,
-                         [sweep_dir / pack.names[0] for pack in packs])
+        results = launch(
+            self.launcher,
+            str(self.config.hydra.launcher.get("_target_", "")),
+            jobs,
+            sweep_dir,
+            [sweep_dir / pack.names[0] for pack in packs],
+        )
         # A failed pack's error is raised, as Hydra's basic sweeper does; packs killed or busy
         # end the sweep with their own exit status (outcomes.py).
         settle([value_of(r) for r in results], [pack.names for pack in packs], sweep_dir, print_error)
