@@ -70,6 +70,8 @@ class Composer:
         self.seedless: dict[tuple, Config] = {}  # by all overrides but an integer seed=
 
     def _is_value(self, override) -> bool:
+        from .hydra_internals import is_group  # imported where used, as in __call__
+
         key = override.key_or_group
         return (not override.is_hydra_override() and override.package is None and not override.is_sweep_override()
                 and not is_group(self.loader, key) and ("." in key or key in CONFIG_FIELDS))
