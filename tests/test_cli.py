@@ -130,12 +130,12 @@ def test_cfg_job_of_a_sweep_shows_the_first_job_and_names_the_swept_keys(tmp_pat
     assert "# a sweep of 4 jobs over model.bn: none, pre; seed: 1, 2" in out
     assert "\nseed: 1\n" in out and "  bn: none\n" in out
     out = bnrepro("train", "--cfg", "job", "+experiment=sigmoid10", "model.bn=pre", cwd=tmp_path, check=True).stdout
-    assert "# a sweep of 6 jobs over +sigmoid10: modern, classic; seed: 1, 2, 3" in out
+    assert "# a sweep of 6 jobs over +sigmoid10: modern, classic; seed: 4, 5, 6" in out
     assert "  bn: pre\n" in out and "depth: 10" in out and "variant: modern" in out
     out = bnrepro(
         "train", "--cfg", "job", "+experiment=sigmoid10", "+sigmoid10=classic", cwd=tmp_path, check=True
     ).stdout  # a config group the file sweeps, chosen on the command line
-    assert "# a sweep of 6 jobs over model.bn: none, pre; seed: 1, 2, 3" in out
+    assert "# a sweep of 6 jobs over model.bn: none, pre; seed: 4, 5, 6" in out
     assert "variant: classic" in out and "loss: mse" in out
     assert list(tmp_path.iterdir()) == []
 
