@@ -85,9 +85,14 @@ def test_ctrl_c_while_starting_prints_one_line_and_exits_130(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.0)  # importing and composing: seconds, on any machine
-    train.send_signal(signal.SIGINT)
-    _, err = train.communicate(timeout=120)
+    try:
+        time.sleep(1.0)  # importing and composing: seconds, on any machine
+        train.send_signal(signal.SIGINT)
+        _, err = train.communicate(timeout=120)
+    finally:
+        if train.poll() is None:  # a failure must not leave a fig3 sweep training behind the tests
+            train.kill()
+            train.wait()
     assert train.returncode == 130
     assert err.strip() == "bnrepro train: interrupted (Ctrl-C) while starting; nothing was trained"
 
