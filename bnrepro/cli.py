@@ -82,11 +82,33 @@ def _missing_launcher(args: list[str]) -> str | None:
     return None
 
 
+# Hydra's own flags that take a value (`-sc query=bash`, `--cfg job`): the value is not an override.
+HYDRA_VALUE_FLAGS = (
+    "-sc",
+    "--shell-completion",
+    "-c",
+    "--cfg",
+    "-p",
+    "--package",
+    "-cn",
+    "--config-name",
+    "-cp",
+    "--config-path",
+    "-cd",
+    "--config-dir",
+    "--info",
+    "--experimental-rerun",
+)
+
+
 def _misspelt_key(args: list[str]) -> str | None:
     from .launch.app import conf_dir
     from .launch.typos import unknown_key
 
-    return unknown_key(args, {p.name for p in conf_dir().iterdir() if p.is_dir()})
+    overrides = [
+        a for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] not in HYDRA_VALUE_FLAGS)
+    ]
+    return unknown_key(overrides, {p.name for p in conf_dir().iterdir() if p.is_dir()})
 
 
 def _train(args: list[str]) -> int:
