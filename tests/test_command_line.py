@@ -94,7 +94,14 @@ def test_ctrl_c_while_starting_prints_one_line_and_exits_130(tmp_path):
             train.kill()
             train.wait()
     assert train.returncode == 130
-    assert err.strip() == "bnrepro train: interrupted (Ctrl-C) while starting; nothing was trained"
+    # one line, whichever start-up phase the signal met: importing and composing (nothing
+    # exists yet), or after the sweep directory was claimed (a warm machine gets there in ~1 s)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0] == "bnrepro train: interrupted (Ctrl-C) while starting; nothing was trained" or (
+        lines[0].startswith("bnrepro train: interrupted (Ctrl-C) while no pack was training; runs not trained stay")
+        and "bnrepro resume " in lines[0]
+    ), err
 
 
 def test_a_packs_arm_is_the_swept_overrides_its_runs_share(tmp_path):
