@@ -30,16 +30,19 @@ def _steps(experiment, when: str, name: str) -> list[tuple[int, str]]:
 
 
 def lstm_figures(plt, experiment, subtitle: str, out: Path, name: str) -> list[Path]:
-    if not _steps(experiment, "final", "hidden_grad"):
-        return []
+    steps = _steps(experiment, "final", "hidden_grad")
+    if not steps or not experiment[[c for _, c in steps]].notna().any().any():
+        return []  # no LSTM runs here (a table read with other experiments has their columns, empty)
     fig, axes = plt.subplots(1, len(PANELS), figsize=(5.2 * len(PANELS), 4.2), squeeze=False)
     for ax, (when, tag, title, log) in zip(axes[0], PANELS):
+        positive = False  # a log axis needs a value above 0 (a 20-step run's gradients can all be 0)
         for i, (label, group) in enumerate(configurations(experiment)):
             steps = _steps(group, when, tag)
             if not steps:
                 continue
             values = group[[c for _, c in steps]].astype(float)
             x = [t for t, _ in steps]
+            positive = positive or bool((values.to_numpy() > 0).any())
             (line,) = ax.plot(x, values.mean(axis=0).values, label=f"{label} (n={len(group)})", **style(i, len(x)))
             ax.fill_between(x, values.min(axis=0).values, values.max(axis=0).values, alpha=0.15, color=line.get_color())
         ax.set(
@@ -47,7 +50,7 @@ def lstm_figures(plt, experiment, subtitle: str, out: Path, name: str) -> list[P
             ylabel=f"{title.split(',')[0]}\n(mean over seeds; band: lowest to highest)",
             title=title,
         )
-        if log:
+        if log and positive:
             ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.suptitle(f"Gradient through time (Cooijmans et al. 2016, Fig. 1), layer 1\n{subtitle}", fontsize=10)
