@@ -70,10 +70,6 @@ def test_bnrepro_train_with_a_mistyped_key_answers_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="known bug, open: a Ctrl-C that lands late in start-up (a warm machine, ~1 s into a fig3 sweep) is lost "
-    "and the sweep trains; twice seen in full-suite runs, never alone. Skipped until fixed, not loosened"
-)
 def test_ctrl_c_while_starting_prints_one_line_and_exits_130(tmp_path):
     train = subprocess.Popen(
         [
@@ -88,6 +84,10 @@ def test_ctrl_c_while_starting_prints_one_line_and_exits_130(tmp_path):
         cwd=tmp_path,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal's foreground process gets it: a suite started in the background by a
+        # script (`make test &`) hands its children SIGINT ignored, which Python keeps ignored while
+        # it starts (docs/resume.md); that was this test's one failure, the harness, not bnrepro.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         time.sleep(1.0)  # importing and composing: seconds, on any machine
