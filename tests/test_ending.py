@@ -136,3 +136,14 @@ def _resumed(said: str | None) -> dict:
 def test_a_resumed_attempt_records_how_the_one_before_ended(said, ended_as, ended):
     earlier = _resumed(said)
     assert (earlier["ended_as"], earlier["ended"], earlier["steps_to"]) == (ended_as, ended, 20)
+
+
+def test_a_stop_signal_after_the_last_step_says_the_runs_finished_not_that_they_will_checkpoint():
+    from bnrepro.run.signals import StopSignals
+
+    lines = []
+    with StopSignals(lines.append) as signals:
+        signals.trained = True
+        signals._handle(signal.SIGTERM, None)
+    assert signals.received == signal.SIGTERM
+    assert lines == ["SIGTERM: the runs have finished their steps; writing their summaries, then stopping"]

@@ -266,6 +266,7 @@ class GroupSession:
                 self._initial_probe()
                 self._train()
                 if self.done == self.steps:
+                    self.signals.trained = True
                     self._end_of_run_records()
                 elif self.signals.received is not None:
                     self.save_checkpoint()

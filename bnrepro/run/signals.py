@@ -57,6 +57,7 @@ def remember_stops() -> None:
 class StopSignals:
     def __init__(self, log):
         self.log, self.received, self._previous = log, None, {}
+        self.trained = False  # set by the loop once the last step is done: a signal then stops nothing
 
     def __enter__(self) -> "StopSignals":
         if threading.current_thread() is threading.main_thread():  # Python's rule for handlers
@@ -71,6 +72,9 @@ class StopSignals:
         name = signal.Signals(signum).name
         if self.received is None:
             self.received = signum
+            if self.trained:
+                self.log(f"{name}: the runs have finished their steps; writing their summaries, then stopping")
+                return
             self.log(
                 f"{name}: stopping after this step; saving a checkpoint and the summaries "
                 f"(resume with `bnrepro resume`)"
