@@ -41,6 +41,7 @@ def claim(**fields) -> ClaimConfig:
         ({"factor": 0.0}, "factor"),
         ({"metric": "grad_norm/layer_01:mean"}, "metric"),
         ({"two_sided": True, "check": True}, "two_sided"),
+        ({"op": None}, "op"),  # no side expected: only a two-sided question may say so
     ],
 )
 def test_a_claim_field_out_of_range_is_refused_naming_it(fields, key):
@@ -56,6 +57,8 @@ def test_claims_in_range_pass():
                 claim(metric="diverged", op="<"),
                 claim(op="=", tol_abs=0.0),
                 claim(two_sided=True),
+                claim(two_sided=True, op=None),
+                claim(metric="diverged", two_sided=True, op=None),
                 claim(metric="at_chance", op="=", check=True),
                 claim(metric="test/acc:steps_to=0.9", op="<", better="lower"),
             ]

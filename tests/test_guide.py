@@ -63,6 +63,9 @@ def test_the_guides_files_and_commands_work_in_order(tmp_path):
             bnrepro(*fast(shlex.split(step)[1:], conf, runs), cwd=tmp_path, check=True)
     (sweep,) = [p for p in sorted((runs / "bn_momentum").iterdir()) if len(list(p.glob("*/summary.json"))) == 6]
     claims = json.loads((sweep / "tables" / "bn_momentum.claims.json").read_text())["claims"]
-    assert len(claims) == 2
+    assert len(claims) == 3
     for claim in claims:  # judged on the arms it names (a few steps decide nothing: any verdict)
         assert claim["n"] == [3, 3] if claim["than"] else claim["n"] == [3], claim["evidence"]
+    question = claims[2]  # two-sided with no side expected: a neutral answer, by the arms' labels
+    assert question["answers"] == ["momentum=0.01 higher", "momentum=0.1 higher"], question["answers"]
+    assert question["verdict"] in [*question["answers"], "no difference detected"] and question["expected"] is None

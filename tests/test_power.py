@@ -38,6 +38,10 @@ def test_a_large_effect_needs_the_fewest_seeds_and_no_effect_never_reaches_80_pe
     large = pilot({"pre": list(0.9 + 0.01 * rng.standard_normal(5)), "none": list(0.5 + 0.01 * rng.standard_normal(5))})
     (found,) = power_table(large, [higher()], grid=(3, 4), sims=20)
     assert found.target == "reproduced" and found.n_needed() == 3
+    # a neutral question (no side expected, B's side higher) is powered for the side the pilot found
+    question = higher(where="model.bn=none", than="model.bn=pre", two_sided=True, op=None)
+    (found,) = power_table(large, [question], grid=(3,), sims=20)
+    assert found.target == "bn=pre higher" and found.n_needed() == 3
     same = pilot({"pre": list(0.5 + 0.01 * rng.standard_normal(5)), "none": list(0.5 + 0.01 * rng.standard_normal(5))})
     (found,) = power_table(same, [higher()], grid=(5, 10), sims=20)
     assert found.n_needed() is None and max(found.power.values()) < 0.5

@@ -78,7 +78,12 @@ def run(
 
 
 def verdict(root: Path, claim: dict) -> dict:
-    (found,) = settle(judge(load_summaries([root]), claim))
+    return asked(load_summaries([root]), claim)
+
+
+def asked(runs: pd.DataFrame, claim: dict) -> dict:
+    """The claim's one verdict from runs already read."""
+    (found,) = settle(judge(runs, claim))
     return found
 
 
@@ -354,25 +359,48 @@ def test_checks_hold_or_fail_run_by_run_and_are_not_tests(tmp_path):
     assert verdict(tmp_path, {**unit, "tol": 0.002}).verdict == "check: fails"
 
 
-def test_a_question_asked_in_both_directions_is_one_two_sided_test(tmp_path):
+def test_a_two_sided_question_names_the_side_found_higher_beside_the_side_expected(tmp_path):
     for seed, (a, b) in enumerate(zip([0.957, 0.958, 0.956], [0.960, 0.961, 0.9605]), 1):
         run(tmp_path, f"post{seed}", seed, "post", a)
         run(tmp_path, f"pre{seed}", seed, "pre", b)
     question = {
-        "text": "ReLU: BN before beats after",
-        "source": "",
+        "text": "ReLU: BN before or after?",
+        "source": "a source",
         "metric": "test_acc_final",
         "op": ">",
         "where": "model.bn=pre",
         "than": "model.bn=post",
         "two_sided": True,
     }
-    found = verdict(tmp_path, question)
+    runs = load_summaries([tmp_path])
+    found = asked(runs, question)
     a, b = [0.960, 0.961, 0.9605], [0.957, 0.958, 0.956]
-    assert found.verdict == "reproduced" and found.interval_level == "95%"
+    assert found.answers == ["bn=pre higher", "bn=post higher"] and found.interval_level == "95%"
+    assert found.verdict == "bn=pre higher" and found.expected == "as expected (a source)"
     assert found.p == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
-    other_way = verdict(tmp_path, {**question, "where": "model.bn=post", "than": "model.bn=pre"})
-    assert other_way.verdict == "contradicted"
+    assert "bn=pre higher: p = " in found.evidence and "expected: bn=pre higher (a source)" in found.evidence
+    # the same runs, the arms swapped: the same answer, now against the side the claim expected
+    other_way = asked(runs, {**question, "where": "model.bn=post", "than": "model.bn=pre"})
+    assert other_way.verdict == "bn=pre higher" and other_way.expected == "against the expectation (a source)"
+    assert other_way.p_against == pytest.approx(found.p)
+    # `op: '<'` expects B's side; no `op`: no side expected, the same test and answer
+    assert asked(runs, {**question, "op": "<"}).expected == "against the expectation (a source)"
+    neutral = asked(runs, {**question, "op": None})
+    assert (neutral.verdict, neutral.expected, neutral.p) == ("bn=pre higher", None, found.p)
+    assert "expected:" not in neutral.evidence
+
+
+def test_a_two_sided_question_with_no_significant_side_detects_no_difference(tmp_path):
+    for seed, (a, b) in enumerate(zip([0.957, 0.961, 0.959], [0.958, 0.960, 0.9585]), 1):
+        run(tmp_path, f"post{seed}", seed, "post", a)
+        run(tmp_path, f"pre{seed}", seed, "pre", b)
+    question = {"text": "before or after?", "where": "model.bn=pre", "than": "model.bn=post", "two_sided": True}
+    runs = load_summaries([tmp_path])
+    for op in (">", None):
+        found = asked(runs, {**question, "op": op})
+        assert found.verdict == "no difference detected" and found.expected is None and found.p_two_sided > 0.05
+    # the same runs as a one-sided claim: inconclusive, as before
+    assert asked(runs, {**question, "two_sided": False}).verdict == "inconclusive"
 
 
 def test_unfinished_runs_and_missing_values_are_counted_in_the_evidence(tmp_path):
@@ -391,7 +419,9 @@ def test_claims_report_totals_name_the_tests_and_the_correction(tmp_path):
     write_tables([tmp_path / "runs"], tmp_path / "results")
     report = write_report(tmp_path / "results").read_text()
     assert (
-        "1 reproduced, 0 contradicted, 0 inconclusive, 0 not applicable; checks: 0 hold, 0 fail" in report
+        "1 reproduced, 0 contradicted, 0 inconclusive, 0 not applicable; neutral answers: 0 (0 a side higher, "
+        "0 no difference detected); checks: 0 hold, 0 fail"
+        in report
         and "1 tests, Holm's correction within each experiment" in report
     )
     index = write_index(tmp_path / "results").read_text()

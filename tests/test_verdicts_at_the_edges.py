@@ -14,7 +14,7 @@ from scipy import stats
 
 from bnrepro.config import ConfigError, DroppedClaim, arms, validate
 from bnrepro.report import significance as sig
-from bnrepro.report.claims import judge, settle
+from bnrepro.report.claims import NO_DIFFERENCE, judge, settle
 from bnrepro.report.claims_report import write_index, write_report
 
 from conftest import synthetic_runs, tiny
@@ -203,10 +203,39 @@ def test_9_10_the_report_shows_each_verdicts_report_wide_q_and_the_dropped_claim
     assert (
         "| reproduced | 0.04 |" in report and "| reproduced | 0.053 |" in report and "| reproduced | no p |" in report
     )
-    assert "1 of 2 reproduced, 0 of 1 contradicted by a test hold" in report
+    assert "1 of 2 reproduced, 0 of 1 contradicted, 0 of 0 a side higher by a test hold" in report
     assert "## Dropped claims" in report and "| gone | not reproduced | 5c80b52 | moved |" in report
     index = write_index(tmp_path).read_text()
-    assert "report-wide q < 0.05" in index and "| 1 of 2 reproduced, 0 of 0 contradicted |" in index
+    assert (
+        "report-wide q < 0.05" in index and "| 1 of 2 reproduced, 0 of 0 contradicted, 0 of 0 a side higher |" in index
+    )
+
+
+def test_neutral_answers_are_counted_apart_and_their_p_joins_the_report_wide_rate(tmp_path):
+    def made(text, verdict, p, answers=None, expected=None):
+        return {"text": text, "verdict": verdict, "measured": "", "evidence": "", "p_two_sided": p, "answers": answers,
+                "expected": expected}  # fmt: skip
+
+    sides = ["bn=pre higher", "bn=none higher"]
+    _claims_file(
+        tmp_path,
+        "one",
+        [
+            made("directed", "reproduced", 0.01),
+            made("which side?", "bn=none higher", 0.001, sides, "against the expectation (seed 003)"),
+            made("which side, again?", NO_DIFFERENCE, 0.6, sides),
+            made("dead arm", "not applicable", None, sides),
+        ],
+    )
+    report = write_report(tmp_path).read_text()
+    assert (
+        "1 reproduced, 0 contradicted, 0 inconclusive, 1 not applicable; neutral answers: 2 (1 a side higher, "
+        "1 no difference detected); checks: 0 hold, 0 fail" in report
+    )
+    # q over the 3 tested claims' p, the neutral questions' included: 0.001 x 3 / 1, 0.01 x 3 / 2
+    assert "| bn=none higher, against the expectation (seed 003) | 0.003 |" in report
+    assert "| reproduced | 0.015 |" in report and "| no difference detected | 0.6 |" in report
+    assert "1 of 1 reproduced, 0 of 0 contradicted, 1 of 1 a side higher by a test hold" in report
 
 
 @pytest.mark.parametrize(

@@ -145,7 +145,12 @@ def validate(cfg: Config | DictConfig) -> None:
 
 def _check_claim(claim, key: str) -> None:
     """A claim's fields, each against its allowed values (the schema's ClaimConfig says what they mean)."""
-    _check(claim.op in (">", "<", "=", "!="), f"{key}.op", claim.op, "must be '>', '<', '=' or '!='")
+    _check(
+        claim.op in (">", "<", "=", "!=") or (claim.op is None and claim.two_sided),
+        f"{key}.op",
+        claim.op,
+        "must be '>', '<', '=' or '!=' (null only on a two_sided question, which then expects no side)",
+    )
     compared = claim.than is not None or claim.than_metric is not None
     _check(
         compared != (claim.value is not None),
@@ -172,10 +177,10 @@ def _check_claim(claim, key: str) -> None:
         "must be null (from the metric's name), 'higher' or 'lower'",
     )
     _check(
-        not claim.two_sided or claim.op in (">", "<"),
+        not claim.two_sided or claim.op in (">", "<", None),
         f"{key}.two_sided",
         claim.two_sided,
-        "asks one question in both directions: op must be '>' or '<' (the side the source expects)",
+        "asks which side is higher: op must be '>' or '<' (the side a source expected) or null (none expected)",
     )
     _check(
         not (claim.two_sided and claim.check),
@@ -185,7 +190,7 @@ def _check_claim(claim, key: str) -> None:
     )
     if claim.metric in COUNTED:
         _check(
-            claim.op in (">", "<") or claim.check,
+            claim.op in (">", "<", None) or claim.check,  # None: a two_sided question's (checked above)
             f"{key}.op",
             claim.op,
             f"{claim.metric} counts runs: compare rates with '>' or '<' (or make it a check)",

@@ -582,9 +582,12 @@ class ClaimConfig:
     target of 0 has no relative band).
     check: a verification, not a reproduction (an identity at initialization, a claim
     that cannot fail): verified and shown, never counted among the reproductions.
-    two_sided: one question asked in both directions ("BN before vs after ReLU"): a
-    two-sided test; `op` names the direction the source expects, and the verdict says
-    which direction the runs support, if either.
+    two_sided: a neutral question ("BN before or after ReLU: which trains better?"): one
+    two-sided test, answered "<A> higher", "<B> higher" or "no difference detected" (A, B:
+    the arms' short labels), counted as a neutral answer, never as a reproduction or a
+    contradiction. `op` may name the side a source expected ('>': A higher, '<': B higher),
+    shown beside the answer ("as expected" / "against the expectation"), or be null: no side
+    expected.
     better: "higher" or "lower": which values of the metric are better, so a diverged
     run ranks as the worst possible value (null: from the metric's name: accuracies
     higher; losses and steps-to lower; for any other metric a diverged run has no value
@@ -613,7 +616,7 @@ class ClaimConfig:
     source: str = ""  # where the paper (or a later paper) makes it
     metric: str = "test_acc_final"
     where: str = ""
-    op: str = ">"
+    op: Optional[str] = ">"  # null only on a two_sided question: no side expected
     than: Optional[str] = None
     than_metric: Optional[str] = None
     value: Optional[float] = None
@@ -622,7 +625,7 @@ class ClaimConfig:
     paired: bool = False  # compare the arms seed by seed (an identity per seed), not Welch
     tol_abs: Optional[float] = None  # "=" / "!=": absolute tolerance, instead of tol x |target|
     check: bool = False  # a verification row (identity, cannot fail): shown, not counted
-    two_sided: bool = False  # one question in both directions: two-sided test, op = the expected side
+    two_sided: bool = False  # a neutral question: a two-sided test, answered 'A higher' / 'B higher' / none
     better: Optional[str] = None  # "higher" / "lower" (null: from the metric's name); diverged ranks worst
     at_chance_counts: bool = False  # a mechanism metric's value still counts in a run at chance
     ranked: bool = False  # a rank or sign test even with finite values (per-run monotone claims)

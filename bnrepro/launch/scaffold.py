@@ -20,7 +20,8 @@ CLAIM_FIELDS = {
     "metric": "what is compared: a summary value (test_acc_final, test_acc_best, best_step), a logged tag "
     "(its final value; tag:first, tag:median, tag:change), or diverged / at_chance (counts)",
     "where": "the arm the claim is about: key=value[,key=value] selecting one configuration of the sweep",
-    "op": "'>', '<', '=' (within tol) or '!=': where's metric <op> factor x the other side",
+    "op": "'>', '<', '=' (within tol) or '!=': where's metric <op> factor x the other side "
+    "(a two_sided question: the side a source expected, or null for none)",
     "than": "the other arm (key=value[,...]); leave it out to compare with `value`",
     "than_metric": "compare with another metric (of `than`, or of `where` itself)",
     "value": "a fixed number to compare with, instead of another arm",
@@ -29,7 +30,8 @@ CLAIM_FIELDS = {
     "paired": "the arms share seeds and the claim holds seed by seed: judged on per-seed differences",
     "tol_abs": "'=' / '!=': absolute tolerance, instead of tol x |target|",
     "check": "a verification that cannot fail (an identity): shown, never counted as a reproduction",
-    "two_sided": "one question asked both ways: a two-sided test; op names the side the source expects",
+    "two_sided": "a neutral question, one two-sided test: answered 'A higher', 'B higher' or 'no difference "
+    "detected', counted apart from reproductions",
     "better": "'higher' or 'lower': which values are better, so a diverged run counts as the worst",
     "at_chance_counts": "a mechanism metric still counts in a run that stays at chance",
     "ranked": "true: judge `>`/`<` by a rank test (paired: a sign test) even when every value is finite "

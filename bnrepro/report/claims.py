@@ -14,13 +14,16 @@ differences), or with a threshold (`value`). The rule (docs/verdicts.md):
   accuracy below 2 / classes; regression has no chance level), has no meaningful value; when
   an arm keeps fewer than 2 healthy runs, or fewer than half, the verdict is `not applicable` with the reason;
 - `diverged` / `at_chance`: counts, Fisher's exact test or a binomial test;
-- `>` / `<` one-sided (`two_sided`: one two-sided question), `=` TOST within the band,
+- `>` / `<` one-sided, `=` TOST within the band,
   `!=` beyond it (paired claims: on |per-seed change|); bands are tol x |target| or tol_abs
   (no finite target: `not applicable`); with a diverged or never-reached run, equality is
   intersection-union (significance.py); every `=` verdict shows the two-sided test of the
   difference beside it;
 - Holm's correction within each experiment (settle): `reproduced` / `contradicted` at an
-  adjusted p < 0.05 for / against the claim, else `inconclusive`; identical values decide
+  adjusted p < 0.05 for / against the claim, else `inconclusive`; a `two_sided` claim is a
+  neutral question, tested two-sided and corrected alike, whose verdict names the side
+  found higher ("bn=pre higher") or says `no difference detected`, beside the side a source
+  expected when `op` names one (never a reproduction or a contradiction); identical values decide
   exactly (from EXACT_MIN runs or pairs); `check` rows hold or fail run by run and are not
   counted as reproductions; each claim's two-sided p (`p_two_sided`) feeds the report-wide
   Benjamini-Hochberg q (claims_report.py);
@@ -45,12 +48,49 @@ from ..config import ConfigError, arms
 from ..config.metric import COUNTED, Metric
 from ..config.status import COMPLETED, DIVERGED, FINISHED
 from . import significance as sig
-from .format import mean_std, steps_text
+from .format import arm_label, mean_std, steps_text
 from .stated import as_claim
 from .verdict import Verdict
 from .summaries import AT_CHANCE, TableError
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not applicable", "check: holds", "check: fails")
+# A neutral (two-sided) question's answer when neither side is significantly higher; the other
+# two answers name the side (Verdict.answers).
+NO_DIFFERENCE = "no difference detected"
+
+
+def neutral_answer(v: dict) -> bool:
+    """Whether a written verdict (<experiment>.claims.json's) answers a neutral question: one side
+    higher or no difference detected; counted apart from reproductions and contradictions."""
+    return bool(v.get("answers")) and v["verdict"] not in VERDICTS
+
+
+def _answers(c) -> list[str]:
+    """A two-sided question's two answers, A's side then B's: the arms by their short labels
+    (the keys they differ in, as figures label them), 'bn=pre higher' / 'bn=none higher'; against
+    a threshold, 'bn=pre above 0.5' / 'below 0.5'; two metrics of the same runs, by their names."""
+    scaled = "" if c.factor == 1.0 else f"{c.factor:g} × "
+    mine = arms.condition(c.where)
+    if c.value is not None:
+        return [f"{arm_label(mine) or 'all runs'} {side} {scaled}{c.value:g}" for side in ("above", "below")]
+    if not c.than:
+        return [f"{c.metric} higher", f"{scaled}{c.than_metric} higher"]
+    theirs = arms.condition(c.than)
+
+    def differing(one: dict, other: dict) -> str:
+        label = arm_label({k: v for k, v in one.items() if not (k in other and arms.same(other[k], v))})
+        return label or arm_label(one)
+
+    return [f"{differing(mine, theirs)} higher", f"{scaled}{differing(theirs, mine)} higher"]
+
+
+def answer(j: Verdict, for_claim: bool) -> str:
+    """The verdict's word when the evidence is for (True) or against (False) the claim's `op`:
+    reproduced / contradicted, or for a neutral question the side that is higher (`op` '>' or
+    none: A's side is the one 'for'; '<': B's)."""
+    if not j.answers:
+        return "reproduced" if for_claim else "contradicted"
+    return j.answers[0 if for_claim == (j.stated.op != "<") else 1]
 
 
 def better(claim: dict) -> str | None:
@@ -270,7 +310,7 @@ def _finite_mean(values: np.ndarray) -> float:
 
 def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: str) -> Verdict:
     c = as_claim(claim)  # typed, the schema's defaults filled in
-    metric, op, factor = c.metric, c.op, c.factor or 1.0
+    metric, op, factor = c.metric, c.op or ">", c.factor or 1.0  # a neutral question with no expected side: A's side
     two_sided, check = bool(c.two_sided), bool(c.check)
     scaled = "" if factor == 1.0 else f"{factor:g} × "
     within = c.than_metric and not c.than  # another metric of the same runs
@@ -302,6 +342,8 @@ def _judge_one(runs, flats, claim: dict, conditions: list[dict], combination: st
         [len(x)] if y is None and len(arms_) > 1 and metric not in COUNTED else [len(arm.values) for arm in arms_]
     )
     result = Verdict(claim, combination, " vs ".join(measured), tested_n, parts=parts)  # paired: the pairs tested
+    if two_sided:
+        result.answers = _answers(c)
     result.diverged = sum(
         int((runs[[arms.matches(f, c) for f in flats]]["status"] == DIVERGED).sum()) for c in conditions
     )
@@ -413,18 +455,29 @@ def settle(judged: list[Verdict]) -> list[Verdict]:
             setattr(j, f"{key}_holm", value if getattr(j, key) is not None else None)
     for j in judged:
         if j.verdict is None:
-            if j.exact is not None:
-                j.verdict = "reproduced" if j.exact else "contradicted"
-            elif j.p_holm is not None and j.p_holm < sig.ALPHA:
-                j.verdict = "reproduced"
-            elif j.p_against_holm is not None and j.p_against_holm < sig.ALPHA:
-                j.verdict = "contradicted"
+            found = _side(j)
+            if found is None:
+                j.verdict = NO_DIFFERENCE if j.answers else "inconclusive"
             else:
-                j.verdict = "inconclusive"
+                j.verdict = answer(j, found)
+                if j.answers and j.stated.op is not None:  # a neutral answer beside the side a source expected
+                    source = f" ({j.stated.source})" if j.stated.source else ""
+                    j.expected = ("as expected" if found else "against the expectation") + source
             j.why = _test_words(j, len(tested))
             j.p_two_sided = two_sided_p(j)
         j.evidence = "; ".join([*j.parts, j.why])
     return judged
+
+
+def _side(j: Verdict) -> bool | None:
+    """Which way the experiment's tests decide: for the claim's `op` (True), against it (False), neither (None)."""
+    if j.exact is not None:
+        return j.exact
+    if j.p_holm is not None and j.p_holm < sig.ALPHA:
+        return True
+    if j.p_against_holm is not None and j.p_against_holm < sig.ALPHA:
+        return False
+    return None
 
 
 def two_sided_p(j: Verdict) -> float | None:
@@ -446,11 +499,12 @@ def _test_words(j: Verdict, m: int) -> str:
     banded = j.band is not None and c.op in ("=", "!=")
     if j.exact is not None:
         rest = f" ±{j.band:.3g}" if banded else ""
-        side = {True: "holds", False: "fails"}[j.exact]
+        side = answer(j, j.exact) if j.answers else f"the claim {'holds' if j.exact else 'fails'}"
         return (
             f"identical values: the {j.estimate_of or 'difference'} is exactly {j.difference:+.3g}"
             + (f" (band{rest})" if rest else "")
-            + f", so the claim {side} exactly (no test needed)"
+            + f", so {side} exactly (no test needed)"
+            + _expected_words(j)
         )
     words = j.test
     if j.difference is not None:
@@ -460,6 +514,18 @@ def _test_words(j: Verdict, m: int) -> str:
         words += f", {j.interval_level} interval [{'-' if low == '∞' else ''}{low}, {high}]"
     if banded:
         words += f", band ±{j.band:.3g}" + (" (tol_abs)" if c.tol_abs is not None else f" ({c.tol:g} relative)")
+    if j.answers:  # a neutral question: each side's p, by its answer
+        words += (
+            f"; {answer(j, True)}: {_p(j.p, j.p_holm, m)}; {answer(j, False)}: {_p(j.p_against, j.p_against_holm, m)}"
+        )
+        return words + _expected_words(j)
     words += f"; for the claim {_p(j.p, j.p_holm, m)}"
     words += f"; against it{f' ({j.opposite})' if j.opposite else ''} {_p(j.p_against, j.p_against_holm, m)}"
     return words + (f"; the difference itself ({j.difference_test})" if j.difference_test else "")
+
+
+def _expected_words(j: Verdict) -> str:
+    """A neutral question's expected side, when `op` names one: '; expected: bn=pre higher (source)'."""
+    if not j.answers or j.stated.op is None:
+        return ""
+    return f"; expected: {answer(j, True)}" + (f" ({j.stated.source})" if j.stated.source else "")

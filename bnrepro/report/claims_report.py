@@ -3,8 +3,11 @@ results index results/README.md (experiment, claims and verdicts, device, wall t
 
 Verdicts are per experiment (Holm's correction within it, claims.settle); beside each the
 report adds its report-wide false discovery rate: the Benjamini-Hochberg q of the claim's
-two-sided p among every claim's p in the report. Claims the experiment files dropped after
-runs judged them (`report.dropped`) are listed with their last verdict and the reason.
+two-sided p among every tested claim's p in the report, neutral questions' included. The
+totals count neutral answers (a two-sided question's "<A> higher" / "<B> higher" / "no
+difference detected") apart from reproductions, contradictions and inconclusive verdicts.
+Claims the experiment files dropped after runs judged them (`report.dropped`) are listed
+with their last verdict and the reason.
 
 Both are built only from files in the results folder (<experiment>.claims.json, and
 runs/<experiment>/reproduce.json, written by scripts/reproduce.sh): the same inputs give
@@ -23,7 +26,7 @@ import pandas as pd
 
 from ..run.files import atomic_write
 from . import significance as sig
-from .claims import VERDICTS
+from .claims import NO_DIFFERENCE, VERDICTS, neutral_answer
 from .format import markdown_table
 from .summaries import TableError
 from .tables import shown_verdict
@@ -67,9 +70,13 @@ def _counts(claims: list[dict]) -> Counter:
 
 
 def totals(claims: list[dict]) -> str:
-    """'3 reproduced, 1 contradicted, 2 inconclusive, 0 not applicable; checks: 1 holds, 0 fails; 1 post hoc'."""
+    """'3 reproduced, 1 contradicted, 2 inconclusive, 0 not applicable; neutral answers: 2 (1 a side
+    higher, 1 no difference detected); checks: 1 hold, 0 fail; 1 post hoc'."""
     counts = _counts(claims)
     text = ", ".join(f"{counts[k]} {k}" for k in VERDICTS[:4])
+    neutral = [c["verdict"] for c in claims if neutral_answer(c)]
+    none = neutral.count(NO_DIFFERENCE)
+    text += f"; neutral answers: {len(neutral)} ({len(neutral) - none} a side higher, {none} {NO_DIFFERENCE})"
     text += f"; checks: {counts['check: holds']} hold, {counts['check: fails']} fail"
     post_hoc = sum(bool(c.get("post_hoc")) for c in claims)
     return text + (f"; {post_hoc} post hoc" if post_hoc else "")
@@ -108,13 +115,15 @@ def _q(claim: dict) -> str:
 
 
 def discoveries(claims: list[dict]) -> str:
-    """'3 of 4 reproduced, 0 of 1 contradicted': verdicts from a test whose report-wide q < 0.05."""
+    """'3 of 4 reproduced, 0 of 1 contradicted, 1 of 1 a side higher': verdicts from a test whose
+    report-wide q < 0.05 (a side higher: the neutral answers that found one)."""
 
-    def counted(verdict):
-        tested = [c for c in claims if c["verdict"] == verdict and c.get("q") is not None]
-        return f"{sum(c['q'] < sig.ALPHA for c in tested)} of {len(tested)} {verdict}"
+    def counted(words, found):
+        tested = [c for c in claims if found(c) and c.get("q") is not None]
+        return f"{sum(c['q'] < sig.ALPHA for c in tested)} of {len(tested)} {words}"
 
-    return f"{counted('reproduced')}, {counted('contradicted')}"
+    sided = counted("a side higher", lambda c: neutral_answer(c) and c["verdict"] != NO_DIFFERENCE)
+    return ", ".join([*(counted(v, lambda c, v=v: c["verdict"] == v) for v in VERDICTS[:2]), sided])
 
 
 def _dropped(entries: list[dict]) -> list[str]:
@@ -185,10 +194,15 @@ def write_report(results: Path) -> Path:
         "**contradicted**: significant for / against the claim at p < 0.05 after Holm's correction within "
         "each experiment (its claims that are not checks); **inconclusive** otherwise; checks (identities "
         "that cannot fail) hold or fail run by run and are not counted as reproductions; **post hoc**: the "
-        "claim is not among those the runs recorded when they trained. **q (report-wide)**: the "
+        "claim is not among those the runs recorded when they trained. **Neutral answers**: a two-sided "
+        "question (`two_sided`) is answered **<A> higher**, **<B> higher** (the arms by their short labels) or "
+        "**no difference detected**, by one two-sided test in the same Holm correction; beside it, where the "
+        'claim names the side a source expected, "as expected" or "against the expectation"; counted apart, '
+        "never as reproductions or contradictions. **q (report-wide)**: the "
         "Benjamini-Hochberg q of the claim's two-sided p (twice the smaller of its p for and against, at most "
-        "1; a two-sided question's own p) among every claim's p in this report: the false discovery rate "
-        "at which it would still count; the verdicts stay those of each experiment's Holm correction.",
+        "1; a two-sided question's own p) among every tested claim's p in this report, neutral questions' "
+        "included: the false discovery rate at which it would still count; the verdicts stay those of each "
+        "experiment's Holm correction.",
         "",
         f"Totals over {len(entries)} experiments: {totals(claims)}. {tests} tests, Holm's correction "
         f"within each experiment. At a report-wide false discovery rate of 5% (q < 0.05, "

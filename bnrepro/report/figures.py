@@ -52,9 +52,10 @@ from ..config.metric import Metric
 from ..config.status import COMPLETED, DIVERGED
 from . import paper_table, plotting
 from .claim_figures import claimed_tags_figure, claims_of
+from .format import key_values
 from .group_size_figure import group_size_figure
 from .lstm_figures import lstm_figures
-from .plotting import STYLES, configurations, key_values, style
+from .plotting import STYLES, configurations, style
 from .santurkar_figures import santurkar_figures
 from .summaries import config_keys, select_runs
 from .words import header

@@ -15,6 +15,21 @@ def mean_std(mean: float, std: float) -> str:
     return f(mean) if not math.isfinite(std) else f"{f(mean)} ± {f(std)}"
 
 
+def key_values(keys, values) -> str:
+    """'bn=pre, lr=0.1': config keys by their last part, with their values (a group's label)."""
+    values = values if isinstance(values, tuple) else (values,)
+    return ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(keys, values))
+
+
+def arm_label(pairs: dict) -> str:
+    """An arm's short label, as figures and verdicts name it: the experiment's own name for it
+    (`variant`: fig3's BN-x5), else its keys by their last part with their values ('bn=pre')."""
+    named = {k.removeprefix("config."): v for k, v in pairs.items()}
+    if "variant" in named:
+        return str(named["variant"])
+    return key_values(list(named), tuple(named.values()))
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"

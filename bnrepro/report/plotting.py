@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .format import arm_label
 from .summaries import config_keys
 
 STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 3)), "P")]
@@ -21,16 +22,8 @@ def style(i: int, points: int) -> dict:
     return {"linestyle": line, "marker": marker, "markevery": max(1, points // 12), "markersize": 5}
 
 
-def key_values(keys, values) -> str:
-    """'bn=pre, lr=0.1': config keys by their last part, with their values (a group's label)."""
-    values = values if isinstance(values, tuple) else (values,)
-    return ", ".join(f"{k.removeprefix('config.').split('.')[-1]}={v}" for k, v in zip(keys, values))
-
-
 def _label(row: pd.Series, keys: list[str]) -> str:
-    if "config.variant" in keys:  # the experiment names its arms (fig3: BN-x5, ...)
-        return str(row["config.variant"])
-    return key_values(keys, tuple(row[k] for k in keys)) or "all runs"
+    return arm_label({k: row[k] for k in keys}) or "all runs"
 
 
 def configurations(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

@@ -36,7 +36,7 @@ from ..config import arms
 from ..config.metric import COUNTED, Metric
 from ..config.status import COMPLETED
 from . import paper_table
-from .claims import judge, settle
+from .claims import answer, judge, settle
 from .stated import stated
 from .summaries import TableError, config_keys, select_runs, with_history_metrics
 
@@ -141,11 +141,11 @@ def _target(v) -> tuple[str | None, str]:
     if v.verdict == "not applicable":
         return None, "not applicable in the pilot"
     if v.exact is not None:
-        return ("reproduced" if v.exact else "contradicted"), ""
+        return answer(v, v.exact), ""
     if not v.tested():
         return None, "no test in the pilot (" + (v.test or "too few runs") + ")"
     p, against = (v.p if v.p is not None else 1.0), (v.p_against if v.p_against is not None else 1.0)
-    return ("reproduced" if p <= against else "contradicted"), ""
+    return answer(v, p <= against), ""  # a neutral question: the side the pilot found higher
 
 
 def power_table(

@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import plotting
-from .plotting import configurations, curves, key_values, style
+from .format import key_values
+from .plotting import configurations, curves, style
 from .summaries import config_keys
 
 SPLIT_KEYS = ("config.model.bn", "config.model.norm.kind")  # what the bands compare, in this order

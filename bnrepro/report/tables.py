@@ -191,8 +191,10 @@ def selection_notes(selection: Selection, group: pd.DataFrame) -> list[str]:
 
 
 def shown_verdict(v: dict) -> str:
-    """The verdict as a table shows it: post hoc claims say so."""
-    return v["verdict"] + (" (post hoc)" if v.get("post_hoc") else "")
+    """The verdict as a table shows it: a neutral answer beside the side a source expected
+    ("bn=pre higher, as expected (...)"); post hoc claims say so."""
+    expected = f", {v['expected']}" if v.get("expected") else ""
+    return v["verdict"] + expected + (" (post hoc)" if v.get("post_hoc") else "")
 
 
 def claims_table(verdicts: list[dict]) -> str:
@@ -283,7 +285,13 @@ def write_tables(paths: list[Path], out: Path, columns: list[str] | None = None)
                 "",
                 f"Verdict rule: docs/verdicts.md. {tests} tests, Holm-adjusted together (the "
                 "family: this experiment's claims that are not checks); reproduced / contradicted at an "
-                "adjusted p < 0.05 for / against the claim.",
+                "adjusted p < 0.05 for / against the claim"
+                + (
+                    "; a two-sided question is neutral: it answers which side is higher at the same "
+                    "adjusted p, or no difference detected."
+                    if any(v.answers for v in settled)
+                    else "."
+                ),
                 "",
                 claims_table(verdicts),
             ]

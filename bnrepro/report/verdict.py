@@ -34,7 +34,11 @@ class Verdict:
     p_two_sided: float | None = None  # the claim's one p for the report-wide false discovery rate
     difference_test: str | None = None  # `=`: the two-sided test of the difference, in words
     post_hoc: bool = False  # not among the claims the runs recorded
+    # A two-sided (neutral) question's two possible answers, A's side then B's ("bn=pre higher",
+    # "bn=none higher"); None for a claim with a direction. Its verdict is one of them or NO_DIFFERENCE.
+    answers: list | None = None
     verdict: str | None = None  # None until settled (or decided without a test)
+    expected: str | None = None  # a neutral answer beside the side a source expected: "as expected (...)"
     evidence: str = ""
     # working fields, not written
     parts: list = field(default_factory=list)  # the evidence before the test's words
