@@ -12,7 +12,7 @@
 trains 3 arms x 3 seeds: no `model.bn=none x norm=paper` cell, and a new variant is one
 more line. Each job's overrides are its arm's, then the axes', then the command line's
 (Hydra's grid over the last two), so a run is named by its arm's keys as declared, then
-the axes (launch/runnames.py: an arm's run names never depend on the other arms).
+the axes (launch/runnames.py: adding an arm renames no other arm's runs).
 
 A key the arms set is not also an axis, and the command line does not sweep it (that
 would cross every arm with it); one value of it on the command line picks the arms that
