@@ -117,8 +117,13 @@ def _train(args: list[str]) -> int:
         return 1
     if "--cfg" in args or "-c" in args:
         from .launch.completion import first_job
+        from .launch.declared_arms import ArmsError
 
-        args, header = first_job(args)
+        try:
+            args, header = first_job(args)
+        except ArmsError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         print(header)
     os.environ.setdefault("BNREPRO_COMMAND", shlex.join(["bnrepro", "train", *args]))
     # @hydra.main parses sys.argv itself; its completion script names sys.argv[0]'s

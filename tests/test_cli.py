@@ -140,6 +140,19 @@ def test_cfg_job_of_a_sweep_shows_the_first_job_and_names_the_swept_keys(tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_cfg_job_of_declared_arms_lists_the_arms_and_refuses_a_sweep_of_their_key(tmp_path):
+    out = bnrepro("train", "--cfg", "job", "+experiment=scale_invariance", "model.bn=pre", cwd=tmp_path, check=True)
+    assert out.stdout.startswith(
+        "# a sweep of 18 jobs over 2 arms (arm 2 (model.bn=pre model.norm.eps=1e-5); "
+        "arm 3 (model.bn=pre model.norm.eps=1e-9)) x model.weight_scale: 0.1, 1, 10; seed: 1, 2, 3\n"
+    )
+    assert "  bn: pre\n" in out.stdout and "    eps: 1.0e-05\n" in out.stdout
+    refused = bnrepro("train", "--cfg", "job", "+experiment=scale_invariance", "model.bn=none,pre", cwd=tmp_path)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: model.bn=none,pre: the experiment's arms")
+    assert "Traceback" not in refused.stderr and list(tmp_path.iterdir()) == []
+
+
 def test_bench_options_all_have_help(capsys):
     import re
 

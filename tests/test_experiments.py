@@ -3,14 +3,16 @@ fast dev run (a few steps on synthetic data) of one configuration of its sweep."
 
 from __future__ import annotations
 
-import itertools
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 import bnrepro.launch.app as app
 from bnrepro.config import ConfigError, arms, flatten, to_plain, validate
+from bnrepro.launch.declared_arms import arm_jobs, declared
+from bnrepro.launch.hydra_internals import grid
 from bnrepro.launch.sweep import typed
 from bnrepro.run.loop import train_runs
 
@@ -37,9 +39,11 @@ def _compose(overrides: list[str], hydra: bool = False):
 def _file_sweep(name: str) -> list[list[str]]:
     """The experiment file's own sweep, expanded: one override list per job (one seed:
     seeds never make configurations differ, and composing is what takes the time)."""
-    params = _compose([f"+experiment={name}"], hydra=True).hydra.sweeper.params or {}
-    grid = [[f"{key}={value}" for value in str(values).split(",")] for key, values in params.items() if key != "seed"]
-    return [list(job) for job in itertools.product(*grid)]
+    sweeper = _compose([f"+experiment={name}"], hydra=True).hydra.sweeper
+    params = [f"{key}={values}" for key, values in (sweeper.params or {}).items() if key != "seed"]
+    if not sweeper.get("arms"):
+        return grid(params)
+    return arm_jobs(declared(OmegaConf.to_container(sweeper.arms), list(sweeper.params)), params, [], grid)
 
 
 # Two files stay in the fast set (make test-fast < 60 s); every file runs with the slow set.

@@ -62,6 +62,10 @@ def test_the_guides_files_and_commands_work_in_order(tmp_path):
         else:
             bnrepro(*fast(shlex.split(step)[1:], conf, runs), cwd=tmp_path, check=True)
     (sweep,) = [p for p in sorted((runs / "bn_momentum").iterdir()) if len(list(p.glob("*/summary.json"))) == 6]
+    # its declared arms, each with every seed, named by the arm's own keys
+    assert {p.parent.name for p in sweep.glob("*/summary.json")} == {
+        f"norm={norm}_seed={seed}" for norm in ("torch", "torch_slow") for seed in (1, 2, 3)
+    }
     claims = json.loads((sweep / "tables" / "bn_momentum.claims.json").read_text())["claims"]
     assert len(claims) == 3
     for claim in claims:  # judged on the arms it names (a few steps decide nothing: any verdict)
@@ -69,3 +73,14 @@ def test_the_guides_files_and_commands_work_in_order(tmp_path):
     question = claims[2]  # two-sided with no side expected: a neutral answer, by the arms' labels
     assert question["answers"] == ["momentum=0.01 higher", "momentum=0.1 higher"], question["answers"]
     assert question["verdict"] in [*question["answers"], "no difference detected"] and question["expected"] is None
+    # section 6's arms, and a no-BN arm: it keeps momentum 0.1, so the claim comparing with 0.1
+    # would pool two arms, refused before any run
+    (arms,) = re.findall(r"```yaml\n(    arms:\n.*?)```", (REPO / "docs" / "guide.md").read_text(), flags=re.S)
+    experiment = conf / "experiment" / "bn_momentum.yaml"
+    text = re.sub(r"    arms:.*?\n(?=    params:)", arms + "      - {model.bn: none}\n", experiment.read_text(), flags=re.S)
+    experiment.write_text(text)
+    sweeps = set((runs / "bn_momentum").iterdir())
+    refused = bnrepro(*fast(["train", "+experiment=bn_momentum"], conf, runs), cwd=tmp_path)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "slow running averages (momentum 0.01) give a lower" in refused.stderr and "pools" in refused.stderr
+    assert "arm 3 (norm=torch model.norm.momentum=0.5); arm 4 (model.bn=none)" in refused.stderr and set((runs / "bn_momentum").iterdir()) == sweeps

@@ -63,3 +63,15 @@ def test_a_new_experiment_trains_as_written_and_its_claims_pass_the_checks(tmp_p
     )
     summaries = sorted((tmp_path / "runs" / "my_question").glob("*/*/summary.json"))
     assert len(summaries) == 2  # model.bn none and pre, one seed
+
+
+def test_the_commented_arms_block_declares_valid_arms(tmp_path):
+    import yaml
+
+    from bnrepro.launch.declared_arms import check_keys, declared
+
+    text = new_experiment("my_question", tmp_path).read_text()
+    block = [line.replace("#   - ", "  - ") for line in text.splitlines() if line.startswith("    #   - {")]
+    arms = declared(yaml.safe_load("\n".join(block)), ["seed"])
+    assert [arm.overrides for arm in arms] == [("model.bn=none",), ("model.bn=pre",), ("model.bn=pre", "norm=paper")]
+    check_keys(arms, {"norm"})

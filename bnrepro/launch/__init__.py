@@ -3,6 +3,8 @@
 - app.py: the Hydra application (the conf/ directory, plugin registration);
 - sweep.py: check every job before anything exists, group compatible jobs, launch;
 - runnames.py: run directory names from the overrides that vary; exclusive creation;
+- declared_arms.py: an experiment's arms listed as override sets (hydra.sweeper.arms),
+  each crossed with params only: checked, picked from the command line, expanded to jobs;
 - completion.py: tab completion of enum values and `--cfg` of a sweep, without torch;
 - resume.py: `bnrepro resume SWEEP_DIR` (groups from the pack files, confined to the
   sweep; every group it can, the others reported), and resume_group(run_dirs) for a cluster job;

@@ -60,19 +60,20 @@ def _read_yaml(path: Path) -> dict:
     return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
-def _sweep_params(doc: dict) -> dict:
-    return ((doc.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+def _sweeper(doc: dict) -> dict:
+    return (doc.get("hydra") or {}).get("sweeper") or {}
 
 
-def _experiment_sweep(name: str, profile: str | None = None) -> dict[str, list[str]]:
+def _experiment_sweep(name: str, profile: str | None = None) -> tuple[dict[str, list[str]], list | None]:
     """hydra.sweeper.params of conf/experiment/NAME.yaml, with those of its profile
     (conf/profile/PROFILE.yaml: `profile` if given, else the one the file's defaults name,
-    which comes after the file's own settings): key -> its values."""
+    which comes after the file's own settings): key -> its values; and its declared arms
+    (hydra.sweeper.arms, the profile's if it has them), or None."""
     from .app import conf_dir
 
     path = conf_dir() / "experiment" / f"{name}.yaml"
     if not path.is_file():
-        return {}
+        return {}, None
     doc = _read_yaml(path)
     if profile is None:
         profile = next(
@@ -83,15 +84,20 @@ def _experiment_sweep(name: str, profile: str | None = None) -> dict[str, list[s
             ),
             None,
         )
-    params = dict(_sweep_params(doc))
+    params, arms = dict(_sweeper(doc).get("params") or {}), _sweeper(doc).get("arms")
     if profile:
-        params.update(_sweep_params(_read_yaml(conf_dir() / "profile" / f"{profile}.yaml")))
-    return {key: [v.strip() for v in str(values).split(",")] for key, values in params.items()}
+        sweeper = _sweeper(_read_yaml(conf_dir() / "profile" / f"{profile}.yaml"))
+        params.update(sweeper.get("params") or {})
+        arms = sweeper.get("arms", arms)
+    return {key: [v.strip() for v in str(values).split(",")] for key, values in params.items()}, arms
 
 
 def first_job(args: list[str]) -> tuple[list[str], str]:
-    """The arguments for Hydra's `--cfg` on the sweep's first job, and a comment naming the sweep."""
+    """The arguments for Hydra's `--cfg` on the sweep's first job, and a comment naming the sweep
+    (declared_arms.ArmsError: the experiment's arms are malformed, or the command line is at odds with them)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from .declared_arms import declared, describe, select
 
     args = [a for a in args if a not in ("-m", "--multirun")]  # every bnrepro train is a sweep already
     flags, overrides, i = [], [], 0
@@ -116,11 +122,17 @@ def first_job(args: list[str]) -> tuple[list[str], str]:
             i += 1
     parsed = OverridesParser.create().parse_overrides(overrides)
     swept: dict[str, list[str]] = {}
+    arms: list = []
     profile = next((o.get_value_element_as_str() for o in parsed if o.key_or_group == "profile"), None)
     for override in parsed:
         if override.key_or_group == "experiment":
-            swept.update(_experiment_sweep(override.get_value_element_as_str(), profile))
-    first: list[str] = []
+            params, raw = _experiment_sweep(override.get_value_element_as_str(), profile)
+            swept.update(params)
+            arms = declared(raw, list(params)) if raw else []
+    if arms:  # the command line's value of an arm's key picks arms; the first kept one is shown
+        arms, overrides = select(arms, overrides)
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    first: list[str] = list(arms[0].overrides) if arms else []
     for override in parsed:  # a key on the command line replaces the experiment's sweep of it
         for key in [k for k in swept if k.lstrip("+~") == override.key_or_group]:
             swept.pop(key)  # `+fig3: ...` in the file, `+fig3=bn_x5` on the command line
@@ -133,8 +145,10 @@ def first_job(args: list[str]) -> tuple[list[str], str]:
     # The experiment's own sweep applies where the command line does not set the key.
     set_here = {o.partition("=")[0].lstrip("+~") for o in first}
     first += [f"{key}={values[0]}" for key, values in swept.items() if key not in set_here]
-    if not swept:
+    if not swept and len(arms) < 2:
         return flags + first, "# one job"
-    jobs = math.prod(len(v) for v in swept.values())
+    jobs = max(len(arms), 1) * math.prod(len(v) for v in swept.values())
     listed = "; ".join(f"{key}: {', '.join(values)}" for key, values in swept.items())
+    if arms:
+        listed = f"{len(arms)} arms ({describe(arms)})" + (f" x {listed}" if listed else "")
     return flags + first, f"# a sweep of {jobs} jobs over {listed}\n# the first job's config:"

@@ -34,6 +34,7 @@ __all__ = [
     "BasicSweeper",
     "BasicSweeperConf",
     "job_configs",
+    "grid",
     "grid_jobs",
     "parse_overrides",
     "is_group",
@@ -49,10 +50,16 @@ def swept_params(sweeper: BasicSweeper) -> list[str]:
     return sweeper._parse_config()
 
 
+def grid(params: list[str], loader=None) -> list[list[str]]:
+    """Every job of the grid `params` (override strings, comma lists swept), as its overrides;
+    `loader` (a sweeper's config loader) resolves glob choices of config groups."""
+    overrides = OverridesParser.create(config_loader=loader).parse_overrides(params)
+    return [list(job) for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+
+
 def grid_jobs(sweeper: BasicSweeper, params: list[str]) -> list[list[str]]:
     """Every job of the grid `params`, as its overrides."""
-    overrides = OverridesParser.create(config_loader=sweeper.hydra_context.config_loader).parse_overrides(params)
-    return [list(job) for batch in sweeper.split_arguments(overrides, None) for job in batch]
+    return grid(params, sweeper.hydra_context.config_loader)
 
 
 def job_configs(sweeper: BasicSweeper, params: list[str]) -> tuple[list[Any], list[list[str]]]:

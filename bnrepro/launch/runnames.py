@@ -4,7 +4,8 @@
 `bn=none_seed=2`, `bn=pre_seed=1`, ...: only what varies, and always the seed, so
 seeds never collide. The experiment's own axes (its hydra.sweeper.params) stay in the
 name even when the command line fixes them: `+experiment=sigmoid10 model.bn=pre`
-gives `bn=pre_seed=1`, which sits beside the full sweep's runs in one TensorBoard. A key is
+gives `bn=pre_seed=1`, which sits beside the full sweep's runs in one TensorBoard. Declared
+arms (launch/declared_arms.py) are axes too: `bn=pre_norm=paper_seed=1`. A key is
 shortened to its last part when that is unambiguous in the config (optim.lr -> lr).
 Characters TensorBoard or shells dislike become '-'.
 """
@@ -62,7 +63,9 @@ def run_names(
         leaf_counts[leaf] = leaf_counts.get(leaf, 0) + 1
     names, seen = [], set()
     for job, seed in zip(parsed, seeds):
-        parts = [f"{_short(k, leaf_counts)}={_clean(job[k])}" for k in varying if k in job and k != "seed"]
+        # in the job's own order: a grid's jobs all share one; a declared arm's keys come first, as
+        # the arm lists them, so no other arm changes its runs' names
+        parts = [f"{_short(k, leaf_counts)}={_clean(v)}" for k, v in job.items() if k in varying and k != "seed"]
         parts.append(f"seed={seed}")
         name = "_".join(parts)
         unique, n = name, 2

@@ -3,7 +3,8 @@
 It opens with every header field (config/header.py, the list the tests enforce on each
 file) and ends with one claim that already passes the sweep's claim checks, above a
 comment listing every claim field (the ClaimConfig dataclass) with its meaning, so a
-researcher never has to read the schema to write a claim.
+researcher never has to read the schema to write a claim; its sweep is a grid, with the
+same arms declared one by one (hydra.sweeper.arms) in a comment below it.
 """
 
 from __future__ import annotations
@@ -72,6 +73,14 @@ hydra:
     params:
       model.bn: none,pre   # the arms: every claim's where/than must select one of them
       seed: 1,2,3
+    # Or list the arms, each the overrides that make it, crossed with params only (take
+    # model.bn out of params then): no useless grid cells, and a new variant is one more
+    # line; run names and claims address an arm by its keys (docs/sweeps.md, "Declared arms":
+    # with the third arm, the claim's model.bn=pre selects two: add model.norm.kind=torch to it).
+    # arms:
+    #   - {{model.bn: none}}
+    #   - {{model.bn: pre}}
+    #   - {{model.bn: pre, norm: paper}}   # a variant: the paper's BN (conf/norm/paper.yaml)
 """
 
 

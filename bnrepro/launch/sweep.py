@@ -160,15 +160,17 @@ def check(configs: list[Config], job_overrides: Sequence[Sequence[str]]) -> None
                 raise InvalidJob(str(e)) from None
 
 
-def check_experiment_claims(configs: list[Config]) -> None:
+def check_experiment_claims(configs: list[Config], declared_arms: str = "") -> None:
     """The jobs of an experiment file's own sweep: each claim's arms must be one configuration,
-    select some run of the sweep, and have the claim's metric."""
+    select some run of the sweep, and have the claim's metric. declared_arms: the file's
+    hydra.sweeper.arms, described (launch/declared_arms.py), named in the refusal."""
     if configs and configs[0].report.claims:
         try:
             arms.check_claims([flatten(to_plain(c)) for c in configs], configs[0].report.claims)
             check_claim_metrics(configs, own_sweep=True)
         except ConfigError as e:
-            raise InvalidJob(f"experiment {configs[0].name}: {e}") from None
+            named = f" (the arms it declares in hydra.sweeper.arms: {declared_arms})" if declared_arms else ""
+            raise InvalidJob(f"experiment {configs[0].name}: {e}{named}") from None
 
 
 def check_claim_metrics(configs: list[Config], own_sweep: bool) -> None:

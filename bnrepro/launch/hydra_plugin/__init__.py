@@ -15,13 +15,13 @@ module before it is in sys.modules, where dataclasses cannot resolve string anno
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.launcher import Launcher
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
-from bnrepro.launch.hydra_internals import BasicSweeper, BasicSweeperConf, grid_jobs, swept_params, value_of
+from bnrepro.launch.hydra_internals import BasicSweeper, BasicSweeperConf, grid_jobs, is_group, swept_params, value_of
 
 
 @dataclass
@@ -29,6 +29,8 @@ class BnreproSweeperConf(BasicSweeperConf):
     _target_: str = "hydra_plugins.bnrepro.BnreproSweeper"
     batch: bool = True  # train compatible runs together, as packs (false: one run per pack)
     max_runs: int = 64  # at most this many runs per pack
+    # the experiment's arms, each a {key: value} override set crossed with params (launch/declared_arms.py)
+    arms: Optional[List[Any]] = None
 
 
 @dataclass
@@ -64,28 +66,54 @@ class BnreproSweeper(BasicSweeper):
     that every job is composed and checked before the sweep directory is created, and
     the experiment file's own sweep must pin each of its claims to one configuration, and that
     the sweep directory is created exclusively (a suffix when another process has it), and
-    that the launcher gets one job per pack of compatible runs, not one per run."""
+    that the launcher gets one job per pack of compatible runs, not one per run; and that
+    an experiment may declare its arms (hydra.sweeper.arms), each crossed with params only."""
 
-    def __init__(self, max_batch_size=None, params=None, batch: bool = True, max_runs: int = 64) -> None:
+    def __init__(self, max_batch_size=None, params=None, batch: bool = True, max_runs: int = 64, arms=None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.batch, self.max_runs = batch, max_runs
+        self.arms_declared = OmegaConf.to_container(arms) if isinstance(arms, ListConfig) else arms
 
-    def _configs(self, params: List[str]):
+    def _arms(self) -> list:
+        """The declared arms, checked (none: the grid of params is the sweep)."""
+        from bnrepro.launch.declared_arms import check_keys, declared, keys
+
+        if self.arms_declared is None:
+            return []
+        arms = declared(self.arms_declared, list(self.params or {}))
+        check_keys(arms, {key for key in keys(arms) if "." not in key and is_group(self.hydra_context.config_loader, key)})
+        return arms
+
+    def _jobs(self, arms: list, arguments: List[str]) -> List[List[str]]:
+        """Every job's overrides: the grid of params and the command line, or each declared arm crossed with it."""
+        from bnrepro.launch.declared_arms import arm_jobs
+
+        if not arms:
+            return grid_jobs(self, swept_params(self) + list(arguments))
+        return arm_jobs(arms, swept_params(self), arguments, lambda params: grid_jobs(self, params))
+
+    def _configs(self, jobs: List[List[str]]):
         from bnrepro.launch.sweep import Composer
 
         if getattr(self, "_composer", None) is None:  # one per sweep: each job composed once (sweep.Composer)
             self._composer = Composer(self.hydra_context.config_loader, self.config)
-        jobs = grid_jobs(self, params)
-        return [self._composer(job) for job in jobs], jobs
+        return [self._composer(job) for job in jobs]
 
     def sweep(self, arguments: List[str]) -> Any:
-        from bnrepro.launch.sweep import check, check_experiment_claims, claim_sweep_dir, refuse_run_dir
+        from bnrepro.launch.declared_arms import ArmsError, describe, keys
+        from bnrepro.launch.sweep import InvalidJob, check, check_experiment_claims, claim_sweep_dir, refuse_run_dir
 
         refuse_run_dir(list(self.config.hydra.overrides.hydra))
-        configs, jobs = self._configs(swept_params(self) + list(arguments))
-        check(configs, jobs)
         chosen = [a for a in arguments if a.lstrip("+").startswith("experiment=")]
-        check_experiment_claims(self._configs(chosen + swept_params(self))[0])
+        try:
+            arms = self._arms()
+            jobs, own_jobs = self._jobs(arms, list(arguments)), self._jobs(arms, chosen)
+        except ArmsError as e:
+            raise InvalidJob(str(e)) from None
+        configs = self._configs(jobs)
+        check(configs, jobs)
+        check_experiment_claims(self._configs(own_jobs), describe(arms))
+        self.axes = (*[key.lstrip("+~") for key in keys(arms)], *(str(key) for key in (self.params or {})))
         sweep_dir = claim_sweep_dir(Path(self.config.hydra.sweep.dir))  # never shared with another process
         try:
             return [self._launch(sweep_dir, configs, jobs)]
@@ -104,8 +132,7 @@ class BnreproSweeper(BasicSweeper):
         with read_write(self.config.hydra), open_dict(self.config.hydra):
             self.config.hydra.sweep.dir = str(sweep_dir)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        axes = tuple(str(key) for key in (self.config.hydra.sweeper.get("params") or {}))
-        packs = form_packs(configs, jobs, sweep_dir, self.batch, self.max_runs, axes)
+        packs = form_packs(configs, jobs, sweep_dir, self.batch, self.max_runs, self.axes)
         # A pack's job is composed from its first run's overrides: the sweep directory and
         # hydra settings are the sweep's; the runs themselves come from the pack file.
         # The job's overrides name the claimed sweep directory: recomposed from the command line
