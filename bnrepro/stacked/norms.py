@@ -409,6 +409,13 @@ def noisy_bn_noise(
     mu_t = (2 * rng.uniform(state=prefix(0)) - 1) * n_mu
     sigma_t = 1 + rng.uniform(state=prefix(1)) * (n_sigma - 1)
     per_example, device = prefix(2), channel_seed.device
+    # What m - mu_t and Box-Muller's two factors take at each value of their 10- and 11-bit
+    # uniforms, computed once per call by the formula's own operations: looking them up gives the
+    # formula's values bit for bit, without a log1p (~9 ns a value on the CPU) per position.
+    u10, u11 = (torch.arange(2**b, device=device, dtype=torch.float32) * (1.0 / 2**b) for b in (10, 11))
+    shift_of = (2 * u10 - 1) * r_mu
+    radius_of = r_sigma * torch.sqrt(-2 * torch.log1p(-u11))  # 1 - u in (0, 1]: finite
+    cos_of = torch.cos(2 * torch.pi * u11)
     m = torch.empty(n, channel_seed.numel(), device=device, dtype=torch.float32)
     s = torch.empty_like(m)
     # rows: a multiple of 64, so every block but the last is whole SIMD vectors (no scalar tail)
@@ -416,8 +423,12 @@ def noisy_bn_noise(
     for start in range(0, n, rows):  # elementwise: each block computes what one pass over all would
         stop = min(start + rows, n)
         example = torch.arange(start, stop, device=device).view(-1, 1)
-        u_shift, u_radius, u_angle = rng.uniform_split(example, state=per_example, bits=(10, 11, 11))
-        torch.add(mu_t, (2 * u_shift - 1) * r_mu, out=m[start:stop])
-        radius = torch.sqrt(-2 * torch.log1p(-u_radius))  # 1 - u in (0, 1]: finite
-        torch.add(sigma_t, r_sigma * radius * torch.cos(2 * torch.pi * u_angle), out=s[start:stop])
+        shift, radius, angle = rng.split_bits(example, state=per_example, bits=(10, 11, 11))
+        torch.add(mu_t, _look_up(shift_of, shift), out=m[start:stop])
+        torch.add(sigma_t, _look_up(radius_of, radius) * _look_up(cos_of, angle), out=s[start:stop])
     return mu_t, sigma_t, m, s
+
+
+def _look_up(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """table[index] for an int32 index of any shape (index_select: the fast gather on the CPU)."""
+    return table.index_select(0, index.flatten()).view(index.shape)
