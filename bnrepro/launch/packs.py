@@ -23,9 +23,10 @@ PACK_FILE = "pack.json"
 
 # Conv nets on the CPU: the runs of a pack share per-operation overhead and nothing else (each
 # has its own convolutions), and that overhead's share shrinks as the width grows. A pack of 4
-# against one run alone, per run (CPU time, fig3's BN-Baseline net, batch 32, 1 thread, grouped
-# convolution; back to back in one process, 3-5 rounds, the shared 2-core VM at load ~12, 6 Dec):
-# width 8 (the CPU profiles) 1.44x, width 16 1.12x, width 32 0.98x: wider, a pack loses.
+# against one run alone, per run (CPU time, fig3's BN-Baseline net, batch 32, 1 thread; back to
+# back in one process, 3-5 rounds, the shared 2-core VM at load ~12, 6 Dec), one convolution per
+# run (the CPU's default) / one grouped kernel: width 8 (the CPU profiles) 1.13x / 1.44x, width 16
+# 1.01x / 1.12x, width 32 0.93x / 0.98x: wider, a pack loses either way.
 CPU_CONV_PACK_MAX_WIDTH = 16
 
 
