@@ -11,12 +11,12 @@ import time
 import pytest
 
 from bnrepro import cli
-from bnrepro.launch.packs import Pack, pack_arm, pack_dir, write_pack
+from bnrepro.launch.packs import CPU_CONV_PACK_MAX_WIDTH, Pack, cpu_pack_limit, pack_arm, pack_dir, write_pack
 from bnrepro.launch.sweep import arm_log
 from bnrepro.launch.typos import unknown_key
 from bnrepro.run.signals import Interrupted
 
-from conftest import bnrepro
+from conftest import bnrepro, tiny
 
 GROUPS = {"data", "model", "norm", "experiment", "profile"}
 
@@ -114,6 +114,13 @@ def test_a_packs_arm_is_the_swept_overrides_its_runs_share(tmp_path):
     assert pack_arm(pack_dir(tmp_path, 0)) == "norm=paper model.bn=pre"
     write_pack(tmp_path, Pack(1, ["c"], [["seed=1"]], ("seed",)))
     assert pack_arm(pack_dir(tmp_path, 1)) == ""
+
+
+def test_on_the_cpu_conv_nets_wider_than_the_measured_limit_train_one_run_per_pack():
+    assert cpu_pack_limit(tiny(model__arch="vgg", model__width=8).model) is None  # fig3's CPU profile packs
+    assert cpu_pack_limit(tiny(model__arch="vgg", model__width=CPU_CONV_PACK_MAX_WIDTH).model) is None
+    assert cpu_pack_limit(tiny(model__arch="convnet", model__width=2 * CPU_CONV_PACK_MAX_WIDTH).model) == 1
+    assert cpu_pack_limit(tiny(model__arch="mlp", model__width=1000).model) is None  # MLP packs pay at any width
 
 
 def test_training_lines_name_the_arm_and_nothing_else_changes(capsys):

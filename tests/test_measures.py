@@ -16,6 +16,7 @@ from bnrepro.run.loop import train_runs
 from bnrepro.run.sampler import Sampler
 from bnrepro.run.step import StepState, train_step
 from bnrepro.stacked.model import StackedNet
+from bnrepro.stacked import norms, rng
 from bnrepro.stacked.norms import noisy_bn_noise
 from bnrepro.stacked.optim import StackedSGD
 
@@ -160,6 +161,26 @@ def test_noisy_bn_noise_has_the_stated_distribution():
     assert all(torch.equal(a, b) for a, b in zip(again, draws[3]))  # a pure function of the step
     other = noisy_bn_noise(seeds, index, torch.tensor(3), 2, 32, 0.5, 1.25, 0.1, 0.1)
     assert not torch.equal(other[0], draws[3][0])  # each layer its own
+
+
+def test_noisy_bn_noise_in_blocks_is_the_one_pass_formula_bit_for_bit():
+    """On the CPU the per-position draws are made in blocks (norms.NOISE_BLOCK); the values are
+    those of the formula computed in one pass over all [n, C] (fixed seeds, several blocks, a
+    channel count that does not divide the block, a partial last block)."""
+    seeds, index = torch.tensor([3, 5, 11]).repeat_interleave(8), torch.arange(8).repeat(3)  # 3 runs x 8 channels
+    n, step = 2 * norms.NOISE_BLOCK // 24 + 77, torch.tensor(41)
+    example = torch.arange(n).view(n, 1)
+
+    def prefix(draw):
+        return rng.hash32(seeds, rng.STREAM_NOISE, step, 2, index, draw)
+
+    mu_t = (2 * rng.uniform(state=prefix(0)) - 1) * 0.5
+    sigma_t = 1 + rng.uniform(state=prefix(1)) * (1.25 - 1)
+    u_shift, u_radius, u_angle = rng.uniform_split(example, state=prefix(2), bits=(10, 11, 11))
+    m = mu_t + (2 * u_shift - 1) * 0.1
+    s = sigma_t + 0.1 * torch.sqrt(-2 * torch.log1p(-u_radius)) * torch.cos(2 * torch.pi * u_angle)
+    drawn = noisy_bn_noise(seeds, index, step, 2, n, 0.5, 1.25, 0.1, 0.1)
+    assert all(torch.equal(a, b) for a, b in zip(drawn, (mu_t, sigma_t, m, s)))
 
 
 def test_noisy_bn_is_bn_then_scale_and_shift_in_training_and_plain_bn_at_evaluation():

@@ -15,10 +15,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import Arch, ModelConfig
 from ..run.files import atomic_write
 
 PACKS_DIR = ".packs"  # hydra.sweep.subdir is .packs/${hydra.job.num}: a pack's job directory
 PACK_FILE = "pack.json"
+
+# Conv nets on the CPU: the runs of a pack share per-operation overhead and nothing else (each
+# has its own convolutions), and that overhead's share shrinks as the width grows. A pack of 4
+# against one run alone, per run (CPU time, fig3's BN-Baseline net, batch 32, 1 thread; back to
+# back in one process, 3-5 rounds, the shared 2-core VM at load ~12, 6 Dec), one convolution per
+# run (the CPU's default) / one grouped kernel: width 8 (the CPU profiles) 1.13x / 1.44x, width 16
+# 1.01x / 1.12x, width 32 0.93x / 0.98x: wider, a pack loses either way.
+CPU_CONV_PACK_MAX_WIDTH = 16
 
 
 @dataclass
@@ -61,3 +70,13 @@ def pack_arm(job_dir: Path) -> str:
     shared = [o for o in runs[0]["overrides"] if all(o in r["overrides"] for r in runs[1:])]
     keys = [o.lstrip("+~").partition("=")[0] for o in shared]
     return " ".join(o for o, key in zip(shared, keys) if key in swept or GROUP_KEYS.get(key) in swept)
+
+
+def cpu_pack_limit(model: ModelConfig) -> int | None:
+    """The most runs of this network one pack should hold when it trains on the CPU: 1 for a
+    conv net wider than CPU_CONV_PACK_MAX_WIDTH (a pack would lose to its runs one by one),
+    None otherwise (no limit but hydra.sweeper.max_runs). For whatever forms the packs and
+    knows their device (the sweeper, the scheduler)."""
+    if model.arch in (Arch.convnet, Arch.vgg) and model.width > CPU_CONV_PACK_MAX_WIDTH:
+        return 1
+    return None

@@ -101,12 +101,20 @@ def uniform_split(
     """Several float32 uniforms in [0, 1) from one 32-bit hash, on `bits` bits each (high bits
     first; at most 32 in all): a fraction of the cost of one `uniform` draw each, where a
     coarser grid will do (noisy BN's per-position jitter)."""
+    return tuple(f.to(torch.float32) * (1.0 / 2**b) for f, b in zip(split_bits(*keys, state=state, bits=bits), bits))
+
+
+def split_bits(
+    *keys: torch.Tensor | int, state: torch.Tensor | int = 0, bits: tuple[int, ...] = (16, 16)
+) -> tuple[torch.Tensor, ...]:
+    """uniform_split's draws as the integers they are made of: field i in [0, 2^bits[i]), int32
+    (an index into a table of what a function of the uniform takes at each of its 2^b values)."""
     if sum(bits) > 32:
         raise ValueError(f"{bits}: more than the hash's 32 bits")
     h, shift, out = _hash_bits(*keys, state=state), 32, []
     for b in bits:
         shift -= b
-        out.append(((h >> shift) & ((1 << b) - 1)).to(torch.float32) * (1.0 / 2**b))
+        out.append((h >> shift) & ((1 << b) - 1))
     return tuple(out)
 
 
