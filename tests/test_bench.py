@@ -215,3 +215,18 @@ def test_the_convnet_rows_name_their_profile_and_its_channels():
     assert _profile_text("fig3_cpu") == " (profile fig3_cpu, channels 8/16/32)"
     assert _profile_text("fig3_gpu") == " (profile fig3_gpu, channels 32/64/128)"
     assert _profile_text("") == ""
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_whitening_rows_time_bn_against_decorrelated_bn_at_each_group_size():
+    """mnist_fig1's MLP, one run each: BN, then decorrelated BN in groups of 4, 20, 100 units; a
+    step's cost is BN's rate over the whitened run's."""
+    rows, facts = run(
+        steps=5, reference_steps=3, batched_runs=[1], full=False, device=CPU, log=lambda m: None, parts=("whitening",)
+    )
+    keys = by_key(rows)
+    assert set(keys) == {"whiten_bn", "whiten_g4", "whiten_g20", "whiten_g100"}
+    assert facts["whitening_cost"][100] == pytest.approx(keys["whiten_bn"].median / keys["whiten_g100"].median)
+    text = report(rows, facts, CPU, "bnrepro bench --parts whitening", cuda=False)
+    assert "groups of 100 units" in text and "a step's time over BN's" in text

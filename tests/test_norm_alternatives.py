@@ -222,6 +222,7 @@ def test_gaussianity_is_near_zero_for_gaussian_values_and_not_for_uniform_ones()
         {"kind": "groupnorm", "channel_groups": 2},
         {"kind": "layernorm"},
         {"kind": "instancenorm"},
+        {"kind": "decorrelated", "group_size": 2},
         {"kind": "none"},
     ],
 )
@@ -291,6 +292,14 @@ def test_the_group_size_figure_draws_bn_by_group_beside_the_per_example_norms_an
         (
             {"model__norm": {"kind": "lp"}, "eval__stats": "population"},
             r"eval.stats=population .*norm=lp supports moving, batch",
+        ),
+        (
+            {"model__norm": {"kind": "decorrelated", "group_size": 3}},
+            r"model.norm.group_size=3 .*must divide model.width=16",
+        ),
+        (
+            {"model__norm": {"kind": "decorrelated"}, "eval__stats": "population"},
+            r"eval.stats=population .*norm=decorrelated supports moving, batch",
         ),
     ],
 )

@@ -15,6 +15,9 @@ In one process, on one device (bench/plan.py has the rows):
   --conv-runs runs trained together;
 - measures: the landscape experiment's VGG (width 8, BN, batch 128), one run without
   Santurkar et al.'s measures, with the landscape probe, with ICS (their cost);
+- whitening (not in the default --parts): the mnist_fig1 network, one run without probes or
+  eval, with BN and with decorrelated BN (norm=decorrelated) in groups of 4, 20 and 100 units:
+  a step's time over BN's, the cost the whitening_cost experiment claims;
 - on a CPU with several threads, the reference and bnrepro's one run also at the other
   thread count (bnrepro trains the MLP on one thread there: run/cpu.py).
 Every figure is steps (or run-steps) per second of training, excluding start-up: the
@@ -111,7 +114,8 @@ def main(args: list[str]) -> int:
         "--parts",
         default="mlp,convnet,measures",
         help="comma list: mlp (mnist_fig1's rows), convnet (fig3's net), measures "
-        "(Santurkar et al.'s measures on the landscape experiment's VGG); default all",
+        "(Santurkar et al.'s measures on the landscape experiment's VGG), whitening (mnist_fig1's MLP "
+        "with BN and with decorrelated BN in groups of 4, 20, 100 units); default mlp,convnet,measures",
     )
     parser.add_argument(
         "--conv-steps",
@@ -135,8 +139,8 @@ def main(args: list[str]) -> int:
     steps = opts.steps or (20000 if cuda else 2000)
     reference_steps = opts.reference_steps or (3000 if cuda else 300)
     parts = tuple(p.strip() for p in opts.parts.split(",") if p.strip())
-    if not parts or set(parts) - {"mlp", "convnet", "measures"}:
-        parser.error(f"--parts {opts.parts!r}: choose from mlp, convnet, measures")
+    if not parts or set(parts) - {"mlp", "convnet", "measures", "whitening"}:
+        parser.error(f"--parts {opts.parts!r}: choose from mlp, convnet, measures, whitening")
     conv_steps = tuple(opts.conv_steps or ((5000, 2000) if cuda else (250, 50)))
     conv_profile = opts.conv_profile or ("fig3_gpu" if cuda else "fig3_cpu")
     try:

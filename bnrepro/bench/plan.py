@@ -50,7 +50,8 @@ def run(
     """Every row `repeats` times, interleaved. parts: "mlp" (the mnist_fig1 rows), "convnet"
     (fig3's net: conv_steps = (bnrepro's, the reference's), conv_runs trained together in its
     pack row; conv_overrides change fig3's config for both loops, e.g. a smaller width in
-    tests), "measures". Returns the rows and facts(rows)."""
+    tests), "measures", "whitening" (mnist_fig1's MLP with BN and with decorrelated BN). Returns
+    the rows and facts(rows)."""
     from ..run import provenance
 
     fetch_data(parts, log)
@@ -79,7 +80,7 @@ def fetch_data(parts: tuple, log) -> None:
     from ..data import fetch
 
     root = experiment_config([]).data.root
-    for name in (["mnist"] if "mlp" in parts else []) + (
+    for name in (["mnist"] if {"mlp", "whitening"} & set(parts) else []) + (
         ["fashion_mnist"] if {"convnet", "measures"} & set(parts) else []
     ):
         fetch(name, root, log)
@@ -104,6 +105,8 @@ def plan(
         rows += _conv_plan(dev, conv_steps, conv_overrides, conv_runs, device, threads)
     if "measures" in parts:
         rows += _measures_plan(dev, conv_steps[0])
+    if "whitening" in parts:
+        rows += _whitening_plan(dev, steps)
     return rows
 
 
@@ -332,6 +335,34 @@ def _measures_plan(dev: str, steps: int) -> list[Row]:
     ]
 
 
+WHITENING_GROUPS = (4, 20, 100)  # decorrelated BN's group sizes in the whitening rows (100: a whole layer)
+
+
+def _whitening_plan(dev: str, steps: int) -> list[Row]:
+    """mnist_fig1's MLP, one run, training only: BN against decorrelated BN (ZCA whitening of
+    groups of G units over the batch; the whitening_cost experiment's arms) at each G."""
+    quiet = [dev, "model.bn=pre", f"train.steps={steps}", f"train.log_every={steps}", f"train.eval_every={steps}"]
+
+    def rate(*more: str):
+        return lambda: bnrepro_rate([*quiet, *more])["steps_per_s"]
+
+    ref = "whiten_bn"
+    return [
+        Row(ref, "bnrepro", "mnist_fig1's MLP, one run, BN (norm=torch), no probes or eval", 1, rate(), ref),
+        *[
+            Row(
+                f"whiten_g{g}",
+                "bnrepro",
+                f"same, decorrelated BN in groups of {g} units (norm=decorrelated model.norm.group_size={g})",
+                1,
+                rate("norm=decorrelated", f"model.norm.group_size={g}"),
+                ref,
+            )
+            for g in WHITENING_GROUPS
+        ],
+    ]
+
+
 def facts(rows: list[Row], steps: int) -> dict:
     """The derived figures whose rows have been measured (medians; per round where asked)."""
     med = {row.key: row.median for row in rows if row.rates}
@@ -359,6 +390,9 @@ def facts(rows: list[Row], steps: int) -> dict:
             landscape_cost=med["measures_off"] / med["measures_landscape"],
             ics_cost=med["measures_off"] / med["measures_ics"],
         )
+    whitened = {g: f"whiten_g{g}" for g in WHITENING_GROUPS if have("whiten_bn", f"whiten_g{g}")}
+    if whitened:  # a step's time over BN's
+        found["whitening_cost"] = {g: med["whiten_bn"] / med[key] for g, key in whitened.items()}
     if have("single_bn", "reference_bn"):
         found.update(single_bn=med["single_bn"], reference_bn=med["reference_bn"])
         found["speedup"], found["speedups"] = speedup("single_bn", "reference_bn")

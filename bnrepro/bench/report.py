@@ -38,6 +38,7 @@ def report(
         + ("mnist_fig1's 784-100-100-100-10 sigmoid MLP, batch 60; " if "single_bn" in keys else "")
         + (f"fig3's BN-x5 VGG-style conv net{_profile_text(conv_profile)}, batch 32; " if "single_conv" in keys else "")
         + ("the landscape experiment's VGG (width 8, BN), batch 128, Fashion-MNIST; " if "measures_off" in keys else "")
+        + ("mnist_fig1's MLP with BN and with decorrelated BN, batch 60; " if "whiten_bn" in keys else "")
         + (
             "one measurement each (a shared machine: expect a few % of noise)"
             if repeats <= 1
@@ -58,7 +59,12 @@ def report(
             f"| {row.path} | {row.what} | {row.median:,.1f} | {min(row.rates):,.1f}–{max(row.rates):,.1f} "
             f"| {row.runs * row.median:,.1f} | {ratio} |"
         )
-    lines += ["", "Targets (issues 3, 12, 13 and 20; the measures rows' last column is × the run without them):", ""]
+    lines += [
+        "",
+        "Targets (issues 3, 12, 13 and 20; the measures rows' last column is × the run without them, "
+        "the whitening rows' × the BN run):",
+        "",
+    ]
     lines += _target_lines(facts, cuda)
     if "probe_eval_cost" in facts and "all_probes_cost" in facts:
         lines += [
@@ -89,6 +95,17 @@ def _rounds(values: list[float]) -> str:
 
 def _target_lines(facts: dict, cuda: bool) -> list[str]:
     lines = []
+    if "whitening_cost" in facts:
+        costs = facts["whitening_cost"]
+        lines.append(
+            "- decorrelated BN, a step's time over BN's: "
+            + ", ".join(f"groups of {g}: **{cost:.2f}×**" for g, cost in costs.items())
+            + (
+                f" (the whitening_cost experiment claims > 2× for the whole layer: {_met(costs[100] > 2)})"
+                if 100 in costs
+                else ""
+            )
+        )
     if "landscape_cost" in facts:
         lines.append(
             f"- the landscape probe every 100 steps (8 step sizes) costs ≤ 1.3× the run without it: "

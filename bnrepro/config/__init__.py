@@ -28,7 +28,7 @@ from .norms import (
     norm_spec,
     register_norm,
 )
-from . import norm_alternatives  # noqa: F401  (registers lp, groupnorm, layernorm, instancenorm)
+from . import norm_alternatives  # noqa: F401  (registers lp, groupnorm, layernorm, instancenorm, decorrelated)
 from .plain import flatten, from_plain, to_plain
 from .schema import *  # noqa: F401,F403  (the schema's names are the package's)
 from .schema import __all__ as _schema_names

@@ -4,7 +4,9 @@ config must not import torch; the classes are named by path, imported when a mod
 - lp (stacked/lp_norms.py): Santurkar et al. 2018's lp normalization, BN with the batch's
   average lp norm of the centered activations in place of the standard deviation;
 - groupnorm, layernorm, instancenorm (stacked/example_norms.py): statistics per example over
-  groups of its channels (Wu and He 2018; Ba et al. 2016; Ulyanov et al. 2016).
+  groups of its channels (Wu and He 2018; Ba et al. 2016; Ulyanov et al. 2016);
+- decorrelated (stacked/decorrelated.py): Huang et al. 2018's decorrelated BN, groups of units
+  ZCA-whitened jointly over the batch (the full whitening the BN paper set aside, sections 2-3).
 WeightNorm is not here: it reparametrizes the weights (model.weight_norm), it normalizes no
 activations.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .keys import Range, above, at_least, key
+from .keys import Range, above, at_least, key, within
 from .norms import BatchNormConfig, NormConfig, register_norm
 from .schema import Arch
 
@@ -100,4 +102,43 @@ register_norm(
     InstanceNormConfig,
     "bnrepro.stacked.example_norms:InstanceNorm",
     help="InstanceNorm (Ulyanov et al. 2016): each example's channel over its positions (conv nets only)",
+)
+
+
+@dataclass
+class DecorrelatedConfig(NormConfig):
+    """Decorrelated BN (Huang et al. 2018): groups of group_size units ZCA-whitened jointly over
+    the batch, then BN's gamma and beta; group_size 1 is BN."""
+
+    kind: str = "decorrelated"
+    group_size: int = key(
+        4,
+        "units whitened together (Huang et al.'s G): each layer's units in consecutive groups of "
+        "this many, each group ZCA-whitened over the batch (1: BN; model.width: the whole layer). "
+        "Must divide model.width",
+        at_least(1),
+    )
+    eps: float = key(
+        1e-5,
+        "added to the covariance's diagonal (S + eps I) before its inverse square root: what keeps a "
+        "group of more units than the batch has examples (a singular covariance) finite",
+        above(0),
+    )
+    momentum: float = key(
+        0.1,
+        "running = (1 - m) * running + m * batch, for the mean and the whitening matrix",
+        within(0, 1, "(]"),
+    )
+
+    def model_problems(self, model):
+        if model.width % self.group_size:
+            yield "group_size", self.group_size, f"must divide model.width={model.width} (each layer's units)"
+
+
+register_norm(
+    "decorrelated",
+    DecorrelatedConfig,
+    "bnrepro.stacked.decorrelated:DecorrelatedBatchNorm",
+    eval_stats=("batch",),
+    help="decorrelated BN (Huang et al. 2018): groups of group_size units ZCA-whitened over the batch",
 )

@@ -26,8 +26,7 @@ from __future__ import annotations
 import torch
 
 from .norms import (
-    BatchNormBase,
-    Mode,
+    NoPopulation,
     _affine,
     _group_count,
     _mean_over_groups,
@@ -62,7 +61,7 @@ def lp_normalize(x: torch.Tensor, p: str, eps: float, groups: int = 1):
     return from_group_channels(c * _per_channel(torch.rsqrt(square + eps), g), groups), mean, square
 
 
-class LpBatchNorm(BatchNormBase):
+class LpBatchNorm(NoPopulation):
     """running_var holds the running average of s_p^2, so BatchNormBase's "moving" mode
     computes (x - running mean) / sqrt(running s_p^2 + eps)."""
 
@@ -84,14 +83,8 @@ class LpBatchNorm(BatchNormBase):
             self.running_var.lerp_(_mean_over_groups(square, groups), self.momentum)
         return _affine(x_hat, gamma, beta)
 
-    def forward(self, x, gamma, beta, mode: Mode = "train", step=None):
-        if mode in ("train", "moving"):
-            return super().forward(x, gamma, beta, mode, step)
-        if mode == "population":
-            raise ValueError(
-                "lp normalization has no population statistics (Algorithm 2 is a variance's): "
-                "use eval.stats=moving or batch"
-            )
-        _, size = mode  # ("batch", n): each group of n test examples with its own lp statistics
-        x_hat, _, _ = lp_normalize(x, self.p, self.eps, _group_count(x, size or x.shape[0]))
-        return _affine(x_hat, gamma, beta)
+    described = "lp normalization"
+
+    def batch_forward(self, x, gamma, beta, groups: int):
+        """Each group of test examples with its own lp statistics."""
+        return _affine(lp_normalize(x, self.p, self.eps, groups)[0], gamma, beta)

@@ -224,6 +224,26 @@ class BatchNormBase(nn.Module):
         self.recorded = None
 
 
+class NoPopulation(BatchNormBase):
+    """A layer evaluated with its moving averages or each test batch's own statistics, never
+    Algorithm 2's population statistics (they are a variance's): `described` names it in the
+    refusal; batch_forward(x, gamma, beta, groups) normalizes each of `groups` runs of
+    consecutive test examples with their own statistics."""
+
+    described = "this layer"
+
+    def forward(self, x, gamma, beta, mode: Mode = "train", step=None):
+        if mode in ("train", "moving"):
+            return super().forward(x, gamma, beta, mode, step)
+        if mode == "population":
+            raise ValueError(
+                f"{self.described} has no population statistics (Algorithm 2 is a variance's): "
+                "use eval.stats=moving or batch"
+            )
+        _, size = mode  # ("batch", n)
+        return self.batch_forward(x, gamma, beta, _group_count(x, size or x.shape[0]))
+
+
 class TorchBatchNorm(BatchNormBase):
     def train_forward(self, x, gamma, beta, step):
         groups = _group_count(x, self.group)
