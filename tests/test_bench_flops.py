@@ -31,6 +31,7 @@ def test_a_tiny_conv_nets_step_counted_by_hand():
     assert step_flops(TINY_CONV) == 1176 + 1176 + 600
 
 
+@pytest.mark.slow  # importing torch's flop counter takes seconds
 @pytest.mark.parametrize("net", [TINY_MLP, TINY_CONV, Net(False, (8, 8), 4, "relu", False, image=(1, 6, 6))])
 def test_the_count_is_torchs_count_of_the_plain_loops_network(net):
     from torch.utils.flop_counter import FlopCounterMode
