@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import bnrepro.bench as bench
-from bnrepro.bench import checkpoint_cost, load, plan, report, run
+from bnrepro.bench import anchor, checkpoint_cost, load, plan, procs, report, run
 from bnrepro.data import sources
 
 CPU = torch.device("cpu")
@@ -22,14 +22,36 @@ def by_key(rows):
     return {row.key: row for row in rows}
 
 
+@pytest.fixture
+def fake_processes(monkeypatch):
+    """The rows measured in processes of their own (reference loops, matmul rates, packs at
+    once) at a fixed 1,000 run-steps/s per process, without starting any."""
+    calls = []
+
+    def run_together(commands, threads, runs):
+        calls.append((commands, threads, runs))
+        return 1000.0 * len(commands)
+
+    monkeypatch.setattr(procs, "run_together", run_together)
+    return calls
+
+
 @pytest.mark.slow
 @pytest.mark.network
-def test_benchmark_reports_medians_of_interleaved_rounds():
+def test_benchmark_reports_medians_of_interleaved_rounds(fake_processes):
     rows, facts = run(
         steps=40, reference_steps=10, batched_runs=[2], full=False, device=CPU, repeats=3, log=lambda m: None
     )
     keys = by_key(rows)
-    assert [r.path for r in rows].count("reference") == (3 if torch.get_num_threads() > 1 else 2)
+    threads = torch.get_num_threads()
+    assert [r.path for r in rows].count("reference") == (5 if threads > 1 else 3)  # resident ones and DataLoaders
+    # the anchor: every MLP row against the resident loop at its threads, with its matmul row's shapes
+    resident = "resident_mlp_1t"
+    assert keys["single_bn"].against == resident and keys["batched_2"].peak == "matmul_mlp_1x2_1t"
+    assert keys["matmul_mlp_1x2_1t"].runs == 2 and keys["single_bn"].flops == pytest.approx(26.376e6)
+    if threads > 1:
+        assert keys["single_bn_threads"].against == f"resident_mlp_{threads}t"
+        assert keys["reference_bn"].threads == threads and keys["reference_bn"].peak == f"matmul_mlp_1x1_{threads}t"
     assert "every probe" in keys["single_bn_all_probes"].what and facts["all_probes_cost"] < 1
     for row in rows:
         assert len(row.rates) == 3 and 0 < min(row.rates) <= row.median <= max(row.rates)
@@ -38,6 +60,9 @@ def test_benchmark_reports_medians_of_interleaved_rounds():
     text = report(rows, facts, CPU, "bnrepro bench", cuda=False)
     assert "median of 3 interleaved measurements" in text and "round by round" in text
     assert "Checkpoints:" in text and "MLP, one run with probes and eval ≥ 5×" in text
+    gflops = 2 * keys["batched_2"].median * 26.376e6 / 1e9
+    share = 100 * gflops / (1000 * 26.376e6 / 1e9)  # the fake matmul row: 1,000 run-steps/s
+    assert f"| {gflops:,.2f} | {share:.0f}% of bmm[2] 1t |" in text and "% of matmul rate" in text
 
 
 @pytest.mark.slow
@@ -56,14 +81,52 @@ def test_convnet_rows_compare_the_same_network_in_both_loops():
         conv_steps=(3, 3),
         conv_overrides=TINY_CONV,
         conv_runs=2,
+        matmul_seconds=0.02,
     )
     keys = by_key(rows)
-    assert {"reference_conv", "single_conv", "single_conv_quiet", "pack_conv"} <= set(keys)
+    assert {"reference_conv", "single_conv", "single_conv_quiet", "pack_conv", "resident_convnet_1t"} <= set(keys)
+    assert all(row.rates[0] > 0 for row in rows)  # the resident, DataLoader and matmul rows in processes of their own
     reference = keys["reference_conv"].median
     assert facts["conv_speedup"] == pytest.approx(keys["single_conv"].median / reference)
     assert facts["conv_pack_speedup"] == pytest.approx(2 * keys["pack_conv"].median / reference)
     text = report(rows, facts, CPU, "bnrepro bench --parts convnet", cuda=False)
     assert "fig3's BN-x5" in text and "2 runs together ≥ 1.3×" in text and "Probes and eval cost" not in text
+    assert "% of mm 1t" in text and "× resident 1t" in text and "conv net, 2 runs together ≥ 1.5×" in text
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_packs_in_processes_of_their_own_time_together_over_one_span():
+    """Two bnrepro packs at once (bench/worker.py): set up, then timed together; the group's
+    rate is its run-steps over the span, at most the sum of the two processes' own rates."""
+    task = {"overrides": ["device=cpu", "train.steps=30", "train.threads=1"], "runs": 2, "experiment": "mnist_fig1"}
+    rate = procs.run_together([procs.worker_command(task)] * 2, None, [2, 2])
+    assert 0 < rate
+    bad = {**task, "experiment": "no_such_experiment"}  # composing fails: the process exits before "ready"
+    with pytest.raises(RuntimeError, match="a measuring process failed"):
+        procs.run_together([procs.worker_command(bad)], None, [2])
+
+
+def schedule_row(key, net, runs, threads, procs_, rate):
+    row = plan.Row(key, "bnrepro", key, runs, lambda: rate, net=net, threads=threads, procs=procs_)
+    row.rates = [rate]
+    return row
+
+
+def test_the_scheduling_evidence_lists_the_ways_fastest_first():
+    rows = [
+        schedule_row("batched_16", "mlp", 16, 1, 1, 90.0),
+        schedule_row("batched_16_threads", "mlp", 16, 2, 1, 150.0),
+        schedule_row("batched_16_procs", "mlp", 16, 1, 2, 160.0),
+        schedule_row("single_conv", "convnet", 1, 2, 1, 137.0),
+        schedule_row("conv_procs", "convnet", 2, 1, 2, 100.0),
+    ]
+    (mlp, mlp_ways), (conv, conv_ways) = anchor.facts(rows)["schedule"]
+    assert mlp == "MLP, on 2 cores" and [rate for _, rate in mlp_ways] == [2560.0, 2400.0, 1440.0]
+    assert mlp_ways[0][0] == "2 processes × 8 runs, 1 thread each"
+    assert conv_ways == [("one process, 1 run, 2 threads", 137.0), ("2 processes × 1 run, 1 thread each", 200.0)][::-1]
+    text = report(rows, plan.facts(rows, 100), CPU, "bnrepro bench --parts schedule", cuda=False)
+    assert "Fastest: **2 processes × 8 runs, 1 thread each** (1.07× the next)" in text
 
 
 def test_checkpoint_cost_is_the_time_checkpoints_add_per_checkpoint_and_at_the_default_interval():
@@ -87,9 +150,11 @@ def test_measures_rows_compare_the_same_run_with_and_without_the_measures():
         log=lambda m: None,
         parts=("measures",),
         conv_steps=(100, 3),
+        matmul_seconds=0.02,
     )
     keys = by_key(rows)
-    assert set(keys) == {"measures_off", "measures_landscape", "measures_ics"}
+    measured = {key for key in keys if not key.startswith("matmul_vgg")}  # and the VGG's matmul rate
+    assert measured == {"measures_off", "measures_landscape", "measures_ics"} and keys["measures_ics"].flops > 0
     assert facts["landscape_cost"] == pytest.approx(keys["measures_off"].median / keys["measures_landscape"].median)
     text = report(rows, facts, CPU, "bnrepro bench --parts measures", cuda=False)
     assert "landscape probe every 100 steps" in text and "ICS every 100 steps" in text
@@ -97,7 +162,7 @@ def test_measures_rows_compare_the_same_run_with_and_without_the_measures():
 
 @pytest.mark.slow
 @pytest.mark.network
-def test_on_an_empty_data_cache_the_benchmark_fetches_first_and_completes(tmp_path, monkeypatch):
+def test_on_an_empty_data_cache_the_benchmark_fetches_first_and_completes(tmp_path, monkeypatch, fake_processes):
     """It crashed after minutes of measuring with torchvision's "Dataset not found": the data
     is now fetched (bnrepro's verified sources; here one that copies the test machine's cache)
     before the first measurement."""

@@ -1,17 +1,21 @@
 """`bnrepro bench`: how fast bnrepro trains, against the loop a user would write.
 
-In one process, on one device (bench/plan.py has the rows):
-- mlp: the mnist_fig1 network (784-100-100-100-10 sigmoid, batch 60): the reference, a
-  plain loop (torchvision MNIST + DataLoader(ToTensor, shuffle) + nn.Sequential +
-  torch.optim.SGD, eager, no logging; workers 0, and 4 on a GPU machine), against
+On one device (bench/plan.py has the rows; bench/anchor.py the anchor, matmul and schedule rows):
+- mlp: the mnist_fig1 network (784-100-100-100-10 sigmoid, batch 60): the plain loop a
+  careful user writes, the data resident in memory (no DataLoader), at 1 thread and at
+  every thread: the anchor every row is compared with; the DataLoader loop (torchvision
+  MNIST + DataLoader(ToTensor, shuffle) + nn.Sequential + torch.optim.SGD, eager, no
+  logging; workers 0, and 4 on a GPU machine), each in a process of its own that imports
+  only torch (bench/reference.py); against
   bnrepro's one run of the real `+experiment=mnist_fig1` config through train_runs with
   its probes (every 100 steps) and test evaluation (every 500), with BN and without; the
   same without probes and eval (their cost); eager instead of CUDA graphs; one run without
   checkpoints and with one every steps/10 (the cost of a checkpoint and of the default
   train.checkpoint_every); K BN runs trained together (a pack) for each K of
-  --batched-runs; with --full the whole mnist_fig1 comparison at 5 seeds per arm;
+  --batched-runs (--pack-steps steps); with --full the whole mnist_fig1 comparison at 5
+  seeds per arm;
 - convnet: fig3's BN-x5 net (VGG-style, 6 convs, batch 32, Fashion-MNIST) in the same
-  plain loop against bnrepro's one run with probes and eval, without them, and
+  plain loops against bnrepro's one run with probes and eval, without them, and
   --conv-runs runs trained together;
 - measures: the landscape experiment's VGG (width 8, BN, batch 128), one run without
   Santurkar et al.'s measures, with the landscape probe, with ICS (their cost);
@@ -19,10 +23,17 @@ In one process, on one device (bench/plan.py has the rows):
   eval, with BN and with decorrelated BN (norm=decorrelated) in groups of 4, 20 and 100 units:
   a step's time over BN's, the cost the whitening_cost experiment claims;
 - on a CPU with several threads, the reference and bnrepro's one run also at the other
-  thread count (bnrepro trains the MLP on one thread there: run/cpu.py).
+  thread count (bnrepro trains the MLP on one thread there: run/cpu.py);
+- schedule (not in the default): the first MLP pack on every core as one process on 1
+  thread, one on every thread, and one 1-thread process per core training its share at
+  once; the conv net's one run likewise (issue 30's evidence for how to use the cores);
+- for each network, thread count and pack, the machine's matmul rate at the step's GEMM
+  shapes (torch.mm / torch.bmm, own processes): every row's GFLOP/s and its % of that.
 Every figure is steps (or run-steps) per second of training, excluding start-up: the
-median of --repeats interleaved rounds, with their range. The data sets are fetched
-before anything is measured; the report (--out) is rewritten after every measurement, and
+median of --repeats interleaved rounds, with their range. On an idle 2-core CPU the
+default (mlp,convnet,measures, 3 rounds) should take about 6 minutes, schedule about 1 more
+(estimated from results/bench_cpu.md's rates and ~1.5 s to start each process). The data
+sets are fetched before anything is measured; the report (--out) is rewritten after every measurement, and
 says how busy the machine was (bench/load.py): figures measured beside other work are
 marked not comparable, and a report meant for a results/ folder goes elsewhere then.
 """
@@ -101,6 +112,13 @@ def main(args: list[str]) -> int:
         default=None,
         help="runs trained together (pack sizes), comma-separated (default: 16 on a CPU, 64,256,1024 on a GPU)",
     )
+    parser.add_argument(
+        "--pack-steps",
+        type=int,
+        default=None,
+        help="training steps per MLP pack measurement (default 500 on a CPU, where a pack of 16 steps ~100 "
+        "times a second; --steps on a GPU)",
+    )
     parser.add_argument("--full", action="store_true", help="also time mnist_fig1 at 5 seeds per arm, full length")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of measurements (median reported)")
     parser.add_argument(
@@ -115,7 +133,10 @@ def main(args: list[str]) -> int:
         default="mlp,convnet,measures",
         help="comma list: mlp (mnist_fig1's rows), convnet (fig3's net), measures "
         "(Santurkar et al.'s measures on the landscape experiment's VGG), whitening (mnist_fig1's MLP "
-        "with BN and with decorrelated BN in groups of 4, 20, 100 units); default mlp,convnet,measures",
+        "with BN and with decorrelated BN in groups of 4, 20, 100 units), schedule (a CPU with several "
+        "threads: the MLP pack and the conv run on every core as one process or one 1-thread process per "
+        "core; about 1 more minute); default mlp,convnet,measures (about 6 minutes on an idle 2-core CPU, "
+        "estimated)",
     )
     parser.add_argument(
         "--conv-steps",
@@ -139,16 +160,17 @@ def main(args: list[str]) -> int:
     steps = opts.steps or (20000 if cuda else 2000)
     reference_steps = opts.reference_steps or (3000 if cuda else 300)
     parts = tuple(p.strip() for p in opts.parts.split(",") if p.strip())
-    if not parts or set(parts) - {"mlp", "convnet", "measures", "whitening"}:
-        parser.error(f"--parts {opts.parts!r}: choose from mlp, convnet, measures, whitening")
+    if not parts or set(parts) - {"mlp", "convnet", "measures", "whitening", "schedule"}:
+        parser.error(f"--parts {opts.parts!r}: choose from mlp, convnet, measures, whitening, schedule")
     conv_steps = tuple(opts.conv_steps or ((5000, 2000) if cuda else (250, 50)))
     conv_profile = opts.conv_profile or ("fig3_gpu" if cuda else "fig3_cpu")
     try:
         packs = [int(k) for k in (opts.batched_runs or ("64,256,1024" if cuda else "16")).split(",")]
     except ValueError:
         parser.error(f"--batched-runs: comma-separated integers, got {opts.batched_runs!r}")
-    if min(packs) < 1 or opts.conv_runs < 1 or opts.repeats < 1:
-        parser.error("--batched-runs, --conv-runs and --repeats must be >= 1")
+    pack_steps = opts.pack_steps or (steps if cuda else 500)
+    if min(packs) < 1 or opts.conv_runs < 1 or opts.repeats < 1 or pack_steps < 1:
+        parser.error("--batched-runs, --conv-runs, --pack-steps and --repeats must be >= 1")
     command = shlex.join(["bnrepro", "bench", *args])
 
     def log(message: str) -> None:
@@ -185,6 +207,7 @@ def main(args: list[str]) -> int:
             conv_runs=opts.conv_runs,
             on_measured=measured,
             conv_overrides=(f"profile={conv_profile}",),
+            pack_steps=pack_steps,
         )
     except DataError as e:
         log(f"bench: {e}")

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from .loops import CONVNET, bnrepro_rate, experiment_config, reference_conv_loop, reference_loop
+from .loops import CONVNET, bnrepro_rate, experiment_config, reference_rate, reference_task
 
 
 @dataclass
@@ -26,6 +26,12 @@ class Row:
     runs: int  # runs trained together: the last column counts run-steps
     measure: Callable[[], float] = field(repr=False)  # one measurement, steps/s
     against: str | None = None  # the key of the row whose steps/s the ratio column divides by
+    net: str | None = None  # "mlp", "convnet" or "vgg": the network (bench/anchor.py counts its FLOPs)
+    threads: int | None = None  # intra-op threads per process (None: the default, set by anchor.complete)
+    procs: int = 1  # processes training at once (runs: over all of them)
+    flops: float | None = None  # forward + backward FLOPs per run-step (bench/flops.py)
+    peak: str | None = None  # the key of the matmul row at the same shapes, threads and processes
+    short: str = ""  # a few words naming the row where it is another's denominator
     rates: list = field(default_factory=list)  # one per round so far
 
     @property
@@ -46,16 +52,31 @@ def run(
     conv_overrides: tuple = (),
     conv_runs: int = 4,
     on_measured: Callable[[list[Row], dict], None] = lambda rows, facts: None,
+    pack_steps: int | None = None,
+    matmul_seconds: float = 0.5,
 ) -> tuple[list[Row], dict]:
     """Every row `repeats` times, interleaved. parts: "mlp" (the mnist_fig1 rows), "convnet"
     (fig3's net: conv_steps = (bnrepro's, the reference's), conv_runs trained together in its
     pack row; conv_overrides change fig3's config for both loops, e.g. a smaller width in
-    tests), "measures", "whitening" (mnist_fig1's MLP with BN and with decorrelated BN). Returns
-    the rows and facts(rows)."""
+    tests), "measures", "whitening" (mnist_fig1's MLP with BN and with decorrelated BN; no
+    FLOP count: its eigendecompositions are not GEMMs), "schedule" (bench/anchor.py: the packs
+    on every core as one process or one per core). pack_steps: the MLP packs' steps (default
+    `steps`); matmul_seconds: each matmul row's timing. Returns the rows and facts(rows)."""
     from ..run import provenance
 
     fetch_data(parts, log)
-    rows = plan(steps, reference_steps, batched_runs, device, parts, conv_steps, conv_overrides, conv_runs)
+    rows = plan(
+        steps,
+        reference_steps,
+        batched_runs,
+        device,
+        parts,
+        conv_steps,
+        conv_overrides,
+        conv_runs,
+        pack_steps or steps,
+        matmul_seconds,
+    )
     log(f"benchmark on {provenance.device_name(device)}, {repeats} round(s)")
     for round_ in range(repeats):
         for row in rows:
@@ -80,8 +101,8 @@ def fetch_data(parts: tuple, log) -> None:
     from ..data import fetch
 
     root = experiment_config([]).data.root
-    for name in (["mnist"] if {"mlp", "whitening"} & set(parts) else []) + (
-        ["fashion_mnist"] if {"convnet", "measures"} & set(parts) else []
+    for name in (["mnist"] if {"mlp", "schedule", "whitening"} & set(parts) else []) + (
+        ["fashion_mnist"] if {"convnet", "measures", "schedule"} & set(parts) else []
     ):
         fetch(name, root, log)
 
@@ -95,40 +116,88 @@ def plan(
     conv_steps: tuple,
     conv_overrides: tuple,
     conv_runs: int,
+    pack_steps: int,
+    matmul_seconds: float,
 ) -> list[Row]:
+    """The rows of `parts`, each network's resident plain loop first and its matmul rows last
+    (bench/anchor.py). The schedule part alone keeps only the rows it compares."""
+    from . import anchor
+
     dev = f"device={device.type}"
     # On a CPU with several threads: the same loops on one intra-op thread too, since the
     # thread count decides these small networks' speed there (run/cpu.py).
     threads = torch.get_num_threads() if device.type == "cpu" and torch.get_num_threads() > 1 else None
-    rows = _mlp_plan(dev, steps, reference_steps, batched_runs, device, threads) if "mlp" in parts else []
-    if "convnet" in parts:
-        rows += _conv_plan(dev, conv_steps, conv_overrides, conv_runs, device, threads)
+    schedule = "schedule" in parts and threads is not None
+    k = batched_runs[0]
+    cfgs, rows = {}, []
+    if "mlp" in parts or schedule:
+        cfgs["mlp"] = experiment_config([dev, "model.bn=pre"])
+        mlp = _mlp_plan(dev, steps, reference_steps, batched_runs, device, threads, pack_steps)
+        keep = {row.key for row in mlp} if "mlp" in parts else {f"batched_{k}", f"batched_{k}_threads"}
+        rows += anchor.resident_rows("mlp", cfgs["mlp"], device, steps, threads)
+        rows += [row for row in mlp if row.key in keep]
+        if schedule:
+            rows.append(anchor.schedule_row("mlp", [dev, f"train.steps={pack_steps}", *FULL_LOGGING], k, threads))
+    if "convnet" in parts or schedule:
+        convnet = [dev, *CONVNET, *conv_overrides]
+        cfgs["convnet"] = experiment_config(convnet, "fig3")
+        conv = _conv_plan(dev, conv_steps, conv_overrides, conv_runs, device, threads)
+        keep = {row.key for row in conv} if "convnet" in parts else {"single_conv", "single_conv_1thread"}
+        rows += anchor.resident_rows("convnet", cfgs["convnet"], device, conv_steps[0], threads)
+        rows += [row for row in conv if row.key in keep]
+        if schedule:
+            rows.append(anchor.schedule_row("convnet", [*convnet, f"train.steps={conv_steps[0]}"], 1, threads))
     if "measures" in parts:
+        cfgs["vgg"] = experiment_config(_measures_base(dev, conv_steps[0]), "landscape")
         rows += _measures_plan(dev, conv_steps[0])
     if "whitening" in parts:
         rows += _whitening_plan(dev, steps)
-    return rows
+    return anchor.complete(rows, cfgs, device, threads or 1, matmul_seconds)
+
+
+FULL_LOGGING = ["model.bn=pre", "train.log_every=100", "train.eval_every=500"]  # the MLP rows' probes + eval
 
 
 def _mlp_plan(
-    dev: str, steps: int, reference_steps: int, batched_runs: list[int], device: torch.device, threads: int | None
+    dev: str,
+    steps: int,
+    reference_steps: int,
+    batched_runs: list[int],
+    device: torch.device,
+    threads: int | None,
+    pack_steps: int,
 ) -> list[Row]:
     from ..run.probes import PROBES
 
-    root = experiment_config([]).data.root
-
     def ours(overrides: list[str], runs: int = 1):
-        return lambda: bnrepro_rate([dev, f"train.steps={steps}", *overrides], runs)["steps_per_s"]
+        length = steps if runs == 1 else pack_steps
+        return lambda: bnrepro_rate([dev, f"train.steps={length}", *overrides], runs)["steps_per_s"]
 
     def reference(bn: bool, workers: int, threads: int | None = None):
-        return lambda: reference_loop(root, device, reference_steps, bn=bn, workers=workers, threads=threads)
+        task = reference_task(
+            experiment_config([dev, f"model.bn={'pre' if bn else 'none'}"]),
+            "dataloader",
+            device,
+            reference_steps,
+            threads,
+            workers,
+        )
+        return lambda: reference_rate(task, threads)
 
-    full_logging = ["model.bn=pre", "train.log_every=100", "train.eval_every=500"]
+    full_logging = FULL_LOGGING
     every_probe = f"probes.which=[{','.join(sorted(PROBES))}]"
     every = checkpoint_every(steps)
     ref = "reference_bn"
     rows = [
-        Row(ref, "reference", "torchvision MNIST + DataLoader (workers 0), eager, BN", 1, reference(True, 0), ref),
+        Row(
+            ref,
+            "reference",
+            "torchvision MNIST + DataLoader (workers 0), eager, BN, own process",
+            1,
+            reference(True, 0),
+            ref,
+            short="DataLoader",
+        ),
         Row("reference_nobn", "reference", "same, no BN", 1, reference(False, 0), ref),
         Row("single_bn", "bnrepro", "one run, BN, probes every 100 + eval every 500", 1, ours(full_logging), ref),
         Row(
@@ -194,6 +263,7 @@ def _mlp_plan(
                 1,
                 reference(True, 0, threads=1),
                 ref,
+                threads=1,
             ),
         )
         rows.insert(
@@ -205,6 +275,7 @@ def _mlp_plan(
                 1,
                 ours([*full_logging, on_all]),
                 ref,
+                threads=threads,
             ),
         )
         k = batched_runs[0]
@@ -216,6 +287,7 @@ def _mlp_plan(
                 k,
                 ours([*full_logging, on_all], runs=k),
                 ref,
+                threads=threads,
             )
         )
     if device.type == "cuda":
@@ -233,6 +305,8 @@ def _mlp_plan(
                 ref,
             ),
         )
+    for row in rows:
+        row.net = "mlp"
     return rows
 
 
@@ -247,7 +321,8 @@ def _conv_plan(
         return lambda: bnrepro_rate([*convnet, f"train.steps={ours_steps}", *more], runs, "fig3")["steps_per_s"]
 
     def reference(threads: int | None = None):
-        return lambda: reference_conv_loop(cfg.data.root, device, reference_steps, cfg, threads=threads)
+        task = reference_task(cfg, "dataloader", device, reference_steps, threads)
+        return lambda: reference_rate(task, threads)
 
     # the training step's own speed: probes at the first and last step, and the one evaluation
     # (at the last step) on 100 test images instead of 10,000
@@ -257,7 +332,8 @@ def _conv_plan(
         Row(
             ref,
             "reference",
-            "convnet (fig3's BN-x5 net, batch 32): torchvision FashionMNIST + DataLoader (workers 0), eager",
+            "convnet (fig3's BN-x5 net, batch 32): torchvision FashionMNIST + DataLoader (workers 0), eager, "
+            "own process",
             1,
             reference(),
             ref,
@@ -281,7 +357,9 @@ def _conv_plan(
         ),
     ]
     if threads:
-        rows.insert(1, Row("reference_conv_1thread", "reference", "same, 1 intra-op thread", 1, reference(1), ref))
+        rows.insert(
+            1, Row("reference_conv_1thread", "reference", "same, 1 intra-op thread", 1, reference(1), ref, threads=1)
+        )
         rows.insert(
             3,
             Row(
@@ -291,14 +369,17 @@ def _conv_plan(
                 1,
                 ours("train.threads=1"),
                 ref,
+                threads=1,
             ),
         )
+    for row in rows:
+        row.net = "convnet"
     return rows
 
 
-def _measures_plan(dev: str, steps: int) -> list[Row]:
-    """The landscape experiment's VGG with BN, one run, with and without the measures."""
-    base = [
+def _measures_base(dev: str, steps: int) -> list[str]:
+    """The measures rows' run: the landscape experiment's VGG with BN, no measures."""
+    return [
         dev,
         "+net=vgg",
         "model.bn=pre",
@@ -310,12 +391,25 @@ def _measures_plan(dev: str, steps: int) -> list[Row]:
         "probes.ics_every=0",
     ]
 
+
+def _measures_plan(dev: str, steps: int) -> list[Row]:
+    """The landscape experiment's VGG with BN, one run, with and without the measures."""
+    base = _measures_base(dev, steps)
+
     def rate(*more: str):
         return lambda: bnrepro_rate([*base, *more], 1, "landscape")["steps_per_s"]
 
     ref = "measures_off"
-    return [
-        Row(ref, "bnrepro", "landscape's VGG (BN, batch 128), probes every 100, no measures", 1, rate(), ref),
+    rows = [
+        Row(
+            ref,
+            "bnrepro",
+            "landscape's VGG (BN, batch 128), probes every 100, no measures",
+            1,
+            rate(),
+            ref,
+            short="no measures",
+        ),
         Row(
             "measures_landscape",
             "bnrepro",
@@ -333,6 +427,9 @@ def _measures_plan(dev: str, steps: int) -> list[Row]:
             ref,
         ),
     ]
+    for row in rows:
+        row.net = "vgg"
+    return rows
 
 
 WHITENING_GROUPS = (4, 20, 100)  # decorrelated BN's group sizes in the whitening rows (100: a whole layer)
@@ -407,6 +504,9 @@ def facts(rows: list[Row], steps: int) -> dict:
             found["pack_speedups"] = {k: med[key] * k / med["reference_bn"] for k, key in packs.items()}
     if have("single_bn_nockpt", "single_bn_ckpt"):
         found.update(checkpoint_cost(med["single_bn_nockpt"], med["single_bn_ckpt"], steps, checkpoint_every(steps)))
+    from .anchor import facts as anchor_facts  # here: bench/anchor.py builds on this module's Row
+
+    found.update(anchor_facts(rows))
     return found
 
 

@@ -8,7 +8,26 @@ from datetime import datetime, timezone
 import torch
 
 from ..run import provenance
+from .anchor import gflops, ratio
 from .plan import Row
+
+LEGEND = (
+    "How to read the table:",
+    "",
+    "- steps/s: the row's steps per second of training (its runs step together; rows of several processes: "
+    "their run-steps over the span from the first one's start to the last one's end, per run); run-steps/s: "
+    "× the runs.",
+    "- GFLOP/s: run-steps/s × the network's forward + backward matrix-product FLOPs per run-step, counted "
+    "analytically (bench/flops.py: linear layers and convolutions as GEMMs; BN, activations, pooling, the "
+    "update, probes and evaluation not counted).",
+    "- % of matmul rate: that over the GFLOP/s of the `matmul` row the cell names: torch.mm (`mm`; "
+    "`bmm[K]`: torch.bmm over a pack's K runs) at the same GEMM shapes, threads (`1t`: one thread) and "
+    "processes (`2×`: two at once), timed in processes that import only torch.",
+    "- ×: run-steps/s over the steps/s of the row the cell names: for the MLP and the conv net the plain "
+    "loop with the data resident in memory (`resident`), same network, at the row's threads per process.",
+    "- Reference rows (resident, DataLoader) and matmul rows run in processes of their own that import only "
+    "torch (and torchvision): nothing bnrepro sets (threads, malloc) reaches them.",
+)
 
 
 def report(
@@ -45,19 +64,22 @@ def report(
             else f"the median of {repeats} interleaved measurements each, with their range"
         ),
         "",
-        "| path | what | steps/s | range | run-steps/s | × reference (same network, BN, workers 0, default threads) |",
-        "|---|---|---|---|---|---|",
+        *LEGEND,
+        "",
+        "| path | what | steps/s | range | run-steps/s | GFLOP/s | % of matmul rate | × |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    medians = {row.key: row.median for row in rows}
+    by_key = {row.key: row for row in rows}
     for row in rows:
         if not row.rates:
-            lines.append(f"| {row.path} | {row.what} | not measured yet | | | |")
+            lines.append(f"| {row.path} | {row.what} | not measured yet | | | | | |")
             continue
-        reference = medians.get(row.against)
-        ratio = f"{row.runs * row.median / reference:,.2f}" if reference else ""
+        achieved, peak, against = gflops(row), by_key.get(row.peak), by_key.get(row.against)
+        share = f"{100 * achieved / gflops(peak):.0f}% of {_name(peak)}" if achieved and peak and peak.rates else ""
+        times = f"{ratio(row, against):,.2f} × {_name(against)}" if ratio(row, against) is not None else ""
         lines.append(
             f"| {row.path} | {row.what} | {row.median:,.1f} | {min(row.rates):,.1f}–{max(row.rates):,.1f} "
-            f"| {row.runs * row.median:,.1f} | {ratio} |"
+            f"| {row.runs * row.median:,.1f} | {'' if achieved is None else f'{achieved:,.2f}'} | {share} | {times} |"
         )
     lines += [
         "",
@@ -66,6 +88,7 @@ def report(
         "",
     ]
     lines += _target_lines(facts, cuda)
+    lines += _anchor_lines(facts)
     if "probe_eval_cost" in facts and "all_probes_cost" in facts:
         lines += [
             "",
@@ -83,6 +106,52 @@ def report(
             f"{_met(facts['checkpoint_default_cost'] <= 0.02)}).",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _name(row: Row | None) -> str:
+    return "" if row is None else row.short or row.key
+
+
+def _anchor_lines(facts: dict) -> list[str]:
+    """The scheduling evidence (issue 30, item 1) and issue 30's targets, where measured."""
+    lines = []
+    for title, options in facts.get("schedule", []):
+        best, rate = options[0]
+        after = f" ({rate / options[1][1]:.2f}× the next)" if len(options) > 1 else ""
+        lines.append(
+            f"- {title}, run-steps/s: "
+            + "; ".join(f"{what} {value:,.0f}" for what, value in options)
+            + f". Fastest: **{best}**{after}."
+        )
+    if lines:
+        lines = [
+            "",
+            "Scheduling (issue 30, item 1: the same runs on the same cores, one measurement each way):",
+            "",
+            *lines,
+        ]
+    targets = [
+        f"- {net}, training only ({how}) ≥ 0.9× the resident plain loop at the same threads: **{value:.2f}×** "
+        f"({_met(value >= 0.9)})"
+        for net, how, value in facts.get("training_vs_resident", [])
+    ]
+    if "pack_matmul_share" in facts:
+        how, share, peak = facts["pack_matmul_share"]
+        targets.append(
+            f"- MLP pack on every core ≥ 60% of the matmul rate at its shapes: **{100 * share:.0f}%** of {peak} "
+            f"({how}; {_met(share >= 0.6)})"
+        )
+    if "conv_pack_gain" in facts:
+        runs, gain = facts["conv_pack_gain"]
+        targets.append(
+            f"- conv net, {runs} runs together ≥ 1.5× one run's run-steps/s: **{gain:.2f}×** ({_met(gain >= 1.5)})"
+        )
+    if "probe_eval_cost" in facts:
+        cost = facts["probe_eval_cost"]
+        targets.append(f"- MLP, probes and eval ≤ 15% of a run: **{100 * cost:.1f}%** ({_met(cost <= 0.15)})")
+    if targets:
+        lines += ["", "Issue 30's targets:", "", *targets]
+    return lines
 
 
 def _met(ok: bool) -> str:
