@@ -11,9 +11,10 @@ The rule, first match wins:
 4. A GPU: this process (CUDA graphs; processes would share one device).
 5. Fewer than MIN_RUN_STEPS run-steps in the whole sweep (the tests', `reproduce.sh
    --quick`'s 20-step runs): this process. A child pays ~2-4 s to import torch and load
-   its data; MLP run-steps cost ~1 ms of one core at the least (~700-1,400 run-steps/s per
-   core, the cheapest network bnrepro trains), so MIN_RUN_STEPS is >= 14 s of one core's
-   work: two processes save >= 7 s of it, more than a child's start-up costs.
+   its data; a run-step costs >= ~0.7 ms of one core (the MLP, the cheapest network
+   bnrepro trains, at most ~1,440 run-steps/s per core measured), so MIN_RUN_STEPS is
+   >= 14 s of one core's work: two processes save >= 7 s of it, more than a child's
+   start-up costs (conv nets' run-steps cost 5-10x more: the threshold is safe for them).
 6. Otherwise, on a CPU with C >= 2 cores: min(C, packs) child processes with one intra-op
    thread each (the local runner gives each child cores // processes threads). With fewer
    packs than cores the largest pack is split in halves until there are C packs or no
@@ -30,7 +31,8 @@ the idle 2-core CPU, 2026-12-06; each figure needs measuring again alone, side b
   wait for each other at every operation and collapse to a few percent of one thread's
   speed (run/cpu.py). Two one-thread processes share no barrier: ~2x one (expected, not yet
   measured), and a pack trains one-thread at about the rate per core of one resident run
-  (~1,030-1,100 steps/s), so halving a pack loses little.
+  (~1,030-1,100 steps/s), so halving a pack loses little: splitting one pack in two is
+  worth it (two one-thread halves ~2x one thread, against 1.4-2x, or a collapse, on two).
 - Conv nets: a second thread gained ~1.7x (fig3's net, 17.7 vs 30.4 ms a step); two
   one-thread processes should give up to 2x. Not yet measured side by side.
 - The MLP's packs already trained on one thread in one process (run/cpu.py): in two

@@ -13,6 +13,7 @@ No `from __future__ import annotations` here: Hydra's plugin scan executes this
 module before it is in sys.modules, where dataclasses cannot resolve string annotations.
 """
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +98,7 @@ class BnreproSweeper(BasicSweeper):
 
     def _schedule(self, configs):
         """The packs and how many train at once (launch/schedule.py), checked before anything
-        exists; printed once."""
-        import os
-
+        exists (printed by _launch as the packs start)."""
         from bnrepro.launch.schedule import ScheduleError, for_sweep
         from bnrepro.launch.sweep import InvalidJob, groups
 
@@ -110,7 +109,6 @@ class BnreproSweeper(BasicSweeper):
             )
         except ScheduleError as e:
             raise InvalidJob(f"Invalid configuration: {e}") from None
-        print(f"{configs[0].name}: {schedule.line(os.cpu_count() or 1)}", file=sys.stderr)
         return schedule
 
     def _launch(self, sweep_dir: Path, configs, jobs, schedule) -> Any:
@@ -131,6 +129,8 @@ class BnreproSweeper(BasicSweeper):
         # The job's overrides name the claimed sweep directory: recomposed from the command line
         # alone, hydra.sweep.dir would be the configured one, which another process may hold.
         jobs = [[*pack.overrides[0], sweep_dir_override(sweep_dir)] for pack in packs]
+        # Printed as training starts, not before: a Ctrl-C while starting still answers in one line.
+        print(f"{configs[0].name}: {schedule.line(os.cpu_count() or 1)}", file=sys.stderr)
         results = launch(
             schedule,
             self.launcher,
