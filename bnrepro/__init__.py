@@ -14,7 +14,7 @@ listed before it (config is the bottom, cli.py the top):
                fetcher, writers, tags, provenance, checkpoints and signals, how a CPU
                run uses the machine (memory kept, threads)
     launch/    `bnrepro train` and `bnrepro resume`: the Hydra app, sweeper and
-               launcher glue, run names
+               launcher glue, run names, how a sweep's packs share the cores (schedule.py)
     report/    runs -> tables (the paper's Figure 3 format too), claim verdicts, the
                claims report, figures
     bench/     `bnrepro bench`: speed against the plain PyTorch loop, and how busy the

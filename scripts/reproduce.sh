@@ -11,7 +11,9 @@
 #                                             conf/profile/, chosen by the experiment file)
 #   scripts/reproduce.sh --quick              the whole pipeline in a minute or two: 20 steps,
 #                                             synthetic data, 2 seeds; writes runs/quick-results
-#                                             (CI runs this), never results/
+#                                             (CI runs this), never results/; it measures nothing, so
+#                                             it trains two experiments at once (REPRODUCE_QUICK_JOBS),
+#                                             each one's output printed when it ends
 #   --out DIR                                 where results go (default: results)
 #
 # The device is bnrepro's default (device=auto): the GPU when there is one. Per
@@ -33,7 +35,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --set) extra[${2%%:*}]="${extra[${2%%:*}]:-} ${2#*:}"; shift ;;
     --why) why=$2; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     -*) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) experiments+=("$1") ;;
   esac
@@ -61,10 +63,11 @@ busy() { awk -v l="$1" 'BEGIN { exit !(l > 1.0) }'; }
 # training) spent: their difference over an experiment is what other processes used. The
 # load average cannot tell them apart: the training's own threads raise it to 1 or 2.
 machine_cpu() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
-times_file=$(mktemp); trap 'rm -f "$times_file"' EXIT
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT  # `times` output; --quick's per-experiment logs
 own_cpu() {  # sets OWN; `times` must run in this shell (a pipe or $(...) would be a subshell)
-  times > "$times_file"
-  OWN=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$times_file")
+  local file="$tmp/times.$BASHPID"  # this shell's own ($BASHPID inside $(...) is the subshell's)
+  times > "$file"
+  OWN=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$file")
 }
 start_load=$(load)
 ! busy "$start_load" || echo "reproduce.sh: warning: load average $start_load at the start (2 cores):" \
@@ -76,7 +79,8 @@ fi
 work=runs/reproduce  # relative: the runs' recorded commands name no machine's paths
 [ $quick = 0 ] || work=runs/reproduce-quick
 
-for name in "${experiments[@]}"; do
+train_one() {  # NAME: train it, keep its runs in $out/runs/NAME/ with its reproduce.json
+  local name=$1
   settings="${extra[$name]:-}"
   overrides="$QUICK $settings"
   echo "=== $name: $(date -u +%T) bnrepro train +experiment=$name $overrides" >&2
@@ -92,8 +96,10 @@ for name in "${experiments[@]}"; do
   own_cpu
   others=$(awk -v m0="$machine_before" -v m1="$(machine_cpu)" -v o0="$own_before" -v o1="$OWN" -v w="$wall" \
     'BEGIN { x = ((m1 - m0) - (o1 - o0)) / (w > 0 ? w : 1); printf "%.2f", (x > 0 ? x : 0) }')
-  awk -v x="$others" 'BEGIN { exit !(x > 0.1) }' && echo "reproduce.sh: warning: other processes kept $others" \
-    "cores busy while $name trained (2 cores): not measured alone, its wall time is not comparable" >&2
+  # (--quick never measures, and trains two experiments at once: no warning there)
+  [ $quick = 0 ] && awk -v x="$others" 'BEGIN { exit !(x > 0.1) }' && echo "reproduce.sh: warning: other" \
+    "processes kept $others cores busy while $name trained (2 cores): not measured alone, its wall time is" \
+    "not comparable" >&2
   sweep=$(ls -d "$work/$name"/*/ | tail -1)
   rm -rf "${out:?}/runs/$name"
   mkdir -p "$out/runs/$name"
@@ -116,16 +122,48 @@ for name in "${experiments[@]}"; do
     "$others" $overrides <<'EOF'
 import json, pathlib, sys
 folder, wall, stated, why, commit, claims_commit, before, after, others, *overrides = sys.argv[1:]
-devices = sorted({json.loads(p.read_text())["device_name"] for p in pathlib.Path(folder).glob("*/summary.json")})
+summaries = [json.loads(p.read_text()) for p in pathlib.Path(folder).glob("*/summary.json")]
+devices = sorted({s["device_name"] for s in summaries})
 record = {"device": ", ".join(devices), "wall_s": int(wall), "overrides": overrides, "stated_runtime": stated,
           "load_before": float(before), "load_after": float(after), "others_cores": float(others)}
+processes = sorted({s["processes"] for s in summaries if "processes" in s})  # packs at once (launch/schedule.py)
+if processes:
+    record["processes"] = processes
 if overrides:
     record["why"] = why or "not stated"
 record.update({k: v for k, v in (("commit", commit), ("claims_commit", claims_commit)) if v})
 (pathlib.Path(folder) / "reproduce.json").write_text(json.dumps(record, indent=1) + "\n")
 EOF
   echo "=== $name done in ${wall}s" >&2
-done
+}
+
+if [ $quick = 0 ] || (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501 )); then  # wait -p: bash 5.1
+  for name in "${experiments[@]}"; do train_one "$name"; done
+else
+  # --quick never measures: its experiments train two at once (REPRODUCE_QUICK_JOBS), each on
+  # one intra-op thread, each one's output in its own log, printed whole when it ends; any
+  # experiment that fails fails the script, after the others have finished.
+  declare -A running=(); failed=()
+  reap() {  # wait for one experiment to end, print its log, remember a failure
+    local pid rc=0
+    wait -n -p pid || rc=$?
+    local name=${running[$pid]}; unset "running[$pid]"
+    echo "=== $name: $( [ $rc = 0 ] && echo finished || echo "FAILED (exit status $rc)" ); its output:" >&2
+    sed 's/^/  /' "$tmp/$name.log" >&2
+    [ $rc = 0 ] || failed+=("$name")
+  }
+  for name in "${experiments[@]}"; do
+    [ ${#running[@]} -lt "${REPRODUCE_QUICK_JOBS:-2}" ] || reap
+    echo "=== $name: started $(date -u +%T)" >&2
+    ( export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}; train_one "$name" ) > "$tmp/$name.log" 2>&1 &
+    running[$!]=$name
+  done
+  while [ ${#running[@]} -gt 0 ]; do reap; done
+  if [ ${#failed[@]} -gt 0 ]; then
+    echo "reproduce.sh: --quick: ${#failed[@]} experiment(s) failed: ${failed[*]} (their output is above)" >&2
+    exit 1
+  fi
+fi
 
 # --force: these runs replaced the ones the curated tables were built from, on purpose
 "$BNREPRO" table "$out"/runs/* --out "$out" --force

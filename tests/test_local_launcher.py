@@ -1,6 +1,7 @@
 """bnrepro's local launcher (`hydra/launcher=local`): packs in independent child processes.
 Real processes: one child killed with kill -9 (the OOM killer's signal) leaves the others
-training to completion; SIGTERM to the sweep stops every child with its checkpoint."""
+training to completion; SIGTERM to the sweep stops every child with its checkpoint (a sweep
+sent there by the scheduling rule, train.processes)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ def summary(run_dir: Path) -> dict:
         return {}
 
 
-def start_sweep(tmp_path: Path, steps: int) -> tuple[subprocess.Popen, Path]:
+LOCAL = ("hydra/launcher=local", "hydra.launcher.n_jobs=2")
+
+
+def start_sweep(tmp_path: Path, steps: int, launch=LOCAL) -> tuple[subprocess.Popen, Path]:
     sweep = tmp_path / "sweep"
     command = [
         sys.executable,
@@ -42,8 +46,7 @@ def start_sweep(tmp_path: Path, steps: int) -> tuple[subprocess.Popen, Path]:
         "train.checkpoint_min_s=0",
         *SWEEP,
         f"hydra.sweep.dir={sweep}",
-        "hydra/launcher=local",
-        "hydra.launcher.n_jobs=2",
+        *launch,
     ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", **slow_steps(tmp_path, 0.004)}
     return subprocess.Popen(
@@ -83,7 +86,8 @@ def test_kill_9_of_one_pack_leaves_the_others_training_and_resume_finishes_it(tm
 
 
 def test_sigterm_to_the_sweep_stops_every_pack_with_its_checkpoint(tmp_path):
-    proc, sweep = start_sweep(tmp_path, 3000)
+    """Through the scheduling rule (train.processes, launch/schedule.py): the same runner."""
+    proc, sweep = start_sweep(tmp_path, 3000, launch=["train.processes=2"])
     firsts = [sweep / "bn=none_seed=1", sweep / "bn=pre_seed=1"]
     try:
         wait_training(proc, firsts)
@@ -92,8 +96,10 @@ def test_sigterm_to_the_sweep_stops_every_pack_with_its_checkpoint(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "default: 2 packs on 2 processes x 1 thread (train.processes=2)" in err.splitlines()
     for first in firsts:
         assert summary(first)["status"] == "interrupted" and (first / "checkpoint.pt").is_file()
+        assert (summary(first)["processes"], summary(first)["threads"]) == (2, 1)
     bnrepro("resume", str(sweep), cwd=tmp_path, check=True)
     assert all(summary(first)["status"] == "completed" for first in firsts)
 

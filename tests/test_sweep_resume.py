@@ -13,7 +13,7 @@ import torch
 
 from bnrepro import cli
 from bnrepro.launch.resume import ResumeIncomplete, resume_sweep, sweep_groups
-from bnrepro.launch.sweep import form_packs
+from bnrepro.launch.sweep import form_packs, groups
 from bnrepro.run import lock, loop
 from bnrepro.run.loop import Interrupted, train_runs
 
@@ -33,7 +33,7 @@ def planned_sweep(tmp_path, seeds=(1, 2, 3)):
     sweep.mkdir()
     jobs = [[f"model.bn={bn}", f"seed={seed}"] for bn in ("none", "pre") for seed in seeds]
     configs = [tiny(model__bn=bn, seed=seed) for bn in ("none", "pre") for seed in seeds]
-    packs = form_packs(configs, jobs, sweep, batch=True, max_runs=64)
+    packs = form_packs(configs, jobs, sweep, groups(configs, batch=True, max_runs=64))
     return sweep, [[sweep / name for name in pack.names] for pack in packs]
 
 

@@ -439,6 +439,11 @@ def test_claims_report_totals_name_the_tests_and_the_correction(tmp_path):
     (tmp_path / "results" / "runs" / "exp" / "reproduce.json").write_text(json.dumps(record))
     index = write_index(tmp_path / "results").read_text()
     assert "| no: not comparable (others 0.40 cores; load 0.20 / 1.70) |" in index and "| 1.5 min |" in index
+    assert "| CPU | 1 (not recorded) |" in index  # trained before summaries said: the packs in one process
+    record["processes"] = [2]
+    (tmp_path / "results" / "runs" / "exp" / "reproduce.json").write_text(json.dumps(record))
+    index = write_index(tmp_path / "results").read_text()
+    assert "| CPU | 2 |" in index
     assert "The suite: 1.5 minutes of training and setup for the 1 experiments" in index
     assert "| full |" in index  # the runs' profile: the experiment file's own settings
 

@@ -478,6 +478,15 @@ class TrainConfig:
         "under other load), torch's setting (every core) for conv nets (run/cpu.py)",
         or_null(at_least(1)),
     )
+    processes: Optional[int] = key(
+        None,
+        "the sweep's packs trained at once, each in its own child process with cores / N "
+        "intra-op threads (launch/local.py); null (auto): on a CPU, one per core with one thread "
+        "each when there are several packs and enough work, else this process, one pack after "
+        "another (launch/schedule.py states the rule); 1: always this process. One value per "
+        "sweep; not with hydra/launcher=...",
+        or_null(at_least(1)),
+    )
 
 
 @dataclass
@@ -727,6 +736,7 @@ WHERE_KEYS = (
     "train.checkpoint_every",
     "train.checkpoint_min_s",
     "train.threads",
+    "train.processes",
 )
 
 # Image side and training-set size of each dataset, for checks before any data is read.

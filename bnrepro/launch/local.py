@@ -66,9 +66,13 @@ def _outcome(number: int, code: int, stopping: int | None) -> PackOutcome:
 
 def _child_env(n_jobs: int) -> dict:
     """Each child gets a share of the cores for its intra-op threads (as joblib's workers
-    do), unless the user set OMP_NUM_THREADS."""
+    do), unless the user set OMP_NUM_THREADS; and is told how many packs train at once
+    (its runs' summaries record it)."""
+    from ..run.cpu import PROCESSES_ENV
+
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_jobs)))
+    env[PROCESSES_ENV] = str(n_jobs)
     return env
 
 

@@ -7,10 +7,12 @@ holds no logic and calls these functions:
   pinned to one configuration per arm, and each claim's metric logged by the runs its
   arms select) before anything is created: a bad value fails the whole command with a
   message naming the key, and no directory is left behind;
-- form_packs names each run from the overrides that vary and groups jobs that share an
-  architecture and schedule (they may differ in seed, learning rate and its multiplier,
-  momentum, weight decay and its divisor, init, dropout rate and variant name) into
-  packs (packs.py), one Hydra job each for whatever launcher is configured;
+- groups gathers jobs that share an architecture and schedule (they may differ in seed,
+  learning rate and its multiplier, momentum, weight decay and its divisor, init, dropout
+  rate and variant name) into packs (packs.py), which launch/schedule.py may split to fill
+  the cores; form_packs names each run from the overrides that vary and writes the packs,
+  one Hydra job each for whatever launcher is configured (or bnrepro's local runner,
+  several at once, as schedule.py decides);
 - train_pack is that job's work: one pack trained in one process with train_runs
   (resuming from its checkpoint if it left one): every run keeps its own data order,
   optimizer state, TensorBoard run, summary and table row, as if it had run alone.
@@ -284,16 +286,15 @@ def form_packs(
     configs: list[Config],
     job_overrides: Sequence[Sequence[str]],
     sweep_dir: Path,
-    batch: bool,
-    max_runs: int,
+    plan: list[list[int]],
     axes: tuple[str, ...] = (),
 ) -> list[Pack]:
-    """Name every run (axes: the keys the experiment file sweeps, kept in run names), group
-    compatible runs into packs, create their directories with pending summaries, and
-    write each pack's file and the sweep's planned_runs.json."""
+    """Name every run (axes: the keys the experiment file sweeps, kept in run names), create
+    their directories with pending summaries, grouped into packs as `plan` says (indices of
+    jobs: `groups`, split by launch/schedule.py), and write each pack's file and the sweep's
+    planned_runs.json."""
     overrides = [list(o) for o in job_overrides]
     names = run_names(overrides, [c.seed for c in configs], list(flatten(to_plain(configs[0]))), axes)
-    plan = groups(configs, batch, max_runs)
     all_dirs = prepare_runs(sweep_dir, names, configs, plan, command_line())
     # What the sweep set out to train: a table names the runs that never left a summary.
     planned = {"experiment": configs[0].name, "runs": [d.name for d in all_dirs]}

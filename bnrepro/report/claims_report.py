@@ -1,5 +1,5 @@
 """`bnrepro report`: every experiment's claims and verdicts in results/claims.md, and the
-results index results/README.md (experiment, claims and verdicts, device, wall time).
+results index results/README.md (experiment, claims and verdicts, device, processes, wall time).
 
 Verdicts are per experiment (Holm's correction within it, claims.settle); beside each the
 report adds its report-wide false discovery rate: the Benjamini-Hochberg q of the claim's
@@ -59,7 +59,10 @@ why); "length (runs / file)" sets the runs' length beside the experiment file's;
 alone" is what `scripts/reproduce.sh` read around the experiment: the cores other processes
 kept busy meanwhile (above 0.1 of the 2: not alone, its wall time not comparable) and the
 1-minute load average before and after (the training's own threads count in it: 1 for an
-MLP, 2 for a conv net); "settings changed" is what it recorded (`not recorded`: these runs
+MLP, 2 for a conv net); "processes" is how many of its packs trained at once, each in its
+own process with the threads the device column names (launch/schedule.py; `1 (not recorded)`: trained
+before the runs recorded it, when every experiment's packs trained one after another in one
+process); "settings changed" is what it recorded (`not recorded`: these runs
 were trained some other way, see their table's provenance). `bench.md`, `bench_cpu.md` and `bn_layers.md` come
 from `bnrepro bench` and `scripts/compare_bn_layers.py` (see [docs/speed.md](../docs/speed.md)).
 """
@@ -242,6 +245,14 @@ def _alone(record: dict) -> str:
     return f"{verdict} (others {others:.2f} cores; load {record['load_before']:.2f} / {record['load_after']:.2f})"
 
 
+def _processes(record: dict) -> str:
+    """How many of the experiment's packs trained at once, each in its own process (its
+    threads: the device column). Records from before it was recorded trained in one process."""
+    if "processes" not in record:
+        return "1 (not recorded)"
+    return ", ".join(str(n) for n in record["processes"])
+
+
 def _untrained(trained: set[str]) -> list[str]:
     """The experiment files (conf/experiment/) that have no runs in the results: listed, not dropped."""
     from ..launch.app import conf_dir
@@ -250,8 +261,8 @@ def _untrained(trained: set[str]) -> list[str]:
 
 
 def write_index(results: Path) -> Path:
-    """results/README.md: one row per experiment (profile, length, seeds per arm, runs, wall
-    time and load while it trained, verdicts), and the suite's total time, from its claims
+    """results/README.md: one row per experiment (profile, length, seeds per arm, runs, device
+    and processes, wall time and load while it trained, verdicts), and the suite's total time, from its claims
     and reproduce.json."""
     rows, notes, wall = [], [], []
     entries = _entries(results)
@@ -273,6 +284,7 @@ def write_index(results: Path) -> Path:
                 "report-wide q < 0.05": discoveries(entry["claims"]),
                 "tests": entry["tests"],
                 "device (this regeneration)": record.get("device", "not recorded"),
+                "processes": _processes(record),
                 "wall time here": f"{record['wall_s'] / 60:.1f} min" if "wall_s" in record else "not recorded",
                 "measured alone": _alone(record),
                 "settings changed": settings,

@@ -15,15 +15,19 @@ thread made its step ~15% faster when nothing else ran (0.67 vs 0.78 ms), but Op
 threads wait for each other at every operation, and as soon as anything else runs on the
 machine two threads collapse to a few percent of one thread's speed (10-40 steps/s on
 the shared 2-core VM, the plain loop and bnrepro alike). So the MLP trains on one thread
-unless train.threads says otherwise (which also leaves the other cores to other packs);
-conv nets keep torch's setting (every core): their convolutions gained ~1.7x from a
-second core. The setting is restored when the group is done.
+unless train.threads says otherwise (the other cores go to other packs: a sweep of several
+packs trains one per core, launch/schedule.py); conv nets keep torch's setting (every
+core, or the share of them that launch/local.py gives a child process): their
+convolutions gained ~1.7x from a second core. The setting is restored when the group is
+done. Every summary records the threads and the processes its group trained with
+(machine_share).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 from contextlib import contextmanager
 
 import torch
@@ -34,6 +38,9 @@ from ..config import Arch, Config
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
+
+# Set by launch/local.py for its child processes: how many of the sweep's packs train at once.
+PROCESSES_ENV = "BNREPRO_PROCESSES"
 
 KEEP_BELOW = 1 << 30  # blocks up to 1 GiB come from the heap (and stay there once freed)
 NEVER_TRIM = 2**31 - 1  # mallopt takes an int: the largest is "never"
@@ -60,6 +67,17 @@ def intra_op_threads(cfg: Config) -> int:
     if cfg.train.threads is not None:
         return cfg.train.threads
     return 1 if cfg.model.arch in (Arch.mlp, Arch.lstm) else torch.get_num_threads()
+
+
+def machine_share() -> dict:
+    """What a summary records of how its group shared the machine: the intra-op threads it
+    trains on now, and how many packs trained at once, each in its own process (1: this
+    process trains the sweep's packs one after another, or the runs were trained directly)."""
+    try:
+        processes = max(1, int(os.environ.get(PROCESSES_ENV) or 1))
+    except ValueError:
+        processes = 1
+    return {"threads": torch.get_num_threads(), "processes": processes}
 
 
 @contextmanager

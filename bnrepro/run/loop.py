@@ -41,7 +41,7 @@ import torch
 from . import checkpoint, measures, provenance, tags
 from ..config import Config, DeviceChoice, GraphMode, to_plain
 from ..data import load
-from .cpu import cpu_settings
+from .cpu import cpu_settings, machine_share
 from .ending import Ending, Exit, RunsFinished, decide
 from .fetcher import Fetcher
 from .files import read_summary
@@ -554,6 +554,7 @@ def _run_facts(cfgs, run_dirs, device, where, command, identity: dict) -> dict:
         "runs_trained_together": len(cfgs),
         "device": device.type,
         "device_name": where,
+        **machine_share(),  # threads, and packs at once in processes
         "commit": commit,
         "dirty": dirty,
         "versions": provenance.versions(),

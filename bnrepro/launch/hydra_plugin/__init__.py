@@ -4,7 +4,8 @@ Hydra only instantiates plugins from the hydra_plugins namespace, hence this shi
 the behaviour is in bnrepro/launch/sweep.py, packs.py, stopping.py and local.py, and
 every use of Hydra's internals in bnrepro/launch/hydra_internals.py. The sweeper is
 selected in conf/train.yaml with `override hydra/sweeper: bnrepro`. The launcher is
-Hydra's basic one (the default: packs one after another, in this process), bnrepro's
+Hydra's basic one (the default: packs one after another, in this process; on a CPU the
+sweeper may instead hand the packs to the local runner, launch/schedule.py), bnrepro's
 `hydra/launcher=local` (packs in independent child processes, n_jobs at once:
 launch/local.py), joblib or submitit_slurm.
 
@@ -12,6 +13,7 @@ No `from __future__ import annotations` here: Hydra's plugin scan executes this
 module before it is in sys.modules, where dataclasses cannot resolve string annotations.
 """
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,31 +116,50 @@ class BnreproSweeper(BasicSweeper):
         check(configs, jobs)
         check_experiment_claims(self._configs(own_jobs), describe(arms))
         self.axes = (*[key.lstrip("+~") for key in keys(arms)], *(str(key) for key in (self.params or {})))
+        schedule = self._schedule(configs)
         sweep_dir = claim_sweep_dir(Path(self.config.hydra.sweep.dir))  # never shared with another process
         try:
-            return [self._launch(sweep_dir, configs, jobs)]
+            return [self._launch(sweep_dir, configs, jobs, schedule)]
         except KeyboardInterrupt as e:  # Ctrl-C, or run.signals.Interrupted: `bnrepro train` prints how to resume
             e.sweep_dir = sweep_dir
             raise
 
-    def _launch(self, sweep_dir: Path, configs, jobs) -> Any:
+    def _schedule(self, configs):
+        """The packs and how many train at once (launch/schedule.py), checked before anything
+        exists (printed by _launch as the packs start)."""
+        from bnrepro.launch.schedule import ScheduleError, for_sweep
+        from bnrepro.launch.sweep import InvalidJob, groups
+
+        target = str(self.config.hydra.launcher.get("_target_", ""))
+        try:
+            schedule = for_sweep(
+                configs, groups(configs, self.batch, self.max_runs), list(self.config.hydra.overrides.hydra), target
+            )
+        except ScheduleError as e:
+            raise InvalidJob(f"Invalid configuration: {e}") from None
+        return schedule
+
+    def _launch(self, sweep_dir: Path, configs, jobs, schedule) -> Any:
         """Name the runs, write their pending summaries and packs, and train the packs."""
         from omegaconf import open_dict, read_write
 
         from bnrepro.launch.outcomes import settle
-        from bnrepro.launch.stopping import launch
+        from bnrepro.launch.schedule import launch
         from bnrepro.launch.sweep import form_packs, sweep_dir_override
 
         with read_write(self.config.hydra), open_dict(self.config.hydra):
             self.config.hydra.sweep.dir = str(sweep_dir)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        packs = form_packs(configs, jobs, sweep_dir, self.batch, self.max_runs, self.axes)
+        packs = form_packs(configs, jobs, sweep_dir, schedule.groups, self.axes)
         # A pack's job is composed from its first run's overrides: the sweep directory and
         # hydra settings are the sweep's; the runs themselves come from the pack file.
         # The job's overrides name the claimed sweep directory: recomposed from the command line
         # alone, hydra.sweep.dir would be the configured one, which another process may hold.
         jobs = [[*pack.overrides[0], sweep_dir_override(sweep_dir)] for pack in packs]
+        # Printed as training starts, not before: a Ctrl-C while starting still answers in one line.
+        print(f"{configs[0].name}: {schedule.line(os.cpu_count() or 1)}", file=sys.stderr)
         results = launch(
+            schedule,
             self.launcher,
             str(self.config.hydra.launcher.get("_target_", "")),
             jobs,

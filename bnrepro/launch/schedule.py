@@ -1,0 +1,164 @@
+"""How a sweep's packs share the machine: in this process one after another, or several at
+once in child processes (bnrepro's local runner, launch/local.py). choose() is the rule,
+a pure function; the sweeper applies it (hydra_plugin/) and prints its choice once.
+
+The rule, first match wins:
+1. A launcher the user named (`hydra/launcher=...`, on the command line or in a config)
+   runs the packs as it is configured; train.processes must then stay null.
+2. train.processes=N: N packs at once in child processes (1: in this process, one after
+   another, as before this rule), whatever the device and the work.
+3. train.threads set by the user: this process (the user manages the threads).
+4. A GPU: this process (CUDA graphs; processes would share one device).
+5. Fewer than MIN_RUN_STEPS run-steps in the whole sweep (the tests', `reproduce.sh
+   --quick`'s 20-step runs): this process. A child pays ~2-4 s to import torch and load
+   its data; a run-step costs >= ~0.7 ms of one core (the MLP, the cheapest network
+   bnrepro trains, at most ~1,440 run-steps/s per core measured), so MIN_RUN_STEPS is
+   >= 14 s of one core's work: two processes save >= 7 s of it, more than a child's
+   start-up costs (conv nets' run-steps cost 5-10x more: the threshold is safe for them).
+6. Otherwise, on a CPU with C >= 2 cores: min(C, packs) child processes with one intra-op
+   thread each (the local runner gives each child cores // processes threads). With fewer
+   packs than cores the largest pack is split in halves until there are C packs or no
+   pack has two runs. A run's numbers do not depend on its pack-mates beyond float
+   rounding (tests/test_model.py: runs trained together match runs trained alone), so a
+   split changes results only to rounding. A sweep of one run stays in this process with
+   train.threads' default (1 thread for the MLP and LSTM, every core for conv nets).
+
+Why one thread per process rather than one process with every core's threads (evidence:
+the idle 2-core CPU, 2026-12-06; each figure needs measuring again alone, side by side):
+- MLP: a 16-run pack trains ~1,160-1,437 run-steps/s on one thread, ~1,631-2,362 on two
+  (results/bench_cpu.md at 26e4ca4, and issue 30's reruns): the second thread gains
+  1.4-2x, varying from run to run, and when anything else runs on the machine two threads
+  wait for each other at every operation and collapse to a few percent of one thread's
+  speed (run/cpu.py). Two one-thread processes share no barrier: ~2x one (expected, not yet
+  measured), and a pack trains one-thread at about the rate per core of one resident run
+  (~1,030-1,100 steps/s), so halving a pack loses little: splitting one pack in two is
+  worth it (two one-thread halves ~2x one thread, against 1.4-2x, or a collapse, on two).
+- Conv nets: a second thread gained ~1.7x (fig3's net, 17.7 vs 30.4 ms a step); two
+  one-thread processes should give up to 2x. Not yet measured side by side.
+- The MLP's packs already trained on one thread in one process (run/cpu.py): in two
+  processes each pack computes exactly what it computed before; only conv nets (two
+  threads before, one now) and split packs change, to rounding.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+MIN_RUN_STEPS = 20_000  # rule 5: below this much work a sweep stays in this process
+
+
+class ScheduleError(ValueError):
+    """The sweep's choices contradict each other (the message names the keys)."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    processes: int | None  # packs trained at once in child processes; 1: in this process; None: the user's launcher
+    groups: list[list[int]]  # the packs (indices of the sweep's jobs), split where that fills the cores
+    why: str  # which rule chose, for the line printed at the start
+
+    def line(self, cores: int) -> str:
+        """What the sweep will do, e.g. '4 packs on 2 processes x 1 thread (auto: ...)'."""
+        packs = f"{len(self.groups)} pack{'s' * (len(self.groups) != 1)}"
+        if self.processes is None:
+            return f"{packs} on the launcher you named ({self.why})"
+        if self.processes == 1:
+            return f"{packs} in this process, one after another ({self.why})"
+        threads = max(1, cores // self.processes)
+        return f"{packs} on {self.processes} processes x {threads} thread{'s' * (threads != 1)} ({self.why})"
+
+
+def split(groups: list[list[int]], target: int) -> list[list[int]]:
+    """Split the largest pack in halves (its first runs first) until there are `target` packs
+    or no pack has two runs; the halves stay where the pack was."""
+    groups = [list(g) for g in groups]
+    while len(groups) < target:
+        largest = max(range(len(groups)), key=lambda i: len(groups[i]))
+        pack = groups[largest]
+        if len(pack) < 2:
+            break
+        half = (len(pack) + 1) // 2
+        groups[largest : largest + 1] = [pack[:half], pack[half:]]
+    return groups
+
+
+def choose(
+    groups: list[list[int]],
+    run_steps: int,
+    cores: int,
+    gpu: bool,
+    processes: int | None = None,
+    threads_set: bool = False,
+    launcher_named: str | None = None,
+) -> Schedule:
+    """The schedule of a sweep whose compatible runs form `groups` (rule: see the module).
+    run_steps: every run's train.steps summed; processes: train.processes (null: auto);
+    threads_set: some run sets train.threads; launcher_named: the launcher the user chose."""
+    if launcher_named is not None:
+        if processes is not None:
+            raise ScheduleError(
+                f"train.processes={processes} and hydra/launcher={launcher_named}: the launcher you name runs "
+                "the packs (its own n_jobs); set one of them"
+            )
+        return Schedule(None, groups, f"hydra/launcher={launcher_named}")
+    if processes is not None:
+        planned = split(groups, processes) if processes > 1 else groups
+        return Schedule(min(processes, len(planned)), planned, f"train.processes={processes}")
+    if threads_set:
+        return Schedule(1, groups, "auto: train.threads is set")
+    if gpu:
+        return Schedule(1, groups, "auto: on a GPU")
+    if run_steps < MIN_RUN_STEPS:
+        return Schedule(1, groups, f"auto: {run_steps:,} run-steps, below {MIN_RUN_STEPS:,}: a child's start-up would not pay")
+    if cores < 2:
+        return Schedule(1, groups, "auto: one core")
+    planned = split(groups, cores)
+    if len(planned) < 2:
+        return Schedule(1, groups, "auto: one run")
+    return Schedule(min(cores, len(planned)), planned, f"auto: a CPU of {cores} cores, {run_steps:,} run-steps")
+
+
+def named_launcher(hydra_overrides: list[str], target: str) -> str | None:
+    """The launcher the user chose: `hydra/launcher=X` on the command line, or a config's
+    launcher other than Hydra's basic one (its class name); None for the default."""
+    for override in hydra_overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key == "hydra/launcher":
+            return value
+    return None if not target or target.endswith(".BasicLauncher") else target.rpartition(".")[2]
+
+
+def for_sweep(configs: list, groups: list[list[int]], hydra_overrides: list[str], target: str) -> Schedule:
+    """choose() for a checked sweep's configs (one train.processes for the whole sweep) on this machine."""
+    import torch
+
+    values = sorted({str(c.train.processes) for c in configs})
+    if len(values) > 1:
+        raise ScheduleError(
+            f"train.processes differs between the sweep's runs ({', '.join(values)}): it says how the whole "
+            "sweep trains; give it one value"
+        )
+    gpu = any(c.device.value == "cuda" or (c.device.value == "auto" and torch.cuda.is_available()) for c in configs)
+    return choose(
+        groups,
+        sum(c.train.steps for c in configs),
+        os.cpu_count() or 1,
+        gpu,
+        configs[0].train.processes,
+        any(c.train.threads is not None for c in configs),
+        named_launcher(hydra_overrides, target),
+    )
+
+
+def launch(schedule: Schedule, launcher, target: str, jobs: list, sweep_dir: Path, first_run_dirs: list[Path]):
+    """Train the sweep's packs (one job each) as scheduled: several at once by bnrepro's local
+    runner (launch/local.py, as `hydra/launcher=local`), else by the configured launcher."""
+    if schedule.processes is not None and schedule.processes > 1:
+        from .local import launch_packs
+
+        return launch_packs(sweep_dir, jobs, 0, schedule.processes)
+    from .stopping import launch as by_launcher
+
+    return by_launcher(launcher, target, jobs, sweep_dir, first_run_dirs)
