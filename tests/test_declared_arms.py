@@ -72,12 +72,15 @@ def test_a_malformed_arms_list_is_refused_naming_the_arm(raw, params, message):
 
 def test_a_mistyped_key_in_an_arm_is_named_with_the_closest_real_one():
     check_keys(declared(ARMS), {"norm"})
-    with pytest.raises(ArmsError, match=r"arm 2: no config key 'model.bnn' \(in model.bnn=pre\); did you mean model.bn\?"):
+    typo = r"arm 2: no config key 'model.bnn' \(in model.bnn=pre\); did you mean model.bn\?"
+    with pytest.raises(ArmsError, match=typo):
         check_keys(declared([{"model.bn": "none"}, {"model.bnn": "pre"}]), {"norm"})
 
 
 def test_a_claim_that_selects_no_declared_arm_is_refused_naming_the_claim_and_the_arms():
-    claim = ClaimConfig(text="post beats none", metric="test_acc_final", where="model.bn=post", op=">", than="model.bn=none")
+    claim = ClaimConfig(
+        text="post beats none", metric="test_acc_final", where="model.bn=post", op=">", than="model.bn=none"
+    )
     configs = [tiny(model__bn=bn, report__claims=[vars(claim)]) for bn in ("none", "pre")]
     arms = declared([{"model.bn": "none"}, {"model.bn": "pre"}])
     with pytest.raises(InvalidJob) as refused:

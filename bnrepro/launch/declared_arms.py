@@ -36,6 +36,7 @@ def _parse(overrides: Sequence[str]) -> list:
 
     return OverridesParser.create().parse_overrides(list(overrides))
 
+
 SOURCE = "hydra.sweeper.arms"
 
 
@@ -92,7 +93,9 @@ def declared(raw, params: Sequence[str] = ()) -> list[Arm]:
                 "(write each arm as {key: value, ...}, e.g. {model.bn: pre, norm: paper})"
             )
         if any(isinstance(v, dict) for v in item.values()):
-            raise ArmsError(f"{SOURCE}, arm {number}: {item!r}: a value is a mapping; use dotted keys (model.norm.eps: 1e-9)")
+            raise ArmsError(
+                f"{SOURCE}, arm {number}: {item!r}: a value is a mapping; use dotted keys (model.norm.eps: 1e-9)"
+            )
         overrides = tuple(f"{key}={_value(value)}" for key, value in item.items())
         try:
             parsed = _parse(overrides)

@@ -111,7 +111,8 @@ def choose(
     if gpu:
         return Schedule(1, groups, "auto: on a GPU")
     if run_steps < MIN_RUN_STEPS:
-        return Schedule(1, groups, f"auto: {run_steps:,} run-steps, below {MIN_RUN_STEPS:,}: a child's start-up would not pay")
+        why = f"auto: {run_steps:,} run-steps, below {MIN_RUN_STEPS:,}: a child's start-up would not pay"
+        return Schedule(1, groups, why)
     if cores < 2:
         return Schedule(1, groups, "auto: one core")
     planned = split(groups, cores)

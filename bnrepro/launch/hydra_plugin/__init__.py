@@ -83,7 +83,8 @@ class BnreproSweeper(BasicSweeper):
         if self.arms_declared is None:
             return []
         arms = declared(self.arms_declared, list(self.params or {}))
-        check_keys(arms, {key for key in keys(arms) if "." not in key and is_group(self.hydra_context.config_loader, key)})
+        loader = self.hydra_context.config_loader
+        check_keys(arms, {key for key in keys(arms) if "." not in key and is_group(loader, key)})
         return arms
 
     def _jobs(self, arms: list, arguments: List[str]) -> List[List[str]]:
