@@ -55,3 +55,14 @@ def test_a_launcher_is_named_on_the_command_line_or_by_a_config():
     assert named_launcher(["hydra.sweep.dir=x"], basic) is None
     assert named_launcher(["hydra/launcher=basic"], basic) == "basic"
     assert named_launcher([], "hydra_plugins.bnrepro.LocalLauncher") == "LocalLauncher"
+
+
+def test_on_the_cpu_a_wide_conv_nets_packs_are_cut_to_one_run_and_other_packs_stay_whole():
+    from bnrepro.launch.packs import CPU_CONV_PACK_MAX_WIDTH
+    from bnrepro.launch.schedule import cpu_packs
+    from conftest import tiny
+
+    wide = tiny(model__arch="convnet", model__width=2 * CPU_CONV_PACK_MAX_WIDTH)
+    narrow, mlp = tiny(model__arch="convnet", model__width=8), tiny()
+    configs = [wide, wide, wide, narrow, narrow, mlp, mlp]
+    assert cpu_packs([[0, 1, 2], [3, 4], [5, 6]], configs) == [[0], [1], [2], [3, 4], [5, 6]]

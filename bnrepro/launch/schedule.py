@@ -143,7 +143,7 @@ def for_sweep(configs: list, groups: list[list[int]], hydra_overrides: list[str]
         )
     gpu = any(c.device.value == "cuda" or (c.device.value == "auto" and torch.cuda.is_available()) for c in configs)
     return choose(
-        groups,
+        groups if gpu else cpu_packs(groups, configs),
         sum(c.train.steps for c in configs),
         os.cpu_count() or 1,
         gpu,
@@ -151,6 +151,19 @@ def for_sweep(configs: list, groups: list[list[int]], hydra_overrides: list[str]
         any(c.train.threads is not None for c in configs),
         named_launcher(hydra_overrides, target),
     )
+
+
+def cpu_packs(groups: list[list[int]], configs: list) -> list[list[int]]:
+    """The packs cut to packs.cpu_pack_limit's size for their network on the CPU (a conv net
+    wider than its limit trains one run per pack: measured, a pack there loses to its runs
+    one by one); other packs unchanged."""
+    from .packs import cpu_pack_limit
+
+    cut = []
+    for group in groups:
+        limit = cpu_pack_limit(configs[group[0]].model) or len(group)
+        cut += [group[i : i + limit] for i in range(0, len(group), limit)]
+    return cut
 
 
 def launch(schedule: Schedule, launcher, target: str, jobs: list, sweep_dir: Path, first_run_dirs: list[Path]):
