@@ -83,6 +83,11 @@ if {at!r} == "step":
 else:
     import bnrepro.launch.stopping as stopping
     stopping.launch = stop
+    try:  # since issue 30 the sweeper launches through launch/schedule.py (older commits lack it)
+        import bnrepro.launch.schedule as schedule
+        schedule.launch = stop
+    except ImportError:
+        pass
 if profiler:
     profiler.enable()
 from bnrepro.cli import main
