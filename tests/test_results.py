@@ -12,7 +12,7 @@ from bnrepro.report.tables import write_tables
 from conftest import REPO
 
 RESULTS = REPO / "results"
-NOT_FROM_RUNS = ("bench.md", "bench_cpu.md", "bn_layers.md")  # bnrepro bench, compare_bn_layers.py
+NOT_FROM_RUNS = ("bench.md", "bench_cpu.md", "bench_schedule_cpu.md", "bn_layers.md")  # bnrepro bench, compare_bn_layers.py
 
 
 def _experiments():

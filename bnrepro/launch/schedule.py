@@ -23,18 +23,16 @@ The rule, first match wins:
    split changes results only to rounding. A sweep of one run stays in this process with
    train.threads' default (1 thread for the MLP and LSTM, every core for conv nets).
 
-Why one thread per process rather than one process with every core's threads (evidence:
-the idle 2-core CPU, 2026-12-06; each figure needs measuring again alone, side by side):
-- MLP: a 16-run pack trains ~1,160-1,437 run-steps/s on one thread, ~1,631-2,362 on two
-  (results/bench_cpu.md at 26e4ca4, and issue 30's reruns): the second thread gains
-  1.4-2x, varying from run to run, and when anything else runs on the machine two threads
-  wait for each other at every operation and collapse to a few percent of one thread's
-  speed (run/cpu.py). Two one-thread processes share no barrier: ~2x one (expected, not yet
-  measured), and a pack trains one-thread at about the rate per core of one resident run
-  (~1,030-1,100 steps/s), so halving a pack loses little: splitting one pack in two is
-  worth it (two one-thread halves ~2x one thread, against 1.4-2x, or a collapse, on two).
-- Conv nets: a second thread gained ~1.7x (fig3's net, 17.7 vs 30.4 ms a step); two
-  one-thread processes should give up to 2x. Not yet measured side by side.
+Why one thread per process rather than one process with every core's threads (measured side
+by side on the idle 2-core CPU, 2026-12-06, one round: results/bench_schedule_cpu.md):
+- MLP, the same 16 runs: two 1-thread processes x 8 runs 1,716 run-steps/s, one process on
+  2 threads 1,676, on 1 thread (the default before) 880. Level with two threads when idle, and
+  two threads wait for each other at every operation and collapse to a few percent of one
+  thread's speed when anything else runs (run/cpu.py); processes share no barrier. Halving a
+  pack to fill the cores loses little: one thread trains a pack at about one resident run's
+  rate per core.
+- Conv net (fig3's CPU profile), one run each: two 1-thread processes 119 run-steps/s, one
+  process on 2 threads 98 (the default before): 1.21x.
 - The MLP's packs already trained on one thread in one process (run/cpu.py): in two
   processes each pack computes exactly what it computed before; only conv nets (two
   threads before, one now) and split packs change, to rounding.
