@@ -2,7 +2,8 @@
 full whitening the BN paper set aside (paraphrased from memory, unverified against the paper:
 section 2, it needs the covariance matrix and its inverse square root at every step, and their
 derivatives; section 3, full whitening of each layer's inputs is costly, and with a mini-batch
-smaller than the units whitened the covariance is singular), made affordable by whitening groups of `group_size` units (Huang et al.'s G) jointly.
+smaller than the units whitened the covariance is singular), made affordable by whitening
+groups of `group_size` units (Huang et al.'s G) jointly.
 
 Per group of G consecutive units (channels) of one run, over the m values of the batch (conv:
 examples x positions), with X the group's [G, m] values and 1 the all-ones vector:
