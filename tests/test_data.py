@@ -130,3 +130,38 @@ def test_mnist_is_fetched_and_verified_with_the_published_checksums():
     assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
     assert set(data.train_x.unique().tolist()) == {0.0, 1.0}
     assert cfg.data.name == DatasetName.mnist
+
+
+def mean_feature_variance(x: torch.Tensor) -> float:
+    return x.flatten(1).var(dim=0).mean().item()
+
+
+@pytest.mark.parametrize("rung", ["none", "center", "standardize_feature", "pca_whiten", "zca_whiten"])
+def test_equal_variance_gives_every_rung_unit_mean_variance_from_the_training_set_alone(rung):
+    cpu = torch.device("cpu")
+    # few features of very different scales (mean variance ~5; whitened with a large eps, ~0.5): small
+    # covariances, a factor far from 1 for every rung but z-scores
+    spread = {
+        "data__name": "gaussian",
+        "data__dim": 20,
+        "data__feature_scales": 2.0,
+        "data__whiten_eps": 1.0,
+        "data__normalize": rung,
+    }
+    plain = load(tiny(**spread).data, cpu)
+    assert abs(mean_feature_variance(plain.train_x) - 1) > 0.1 or rung == "standardize_feature"
+    scaled = load(tiny(**spread, data__equal_variance=True).data, cpu)
+    assert mean_feature_variance(scaled.train_x) == pytest.approx(1.0, rel=1e-4)
+    # one factor for both sets, the training set's: the test set's own variance plays no part
+    factor = mean_feature_variance(plain.train_x) ** -0.5
+    torch.testing.assert_close(scaled.train_x, plain.train_x * factor)
+    torch.testing.assert_close(scaled.test_x, plain.test_x * factor)
+    fewer_tests = load(tiny(**spread, data__equal_variance=True, data__test_limit=7).data, cpu)
+    torch.testing.assert_close(fewer_tests.train_x, scaled.train_x)
+
+
+def test_equal_variance_is_off_by_default_and_leaves_grey_levels_alone():
+    data = load(tiny().data, torch.device("cpu"))
+    assert tiny().data.equal_variance is False
+    assert data.train_x.min() >= 0 and data.train_x.max() == 1.0  # grey levels in [0, 1], not rescaled
+    assert mean_feature_variance(data.train_x) < 0.5

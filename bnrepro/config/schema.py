@@ -262,6 +262,13 @@ class DataConfig:
         "variance are not blown up to 1 (MNIST's constant border makes the covariance singular)",
         with_note(above(0), "the covariance has zero eigenvalues"),
     )
+    equal_variance: bool = key(
+        False,
+        "after data.normalize: train and test inputs times one factor, from the training set, that "
+        "makes the mean over features of the training set's per-feature variance 1, so the input "
+        "ladder's rungs differ in shape, not in scale (standardize_feature is unchanged but for "
+        "constant features; none, center and the whitened rungs are rescaled)",
+    )
 
 
 @dataclass

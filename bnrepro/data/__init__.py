@@ -118,6 +118,17 @@ def whiten(train: torch.Tensor, test: torch.Tensor, kind: Normalize, eps: float)
     return apply(train), apply(test)
 
 
+def equal_variance(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sets times one factor, from the training set only, that makes the training set's mean
+    over features of the per-feature variance 1 (data.equal_variance): the input ladder's rungs at
+    one total variance, so a rung's gain is not a larger effective first-layer step."""
+    variance = train.flatten(1).var(dim=0).mean()
+    if variance <= 0:  # constant inputs: nothing to rescale
+        return train, test
+    factor = variance.rsqrt()
+    return train * factor, test * factor
+
+
 def load(cfg: DataConfig, device: torch.device) -> Dataset:
     generated = cfg.name == DatasetName.gaussian  # already float values, not uint8 pixels
     train_x, train_y, test_x, test_y, classes = make_gaussian(cfg) if generated else _read_raw(cfg)
@@ -150,6 +161,8 @@ def load(cfg: DataConfig, device: torch.device) -> Dataset:
         std = train.std(dim=dims, keepdim=True)
         std = torch.where(std > 1e-6, std, torch.ones_like(std))  # a constant feature (MNIST's border) stays 0
         train, test = (train - mean) / std, (test - mean) / std
+    if cfg.equal_variance:
+        train, test = equal_variance(train, test)
 
     def labels(y) -> torch.Tensor:
         y = y if isinstance(y, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(y))
