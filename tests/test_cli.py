@@ -125,6 +125,7 @@ def test_completion_offers_the_choices_of_enum_keys(tmp_path):
     assert bnrepro("-sc", "query=bash", cwd=tmp_path, env=env, check=True).stdout.split() == ["eval.stats=population"]
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_cfg_job_of_a_sweep_shows_the_first_job_and_names_the_swept_keys(tmp_path):
     out = bnrepro("train", "--cfg", "job", "-m", "model.bn=none,pre", "seed=1,2", cwd=tmp_path, check=True).stdout
     assert "# a sweep of 4 jobs over model.bn: none, pre; seed: 1, 2" in out

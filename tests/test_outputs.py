@@ -33,6 +33,7 @@ def test_outputs_go_beside_the_runs_by_default(tmp_path):
     assert default_out([runs, other]) == tmp_path / "runs" / "exp" / "tables"
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_results_from_other_steps_or_device_are_not_replaced_without_force(tmp_path):
     results = tmp_path / "results"
     gpu = sweep(tmp_path / "gpu", 50000, "NVIDIA H100")
@@ -50,6 +51,7 @@ def test_results_from_other_steps_or_device_are_not_replaced_without_force(tmp_p
     assert "300" in (results / "exp.md").read_text()
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_table_without_out_writes_beside_the_runs(tmp_path):
     runs = sweep(tmp_path / "runs" / "exp" / "t", 10, "CPU")
     printed = bnrepro("table", "runs/exp/t", cwd=tmp_path, check=True).stdout.split()

@@ -31,6 +31,7 @@ def _rebuilt(tmp_path):
     return out
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_every_committed_table_and_report_rebuilds_byte_identically_from_the_runs(tmp_path):
     out = _rebuilt(tmp_path)
     committed = {p.name for p in RESULTS.iterdir() if p.suffix in (".md", ".csv", ".json")} - set(NOT_FROM_RUNS)

@@ -108,6 +108,7 @@ def test_broken_groups_are_reported_and_the_healthy_ones_resume_then_restart_gro
     assert cli.main(["resume", str(sweep)]) == 0  # nothing left
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_a_group_whose_lock_is_held_is_skipped_as_busy_naming_the_holder_and_the_others_go_on(tmp_path):
     from bnrepro.launch.outcomes import BUSY_EXIT, SweepNotFinished
 
