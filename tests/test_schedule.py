@@ -58,11 +58,13 @@ def test_a_launcher_is_named_on_the_command_line_or_by_a_config():
 
 
 def test_on_the_cpu_a_wide_conv_nets_packs_are_cut_to_one_run_and_other_packs_stay_whole():
-    from bnrepro.launch.packs import CPU_CONV_PACK_MAX_WIDTH
-    from bnrepro.launch.schedule import cpu_packs
+    from bnrepro.launch.packs import CPU_CONV_PACK_MAX_WIDTH, cpu_pack_limit
+    from bnrepro.launch.sweep import groups
     from conftest import tiny
 
     wide = tiny(model__arch="convnet", model__width=2 * CPU_CONV_PACK_MAX_WIDTH)
     narrow, mlp = tiny(model__arch="convnet", model__width=8), tiny()
     configs = [wide, wide, wide, narrow, narrow, mlp, mlp]
-    assert cpu_packs([[0, 1, 2], [3, 4], [5, 6]], configs) == [[0], [1], [2], [3, 4], [5, 6]]
+    on_the_cpu = groups(configs, batch=True, max_runs=64, limit=lambda cfg: cpu_pack_limit(cfg.model))
+    assert on_the_cpu == [[0], [1], [2], [3, 4], [5, 6]]
+    assert groups(configs, batch=True, max_runs=64) == [[0, 1, 2], [3, 4], [5, 6]]  # no limit: a GPU's packs

@@ -129,9 +129,13 @@ def named_launcher(hydra_overrides: list[str], target: str) -> str | None:
     return None if not target or target.endswith(".BasicLauncher") else target.rpartition(".")[2]
 
 
-def for_sweep(configs: list, groups: list[list[int]], hydra_overrides: list[str], target: str) -> Schedule:
-    """choose() for a checked sweep's configs (one train.processes for the whole sweep) on this machine."""
+def for_sweep(configs: list, batch: bool, max_runs: int, hydra_overrides: list[str], target: str) -> Schedule:
+    """choose() for a checked sweep's configs (one train.processes for the whole sweep) on this
+    machine, its packs formed by sweep.groups (on the CPU no larger than packs.cpu_pack_limit)."""
     import torch
+
+    from .packs import cpu_pack_limit
+    from .sweep import groups
 
     values = sorted({str(c.train.processes) for c in configs})
     if len(values) > 1:
@@ -141,7 +145,7 @@ def for_sweep(configs: list, groups: list[list[int]], hydra_overrides: list[str]
         )
     gpu = any(c.device.value == "cuda" or (c.device.value == "auto" and torch.cuda.is_available()) for c in configs)
     return choose(
-        groups if gpu else cpu_packs(groups, configs),
+        groups(configs, batch, max_runs, limit=(lambda cfg: None) if gpu else (lambda cfg: cpu_pack_limit(cfg.model))),
         sum(c.train.steps for c in configs),
         os.cpu_count() or 1,
         gpu,
@@ -149,19 +153,6 @@ def for_sweep(configs: list, groups: list[list[int]], hydra_overrides: list[str]
         any(c.train.threads is not None for c in configs),
         named_launcher(hydra_overrides, target),
     )
-
-
-def cpu_packs(groups: list[list[int]], configs: list) -> list[list[int]]:
-    """The packs cut to packs.cpu_pack_limit's size for their network on the CPU (a conv net
-    wider than its limit trains one run per pack: measured, a pack there loses to its runs
-    one by one); other packs unchanged."""
-    from .packs import cpu_pack_limit
-
-    cut = []
-    for group in groups:
-        limit = cpu_pack_limit(configs[group[0]].model) or len(group)
-        cut += [group[i : i + limit] for i in range(0, len(group), limit)]
-    return cut
 
 
 def launch(schedule: Schedule, launcher, target: str, jobs: list, sweep_dir: Path, first_run_dirs: list[Path]):

@@ -212,15 +212,17 @@ def compatibility_key(cfg: Config) -> tuple:
     )
 
 
-def groups(configs: list[Config], batch: bool, max_runs: int) -> list[list[int]]:
-    """Indices of jobs to train together, in order of first appearance."""
+def groups(configs: list[Config], batch: bool, max_runs: int, limit=lambda cfg: None) -> list[list[int]]:
+    """Indices of jobs to train together, in order of first appearance; at most max_runs per
+    pack, or limit(cfg) where that says fewer for the pack's network (launch/packs.py's
+    cpu_pack_limit, on the CPU)."""
     if not batch:
         return [[i] for i in range(len(configs))]
     by_key: dict[tuple, list[list[int]]] = {}
     order: list[list[int]] = []
     for i, cfg in enumerate(configs):
         chunks = by_key.setdefault(compatibility_key(cfg), [])
-        if not chunks or len(chunks[-1]) >= max_runs:
+        if not chunks or len(chunks[-1]) >= min(max_runs, limit(cfg) or max_runs):
             chunks.append([])
             order.append(chunks[-1])
         chunks[-1].append(i)

@@ -129,13 +129,11 @@ class BnreproSweeper(BasicSweeper):
         """The packs and how many train at once (launch/schedule.py), checked before anything
         exists (printed by _launch as the packs start)."""
         from bnrepro.launch.schedule import ScheduleError, for_sweep
-        from bnrepro.launch.sweep import InvalidJob, groups
+        from bnrepro.launch.sweep import InvalidJob
 
         target = str(self.config.hydra.launcher.get("_target_", ""))
         try:
-            schedule = for_sweep(
-                configs, groups(configs, self.batch, self.max_runs), list(self.config.hydra.overrides.hydra), target
-            )
+            schedule = for_sweep(configs, self.batch, self.max_runs, list(self.config.hydra.overrides.hydra), target)
         except ScheduleError as e:
             raise InvalidJob(f"Invalid configuration: {e}") from None
         return schedule
