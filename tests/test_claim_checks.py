@@ -42,6 +42,8 @@ def claim(**fields) -> ClaimConfig:
         ({"metric": "grad_norm/layer_01:mean"}, "metric"),
         ({"two_sided": True, "check": True}, "two_sided"),
         ({"op": None}, "op"),  # no side expected: only a two-sided question may say so
+        ({"underpowered": " "}, "underpowered"),  # marked, but no reason given
+        ({"underpowered": "needs 30 seeds", "check": True}, "underpowered"),  # a check has no power
     ],
 )
 def test_a_claim_field_out_of_range_is_refused_naming_it(fields, key):
@@ -58,6 +60,7 @@ def test_claims_in_range_pass():
                 claim(op="=", tol_abs=0.0),
                 claim(two_sided=True),
                 claim(two_sided=True, op=None),
+                claim(underpowered="needs 74 seeds per arm (docs/budget.md)"),
                 claim(metric="diverged", two_sided=True, op=None),
                 claim(metric="at_chance", op="=", check=True),
                 claim(metric="test/acc:steps_to=0.9", op="<", better="lower"),

@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from bnrepro.launch.app import conf_dir
 from bnrepro.config import ConfigError, validate
 from bnrepro.config.header import missing_fields
+from bnrepro.config.suite import membership
 from bnrepro.launch.sweep import typed
 
 from conftest import bnrepro, tiny
@@ -35,6 +36,7 @@ def test_every_experiment_composes_and_validates(name):
 def test_every_experiment_file_opens_with_its_documentation(name):
     text = (conf_dir() / "experiment" / f"{name}.yaml").read_text()
     assert not missing_fields(text), f"{name}.yaml's header comment does not say its {missing_fields(text)}"
+    membership(name, text)  # a `# Suite:` line, when there is one, in its grammar (SuiteError names it)
 
 
 @pytest.mark.parametrize(

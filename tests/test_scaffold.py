@@ -9,6 +9,7 @@ import pytest
 
 from bnrepro.config import ClaimConfig
 from bnrepro.config.header import HEADER_FIELDS, missing_fields
+from bnrepro.config.suite import membership
 from bnrepro.launch.scaffold import CLAIM_FIELDS, ScaffoldError, new_experiment
 
 from conftest import bnrepro
@@ -17,6 +18,7 @@ from conftest import bnrepro
 def test_the_new_file_lists_every_header_field_and_every_claim_field(tmp_path):
     text = new_experiment("my_question", tmp_path).read_text()
     assert not missing_fields(text)
+    assert membership("my_question", text).in_cpu_suite  # its `# Suite:` line parses
     for field in HEADER_FIELDS:  # the fields not enforced on older files too
         assert f"# {field.label}:" in text
     assert list(CLAIM_FIELDS) == [f.name for f in dataclasses.fields(ClaimConfig)]

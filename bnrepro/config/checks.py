@@ -183,6 +183,12 @@ def _check_claim(claim, key: str) -> None:
         "asks which side is higher: op must be '>' or '<' (the side a source expected) or null (none expected)",
     )
     _check(
+        claim.underpowered is None or (bool(claim.underpowered.strip()) and not claim.check),
+        f"{key}.underpowered",
+        repr(claim.underpowered),
+        "must be null or say why the claim is under-powered by design (docs/budget.md); a check has no power",
+    )
+    _check(
         not (claim.two_sided and claim.check),
         f"{key}.two_sided",
         claim.two_sided,

@@ -5,7 +5,8 @@ Each field is a line `# Label: ...` of the header. `words` are what the check lo
 (lower-case, any one of them, anywhere in the comment): a field may be written in the
 words the existing files use (their design is the `Sweep:` line). `enforced` is false for
 the fields half of today's files predate (pilots: 12 of 24 files say nothing about them);
-new files get every field.
+new files get every field. `Suite` is optional by design: a file without it is in the CPU
+suite; when stated it must follow suite.py's grammar (the tests parse it in every file).
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ HEADER_FIELDS = (
     HeaderField("Pilots", "short runs made to choose the settings, and what they showed", ("pilot",), enforced=False),
     HeaderField("Runtime", "wall time of the whole sweep on a CPU (and on a GPU)", ("runtime",)),
     HeaderField("Expected", "the outcome expected if the claim holds", ("expected",)),
+    HeaderField(
+        "Suite",
+        "'cpu' (the default), 'out of the CPU suite: <reason>' or 'gpu only: <reason>': whether "
+        "scripts/reproduce.sh with no names trains it (config/suite.py, docs/budget.md)",
+        ("suite",),
+        enforced=False,
+    ),
 )
 
 

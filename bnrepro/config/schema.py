@@ -626,6 +626,10 @@ class ClaimConfig:
     diverged).
     paper / paper_source: the published number for the same quantity and where it is
     from, printed beside the measured one.
+    underpowered: why the claim is under-powered by design (docs/budget.md: the seeds its
+    power asks for do not fit the suite's budget, or no seed count decides the pilot's effect),
+    stated before the runs: it is still judged, and every table and total shows it apart
+    (inconclusive because under-powered, not because the effect is small). Not on a check.
     """
 
     text: str = "???"
@@ -647,6 +651,7 @@ class ClaimConfig:
     ranked: bool = False  # a rank or sign test even with finite values (per-run monotone claims)
     paper: Optional[str] = None
     paper_source: str = ""
+    underpowered: Optional[str] = None  # why it is under-powered by design (docs/budget.md); null: powered
 
 
 @dataclass

@@ -39,6 +39,8 @@ CLAIM_FIELDS = {
     "(per-run monotone claims, skewed differences)",
     "paper": "the published number for the same quantity, printed beside the measured one",
     "paper_source": "where the published number is from",
+    "underpowered": "why the claim is under-powered by design (its seeds do not fit the budget: docs/budget.md); "
+    "it is still judged and counted apart",
 }
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -92,6 +94,7 @@ def header_lines(name: str) -> list[str]:
     hints = {
         "Command": f"bnrepro train +experiment={name}",
         "Design": "model.bn in {none, pre} x seed in {1, 2, 3}: 6 runs; MNIST, MLP 3x100, 1,000 steps",
+        "Suite": "cpu",
     }
     return [f"# {f.label}: {hints.get(f.label, '<' + f.meaning + '>')}" for f in HEADER_FIELDS]
 

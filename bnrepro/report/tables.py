@@ -192,9 +192,10 @@ def selection_notes(selection: Selection, group: pd.DataFrame) -> list[str]:
 
 def shown_verdict(v: dict) -> str:
     """The verdict as a table shows it: a neutral answer beside the side a source expected
-    ("bn=pre higher, as expected (...)"); post hoc claims say so."""
+    ("bn=pre higher, as expected (...)"); claims under-powered by design and post hoc claims say so."""
     expected = f", {v['expected']}" if v.get("expected") else ""
-    return v["verdict"] + expected + (" (post hoc)" if v.get("post_hoc") else "")
+    underpowered = " (under-powered by design)" if v.get("underpowered") else ""
+    return v["verdict"] + expected + underpowered + (" (post hoc)" if v.get("post_hoc") else "")
 
 
 def claims_table(verdicts: list[dict]) -> str:
