@@ -3,14 +3,20 @@
 # scalars.csv in results/runs/<experiment>/<run>/, then rebuild every table, figure,
 # the claims report and the results index (results/README.md) from them.
 #
-#   scripts/reproduce.sh                      every experiment at the length its file sets
-#   scripts/reproduce.sh mnist_fig1 sigmoid10 only these (the others' runs stay)
+#   scripts/reproduce.sh                      the CPU suite: every experiment at the length its file
+#                                             sets, but those whose file's `# Suite:` line leaves
+#                                             them out (docs/budget.md), each named on stderr
+#   scripts/reproduce.sh mnist_fig1 sigmoid10 only these (the others' runs stay); a left-out one
+#                                             named here trains, with a note on stderr
+#   scripts/reproduce.sh --list [...]         print what the command line would train, and the
+#                                             left-out experiments with their reasons; train nothing
 #   scripts/reproduce.sh --set mnist_fig1:train.steps=10000 --why "..." --out DIR
 #                                             stated reductions, recorded in the index; never into
 #                                             results/ (a reduced scale there is a committed profile,
 #                                             conf/profile/, chosen by the experiment file)
-#   scripts/reproduce.sh --quick              the whole pipeline in a minute or two: 20 steps,
-#                                             synthetic data, 2 seeds; writes runs/quick-results
+#   scripts/reproduce.sh --quick              the whole pipeline in a minute or two: every experiment
+#                                             (left-out ones too), 20 steps, synthetic data, 2 seeds;
+#                                             writes runs/quick-results
 #                                             (CI runs this), never results/; it measures nothing, so
 #                                             it trains two experiments at once (REPRODUCE_QUICK_JOBS),
 #                                             each one's output printed when it ends
@@ -28,23 +34,49 @@ cd "$(dirname "$0")/.."
 BNREPRO=${BNREPRO:-$([ -x .venv/bin/bnrepro ] && echo .venv/bin/bnrepro || echo bnrepro)}
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 
-quick=0; out=""; why=""; experiments=(); declare -A extra=()
+quick=0; list=0; out=""; why=""; experiments=(); declare -A extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --out) out=$2; shift ;;
     --set) extra[${2%%:*}]="${extra[${2%%:*}]:-} ${2#*:}"; shift ;;
     --why) why=$2; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --list) list=1 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     -*) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) experiments+=("$1") ;;
   esac
   shift
 done
-[ ${#experiments[@]} -gt 0 ] || experiments=($(ls conf/experiment | sed -n 's/\.yaml$//p'))
+# Suite membership (bnrepro/config/suite.py): NAME<TAB>why, one line per left-out experiment; a
+# `# Suite:` line outside the grammar stops here, before anything trains
+left_out=$("$PYTHON" -m bnrepro.config.suite left-out conf/experiment) || exit 2
+declare -A out_of_suite=()
+while IFS=$'\t' read -r name reason; do [ -z "$name" ] || out_of_suite[$name]=$reason; done <<< "$left_out"
+if [ ${#experiments[@]} -eq 0 ]; then
+  for name in $(ls conf/experiment | sed -n 's/\.yaml$//p'); do
+    # --quick trains every experiment: CI tests the whole pipeline, left-out ones included
+    if [ $quick = 0 ] && [ -n "${out_of_suite[$name]:-}" ]; then
+      echo "reproduce.sh: not training $name (${out_of_suite[$name]}): name it to train it" >&2
+    else
+      experiments+=("$name")
+    fi
+  done
+else
+  for name in "${experiments[@]}"; do
+    [ -z "${out_of_suite[$name]:-}" ] || echo "reproduce.sh: note: training $name because it was named," \
+      "though its file leaves it out of the CPU suite (${out_of_suite[$name]})" >&2
+  done
+fi
 for name in "${experiments[@]}"; do
   [ -f "conf/experiment/$name.yaml" ] || { echo "reproduce.sh: no conf/experiment/$name.yaml" >&2; exit 2; }
 done
+if [ $list = 1 ]; then  # what this command line would train, and what the suite leaves out
+  echo "trains (${#experiments[@]}): ${experiments[*]}"
+  echo "left out of the CPU suite (${#out_of_suite[@]}; each trains when named, and in --quick):"
+  for name in $(printf '%s\n' "${!out_of_suite[@]}" | sort); do echo "  $name: ${out_of_suite[$name]}"; done
+  exit 0
+fi
 if [ $quick = 1 ]; then
   out=${out:-runs/quick-results}
   QUICK="data=synthetic train.steps=20 train.eval_every=10 train.log_every=10 probes.hist_every=0 seed=1,2"
