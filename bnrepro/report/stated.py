@@ -108,6 +108,22 @@ def experiment_file(name: str) -> dict | None:
     }
 
 
+def claims_in_file(path: Path) -> list[dict]:
+    """An experiment file's claims as written, without composing it (the report reads every
+    file that has no runs, so it must be fast): its own report.claims, else those of the
+    experiment it extends (`defaults: - NAME`), which composing would merge in."""
+    import yaml
+
+    data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    claims = (data.get("report") or {}).get("claims")
+    if claims is not None:
+        return claims
+    for item in data.get("defaults") or []:
+        if isinstance(item, str) and (path.parent / f"{item}.yaml").is_file():
+            return claims_in_file(path.parent / f"{item}.yaml")
+    return []
+
+
 def recorded(group: pd.DataFrame) -> list[list[dict]]:
     """Each run's recorded claims."""
     column = "config.report.claims"
