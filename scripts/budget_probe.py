@@ -232,7 +232,7 @@ def train(name: str, steps: int, overrides: list[str], extra: list[str], plan_: 
             f"at {steps} steps the sweep trained as {seen} (packs, processes), the full length's schedule is "
             f"{expected}: not comparable"
         )
-    summaries = [json.loads(p.read_text()) for p in out_dir.glob("*/*/summary.json")]
+    summaries = [json.loads(p.read_text()) for p in out_dir.rglob("summary.json")]
     if len(summaries) != plan_["runs"]:
         raise ProbeError(f"at {steps} steps {len(summaries)} runs trained, the full sweep has {plan_['runs']}")
     diverged = sum(1 for s in summaries if s.get("diverged_at") is not None)

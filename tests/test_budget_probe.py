@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -88,3 +89,15 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert probe.main(["mnist_fig1", "--out", str(out), "--fractions", "0.1"]) == 2
     assert probe.main(["mnist_fig1", "--out", str(out), "--set", "train.steps=5"]) == 2
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_full_length_experiment_is_measured_on_its_own_schedule(tmp_path):
+    """End to end on the sweeper itself (the plan reads its internals): init_statistics' 1-step
+    sweep stays in this process, so the probe forces train.processes=1 and trains it once."""
+    out = tmp_path / "budget.md"
+    assert probe.main(["init_statistics", "--out", str(out)]) == 0
+    (row,) = json.loads(out.with_suffix(".json").read_text())["experiments"]
+    assert row["measured"] and row["steps"] == 1 and row["processes"] == 1 and row["runs"] == 30
+    assert row["predicted_s"] == row["timed"][0]["wall"] > 0
+    assert "| init_statistics | 1 | 30 |" in out.read_text()
