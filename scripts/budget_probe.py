@@ -344,6 +344,8 @@ def markdown(record: dict) -> str:
         notes = []
         if row["measured"]:
             notes.append("measured at full length")
+        if not row["measured"] and row["b_s_per_step"] <= 0:
+            notes.append("the longer probe was not slower: no fit, rerun alone")
         if row["diverged"]:
             notes.append(f"{row['diverged']} run(s) diverged: an upper bound")
         if row["others_cores"] > OTHERS_WARN:

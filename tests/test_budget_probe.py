@@ -94,10 +94,12 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
 @pytest.mark.slow
 def test_a_full_length_experiment_is_measured_on_its_own_schedule(tmp_path):
     """End to end on the sweeper itself (the plan reads its internals): init_statistics' 1-step
-    sweep stays in this process, so the probe forces train.processes=1 and trains it once."""
+    sweep stays in this process, so the probe forces train.processes=1 and trains it once (2 of
+    its 30 runs, no pictures or histograms: a few seconds)."""
     out = tmp_path / "budget.md"
-    assert probe.main(["init_statistics", "--out", str(out)]) == 0
+    small = ["seed=1", "model.init_std=0.01", "probes.pictures=false", "probes.hist_every=0"]
+    assert probe.main(["init_statistics", "--out", str(out), *(f"--set={s}" for s in small)]) == 0
     (row,) = json.loads(out.with_suffix(".json").read_text())["experiments"]
-    assert row["measured"] and row["steps"] == 1 and row["processes"] == 1 and row["runs"] == 30
+    assert row["measured"] and row["steps"] == 1 and row["processes"] == 1 and row["runs"] == 2
     assert row["predicted_s"] == row["timed"][0]["wall"] > 0
-    assert "| init_statistics | 1 | 30 |" in out.read_text()
+    assert "| init_statistics | 1 | 2 | 2 packs, this process |" in out.read_text()
