@@ -8,7 +8,8 @@ results/) at two short lengths L1 < L2 with every other setting unchanged (the c
 train.eval_every, log_every, probes.*_every kept), times each whole command as
 scripts/reproduce.sh does, fits wall(L) = A + B * L (A: start-up, data, composing, the final
 evaluation; B: a step with its share of the periodic evaluations) and predicts the full length
-S as A + B * S. An experiment whose S is at most 4 of its cadences (or where the two lengths
+S as A + B * S (L1 a multiple of train.log_every, L2 - L1 of the cadence, so the fit counts the periodic work
+exactly). An experiment whose S is at most 4 of its cadences (or where the two lengths
 would be half of S or more: init_statistics' 1 step) is trained once at full length and
 reported as measured. Writes a markdown table to --out (default results/budget_cpu.md) and the
 same numbers as JSON beside it (.json). docs/budget.md says what the numbers are and are not.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -51,14 +53,19 @@ def cadence(plan: dict) -> int:
     return max(c for c in (plan["eval_every"], plan["log_every"], *plan["other_every"]) if c)
 
 
-def lengths(steps: int, every: int, fractions: tuple[float, float]) -> tuple[int, int] | None:
-    """L1 < L2, multiples of `every` near fractions of `steps`, L2 >= 2 * L1; None when the
-    experiment is short enough to train once at full length (at most FULL_CADENCES cadences, or
-    the two lengths would be half of it or more)."""
+def lengths(steps: int, every: int, log_every: int, fractions: tuple[float, float]) -> tuple[int, int] | None:
+    """L1 < L2 near fractions of `steps`: L1 a multiple of train.log_every, L2 - L1 a multiple of
+    the cadence `every`, L2 >= 2 * L1. Every span of k * every steps holds k periodic evaluations
+    (and as many of each probe whose cadence divides it) wherever it starts, and L1, L2 fall alike
+    on the final evaluation (L1 = L2 modulo every), so B counts the periodic work exactly; L1
+    itself need not be a whole cadence, which keeps a 2,000-step experiment's probes short. None
+    when the experiment is short enough to train once at full length (at most FULL_CADENCES
+    cadences, or L2 would be half of it or more)."""
     if steps <= FULL_CADENCES * every:
         return None
-    first = max(1, round(fractions[0] * steps / every)) * every
-    second = max(2 * first, round(fractions[1] * steps / every) * every)
+    first = max(1, round(fractions[0] * steps / log_every)) * log_every
+    spans = max(1, round((fractions[1] - fractions[0]) * steps / every), math.ceil(first / every))
+    second = first + spans * every
     if 2 * second > steps:
         return None
     return first, second
@@ -265,7 +272,7 @@ def probe(name: str, fractions: tuple[float, float], extra: list[str], cores: in
             cadence=cadence(plan_),
         )
         overrides = forced_override(plan_["processes"])
-        chosen = lengths(plan_["steps"], row["cadence"], fractions)
+        chosen = lengths(plan_["steps"], row["cadence"], plan_["log_every"], fractions)
         timed = []
         for steps in chosen or (plan_["steps"],):
             print(f"budget_probe: {name}: {steps} steps ...", file=sys.stderr, flush=True)

@@ -17,18 +17,19 @@ probe = sys.modules["budget_probe"] = importlib.util.module_from_spec(spec)  # d
 spec.loader.exec_module(probe)
 
 
-def test_lengths_are_multiples_of_the_cadence_near_the_fractions_the_second_at_least_twice_the_first():
-    assert probe.lengths(50_000, 500, (0.02, 0.04)) == (1000, 2000)  # mnist_fig1
-    assert probe.lengths(8_000, 250, (0.02, 0.04)) == (250, 500)  # fig3: 160 and 320 round up to the cadence
-    assert probe.lengths(100_000, 1000, (0.02, 0.03)) == (2000, 4000)  # 3,000 < 2 x 2,000
-    for steps, every in ((50_000, 500), (8_000, 250), (3_000, 500), (100_000, 700)):
-        first, second = probe.lengths(steps, every, (0.02, 0.04))
-        assert first % every == 0 and second % every == 0 and second >= 2 * first and 2 * second <= steps
+def test_lengths_span_whole_cadences_near_the_fractions_the_second_at_least_twice_the_first():
+    assert probe.lengths(50_000, 500, 100, (0.02, 0.04)) == (1000, 2000)  # mnist_fig1
+    assert probe.lengths(8_000, 250, 100, (0.02, 0.04)) == (200, 450)  # fig3: 160 and 320 rounded
+    assert probe.lengths(2_000, 250, 100, (0.02, 0.04)) == (100, 350)  # ics: L1 is not a whole cadence
+    assert probe.lengths(100_000, 1000, 100, (0.02, 0.03)) == (2000, 4000)  # L2 >= 2 x L1
+    for steps, every, log in ((50_000, 500, 100), (8_000, 250, 100), (3_000, 500, 70), (100_000, 700, 100)):
+        first, second = probe.lengths(steps, every, log, (0.02, 0.04))
+        assert first % log == 0 and (second - first) % every == 0 and second >= 2 * first and 2 * second <= steps
 
 
 @pytest.mark.parametrize("steps, every", [(1, 1), (2_000, 500), (1_500, 500), (1_000, 250)])
 def test_short_experiments_are_trained_once_at_full_length(steps, every):
-    assert probe.lengths(steps, every, (0.02, 0.04)) is None
+    assert probe.lengths(steps, every, 100, (0.02, 0.04)) is None
 
 
 def test_cadence_is_the_largest_periodic_one_set():
