@@ -40,6 +40,7 @@ import torch
 
 from . import checkpoint, measures, provenance, tags
 from ..config import Config, DeviceChoice, GraphMode, to_plain
+from ..config.checks import check_ranges
 from ..data import load
 from .cpu import cpu_settings, machine_share
 from .ending import Ending, Exit, RunsFinished, decide
@@ -109,7 +110,12 @@ def train_runs(
     fresh start otherwise), so a job restarted with the same arguments goes on;
     allow_other_commit: even from a checkpoint that another commit wrote.
     Holds the group's lock throughout: lock.GroupBusy if another process has it.
-    On the CPU with cpu.py's settings (freed memory kept, train.threads), restored after."""
+    On the CPU with cpu.py's settings (freed memory kept, train.threads), restored after.
+    A key outside its declared range raises config.ConfigError naming it, before any file
+    is touched (the command line checks that and more, config.validate, before any
+    directory exists; this is for callers from Python, who may pair keys freely)."""
+    for cfg in cfgs:
+        check_ranges(cfg, "")
     with (
         GroupLock(run_dirs[0], f"runs {', '.join(d.name for d in run_dirs)}", log),
         cpu_settings(device := resolve_device(cfgs[0].device), cfgs[0]),
