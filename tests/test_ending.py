@@ -10,8 +10,8 @@ import signal
 import pytest
 
 from bnrepro.run.checkpoint import earlier_attempts
-from bnrepro.run.ending import Exit, RunsFinished, decide
-from bnrepro.run.signals import Interrupted
+from bnrepro.run.ending import Exit, decide
+from bnrepro.run.signals import Interrupted, RunsFinished
 
 TERM, USR2 = signal.SIGTERM, signal.SIGUSR2
 
@@ -108,6 +108,52 @@ def test_runs_finished_is_an_interruption_that_says_so_across_a_process_boundary
     assert isinstance(again, Interrupted) and again.signum == TERM and again.runs_finished
     assert not getattr(Interrupted(TERM), "runs_finished", False)
     assert _interrupted(again) == 128 + TERM
+
+
+# ---- a sweep's packs in other processes: the same ending as in-process (issue: joblib said "interrupted")
+
+
+def _sweep_with_pack(tmp_path, statuses: list[str]):
+    import json
+
+    from bnrepro.launch.packs import Pack, write_pack
+
+    names = [f"seed={n}" for n in range(len(statuses))]
+    write_pack(tmp_path, Pack(0, names, [[name] for name in names]))
+    for name, status in zip(names, statuses):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"status": status}))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "statuses, finished",
+    [(["completed", "diverged"], True), (["completed", "interrupted"], False), (["pending", "pending"], None)],
+)
+def test_the_local_runner_reads_from_a_stopped_packs_summaries_whether_its_runs_finished(tmp_path, statuses, finished):
+    from bnrepro.launch.local import pack_finished
+
+    assert pack_finished(_sweep_with_pack(tmp_path, statuses), 0) is finished
+
+
+def test_a_stop_after_every_reached_packs_last_step_ends_the_sweep_as_runs_finished_under_joblib_too(tmp_path):
+    from bnrepro.launch.hydra_internals import job_return
+    from bnrepro.launch.stopping import PackStopped, StopRelay
+    from bnrepro.run.signals import sweep_stopped
+
+    assert type(sweep_stopped(TERM, [True, True])) is RunsFinished
+    assert type(sweep_stopped(TERM, [True, False])) is Interrupted  # one pack still has steps to resume
+    assert type(sweep_stopped(TERM, [])) is Interrupted
+
+    def ending(*values) -> KeyboardInterrupt:
+        with pytest.raises(Interrupted) as raised:
+            StopRelay(tmp_path, []).raise_if_stopped([job_return([], pickle.loads(pickle.dumps(v))) for v in values])
+        return raised.value
+
+    # a worker's pack that finished before the stop reached it returns None; one not begun stays pending
+    finished = ending(None, PackStopped(TERM, runs_finished=True), PackStopped(TERM, started=False))
+    assert type(finished) is RunsFinished and finished.signum == TERM
+    assert type(ending(PackStopped(TERM, runs_finished=True), PackStopped(TERM))) is Interrupted
 
 
 # ---- resumed: the attempt before, as the one that resumes its checkpoint records it

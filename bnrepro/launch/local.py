@@ -16,7 +16,9 @@ checkpoint. Here a child's death is that pack's alone:
 - SIGINT, SIGTERM or SIGHUP to the runner (a terminal's Ctrl-C reaches the runner only:
   the children have sessions of their own) writes <sweep>/.packs/STOP, relays SIGINT to
   every child training, starts no more, and waits: each checkpoints and stops
-  (`interrupted`), the packs not started stay `pending`; then Interrupted is raised;
+  (`interrupted`), the packs not started stay `pending`; then Interrupted is raised
+  (RunsFinished where every pack it reached had finished its steps, as their summaries
+  say: the in-process launcher and joblib's path say it the same way);
 - a stop signal sent to one child stops its pack only; the others finish, and then
   Interrupted is raised as above;
 - a child whose group is busy (another process holds its lock) exits with BUSY_EXIT;
@@ -81,7 +83,7 @@ def run_packs(
 ) -> list[PackOutcome]:
     """Train the packs `numbers` of the sweep, at most n_jobs at once (see the module).
     Interrupted if the runner was signalled (after every child has stopped)."""
-    from ..run.signals import Interrupted
+    from ..run.signals import sweep_stopped
     from .stopping import stop_file
 
     n_jobs = max(1, min(n_jobs, len(numbers)))
@@ -136,10 +138,27 @@ def run_packs(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     # A stop signal sent to one child stops its pack only; the sweep still ends as stopped (as under joblib).
-    stopped = stopping + [o.signum for o in outcomes.values() if o.how == INTERRUPTED]
-    if stopped:
-        raise Interrupted(stopped[0])
+    stopped = [o for o in outcomes.values() if o.how == INTERRUPTED]
+    if stopping or stopped:
+        reached = [pack_finished(sweep_dir, o.number) for o in stopped]
+        raise sweep_stopped((stopping or [stopped[0].signum])[0], [f for f in reached if f is not None])
     return [outcomes[n] for n in numbers]
+
+
+def pack_finished(sweep_dir: Path, number: int) -> bool | None:
+    """Whether a stopped pack's runs had finished their steps (the stop came after the last:
+    their summaries say completed or diverged); None if it never began (all `pending`).
+    The child's exit status (128 + signal) says it stopped, its summaries how far it got."""
+    from ..config.status import FINISHED
+    from ..run.files import read_summary
+
+    try:
+        statuses = [(read_summary(d) or {}).get("status") for d in _runs(sweep_dir, number)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if all(status == "pending" for status in statuses):
+        return None
+    return all(status in FINISHED for status in statuses)
 
 
 def _runs(sweep_dir: Path, number: int) -> list[Path]:

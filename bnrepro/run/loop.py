@@ -17,7 +17,7 @@ the signal: it requeues the job). Any exception ends with summaries saying `fail
 naming it (`interrupted` for KeyboardInterrupt and SystemExit), and a checkpoint when it
 came between two steps. A run is `completed` only once its end-of-run records (the last
 evaluation, the batch-size sweep) are written; a stop signal that comes after the last
-step still stops the sweep, but says the runs finished (ending.RunsFinished). Every
+step still stops the sweep, but says the runs finished (signals.RunsFinished). Every
 run's final status, the attempt's `ended_as` and the exit are decided in one place,
 ending.decide. train_runs(resume=True) continues from the checkpoint in the run
 directories.
@@ -43,11 +43,11 @@ from ..config import Config, DeviceChoice, GraphMode, to_plain
 from ..config.checks import check_ranges
 from ..data import load
 from .cpu import cpu_settings, machine_share
-from .ending import Ending, Exit, RunsFinished, decide
+from .ending import Ending, Exit, decide
 from .fetcher import Fetcher
 from .files import read_summary
 from .lock import GroupLock
-from .signals import Interrupted, StopSignals  # noqa: F401 (Interrupted: the cli and callers catch loop.Interrupted)
+from .signals import Interrupted, RunsFinished, StopSignals  # noqa: F401 (Interrupted: the cli and callers catch loop.Interrupted)
 from ..stacked.model import StackedNet
 from ..stacked.optim import StackedSGD
 from .sampler import Sampler
