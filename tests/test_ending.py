@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import signal
+import sys
 
 import pytest
 
@@ -193,3 +194,25 @@ def test_a_stop_signal_after_the_last_step_says_the_runs_finished_not_that_they_
         signals._handle(signal.SIGTERM, None)
     assert signals.received == signal.SIGTERM
     assert lines == ["SIGTERM: the runs have finished their steps; writing their summaries, then stopping"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_local_runner_child_asks_for_sigterm_at_its_parents_death_and_sees_a_parent_already_gone():
+    """In a forked process (the request is per process: not pytest's own)."""
+    import ctypes
+    import os
+
+    from bnrepro.launch.local import die_with_parent
+
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 1 + what it saw, 0 bits for a failed check
+        try:
+            alive = die_with_parent(os.getppid())
+            asked = ctypes.c_int()
+            ctypes.CDLL(None).prctl(2, ctypes.byref(asked), 0, 0, 0)  # PR_GET_PDEATHSIG
+            gone = not die_with_parent(os.getppid() + 1)  # a pid that is not its parent: the runner died first
+            os._exit(10 + 4 * alive + 2 * (asked.value == signal.SIGTERM) + gone)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 10 + 4 + 2 + 1

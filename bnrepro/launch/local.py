@@ -22,7 +22,11 @@ checkpoint. Here a child's death is that pack's alone:
 - a stop signal sent to one child stops its pack only; the others finish, and then
   Interrupted is raised as above;
 - a child whose group is busy (another process holds its lock) exits with BUSY_EXIT;
-  its pack is skipped, not failed (the outcome names the holder).
+  its pack is skipped, not failed (the outcome names the holder);
+- the runner killed (kill -9, the OOM killer): on Linux each child gets SIGTERM from the
+  kernel (prctl PR_SET_PDEATHSIG, die_with_parent), so it checkpoints and stops
+  (`interrupted`) instead of training on, orphaned, into the sweep; `bnrepro resume`
+  continues it from that checkpoint. Elsewhere the children train on to their end.
 
 A child's exit status says how its pack ended (0, BUSY_EXIT, 128 + signal, else failed);
 its log goes to the runner's stderr.
@@ -30,6 +34,7 @@ its log goes to the runner's stderr.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -42,6 +47,8 @@ from .outcomes import BUSY_EXIT
 from ..config.status import FAILED, INTERRUPTED, KILLED, RUNNING
 
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+RUNNER_ENV = "BNREPRO_LOCAL_RUNNER"  # the runner's pid, as its children are told it
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass
@@ -75,7 +82,23 @@ def _child_env(n_jobs: int) -> dict:
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_jobs)))
     env[PROCESSES_ENV] = str(n_jobs)
+    env[RUNNER_ENV] = str(os.getpid())
     return env
+
+
+def die_with_parent(parent: int, signum: int = signal.SIGTERM) -> bool:
+    """Ask the kernel for `signum` when this process's parent dies (Linux's
+    PR_SET_PDEATHSIG; a no-op elsewhere); False if the parent `parent` is already gone.
+    The parent can die between this process's start and the request: it then has been
+    re-parented, so getppid() no longer says `parent`, and no signal will ever come.
+    (The signal follows the death of the parent's thread that started us: the runner
+    starts its children from its main thread.)"""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl to call: the children outlive a killed runner, as before
+            pass
+    return os.getppid() == parent
 
 
 def run_packs(
@@ -231,6 +254,9 @@ def child_main(sweep_dir: Path, number: int) -> int:
     from ..run.signals import remember_stops
 
     remember_stops()  # a relayed stop during set-up stops the pack after its first step
+    runner = os.environ.get(RUNNER_ENV)
+    if runner is not None and not die_with_parent(int(runner)):  # the runner died before we could ask
+        return 128 + signal.SIGTERM  # nothing begun: the pack's runs stay pending
     from ..run.lock import GroupBusy
     from ..run.signals import Interrupted
     from .packs import pack_dir
