@@ -183,9 +183,10 @@ def _resume(args: list[str]) -> int:
         "--allow-other-commit",
         dest="allow_other_code",
         action="store_true",
-        help="resume checkpoints written by other code: another commit, or the same commit with "
-        "other uncommitted changes (each attempt's commit and code hash are recorded in the "
-        "summaries' `attempts`); --allow-other-commit is its old name",
+        help="resume checkpoints written by other code: another hash of the package's Python files "
+        "(another commit that changed them, or other uncommitted changes; another commit with the "
+        "same code needs no flag). Each attempt's commit and code hash are recorded in the "
+        "summaries' `attempts`; --allow-other-commit is its old name",
     )
     parser.add_argument(
         "--restart-group",

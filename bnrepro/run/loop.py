@@ -108,7 +108,7 @@ def train_runs(
     swept: the config keys the sweep varies (their values become TensorBoard hparams).
     resume=True: continue from the group's checkpoint in run_dirs if there is one (a
     fresh start otherwise), so a job restarted with the same arguments goes on;
-    allow_other_commit: even from a checkpoint that another commit wrote.
+    allow_other_commit: even from a checkpoint that other code wrote (another code hash).
     Holds the group's lock throughout: lock.GroupBusy if another process has it.
     On the CPU with cpu.py's settings (freed memory kept, train.threads), restored after.
     A key outside its declared range raises config.ConfigError naming it, before any file
