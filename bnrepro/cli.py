@@ -150,7 +150,7 @@ def _train(args: list[str]) -> int:
 def _interrupted(e, sweep_dir: Path | None = None) -> int:
     code = 128 + e.signum  # the shell's convention for a process ended by a signal
     resume = shlex.join(["bnrepro", "resume", str(sweep_dir or getattr(e, "sweep_dir", None) or "SWEEP_DIR")])
-    if getattr(e, "runs_finished", False):  # run.ending.RunsFinished: it came after the group's last step
+    if getattr(e, "runs_finished", False):  # run.signals.RunsFinished: it came after the group's last step
         print(
             f"{e} came after the last step: the runs being trained finished (their summaries say `completed` "
             f"or `diverged`, numbers final); the sweep stopped there (runs not started stay `pending`: "
@@ -183,9 +183,10 @@ def _resume(args: list[str]) -> int:
         "--allow-other-commit",
         dest="allow_other_code",
         action="store_true",
-        help="resume checkpoints written by other code: another commit, or the same commit with "
-        "other uncommitted changes (each attempt's commit and code hash are recorded in the "
-        "summaries' `attempts`); --allow-other-commit is its old name",
+        help="resume checkpoints written by other code: another hash of the package's Python files "
+        "(another commit that changed them, or other uncommitted changes; another commit with the "
+        "same code needs no flag). Each attempt's commit and code hash are recorded in the "
+        "summaries' `attempts`; --allow-other-commit is its old name",
     )
     parser.add_argument(
         "--restart-group",

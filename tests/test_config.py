@@ -53,12 +53,28 @@ def test_every_experiment_file_opens_with_its_documentation(name):
         ({"optim__kind": "rmsprop", "optim__alpha": 1.0}, "optim.alpha", "[0, 1)"),
         ({"optim__kind": "rmsprop", "optim__eps": 0.0}, "optim.eps", "> 0"),
         ({"optim__kind": "adam", "optim__momentum": 0.9}, "optim.momentum", "optim.betas[0]"),
+        # negative counts: refused by each key's own range (a negative multiple of log_every passed before)
+        ({"train__steps": 0}, "train.steps", "probes.initial=true with steps=1"),
+        ({"train__steps": -1}, "train.steps", ">= 1"),
+        ({"data__data_seed": -1}, "data.data_seed", "[0, 2^32)"),  # torch would take it as 2^64 - 1
+        ({"probes__hist_every": -10}, "probes.hist_every", "null or >= 0"),
+        ({"probes__ics_every": -10}, "probes.ics_every", ">= 0 (0: never)"),
+        ({"probes__landscape_every": -10}, "probes.landscape_every", ">= 0 (0: never)"),
     ],
 )
 def test_range_checks_name_the_key(overrides, key, allowed):
     with pytest.raises(ConfigError) as err:
         validate(tiny(**overrides))
     assert key in str(err.value) and allowed in str(err.value)
+
+
+def test_train_runs_refuses_a_key_out_of_range_before_any_file(tmp_path: Path):
+    """From Python as from the command line: train.steps=-1 trained 0 steps and ended `interrupted`."""
+    from bnrepro.run.loop import train_runs
+
+    with pytest.raises(ConfigError, match=r"train\.steps=-1 is out of range: must be >= 1"):
+        train_runs([tiny(train__steps=-1)], [tmp_path / "run"])
+    assert list(tmp_path.iterdir()) == []
 
 
 BAD_COMMANDS = [

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pickle
 import signal
+import sys
 
 import pytest
 
 from bnrepro.run.checkpoint import earlier_attempts
-from bnrepro.run.ending import Exit, RunsFinished, decide
-from bnrepro.run.signals import Interrupted
+from bnrepro.run.ending import Exit, decide
+from bnrepro.run.signals import Interrupted, RunsFinished
 
 TERM, USR2 = signal.SIGTERM, signal.SIGUSR2
 
@@ -110,6 +111,52 @@ def test_runs_finished_is_an_interruption_that_says_so_across_a_process_boundary
     assert _interrupted(again) == 128 + TERM
 
 
+# ---- a sweep's packs in other processes: the same ending as in-process (issue: joblib said "interrupted")
+
+
+def _sweep_with_pack(tmp_path, statuses: list[str]):
+    import json
+
+    from bnrepro.launch.packs import Pack, write_pack
+
+    names = [f"seed={n}" for n in range(len(statuses))]
+    write_pack(tmp_path, Pack(0, names, [[name] for name in names]))
+    for name, status in zip(names, statuses):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"status": status}))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "statuses, finished",
+    [(["completed", "diverged"], True), (["completed", "interrupted"], False), (["pending", "pending"], None)],
+)
+def test_the_local_runner_reads_from_a_stopped_packs_summaries_whether_its_runs_finished(tmp_path, statuses, finished):
+    from bnrepro.launch.local import pack_finished
+
+    assert pack_finished(_sweep_with_pack(tmp_path, statuses), 0) is finished
+
+
+def test_a_stop_after_every_reached_packs_last_step_ends_the_sweep_as_runs_finished_under_joblib_too(tmp_path):
+    from bnrepro.launch.hydra_internals import job_return
+    from bnrepro.launch.stopping import PackStopped, StopRelay
+    from bnrepro.run.signals import sweep_stopped
+
+    assert type(sweep_stopped(TERM, [True, True])) is RunsFinished
+    assert type(sweep_stopped(TERM, [True, False])) is Interrupted  # one pack still has steps to resume
+    assert type(sweep_stopped(TERM, [])) is Interrupted
+
+    def ending(*values) -> KeyboardInterrupt:
+        with pytest.raises(Interrupted) as raised:
+            StopRelay(tmp_path, []).raise_if_stopped([job_return([], pickle.loads(pickle.dumps(v))) for v in values])
+        return raised.value
+
+    # a worker's pack that finished before the stop reached it returns None; one not begun stays pending
+    finished = ending(None, PackStopped(TERM, runs_finished=True), PackStopped(TERM, started=False))
+    assert type(finished) is RunsFinished and finished.signum == TERM
+    assert type(ending(PackStopped(TERM, runs_finished=True), PackStopped(TERM))) is Interrupted
+
+
 # ---- resumed: the attempt before, as the one that resumes its checkpoint records it
 
 
@@ -147,3 +194,25 @@ def test_a_stop_signal_after_the_last_step_says_the_runs_finished_not_that_they_
         signals._handle(signal.SIGTERM, None)
     assert signals.received == signal.SIGTERM
     assert lines == ["SIGTERM: the runs have finished their steps; writing their summaries, then stopping"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_local_runner_child_asks_for_sigterm_at_its_parents_death_and_sees_a_parent_already_gone():
+    """In a forked process (the request is per process: not pytest's own)."""
+    import ctypes
+    import os
+
+    from bnrepro.launch.local import die_with_parent
+
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 1 + what it saw, 0 bits for a failed check
+        try:
+            alive = die_with_parent(os.getppid())
+            asked = ctypes.c_int()
+            ctypes.CDLL(None).prctl(2, ctypes.byref(asked), 0, 0, 0)  # PR_GET_PDEATHSIG
+            gone = not die_with_parent(os.getppid() + 1)  # a pid that is not its parent: the runner died first
+            os._exit(10 + 4 * alive + 2 * (asked.value == signal.SIGTERM) + gone)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 10 + 4 + 2 + 1

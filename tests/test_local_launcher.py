@@ -1,7 +1,7 @@
 """bnrepro's local launcher (`hydra/launcher=local`): packs in independent child processes.
 Real processes: one child killed with kill -9 (the OOM killer's signal) leaves the others
 training to completion; SIGTERM to the sweep stops every child with its checkpoint (a sweep
-sent there by the scheduling rule, train.processes)."""
+sent there by the scheduling rule, train.processes); kill -9 of the runner stops them too."""
 
 from __future__ import annotations
 
@@ -102,6 +102,41 @@ def test_sigterm_to_the_sweep_stops_every_pack_with_its_checkpoint(tmp_path):
         assert (summary(first)["processes"], summary(first)["threads"]) == (2, 1)
     bnrepro("resume", str(sweep), cwd=tmp_path, check=True)
     assert all(summary(first)["status"] == "completed" for first in firsts)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
+
+
+def test_kill_9_of_the_runner_stops_its_children_and_resume_continues_them_from_their_checkpoints(tmp_path):
+    """Linux: each child asked the kernel for SIGTERM at its parent's death (PR_SET_PDEATHSIG),
+    so none trains on, orphaned, into the sweep."""
+    proc, sweep = start_sweep(tmp_path, 600)
+    firsts = [sweep / "bn=none_seed=1", sweep / "bn=pre_seed=1"]
+    try:
+        wait_training(proc, firsts)
+        children = [json.loads((first / "train.lock").read_text())["pid"] for first in firsts]
+        proc.kill()
+        _, err = proc.communicate(timeout=120)  # the children hold the pipe: it closes when they are gone
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    deadline = time.time() + 30  # their pipe closed as they exited: gone, or a zombie nobody has reaped yet
+    while not all(_gone(pid) for pid in children):
+        assert time.time() < deadline, f"children {children} outlived the runner:\n{err[-3000:]}"
+        time.sleep(0.05)
+    stopped = [summary(first) for first in firsts]
+    assert [s["status"] for s in stopped] == ["interrupted"] * 2, err[-3000:]
+    assert all(0 < s["steps_done"] < 600 and (f / "checkpoint.pt").is_file() for s, f in zip(stopped, firsts))
+    bnrepro("resume", str(sweep), cwd=tmp_path, check=True)
+    for first, before in zip(firsts, stopped):
+        resumed = summary(first)
+        assert resumed["status"] == "completed" and resumed["steps_done"] == 600
+        assert resumed["resumed_from"] == [before["steps_done"]]
 
 
 def test_a_signal_to_one_child_stops_its_pack_only(tmp_path):

@@ -14,7 +14,7 @@ import torch
 from bnrepro import cli
 from bnrepro.launch.resume import ResumeIncomplete, resume_sweep, sweep_groups
 from bnrepro.launch.sweep import form_packs, groups
-from bnrepro.run import lock, loop
+from bnrepro.run import lock, loop, provenance
 from bnrepro.run.loop import Interrupted, train_runs
 
 from conftest import tiny
@@ -125,7 +125,9 @@ def test_a_group_whose_lock_is_held_is_skipped_as_busy_naming_the_holder_and_the
     assert status(first[0]) == "completed"
 
 
-def test_resume_refuses_another_commits_checkpoint_unless_allowed_and_records_both(tmp_path, monkeypatch):
+def test_resume_refuses_other_codes_checkpoint_takes_another_commits_with_the_same_code_and_records_both(
+    tmp_path, monkeypatch, capsys
+):
     sweep, (pack, _) = planned_sweep(tmp_path, seeds=(1,))
     monkeypatch.setenv("BNREPRO_COMMIT", "a" * 40)
     monkeypatch.setenv("BNREPRO_DIRTY", "0")
@@ -143,9 +145,12 @@ def test_resume_refuses_another_commits_checkpoint_unless_allowed_and_records_bo
     monkeypatch.setattr(loop, "train_step", real_step)
     assert torch.load(pack[0] / "checkpoint.pt", weights_only=True)["identity"]["commit"] == "a" * 40
     monkeypatch.setenv("BNREPRO_COMMIT", "b" * 40)
-    assert cli.main(["resume", str(sweep)]) == 1  # refused: the message names --allow-other-commit
-    assert status(pack[0]) == "interrupted"
-    assert cli.main(["resume", str(sweep), "--allow-other-commit"]) == 0
+    with monkeypatch.context() as other:
+        other.setattr(provenance, "code_hash", lambda: "c" * 64)  # a commit that changed the package
+        assert cli.main(["resume", str(sweep)]) == 1  # refused: the message names --allow-other-code
+    assert "--allow-other-code" in capsys.readouterr().err and status(pack[0]) == "interrupted"
+    assert cli.main(["resume", str(sweep)]) == 0  # a commit of docs or tests only: the code hashes the same
+    assert "another commit, the same code" in capsys.readouterr().err
     summary = json.loads((pack[0] / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["commit"] == "b" * 40
     first, second = summary["attempts"]

@@ -120,9 +120,9 @@ def validate(cfg: Config | DictConfig) -> None:
         train.batch_size,
         f"must be <= the training set's size ({n_train})",
     )
-    hist = cfg.probes.hist_every
+    hist = cfg.probes.hist_every  # >= 0 or null: its range in the schema
     _check(
-        hist is None or (hist >= 0 and hist % train.log_every == 0),
+        hist is None or hist % train.log_every == 0,
         "probes.hist_every",
         hist,
         f"must be null (about 20 per run), 0 (never) or a multiple of train.log_every={train.log_every}",
@@ -237,10 +237,10 @@ def _check_measures(cfg) -> None:
     """The ICS and landscape measures run on probe steps, on layers that exist.
     (probes.which is checked against the registry by launch/sweep.py: it lives in run/.)"""
     probes, log_every, depth = cfg.probes, cfg.train.log_every, cfg.model.depth
-    for key in ("ics_every", "landscape_every"):
+    for key in ("ics_every", "landscape_every"):  # >= 0: their ranges in the schema
         every = getattr(probes, key)
         _check(
-            every >= 0 and every % log_every == 0,
+            every % log_every == 0,
             f"probes.{key}",
             every,
             f"must be 0 (never) or a multiple of train.log_every={log_every}",

@@ -239,7 +239,12 @@ class DataConfig:
         "themselves, unit variance per target (needs train.loss=mse; accuracy is then how "
         "often the output's largest value is the target's largest)",
     )
-    data_seed: int = key(0, "gaussian, feature_scales: the seed fixing the inputs, the linear map and the scales")
+    data_seed: int = key(
+        # torch takes a negative seed modulo 2^64: -1 would silently be the seed 2^64 - 1
+        0,
+        "gaussian, feature_scales: the seed fixing the inputs, the linear map and the scales",
+        SEED,
+    )
     feature_scales: float = key(
         0.0,
         "r > 0: every input feature multiplied by its own fixed 10^u, u ~ U(-r/2, r/2) "
@@ -441,7 +446,13 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = key(1000, "training steps (mini-batches)", at_least(1))
+    steps: int = key(
+        1000,
+        "training steps (mini-batches)",
+        # 0 steps would evaluate nothing and end with no result; what a network is at
+        # initialization is probes.initial's step-0 probe, with 1 step (experiment init_statistics)
+        with_note(at_least(1), "statistics at initialization: probes.initial=true with steps=1"),
+    )
     batch_size: int = key(
         60, "examples per mini-batch (>= 2 with batch normalization: a batch of one has no variance)", at_least(1)
     )
@@ -537,6 +548,7 @@ class ProbeConfig:
         None,
         "steps between histograms of the nonlinearity inputs: a multiple of "
         "train.log_every, 0 never, null about 20 per run",
+        or_null(with_note(at_least(0), "0: never")),
     )
     pictures: bool = key(
         True,
@@ -552,6 +564,7 @@ class ProbeConfig:
         0,
         "steps between measurements of internal covariate shift as Santurkar et al. define it "
         "(run/measures.py): 0 never, else a multiple of train.log_every",
+        with_note(at_least(0), "0: never"),
     )
     ics_layers: List[int] = key(
         help="the layers whose ICS is measured (2 = second hidden .. depth + 1 = output; "
@@ -562,6 +575,7 @@ class ProbeConfig:
         0,
         "steps between measurements of the loss landscape along the gradient "
         "(run/measures.py): 0 never, else a multiple of train.log_every",
+        with_note(at_least(0), "0: never"),
     )
     landscape_sizes: int = key(8, "the landscape's step sizes, geometric over probes.landscape_range", at_least(1))
     landscape_range: List[float] = key(

@@ -16,11 +16,17 @@ checkpoint. Here a child's death is that pack's alone:
 - SIGINT, SIGTERM or SIGHUP to the runner (a terminal's Ctrl-C reaches the runner only:
   the children have sessions of their own) writes <sweep>/.packs/STOP, relays SIGINT to
   every child training, starts no more, and waits: each checkpoints and stops
-  (`interrupted`), the packs not started stay `pending`; then Interrupted is raised;
+  (`interrupted`), the packs not started stay `pending`; then Interrupted is raised
+  (RunsFinished where every pack it reached had finished its steps, as their summaries
+  say: the in-process launcher and joblib's path say it the same way);
 - a stop signal sent to one child stops its pack only; the others finish, and then
   Interrupted is raised as above;
 - a child whose group is busy (another process holds its lock) exits with BUSY_EXIT;
-  its pack is skipped, not failed (the outcome names the holder).
+  its pack is skipped, not failed (the outcome names the holder);
+- the runner killed (kill -9, the OOM killer): on Linux each child gets SIGTERM from the
+  kernel (prctl PR_SET_PDEATHSIG, die_with_parent), so it checkpoints and stops
+  (`interrupted`) instead of training on, orphaned, into the sweep; `bnrepro resume`
+  continues it from that checkpoint. Elsewhere the children train on to their end.
 
 A child's exit status says how its pack ended (0, BUSY_EXIT, 128 + signal, else failed);
 its log goes to the runner's stderr.
@@ -28,6 +34,7 @@ its log goes to the runner's stderr.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -40,6 +47,8 @@ from .outcomes import BUSY_EXIT
 from ..config.status import FAILED, INTERRUPTED, KILLED, RUNNING
 
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+RUNNER_ENV = "BNREPRO_LOCAL_RUNNER"  # the runner's pid, as its children are told it
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass
@@ -73,7 +82,23 @@ def _child_env(n_jobs: int) -> dict:
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_jobs)))
     env[PROCESSES_ENV] = str(n_jobs)
+    env[RUNNER_ENV] = str(os.getpid())
     return env
+
+
+def die_with_parent(parent: int, signum: int = signal.SIGTERM) -> bool:
+    """Ask the kernel for `signum` when this process's parent dies (Linux's
+    PR_SET_PDEATHSIG; a no-op elsewhere); False if the parent `parent` is already gone.
+    The parent can die between this process's start and the request: it then has been
+    re-parented, so getppid() no longer says `parent`, and no signal will ever come.
+    (The signal follows the death of the parent's thread that started us: the runner
+    starts its children from its main thread.)"""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl to call: the children outlive a killed runner, as before
+            pass
+    return os.getppid() == parent
 
 
 def run_packs(
@@ -81,7 +106,7 @@ def run_packs(
 ) -> list[PackOutcome]:
     """Train the packs `numbers` of the sweep, at most n_jobs at once (see the module).
     Interrupted if the runner was signalled (after every child has stopped)."""
-    from ..run.signals import Interrupted
+    from ..run.signals import sweep_stopped
     from .stopping import stop_file
 
     n_jobs = max(1, min(n_jobs, len(numbers)))
@@ -136,10 +161,27 @@ def run_packs(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     # A stop signal sent to one child stops its pack only; the sweep still ends as stopped (as under joblib).
-    stopped = stopping + [o.signum for o in outcomes.values() if o.how == INTERRUPTED]
-    if stopped:
-        raise Interrupted(stopped[0])
+    stopped = [o for o in outcomes.values() if o.how == INTERRUPTED]
+    if stopping or stopped:
+        reached = [pack_finished(sweep_dir, o.number) for o in stopped]
+        raise sweep_stopped((stopping or [stopped[0].signum])[0], [f for f in reached if f is not None])
     return [outcomes[n] for n in numbers]
+
+
+def pack_finished(sweep_dir: Path, number: int) -> bool | None:
+    """Whether a stopped pack's runs had finished their steps (the stop came after the last:
+    their summaries say completed or diverged); None if it never began (all `pending`).
+    The child's exit status (128 + signal) says it stopped, its summaries how far it got."""
+    from ..config.status import FINISHED
+    from ..run.files import read_summary
+
+    try:
+        statuses = [(read_summary(d) or {}).get("status") for d in _runs(sweep_dir, number)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if all(status == "pending" for status in statuses):
+        return None
+    return all(status in FINISHED for status in statuses)
 
 
 def _runs(sweep_dir: Path, number: int) -> list[Path]:
@@ -212,6 +254,9 @@ def child_main(sweep_dir: Path, number: int) -> int:
     from ..run.signals import remember_stops
 
     remember_stops()  # a relayed stop during set-up stops the pack after its first step
+    runner = os.environ.get(RUNNER_ENV)
+    if runner is not None and not die_with_parent(int(runner)):  # the runner died before we could ask
+        return 128 + signal.SIGTERM  # nothing begun: the pack's runs stay pending
     from ..run.lock import GroupBusy
     from ..run.signals import Interrupted
     from .packs import pack_dir

@@ -11,7 +11,9 @@ since their last checkpoint. So a stop is relayed instead:
   between packs (signals.remember_stops), and returns an interruption as PackStopped,
   an Exception that Hydra's run_job keeps in the job's result, so joblib goes on
   collecting the others' results instead of killing the pool;
-- after the launch the parent raises Interrupted if it was signalled or a pack stopped.
+- after the launch the parent raises Interrupted if it was signalled or a pack stopped,
+  RunsFinished where every pack the stop reached had finished its steps (as the local
+  runner and the in-process launcher say it: signals.sweep_stopped).
 
 A Ctrl-C in the terminal reaches the parent and every worker at once (one process
 group); the sweeper runs at most one worker per pack, so none waits idle where the
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from ..run import lock
 from ..run.files import atomic_write
-from ..run.signals import Interrupted
+from ..run.signals import Interrupted, RunsFinished, sweep_stopped
 from .packs import PACKS_DIR
 
 STOP_FILE = "STOP"
@@ -36,14 +38,16 @@ RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class PackStopped(Exception):
-    """A pack stopped by a signal, as a worker returns it to the sweeper (see the module)."""
+    """A pack stopped by a signal, as a worker returns it to the sweeper (see the module):
+    runs_finished, the signal came after its last step (RunsFinished); started=False, it
+    came before the pack began (its runs stay `pending`)."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, runs_finished: bool = False, started: bool = True):
         super().__init__(f"pack stopped by {signal.Signals(signum).name}")
-        self.signum = int(signum)
+        self.signum, self.runs_finished, self.started = int(signum), runs_finished, started
 
     def __reduce__(self):
-        return type(self), (self.signum,)
+        return type(self), (self.signum, self.runs_finished, self.started)
 
 
 def stop_file(sweep_dir: Path) -> Path:
@@ -112,12 +116,13 @@ class StopRelay:
         return found
 
     def raise_if_stopped(self, results) -> None:
-        """After the launch: Interrupted if this process was signalled or a pack was stopped."""
+        """After the launch: Interrupted (or RunsFinished) if this process was signalled or a
+        pack was stopped."""
         from .hydra_internals import value_of
 
-        packs = [value_of(r).signum for r in results if isinstance(value_of(r), PackStopped)]
+        packs = [value_of(r) for r in results if isinstance(value_of(r), PackStopped)]
         if self.received is not None or packs:
-            raise Interrupted(self.received or packs[0])
+            raise sweep_stopped(self.received or packs[0].signum, [p.runs_finished for p in packs if p.started])
 
 
 def effective_jobs(n_jobs) -> int:
@@ -153,9 +158,9 @@ def in_pool(sweep_dir: Path, work):
     try:
         signum = stopped_by(sweep_dir)
         if signum is not None:
-            raise Interrupted(signum)
+            raise PackStopped(signum, started=False)
         return work()
     except Interrupted as e:
-        raise PackStopped(e.signum) from None
+        raise PackStopped(e.signum, runs_finished=isinstance(e, RunsFinished)) from None
     except KeyboardInterrupt:
         raise PackStopped(signal.SIGINT) from None

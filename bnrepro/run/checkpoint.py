@@ -19,9 +19,9 @@ continues bit for bit (on the CPU) where the checkpoint was taken:
 It lives in the group's first run directory (checkpoint.pt, one per group, replaced
 in place) and is written through files.replace_atomically: a crash while writing leaves
 the previous one valid. A checkpoint from another configuration, another bnrepro
-version or checkpoint format, or other code (another commit or other changes, unless
-allowed) is refused with a
-message, never loaded; so is a file that is not a checkpoint at all.
+version or checkpoint format, or other code (another code hash: the package's Python
+files changed, committed or not; unless allowed) is refused with a message, never
+loaded (another commit whose code hashes the same is said, and resumed); so is a file that is not a checkpoint at all.
 """
 
 from __future__ import annotations
@@ -197,12 +197,17 @@ def _written_by(identity: dict) -> str:
 
 
 def _check_identity(path: Path, saved: dict, now: dict, allow_other_code: bool, log) -> None:
-    """Other code (another commit, or the same commit with other changes: provenance.code_hash)
-    is refused unless allowed, since a result would mix two versions of the code; another
-    torch version or device is said, not refused (the code is the same). A checkpoint
+    """Other code (provenance.code_hash: the package's Python files, committed or not) is
+    refused unless allowed, since a result would mix two versions of the code; another
+    commit whose code hashes the same (a commit of docs, tests, scripts or results only) is
+    said and resumed: the code that trains is the same, and the configuration is compared on
+    its own (load). Another torch version or device is said, not refused. A checkpoint
     written before the code hash was recorded is compared by commit alone."""
-    other_code = "code" in saved and saved.get("code") != now.get("code")
-    if saved.get("commit") != now.get("commit") or other_code:
+    same_code = isinstance(saved.get("code"), str) and saved["code"] == now.get("code")
+    other_commit = saved.get("commit") != now.get("commit")
+    if same_code and other_commit:
+        log(f"{path}: written by {_written_by(saved)}, resumed by {_written_by(now)}: another commit, the same code")
+    elif other_commit or ("code" in saved and not same_code):
         if not allow_other_code:
             raise CheckpointError(
                 f"{path} was written by other code ({_written_by(saved)}); this is {_written_by(now)}. "

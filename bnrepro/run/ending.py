@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .checkpoint import FINISHED
-from .signals import Interrupted
 from ..config.status import COMPLETED, FAILED, INTERRUPTED, RUNNING
 
 
@@ -29,15 +28,6 @@ class Exit(Enum):
     CTRL_C = "ctrl_c"  # Interrupted(SIGINT), from a KeyboardInterrupt no handler of ours turned into a stop
     STOPPED = "stopped"  # Interrupted(signal): the group stopped unfinished, the sweep stops
     FINISHED_THEN_STOPPED = "finished_then_stopped"  # RunsFinished(signal): it came too late to stop the group
-
-
-class RunsFinished(Interrupted):
-    """A stop signal that came after the group's last step: its runs finished anyway (their
-    summaries say `completed` or `diverged`, with final numbers; no checkpoint is left). It
-    still stops the sweep, as any stop signal does, so runs not started stay `pending`; the
-    exit status is 128 + signum, as for any process stopped by a signal."""
-
-    runs_finished = True  # what the command line reads (it imports no torch, so not this class)
 
 
 @dataclass(frozen=True)

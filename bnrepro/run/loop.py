@@ -17,7 +17,7 @@ the signal: it requeues the job). Any exception ends with summaries saying `fail
 naming it (`interrupted` for KeyboardInterrupt and SystemExit), and a checkpoint when it
 came between two steps. A run is `completed` only once its end-of-run records (the last
 evaluation, the batch-size sweep) are written; a stop signal that comes after the last
-step still stops the sweep, but says the runs finished (ending.RunsFinished). Every
+step still stops the sweep, but says the runs finished (signals.RunsFinished). Every
 run's final status, the attempt's `ended_as` and the exit are decided in one place,
 ending.decide. train_runs(resume=True) continues from the checkpoint in the run
 directories.
@@ -40,13 +40,14 @@ import torch
 
 from . import checkpoint, measures, provenance, tags
 from ..config import Config, DeviceChoice, GraphMode, to_plain
+from ..config.checks import check_ranges
 from ..data import load
 from .cpu import cpu_settings, machine_share
-from .ending import Ending, Exit, RunsFinished, decide
+from .ending import Ending, Exit, decide
 from .fetcher import Fetcher
 from .files import read_summary
 from .lock import GroupLock
-from .signals import Interrupted, StopSignals  # noqa: F401 (Interrupted: the cli and callers catch loop.Interrupted)
+from .signals import Interrupted, RunsFinished, StopSignals  # noqa: F401 (Interrupted: the cli and callers catch loop.Interrupted)
 from ..stacked.model import StackedNet
 from ..stacked.optim import StackedSGD
 from .sampler import Sampler
@@ -107,9 +108,14 @@ def train_runs(
     swept: the config keys the sweep varies (their values become TensorBoard hparams).
     resume=True: continue from the group's checkpoint in run_dirs if there is one (a
     fresh start otherwise), so a job restarted with the same arguments goes on;
-    allow_other_commit: even from a checkpoint that another commit wrote.
+    allow_other_commit: even from a checkpoint that other code wrote (another code hash).
     Holds the group's lock throughout: lock.GroupBusy if another process has it.
-    On the CPU with cpu.py's settings (freed memory kept, train.threads), restored after."""
+    On the CPU with cpu.py's settings (freed memory kept, train.threads), restored after.
+    A key outside its declared range raises config.ConfigError naming it, before any file
+    is touched (the command line checks that and more, config.validate, before any
+    directory exists; this is for callers from Python, who may pair keys freely)."""
+    for cfg in cfgs:
+        check_ranges(cfg, "")
     with (
         GroupLock(run_dirs[0], f"runs {', '.join(d.name for d in run_dirs)}", log),
         cpu_settings(device := resolve_device(cfgs[0].device), cfgs[0]),

@@ -42,6 +42,24 @@ class Interrupted(KeyboardInterrupt):
         return type(self), (self.signum,)
 
 
+class RunsFinished(Interrupted):
+    """A stop signal that came after the group's last step: its runs finished anyway (their
+    summaries say `completed` or `diverged`, with final numbers; no checkpoint is left). It
+    still stops the sweep, as any stop signal does, so runs not started stay `pending`; the
+    exit status is 128 + signum, as for any process stopped by a signal."""
+
+    runs_finished = True  # what the command line reads (it imports no torch, so not this class)
+
+
+def sweep_stopped(signum: int, packs_finished: list[bool]) -> Interrupted:
+    """How a sweep that a stop signal ended says so, whatever ran its packs (this process,
+    the local runner's children, joblib's workers): packs_finished, for each pack that was
+    training when the stop came, whether its runs had finished their steps (packs not
+    started yet stay `pending` and are not in it). RunsFinished when every one had, so the
+    sweep's last line says the runs completed, not that they wait for a resume."""
+    return RunsFinished(signum) if packs_finished and all(packs_finished) else Interrupted(signum)
+
+
 def _remember(signum, frame) -> None:
     _remembered.append(signum)
 
