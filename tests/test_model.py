@@ -264,3 +264,26 @@ def test_runs_of_different_update_rules_never_train_together():
     layout = build([cfgs[0]])[1].layout
     with pytest.raises(ValueError, match="one update rule"):
         StackedSGD(layout, [cfgs[0].optim, cfgs[1].optim], 30, torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [dict(bn="pre"), dict(bn="post", bias=True), dict(bn="none", activation="relu"), dict(bn="pre", width=100)],
+)
+def test_one_runs_2d_forward_is_the_stacked_forward_bit_for_bit(model):
+    """A single MLP run trains through StackedNet._one_run (mm / addmm, BN on [B, U]); collecting
+    the taps takes the stacked path (bmm / baddbmm over [1, B, U]). Same logits, gradient and
+    BN statistics, bit for bit: runs alone train as they did before the 2-D path."""
+    cfgs = [tiny(**{f"model__{key}": value for key, value in model.items()})]
+    data, one = build(cfgs)
+    _, stacked = build(cfgs)
+    x = data.train_x[:60].unsqueeze(0)
+    results = []
+    for net, taps in ((one, None), (stacked, [])):
+        logits = net(x, "train", step=torch.zeros((), dtype=torch.int64), taps=taps)
+        (grad,) = torch.autograd.grad(logits.square().sum(), [net.params])
+        results.append((logits, grad, [b.clone() for b in net.buffers()]))
+    (logits, grad, buffers), (logits2, grad2, buffers2) = results
+    assert logits.shape == logits2.shape == (1, 60, data.classes)
+    assert torch.equal(logits, logits2) and torch.equal(grad, grad2)
+    assert all(torch.equal(a, b) for a, b in zip(buffers, buffers2))

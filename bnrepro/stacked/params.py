@@ -41,12 +41,14 @@ class Layout:
         self.size += self.runs * slot.numel
         return slot
 
-    def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+    def split(self, flat: torch.Tensor, per_run: bool = False) -> dict[str, torch.Tensor]:
         """Every slot's view in the shape its consumer takes, from one split: its backward
         is a single concatenation (slicing slot by slot would zero-fill the buffer per
-        slot), and one view per slot keeps autograd's bookkeeping small."""
-        blocks = flat.split([self.runs * s.numel for s in self.slots.values()])
-        return {s.name: b.view(s.view_shape) for s, b in zip(self.slots.values(), blocks)}
+        slot), and one view per slot keeps autograd's bookkeeping small. per_run (one run
+        only): each slot in its per-run shape instead, without the runs' dimension."""
+        slots = self.slots.values()
+        blocks = flat.split([self.runs * s.numel for s in slots])
+        return {s.name: b.view(s.shape if per_run else s.view_shape) for s, b in zip(slots, blocks)}
 
     def per_run(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every slot as [K, *shape] (its per-run shape), e.g. for gradient norms."""
