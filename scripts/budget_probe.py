@@ -11,7 +11,7 @@ evaluation; B: a step with its share of the periodic evaluations) and predicts t
 S as A + B * S (L1 a multiple of train.log_every, L2 - L1 of the cadence, so the fit counts the periodic work
 exactly). An experiment whose S is at most 4 of its cadences (or where the two lengths
 would be half of S or more: init_statistics' 1 step) is trained once at full length and
-reported as measured. Writes a markdown table to --out (default results/budget_cpu.md) and the
+reported as measured. Writes a markdown table to --out (default results/budget/cpu.md) and the
 same numbers as JSON beside it (.json). docs/budget.md says what the numbers are and are not.
 
 The schedule (launch/schedule.py) picks child processes or this process from the run-steps of
@@ -388,7 +388,7 @@ def main(argv: list[str]) -> int:
         prog="budget_probe.py", description=__doc__.split("\n\n")[2], formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="experiments (default: every conf/experiment/*.yaml)")
-    parser.add_argument("--out", default=str(REPO / "results" / "budget_cpu.md"), help="the markdown table")
+    parser.add_argument("--out", default=str(REPO / "results" / "budget" / "cpu.md"), help="the markdown table")
     parser.add_argument("--fractions", default="0.02,0.04", help="L1 and L2 near these fractions of the full length")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="an override for every experiment (tests)"
