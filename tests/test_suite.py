@@ -123,8 +123,8 @@ def test_a_left_out_experiment_with_runs_is_listed_and_its_verdicts_counted_once
     index = write_index(results, experiments).read_text()
     assert "Claims: 1 judged from the runs here ([claims.md](claims.md))." in index  # no claim not run
     assert (
-        "| [ran](ran.md) | 1 | 6 (trained outside the CPU suite; verdicts above) | gpu only: trained on a GPU |"
-        in index
+        "| [ran](ran.md) | 1 | 6 in results/ (verdicts above; when, at which commit: its reproduce.json) "
+        "| gpu only: trained on a GPU |" in index
     )
     assert "Not run:" not in write_report(results, experiments).read_text()
 

@@ -292,7 +292,7 @@ class NotRun:
 
     def runs_here(self) -> str:
         if self.runs:
-            return f"{self.runs} (trained outside the CPU suite; verdicts above)"
+            return f"{self.runs} in results/ (verdicts above; when, at which commit: its reproduce.json)"
         return f"none: {self.why}" if self.why == NOT_YET_RUN else f"none: not run, {self.why}"
 
 
