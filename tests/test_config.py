@@ -164,9 +164,13 @@ def test_underpowered_here_marks_the_claim_with_that_text_in_the_composed_config
 
     claims = [{"text": "tanh: after beats before"}, {"text": "ReLU: before beats after", "underpowered": "needs 74"}]
     overlay = {"ReLU: before beats after": "needs over 400 here", "tanh: after beats before": "needs 24 here"}
-    cfg = from_plain({"name": "deep", "report": {"claims": claims, "underpowered_here": overlay}})
+
+    def composed(overlay):
+        return from_plain({"name": "deep", "report": {"claims": claims, "underpowered_here": overlay}})
+
+    cfg = composed(overlay)
     assert [c.underpowered for c in cfg.report.claims] == ["needs 24 here", "needs over 400 here"]  # a mark replaced
-    with pytest.raises(ConfigError, match=r"'tanh: after beats befor'\] \(experiment deep\).*nearest: 'tanh: after beats before'"):
-        from_plain({"name": "deep", "report": {"claims": claims, "underpowered_here": {"tanh: after beats befor": "x"}}})
+    with pytest.raises(ConfigError, match=r"'tanh: after beats befor'\] \(experiment deep\).*nearest: 'tanh: after"):
+        composed({"tanh: after beats befor": "x"})
     with pytest.raises(ConfigError, match=r"'tanh: after beats before'.*=' ' is out of range: must say why"):
-        from_plain({"name": "deep", "report": {"claims": claims, "underpowered_here": {"tanh: after beats before": " "}}})
+        composed({"tanh: after beats before": " "})

@@ -150,7 +150,7 @@ def test_a_file_marks_an_inherited_claim_underpowered_by_its_text_and_a_text_mat
     assert [c.get("underpowered") for c in claims_in_file(child)] == [None, "needs 24 seeds"]
     assert "underpowered" not in claims_in_file(experiments / "base.yaml")[1]  # the shared list is left alone
     child.write_text("defaults:\n  - base\nreport:\n  underpowered_here:\n    claim 7: needs 24 seeds\n")
-    with pytest.raises(ConfigError, match=r"'claim 7'\] \(.*child.yaml\).*no claim has that exact text; nearest: 'claim"):
+    with pytest.raises(ConfigError, match=r"'claim 7'\] \(.*child.yaml\).*no claim has that exact text; nearest"):
         claims_in_file(child)
 
 

@@ -121,8 +121,9 @@ def claims_in_file(path: Path) -> list[dict]:
     report = data.get("report") or {}
     claims = report.get("claims")
     if claims is None:
-        parents = [i for i in data.get("defaults") or [] if isinstance(i, str) and (path.parent / f"{i}.yaml").is_file()]
-        claims = claims_in_file(path.parent / f"{parents[0]}.yaml") if parents else []
+        files = [path.parent / f"{item}.yaml" for item in data.get("defaults") or [] if isinstance(item, str)]
+        parents = [f for f in files if f.is_file()]
+        claims = claims_in_file(parents[0]) if parents else []
     return apply_underpowered_here({**report, "claims": claims}, str(path))
 
 
