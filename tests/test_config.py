@@ -157,3 +157,20 @@ def test_a_typed_configs_plain_values_are_what_omegaconf_gives(tmp_path):
             config = typed(compose("train", overrides=[f"+experiment={name}"]))
         slow = OmegaConf.to_container(OmegaConf.structured(config), resolve=True, enum_to_str=True)
         assert to_plain(config) == slow and repr(to_plain(config)) == repr(slow), name
+
+
+def test_underpowered_here_marks_the_claim_with_that_text_in_the_composed_config():
+    from bnrepro.config import from_plain
+
+    claims = [{"text": "tanh: after beats before"}, {"text": "ReLU: before beats after", "underpowered": "needs 74"}]
+    overlay = {"ReLU: before beats after": "needs over 400 here", "tanh: after beats before": "needs 24 here"}
+
+    def composed(overlay):
+        return from_plain({"name": "deep", "report": {"claims": claims, "underpowered_here": overlay}})
+
+    cfg = composed(overlay)
+    assert [c.underpowered for c in cfg.report.claims] == ["needs 24 here", "needs over 400 here"]  # a mark replaced
+    with pytest.raises(ConfigError, match=r"'tanh: after beats befor'\] \(experiment deep\).*nearest: 'tanh: after"):
+        composed({"tanh: after beats befor": "x"})
+    with pytest.raises(ConfigError, match=r"'tanh: after beats before'.*=' ' is out of range: must say why"):
+        composed({"tanh: after beats before": " "})

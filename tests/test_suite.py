@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from bnrepro.config import ConfigError
 from bnrepro.config.suite import CPU, SuiteError, membership
 from bnrepro.report.claims_report import write_index, write_report
 from bnrepro.report.stated import claims_in_file
@@ -142,6 +143,17 @@ def test_a_file_without_claims_of_its_own_counts_those_of_the_experiment_it_exte
     assert [c["text"] for c in claims_in_file(experiments / "child.yaml")] == ["claim 0", "claim 1"]
 
 
+def test_a_file_marks_an_inherited_claim_underpowered_by_its_text_and_a_text_matching_none_is_refused(tmp_path):
+    experiments = _experiments(tmp_path, {"base": ("# Claim: x\n", 2)})
+    child = experiments / "child.yaml"
+    child.write_text("defaults:\n  - base\nreport:\n  underpowered_here:\n    claim 1: needs 24 seeds\n")
+    assert [c.get("underpowered") for c in claims_in_file(child)] == [None, "needs 24 seeds"]
+    assert "underpowered" not in claims_in_file(experiments / "base.yaml")[1]  # the shared list is left alone
+    child.write_text("defaults:\n  - base\nreport:\n  underpowered_here:\n    claim 7: needs 24 seeds\n")
+    with pytest.raises(ConfigError, match=r"'claim 7'\] \(.*child.yaml\).*no claim has that exact text; nearest"):
+        claims_in_file(child)
+
+
 @pytest.mark.slow  # three bash runs, each starting Python (~0.6 s)
 def test_reproduce_sh_trains_the_cpu_suite_unless_named_or_quick(tmp_path):
     (tmp_path / "scripts").mkdir()
@@ -175,4 +187,7 @@ def test_claims_read_without_composing_are_those_composing_gives(name):
     from bnrepro.report.stated import experiment_file
 
     read = claims_in_file(conf_dir() / "experiment" / f"{name}.yaml")
-    assert [c["text"] for c in read] == [c["text"] for c in experiment_file(name)["claims"]]
+    marks = [(c["text"], c.get("underpowered")) for c in read]  # the file's underpowered_here applied by both
+    assert marks == [(c["text"], c.get("underpowered")) for c in experiment_file(name)["claims"]]
+    if name == "placement_deep":  # its own marks, not placement's: 3 seeds, not 7
+        assert all("gives 3" in why for _, why in marks if why) and sum(why is not None for _, why in marks) == 8

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .checks import registered_norm
 from .schema import Config
+from .underpowered_here import apply_underpowered_here
 
 
 def to_plain(cfg: Config | DictConfig) -> dict:
@@ -37,7 +38,13 @@ def _plain(value):
 
 def from_plain(plain: dict) -> Config:
     """A typed Config from plain values (as stored in a run's summary.json). model.norm
-    takes the dataclass of its `kind` (torch when absent), as `norm=KIND` does in Hydra."""
+    takes the dataclass of its `kind` (torch when absent), as `norm=KIND` does in Hydra.
+    report.underpowered_here is applied to report.claims here, the one step every composed
+    config passes through."""
+    report = plain.get("report") or {}
+    if report.get("underpowered_here"):  # after composition: the file's marks on the claims it inherits
+        where = f"experiment {plain.get('name', 'default')}"
+        plain = {**plain, "report": {**report, "claims": apply_underpowered_here(report, where)}}
     base = OmegaConf.structured(Config)
     kind = (plain.get("model") or {}).get("norm", {}).get("kind", "torch")
     base.model.norm = OmegaConf.structured(registered_norm(kind).options(kind=kind))

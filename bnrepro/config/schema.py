@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -712,6 +712,13 @@ class ReportConfig:
         factory=list,
     )
     claims: List[ClaimConfig] = field(default_factory=list)
+    underpowered_here: Dict[str, str] = key(
+        help="this file's own under-powered marks on the claims it inherits: {exact claim text: "
+        "why}, applied after composition (that claim gets `underpowered: why`, replacing its "
+        "mark), so one claim list serves a file and one that extends it with fewer seeds "
+        "(placement_deep); a text that matches no claim, or an empty reason, is refused",
+        factory=dict,
+    )
     # Claims removed after runs judged them (claim, last verdict, commit, reason): listed, never silent.
     dropped: List[DroppedClaim] = field(default_factory=list)
     range_key: Optional[str] = key(

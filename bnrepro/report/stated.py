@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import ClaimConfig, arms
+from ..config.underpowered_here import apply_underpowered_here
 
 TEST_FIELDS = (
     "metric",
@@ -97,8 +98,9 @@ def experiment_file(name: str) -> dict | None:
         cfg = compose("train", overrides=[f"+experiment={name}"], return_hydra_config=True)
     from omegaconf import OmegaConf
 
-    claims = OmegaConf.to_container(cfg.report.claims, resolve=True)
-    dropped = OmegaConf.to_container(cfg.report.dropped, resolve=True)
+    report = OmegaConf.to_container(cfg.report, resolve=True)
+    claims = apply_underpowered_here(report, f"conf/experiment/{name}.yaml")
+    dropped = report["dropped"]
     seeds = (cfg.hydra.sweeper.params or {}).get("seed")
     return {
         "claims": claims,
@@ -111,17 +113,18 @@ def experiment_file(name: str) -> dict | None:
 def claims_in_file(path: Path) -> list[dict]:
     """An experiment file's claims as written, without composing it (the report reads every
     file that has no runs, so it must be fast): its own report.claims, else those of the
-    experiment it extends (`defaults: - NAME`), which composing would merge in."""
+    experiment it extends (`defaults: - NAME`), which composing would merge in; then the
+    file's own report.underpowered_here marks, as composing applies them."""
     import yaml
 
     data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-    claims = (data.get("report") or {}).get("claims")
-    if claims is not None:
-        return claims
-    for item in data.get("defaults") or []:
-        if isinstance(item, str) and (path.parent / f"{item}.yaml").is_file():
-            return claims_in_file(path.parent / f"{item}.yaml")
-    return []
+    report = data.get("report") or {}
+    claims = report.get("claims")
+    if claims is None:
+        files = [path.parent / f"{item}.yaml" for item in data.get("defaults") or [] if isinstance(item, str)]
+        parents = [f for f in files if f.is_file()]
+        claims = claims_in_file(parents[0]) if parents else []
+    return apply_underpowered_here({**report, "claims": claims}, str(path))
 
 
 def recorded(group: pd.DataFrame) -> list[list[dict]]:
