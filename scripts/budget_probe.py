@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bnrepro.bench import load as machine  # the load and others' cores, as `bnrepro bench` measures them
+
 REPO = Path(__file__).resolve().parent.parent
 EXPERIMENTS = REPO / "conf" / "experiment"
 FULL_CADENCES = 4  # at most this many cadences long: trained once at full length, not fitted
@@ -180,29 +182,6 @@ def tail(text: str, lines: int = 6) -> str:
 # ---- one timed `bnrepro train`, with the conditions reproduce.sh records ----
 
 
-def load() -> float:
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except OSError:
-        return 0.0
-
-
-def machine_cpu() -> float:
-    """CPU seconds the whole machine spent busy (as reproduce.sh reads /proc/stat)."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu() -> float:
-    """CPU seconds this process's finished children used (the training)."""
-    t = os.times()
-    return t.children_user + t.children_system
-
-
 def bnrepro_command() -> list[str]:
     beside = Path(sys.executable).parent / "bnrepro"
     return [str(beside)] if beside.is_file() else [sys.executable, "-m", "bnrepro"]
@@ -224,12 +203,12 @@ def train(name: str, steps: int, overrides: list[str], extra: list[str], plan_: 
     command = [*bnrepro_command(), "train", f"+experiment={name}", f"out_dir={out_dir}", *extra]
     command += [*overrides, f"train.steps={steps}"] if steps != plan_["steps"] else overrides
     log = work / f"steps{steps}.log"
-    load_before, machine_before, own_before = load(), machine_cpu(), own_cpu()
-    start = time.monotonic()
+    before = machine.sample()  # load, the machine's and this process's CPU time (bench/load.py)
     with log.open("w") as sink:
         code = subprocess.run(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT).returncode
-    wall = time.monotonic() - start
-    others = max(0.0, ((machine_cpu() - machine_before) - (own_cpu() - own_before)) / max(wall, 1e-9))
+    after = machine.sample()
+    wall = after.wall_s - before.wall_s
+    others = machine.others_cores(before, after) or 0.0
     output = log.read_text(errors="replace")
     if code != 0:
         raise ProbeError(f"`bnrepro train` at {steps} steps exited {code}: {tail(output)}")
@@ -243,7 +222,7 @@ def train(name: str, steps: int, overrides: list[str], extra: list[str], plan_: 
     if len(summaries) != plan_["runs"]:
         raise ProbeError(f"at {steps} steps {len(summaries)} runs trained, the full sweep has {plan_['runs']}")
     diverged = sum(1 for s in summaries if s.get("diverged_at") is not None)
-    return Timed(steps, wall, others, load_before, load_after=load(), diverged=diverged)
+    return Timed(steps, wall, others, before.load, load_after=after.load, diverged=diverged)
 
 
 def schedule_text(plan_: dict, cores: int) -> str:
@@ -411,7 +390,7 @@ def main(argv: list[str]) -> int:
         print(f"budget_probe.py: {e}", file=sys.stderr)
         return 2
     cores = os.cpu_count() or 1
-    start, load_before = time.monotonic(), load()
+    start, load_before = time.monotonic(), machine.sample().load
     if load_before > 1.0:
         print(f"budget_probe: warning: load average {load_before} at the start: measure alone", file=sys.stderr)
     record = {"conditions": conditions(), "fractions": list(fractions), "load_before": load_before, "experiments": []}
@@ -425,7 +404,7 @@ def main(argv: list[str]) -> int:
             print(f"budget_probe: {name}: predicted {minutes(row['predicted_s'])} min", file=sys.stderr)
         record["experiments"].append(row)
     record.update(
-        load_after=load(),
+        load_after=machine.sample().load,
         probe_s=time.monotonic() - start,
         total_s=sum(r["predicted_s"] for r in record["experiments"] if "error" not in r),
     )

@@ -48,6 +48,15 @@ def _machine_busy_s() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def others_cores(before: Sample, now: Sample) -> float | None:
+    """Cores other processes kept busy on average between two samples: the machine's busy
+    time minus this process's own and its waited-for children's (None: not Linux)."""
+    elapsed = now.wall_s - before.wall_s
+    if before.busy_s is None or now.busy_s is None or elapsed <= 0:
+        return None
+    return max(0.0, (now.busy_s - before.busy_s) - (now.own_s - before.own_s)) / elapsed
+
+
 @dataclass(frozen=True)
 class Verdict:
     comparable: bool
@@ -64,9 +73,8 @@ def judge(before: Sample, now: Sample, cores: int | None = None) -> Verdict:
     reasons = []
     if before.load > BUSY_LOAD_PER_CORE * cores:
         reasons.append(f"the load before was above {BUSY_LOAD_PER_CORE * cores:g}")
-    elapsed = now.wall_s - before.wall_s
-    if before.busy_s is not None and now.busy_s is not None and elapsed > 0:
-        others = max(0.0, (now.busy_s - before.busy_s) - (now.own_s - before.own_s)) / elapsed
+    others = others_cores(before, now)
+    if others is not None:
         parts.append(f"other processes used {others:.2f} cores on average meanwhile")
         if others > BUSY_OTHERS_PER_CORE * cores:
             reasons.append(f"other processes used more than {BUSY_OTHERS_PER_CORE * cores:g} cores")
