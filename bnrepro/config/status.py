@@ -17,3 +17,4 @@ RUNNING, COMPLETED, DIVERGED, INTERRUPTED, FAILED, KILLED = (
 )
 STATUSES = (RUNNING, COMPLETED, DIVERGED, INTERRUPTED, FAILED, KILLED)
 FINISHED = (COMPLETED, DIVERGED)  # nothing left to train: the runs a table and a verdict count
+PENDING = "pending"  # planned in a sweep, not begun (launch/sweep.py writes it before any pack starts)

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .outcomes import BUSY_EXIT
-from ..config.status import FAILED, INTERRUPTED, KILLED, RUNNING
+from ..config.status import FAILED, INTERRUPTED, KILLED, PENDING, RUNNING
 
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 RUNNER_ENV = "BNREPRO_LOCAL_RUNNER"  # the runner's pid, as its children are told it
@@ -179,7 +179,7 @@ def pack_finished(sweep_dir: Path, number: int) -> bool | None:
         statuses = [(read_summary(d) or {}).get("status") for d in _runs(sweep_dir, number)]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    if all(status == "pending" for status in statuses):
+    if all(status == PENDING for status in statuses):
         return None
     return all(status in FINISHED for status in statuses)
 
@@ -238,7 +238,7 @@ def mark_killed(sweep_dir: Path, number: int, pid: int, signame: str, log) -> No
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
             for run_dir in run_dirs:
                 summary = read_summary(run_dir)
-                if summary is None or summary.get("status") not in (RUNNING, "pending"):
+                if summary is None or summary.get("status") not in (RUNNING, PENDING):
                     continue
                 summary["status"] = KILLED
                 for attempt in summary.get("attempts") or []:

@@ -33,6 +33,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from ..config import Config, ConfigError, DatasetName, arms, flatten, from_plain, to_plain, validate
+from ..config.status import PENDING
 
 from ..run.files import PLANNED_RUNS, atomic_write
 from .packs import Pack, pack_arm, read_pack, write_pack
@@ -269,7 +270,7 @@ def prepare_runs(
                 {
                     "name": configs[i].name,
                     "run": run_dir.name,
-                    "status": "pending",
+                    "status": PENDING,
                     "group": group_names(dirs),
                     "command": command,
                     "config": plain,
