@@ -57,7 +57,8 @@ if [ ${#experiments[@]} -eq 0 ]; then
   for name in $(ls conf/experiment | sed -n 's/\.yaml$//p'); do
     # --quick trains every experiment: CI tests the whole pipeline, left-out ones included
     if [ $quick = 0 ] && [ -n "${out_of_suite[$name]:-}" ]; then
-      echo "reproduce.sh: not training $name (${out_of_suite[$name]}): name it to train it" >&2
+      # --list prints the left-out ones itself, with their reasons
+      [ $list = 1 ] || echo "reproduce.sh: not training $name (${out_of_suite[$name]}): name it to train it" >&2
     else
       experiments+=("$name")
     fi
