@@ -174,3 +174,12 @@ def test_underpowered_here_marks_the_claim_with_that_text_in_the_composed_config
         composed({"tanh: after beats befor": "x"})
     with pytest.raises(ConfigError, match=r"'tanh: after beats before'.*=' ' is out of range: must say why"):
         composed({"tanh: after beats before": " "})
+
+
+def test_nearest_note_lists_the_close_names_as_shown_and_is_empty_when_none_is_close():
+    from bnrepro.config.nearest import nearest_note
+
+    tags = ["train/loss", "train/acc", "test/loss"]
+    assert nearest_note("train/los", tags) == "; nearest: train/loss, train/acc, test/loss"  # closest first
+    assert nearest_note("train/los", tags, n=1, show=repr) == "; nearest: 'train/loss'"  # a claim's text, quoted
+    assert nearest_note("grad_norm/layer_01", tags) == ""  # no "; nearest:" with nothing after it

@@ -7,7 +7,8 @@
   evaluation statistics it supports); the `norm` group's schemas come from it;
 - checks.py: the range checks a type cannot express (`validate`);
 - plain.py: configs as plain JSON-able values (summary.json) and back;
-- arms.py: which runs a claim's conditions select, and whether that pools configurations.
+- arms.py: which runs a claim's conditions select, and whether that pools configurations;
+- nearest.py: the names nearest a mistyped one, for every message that refuses a name.
 
 Imports nothing else of bnrepro.
 """

@@ -8,9 +8,8 @@ composing), so every reader of the claims sees the same marks.
 
 from __future__ import annotations
 
-import difflib
-
 from .checks import ConfigError
+from .nearest import nearest_note
 
 
 def apply_underpowered_here(report: dict, where: str) -> list[dict]:
@@ -27,11 +26,9 @@ def apply_underpowered_here(report: dict, where: str) -> list[dict]:
                 f"{key}={reason!r} is out of range: must say why the claim is under-powered by design (docs/budget.md)"
             )
         if text not in texts:
-            nearest = difflib.get_close_matches(str(text), [t for t in texts if t], n=1, cutoff=0.5)
-            raise ConfigError(
-                f"{key} is out of range: no claim has that exact text"
-                + (f"; nearest: {nearest[0]!r}" if nearest else "")
-            )
+            # one, quoted: a claim's text is a sentence, commas and all
+            hint = nearest_note(str(text), [t for t in texts if t], n=1, show=repr)
+            raise ConfigError(f"{key} is out of range: no claim has that exact text{hint}")
         i = texts.index(text)
         claims[i] = {**claims[i], "underpowered": reason}
     return claims

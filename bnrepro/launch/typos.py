@@ -11,9 +11,10 @@ group on another search path and anything Hydra-specific go to Hydra unchanged.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from functools import lru_cache
+
+from ..config.nearest import nearest
 
 
 def _keys(cls, prefix: str = "") -> list[str]:
@@ -52,7 +53,9 @@ def unknown_key(args: list[str], groups: set[str]) -> str | None:
             continue
         if key in known or key.startswith(containers):
             continue
-        close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
+        # 0.6, not 0.5: keys share their section's prefix, and at 0.5 'data.xyzzy' would suggest
+        # every short data.* key on the prefix alone
+        close = nearest(key, sorted(known), cutoff=0.6)
         hint = (
             f"; did you mean {close[0]}?" + (f" (or {', '.join(close[1:])})" if close[1:] else "")
             if close

@@ -17,7 +17,6 @@ rebuilding from the same runs gives the same bytes.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import replace
@@ -26,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config.metric import Metric, MetricError
+from ..config.nearest import nearest_note
 from ..config.status import COMPLETED, DIVERGED, FINISHED
 from ..run.files import atomic_write
 from . import paper_table
@@ -164,11 +164,7 @@ def check_columns(columns: list[str], runs: pd.DataFrame | None = None) -> None:
             else {c for c in runs.columns if not c.startswith(("config.", *read))}
         )
         if spec.tag not in logged:
-            nearest = difflib.get_close_matches(spec.tag, logged, n=3, cutoff=0.5)
-            raise TableError(
-                f"--columns {column!r}: no run read logs {spec.tag!r}"
-                + (f"; nearest: {', '.join(nearest)}" if nearest else "")
-            )
+            raise TableError(f"--columns {column!r}: no run read logs {spec.tag!r}{nearest_note(spec.tag, logged)}")
 
 
 def selection_notes(selection: Selection, group: pd.DataFrame) -> list[str]:

@@ -9,11 +9,11 @@ wait forever for a value.
 
 from __future__ import annotations
 
-import difflib
 import re
 
 from ..config import Config, time_steps, uses_bn
 from ..config.metric import COUNTED, Metric, MetricError
+from ..config.nearest import nearest_note
 from ..stacked.model import layer_tag
 from .lstm_probes import step_tag
 from .probes import PROBES
@@ -80,8 +80,7 @@ def _nearest(cfg: Config, tag: str) -> str:
         }
     )
     general = re.sub(r"layer_\d+", "layer_NN", tag)
-    close = difflib.get_close_matches(general, names, n=3, cutoff=0.5)
-    return f"; nearest: {', '.join(close)}" if close else ""
+    return nearest_note(general, names)
 
 
 def why_missing(cfg: Config, metric: str) -> str | None:
