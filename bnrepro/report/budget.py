@@ -60,6 +60,18 @@ class Prediction:
         return f"{self.seconds / 60:.1f} min{notes}"
 
 
+def prediction(row: dict, date: str) -> Prediction:
+    """A probed row of the probe's record (its `experiments`, with `predicted_s`) as a Prediction."""
+    return Prediction(
+        seconds=float(row["predicted_s"]),
+        runs=int(row["runs"]),
+        steps=int(row["steps"]),
+        fitted=row["measured"] or row["b_s_per_step"] > 0,
+        notes=tuple(probe_notes(row)),
+        date=date,
+    )
+
+
 def predictions(budget: Path) -> dict[str, Prediction]:
     """Every probed experiment's prediction in a budget folder (results/budget/*.json), by name;
     where two probes measured one experiment, the later probe's. {} when the folder is absent."""
@@ -71,14 +83,7 @@ def predictions(budget: Path) -> dict[str, Prediction]:
             for row in record["experiments"]:
                 if row.get("predicted_s") is None:  # the probe failed for it (its "error")
                     continue
-                seen = Prediction(
-                    seconds=float(row["predicted_s"]),
-                    runs=int(row["runs"]),
-                    steps=int(row["steps"]),
-                    fitted=row["measured"] or row["b_s_per_step"] > 0,
-                    notes=tuple(probe_notes(row)),
-                    date=date,
-                )
+                seen = prediction(row, date)
                 if row["experiment"] not in found or found[row["experiment"]].date <= date:
                     found[row["experiment"]] = seen
         except (ValueError, KeyError, TypeError) as e:
@@ -118,7 +123,7 @@ class Budget:
         if self.compared:
             return f"{p.words()}; {against(self.wall_s, p.seconds)}"
         if p.fitted and not self.same_design:
-            lengths = ", ".join(f"{s:,}" for s in self.steps)
+            lengths = ", ".join(f"{s:,}" for s in self.steps) or "unrecorded"
             return (
                 f"{p.words()} for {p.runs} runs of {p.steps:,} steps; not compared: "
                 f"these are {self.runs} runs of {lengths} steps"

@@ -1,5 +1,6 @@
 """`bnrepro report`: every experiment's claims and verdicts in results/claims.md, and the
-results index results/README.md (experiment, claims and verdicts, device, processes, wall time).
+results index results/README.md (experiment, seeds and their power, claims and verdicts, device,
+processes, wall time against the budget probe's prediction alone: budget.py).
 
 Verdicts are per experiment (Holm's correction within it, claims.settle); beside each the
 report adds its report-wide false discovery rate: the Benjamini-Hochberg q of the claim's
@@ -14,8 +15,9 @@ the reason, and the claims of those without runs counted as not run (out of the 
 yet run): a claim is never dropped from a total in silence.
 
 Both are built from files in the results folder (<experiment>.claims.json, and
-runs/<experiment>/reproduce.json, written by scripts/reproduce.sh) and, for what has not run,
-the experiment files' text (conf/experiment/): the same inputs give the same bytes.
+runs/<experiment>/reproduce.json, written by scripts/reproduce.sh; the index also budget/*.json,
+written by scripts/budget_probe.py) and the experiment files' text (conf/experiment/: what has not
+run, each file's suite and the power its header states): the same inputs give the same bytes.
 """
 
 from __future__ import annotations
