@@ -35,11 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bnrepro.bench import load as machine  # the load and others' cores, as `bnrepro bench` measures them
+from bnrepro.report.budget import OTHERS_CORES, probe_notes  # what qualifies a prediction, as the index says it
 
 REPO = Path(__file__).resolve().parent.parent
 EXPERIMENTS = REPO / "conf" / "experiment"
 FULL_CADENCES = 4  # at most this many cadences long: trained once at full length, not fitted
-OTHERS_WARN = 0.1  # cores other processes kept busy above which a wall time is not measured alone
+OTHERS_WARN = OTHERS_CORES  # cores other processes kept busy above which a wall time is not measured alone
 
 
 class ProbeError(Exception):
@@ -327,15 +328,7 @@ def markdown(record: dict) -> str:
             )
             continue
         t = row["timed"]
-        notes = []
-        if row["measured"]:
-            notes.append("measured at full length")
-        if not row["measured"] and row["b_s_per_step"] <= 0:
-            notes.append("the longer probe was not slower: no fit, rerun alone")
-        if row["diverged"]:
-            notes.append(f"{row['diverged']} run(s) diverged: an upper bound")
-        if row["others_cores"] > OTHERS_WARN:
-            notes.append("not measured alone")
+        notes = probe_notes(row)
         probe_cols = (
             f"{t[0]['steps']} | {t[0]['wall']:.1f} | | | | "
             if row["measured"]

@@ -25,6 +25,7 @@ def _experiments():
 def _rebuilt(tmp_path):
     out = tmp_path / "results"
     shutil.copytree(RESULTS / "runs", out / "runs")
+    shutil.copytree(RESULTS / "budget", out / "budget")  # the probe's predictions: the index's budget column
     write_tables(_experiments(), out)
     write_report(out)
     write_index(out)

@@ -11,6 +11,7 @@ suite; when stated it must follow suite.py's grammar (the tests parse it in ever
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -50,3 +51,41 @@ def missing_fields(text: str) -> list[str]:
     """The enforced fields an experiment file's opening comment does not mention."""
     header = "\n".join(line for line in text.splitlines() if line.startswith("#")).lower()
     return [f.label for f in HEADER_FIELDS if f.enforced and not any(word in header for word in f.words)]
+
+
+# The header fields that state the power an experiment's seeds were chosen for, as today's files
+# name them, in the order one is preferred when a file has several (deep_linear: a `Pilot:` and a
+# `Seeds, for 80% power ...`). A label ends at ':', ',' or ' (' (fig3: `Seeds and power (Holm ...):`).
+POWER_LABELS = ("Seeds and power", "Pilot and power", "Seeds", "Pilot")
+_FIELD = re.compile(r"^# ([A-Z][a-z]*(?: [a-z]+)*)(?::|,| \()")
+_CONTINUED = re.compile(r"^#   +(\S.*)$")  # an indented comment line carries the field on
+# The figure the seeds were chosen for: "seeds per arm for 80% power" in every file that states one
+_TARGET = re.compile(r"\bfor (\d+)% power\b")
+
+
+@dataclass(frozen=True)
+class StatedPower:
+    label: str  # the header field that states it
+    target: str | None  # '80%': the one power figure the field says its seeds are for; None: none or several
+
+
+def stated_power(text: str) -> StatedPower | None:
+    """The field of an experiment file's header that states its seeds' power, and the power they were
+    chosen for where it names one figure ('for 80% power'); None when no field states it."""
+    fields: dict[str, str] = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        label = _FIELD.match(line)
+        if not label or label.group(1) in fields:
+            continue
+        body = [line]
+        for more in lines[i + 1 :]:
+            if not _CONTINUED.match(more):
+                break
+            body.append(_CONTINUED.match(more).group(1))
+        fields[label.group(1)] = " ".join(body)
+    label = next((name for name in POWER_LABELS if name in fields), None)
+    if label is None:
+        return None
+    targets = set(_TARGET.findall(fields[label]))
+    return StatedPower(label, f"{targets.pop()}%" if len(targets) == 1 else None)

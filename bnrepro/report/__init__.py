@@ -8,7 +8,8 @@
   hoc), its length and seeds, reproduce.json;
 - paper_table.py: the paper's Figure 3 format (steps to the baseline's best, speed-up,
   best accuracy, the paper's row beside), for experiments with report.paper_table;
-- claims_report.py: `bnrepro report`: every experiment's claims in results/claims.md;
+- claims_report.py: `bnrepro report`: every experiment's claims in results/claims.md, and the
+  index; budget.py: each experiment's wall time against the budget probe's prediction;
 - outputs.py: where tables and figures go, and when results/ may be replaced;
 - words.py: column headers in words and their footnotes;
 - figures.py: `bnrepro figures`; santurkar_figures.py: the landscape, ICS and shift
