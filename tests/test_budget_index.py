@@ -85,8 +85,8 @@ def _claims_file(results, name: str, seeds: str) -> None:
     claims = [{"text": "claim", "verdict": "reproduced", "evidence": "", "measured": ""}]
     entry = {"experiment": name, "runs": 6, "tests": 1, "dropped": [], "claims": claims, "provenance": []}
     entry |= {"steps": {"runs": [100], "file": 100}, "file_seeds": seeds, "runs_seeds": [1, 2, 3]}
+    (results / "runs" / name).mkdir(parents=True)  # results/ too, before the claims file in it
     (results / f"{name}.claims.json").write_text(json.dumps(entry))
-    (results / "runs" / name).mkdir(parents=True)
     record = {"device": "CPU", "wall_s": 100, "overrides": [], "others_cores": 0.01}
     (results / "runs" / name / "reproduce.json").write_text(json.dumps(record | {"load_before": 1, "load_after": 1}))
 
