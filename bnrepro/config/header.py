@@ -47,6 +47,20 @@ HEADER_FIELDS = (
 )
 
 
+_CONTINUED = re.compile(r"^#   +(\S.*)$")  # an indented comment line carries the field on
+
+
+def carried_on(lines: list[str], first: int) -> list[str]:
+    """The text of the indented comment lines after lines[first] that carry its header field on."""
+    parts = []
+    for line in lines[first + 1 :]:
+        more = _CONTINUED.match(line)
+        if not more:
+            break
+        parts.append(more.group(1).strip())
+    return parts
+
+
 def missing_fields(text: str) -> list[str]:
     """The enforced fields an experiment file's opening comment does not mention."""
     header = "\n".join(line for line in text.splitlines() if line.startswith("#")).lower()
@@ -58,7 +72,6 @@ def missing_fields(text: str) -> list[str]:
 # `Seeds, for 80% power ...`). A label ends at ':', ',' or ' (' (fig3: `Seeds and power (Holm ...):`).
 POWER_LABELS = ("Seeds and power", "Pilot and power", "Seeds", "Pilot")
 _FIELD = re.compile(r"^# ([A-Z][a-z]*(?: [a-z]+)*)(?::|,| \()")
-_CONTINUED = re.compile(r"^#   +(\S.*)$")  # an indented comment line carries the field on
 # The figure the seeds were chosen for: "seeds per arm for 80% power" in every file that states one
 _TARGET = re.compile(r"\bfor (\d+)% power\b")
 
@@ -78,12 +91,7 @@ def stated_power(text: str) -> StatedPower | None:
         label = _FIELD.match(line)
         if not label or label.group(1) in fields:
             continue
-        body = [line]
-        for more in lines[i + 1 :]:
-            if not _CONTINUED.match(more):
-                break
-            body.append(_CONTINUED.match(more).group(1))
-        fields[label.group(1)] = " ".join(body)
+        fields[label.group(1)] = " ".join([line, *carried_on(lines, i)])
     label = next((name for name in POWER_LABELS if name in fields), None)
     if label is None:
         return None

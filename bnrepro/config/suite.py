@@ -26,13 +26,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .header import carried_on
+
 CPU = "cpu"
 # The forms that leave an experiment out, each followed by ": <reason>"
 LEFT_OUT = ("out of the CPU suite", "gpu only")
 GRAMMAR = f"'{CPU}', " + " or ".join(f"'{form}: <reason>'" for form in LEFT_OUT)
 
 _LINE = re.compile(r"^# Suite:(.*)$")
-_CONTINUED = re.compile(r"^#   +(\S.*)$")  # an indented comment line carries the field on
 
 
 class SuiteError(ValueError):
@@ -63,13 +64,7 @@ def membership(name: str, text: str) -> Membership:
     if len(found) > 1:
         raise SuiteError(f"{name}.yaml: {len(found)} '# Suite:' lines; state it once ({GRAMMAR})")
     first = found[0]
-    parts = [_LINE.match(lines[first]).group(1).strip()]
-    for line in lines[first + 1 :]:
-        more = _CONTINUED.match(line)
-        if not more:
-            break
-        parts.append(more.group(1).strip())
-    value = " ".join(parts)
+    value = " ".join([_LINE.match(lines[first]).group(1).strip(), *carried_on(lines, first)])
     if value == CPU:
         return Membership(name, CPU)
     for form in LEFT_OUT:
