@@ -101,11 +101,16 @@ def test_claims_of_left_out_and_unrun_experiments_are_counted_and_listed_with_th
     results = _results(
         tmp_path,
         "ran",
-        [{"verdict": "inconclusive", "underpowered": "needs 74 seeds"}, {"verdict": "reproduced"}],
+        [
+            {"verdict": "inconclusive", "underpowered": "needs 74 seeds"},
+            {"verdict": "reproduced"},
+            {"verdict": "bn=none higher", "answers": ["bn=pre higher", "bn=none higher"], "underpowered": "12"},
+        ],
     )
     report = write_report(results, experiments).read_text()
     assert "1 reproduced, 0 contradicted, 1 inconclusive, 0 not applicable" in report
-    assert "; 1 under-powered by design (1 inconclusive)" in report  # apart, beside its verdict
+    # apart, beside its verdict; a side found is counted as the totals count it, whichever side
+    assert "; 2 under-powered by design (1 inconclusive, 1 a side higher)" in report
     total = "6 claims of 3 experiments without runs here (5 out of the CPU suite, 1 not yet run)"
     assert f"Not run: {total}, listed below." in report
     assert (

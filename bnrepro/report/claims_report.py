@@ -113,11 +113,19 @@ def totals(claims: list[dict]) -> str:
 def underpowered(claims: list[dict]) -> str:
     """'; 3 under-powered by design (2 inconclusive, 1 reproduced)': the claims marked before their
     runs as unable to reach 80% power within the budget, by verdict; '' when none is marked."""
-    marked = Counter(c["verdict"] for c in claims if c.get("underpowered"))
+    marked = Counter(_kind(c) for c in claims if c.get("underpowered"))
     if not marked:
         return ""
     by_verdict = ", ".join(f"{n} {verdict}" for verdict, n in marked.items())
     return f"; {sum(marked.values())} under-powered by design ({by_verdict})"
+
+
+def _kind(claim: dict) -> str:
+    """The claim's verdict as the totals count it: a neutral answer that found a side is 'a side
+    higher' there, whichever side (its table names the side)."""
+    if neutral_answer(claim) and claim["verdict"] != NO_DIFFERENCE:
+        return "a side higher"
+    return claim["verdict"]
 
 
 def _length(entry: dict) -> str:
