@@ -14,7 +14,7 @@
 #                                             stated reductions, recorded in the index; never into
 #                                             results/ (a reduced scale there is a committed profile,
 #                                             conf/profile/, chosen by the experiment file)
-#   scripts/reproduce.sh --quick              the whole pipeline in a minute or two: every experiment
+#   scripts/reproduce.sh --quick              the whole pipeline in ~7 minutes (2-core CPU): every experiment
 #                                             (left-out ones too), 20 steps, synthetic data, 2 seeds;
 #                                             writes runs/quick-results
 #                                             (CI runs this), never results/; it measures nothing, so

@@ -31,8 +31,9 @@ On one device (bench/plan.py has the rows; bench/anchor.py the anchor, matmul an
   shapes (torch.mm / torch.bmm, own processes): every row's GFLOP/s and its % of that.
 Every figure is steps (or run-steps) per second of training, excluding start-up: the
 median of --repeats interleaved rounds, with their range. On an idle 2-core CPU the
-default (mlp,convnet,measures, 3 rounds) should take about 6 minutes, schedule about 1 more
-(estimated from results/bench_cpu.md's rates and ~1.5 s to start each process). The data
+default (mlp,convnet,measures, 3 rounds) takes about 10 minutes, schedule about 1 more
+(measured: results/bench_cpu.md, every part, 10.3 minutes on 7 Dec; an earlier, slower spell of
+the same machine took over 10 for the default alone). The data
 sets are fetched before anything is measured; the report (--out) is rewritten after every measurement, and
 says how busy the machine was (bench/load.py): figures measured beside other work are
 marked not comparable, and a report meant for a results/ folder goes elsewhere then.
@@ -135,8 +136,8 @@ def main(args: list[str]) -> int:
         "(Santurkar et al.'s measures on the landscape experiment's VGG), whitening (mnist_fig1's MLP "
         "with BN and with decorrelated BN in groups of 4, 20, 100 units), schedule (a CPU with several "
         "threads: the MLP pack and the conv run on every core as one process or one 1-thread process per "
-        "core; about 1 more minute); default mlp,convnet,measures (about 6 minutes on an idle 2-core CPU, "
-        "estimated)",
+        "core; about 1 more minute); default mlp,convnet,measures (about 10 minutes on an idle 2-core CPU, "
+        "measured)",
     )
     parser.add_argument(
         "--conv-steps",
