@@ -119,7 +119,7 @@ def test_claims_of_left_out_and_unrun_experiments_are_counted_and_listed_with_th
     )
     assert "| `later` | 1 | none: not yet run | cpu |" in report and "`ran`" not in report
     index = write_index(results, experiments).read_text()
-    assert f"Claims: 2 judged from the runs here ([claims.md](claims.md)); not run: {total}, listed below." in index
+    assert f"Claims: 3 judged from the runs here ([claims.md](claims.md)); not run: {total}, listed below." in index
     assert "| `gpu` | 2 | none: not run, out of the CPU suite | gpu only: its GPU profile |" in index
 
 
