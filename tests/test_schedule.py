@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bnrepro.launch.schedule import MIN_RUN_STEPS, ScheduleError, choose, named_launcher, split
+from bnrepro.launch.schedule import MIN_RUN_STEPS, ScheduleError, balance, choose, named_launcher, split
 
 BIG = 10 * MIN_RUN_STEPS
 FOUR = [[0, 1], [2, 3], [4, 5], [6, 7]]
@@ -43,7 +43,7 @@ def test_small_work_a_gpu_the_users_threads_one_core_or_processes_1_keep_this_pr
 
 def test_the_users_choices_win_and_contradictions_are_refused():
     forced = choose([[0, 1, 2, 3]], 20, cores=2, gpu=True, processes=3)
-    assert forced.processes == 3 and forced.groups == [[0], [1], [2, 3]]
+    assert forced.processes == 3 and forced.groups == [[2, 3], [0], [1]]  # split, then the largest first
     named = choose(FOUR, BIG, cores=2, gpu=False, launcher_named="joblib")
     assert named.processes is None and named.groups == FOUR  # the launcher's own n_jobs decide
     with pytest.raises(ScheduleError, match=r"train.processes=2 and hydra/launcher=local"):
@@ -68,3 +68,25 @@ def test_on_the_cpu_a_wide_conv_nets_packs_are_cut_to_one_run_and_other_packs_st
     on_the_cpu = groups(configs, batch=True, max_runs=64, limit=lambda cfg: cpu_pack_limit(cfg.model))
     assert on_the_cpu == [[0], [1], [2], [3, 4], [5, 6]]
     assert groups(configs, batch=True, max_runs=64) == [[0, 1, 2], [3, 4], [5, 6]]  # no limit: a GPU's packs
+
+
+def _packs(*sizes: int) -> list[list[int]]:
+    start, packs = 0, []
+    for n in sizes:
+        packs.append(list(range(start, start + n)))
+        start += n
+    return packs
+
+
+def test_packs_start_largest_first_and_the_one_that_would_end_last_is_split_while_that_ends_sooner():
+    # fig3 on 7 Dec: packs of 5, 10, 10, 5, 5 runs of equal length on 2 processes ended at 20 runs'
+    # time on one process and 15 on the other; largest first and the last 5 split as 3 + 2: 18 and 17
+    fig3 = _packs(5, 10, 10, 5, 5)
+    balanced = balance(fig3, [8000] * 35, 2)
+    assert [len(p) for p in balanced] == [10, 10, 5, 5, 3, 2]
+    assert sorted(i for p in balanced for i in p) == list(range(35))  # every run once
+    assert balanced[4:] == [[30, 31, 32], [33, 34]]  # the pack that ended last, first runs first
+    assert choose(fig3, BIG, cores=2, gpu=False, work=[8000] * 35).groups == balanced
+    # the runs' steps weigh: one long run outweighs three short ones, and nothing shorter ends sooner
+    assert balance([[0], [1, 2, 3]], [900, 100, 100, 100], 2) == [[0], [1, 2, 3]]
+    assert balance(FOUR, [1] * 8, 2) == FOUR  # balanced already: unchanged, in order

@@ -22,6 +22,11 @@ The rule, first match wins:
    rounding (tests/test_model.py: runs trained together match runs trained alone), so a
    split changes results only to rounding. A sweep of one run stays in this process with
    train.threads' default (1 thread for the MLP and LSTM, every core for conv nets).
+Whenever packs train in several processes (rules 2 and 6), balance() orders them largest first
+(the local runner starts each on the first process free) and splits in halves the pack that
+would end last while that ends the sweep sooner: packs of unequal work otherwise leave a core
+idle at the end (fig3 on 7 Dec: packs of 10, 10, 5, 5 and 5 runs, one core idle for ~9 of its
+40 minutes; balanced: 10, 10, 5, 5, 3, 2, the last pack ~2/17.5 shorter).
 
 Why one thread per process rather than one process with every core's threads (measured side
 by side on the idle 2-core CPU, 2026-12-06, one round: results/bench_schedule_cpu.md):
@@ -82,6 +87,41 @@ def split(groups: list[list[int]], target: int) -> list[list[int]]:
     return groups
 
 
+def balance(groups: list[list[int]], work: list[int], processes: int) -> list[list[int]]:
+    """The packs in the order they should start on `processes` processes, each taking the next
+    when it is free: largest work first (a pack's work: its runs' `work` summed), and the pack
+    that would end last split in halves (its first runs first) for as long as that ends the
+    whole sooner. Deterministic: the same sweep gets the same packs (resume relies on it)."""
+
+    def size(pack: list[int]) -> int:
+        return sum(work[i] for i in pack)
+
+    def ordered(packs: list[list[int]]) -> list[list[int]]:
+        return sorted(packs, key=size, reverse=True)  # stable: equal packs keep their order
+
+    def last(packs: list[list[int]]) -> tuple[int, int]:
+        """When the last pack ends, and which one it is, as the runner would start them."""
+        free = [0] * processes
+        end, which = 0, 0
+        for i, pack in enumerate(packs):
+            p = min(range(processes), key=free.__getitem__)
+            free[p] += size(pack)
+            if free[p] > end:
+                end, which = free[p], i
+        return end, which
+
+    packs = ordered(groups)
+    end, which = last(packs)
+    while len(packs[which]) > 1:
+        half = (len(packs[which]) + 1) // 2
+        tried = ordered(packs[:which] + [packs[which][:half], packs[which][half:]] + packs[which + 1 :])
+        sooner, then = last(tried)
+        if sooner >= end:
+            break
+        packs, end, which = tried, sooner, then
+    return packs
+
+
 def choose(
     groups: list[list[int]],
     run_steps: int,
@@ -90,10 +130,14 @@ def choose(
     processes: int | None = None,
     threads_set: bool = False,
     launcher_named: str | None = None,
+    work: list[int] | None = None,
 ) -> Schedule:
     """The schedule of a sweep whose compatible runs form `groups` (rule: see the module).
     run_steps: every run's train.steps summed; processes: train.processes (null: auto);
-    threads_set: some run sets train.threads; launcher_named: the launcher the user chose."""
+    threads_set: some run sets train.threads; launcher_named: the launcher the user chose;
+    work: each run's train.steps (None: the runs' work taken as equal), which balance() weighs."""
+    runs = 1 + max((i for g in groups for i in g), default=0)
+    weights = work if work is not None else [1] * runs
     if launcher_named is not None:
         if processes is not None:
             raise ScheduleError(
@@ -102,7 +146,7 @@ def choose(
             )
         return Schedule(None, groups, f"hydra/launcher={launcher_named}")
     if processes is not None:
-        planned = split(groups, processes) if processes > 1 else groups
+        planned = balance(split(groups, processes), weights, processes) if processes > 1 else groups
         return Schedule(min(processes, len(planned)), planned, f"train.processes={processes}")
     if threads_set:
         return Schedule(1, groups, "auto: train.threads is set")
@@ -116,6 +160,7 @@ def choose(
     planned = split(groups, cores)
     if len(planned) < 2:
         return Schedule(1, groups, "auto: one run")
+    planned = balance(planned, weights, min(cores, len(planned)))
     return Schedule(min(cores, len(planned)), planned, f"auto: a CPU of {cores} cores, {run_steps:,} run-steps")
 
 
@@ -152,6 +197,7 @@ def for_sweep(configs: list, batch: bool, max_runs: int, hydra_overrides: list[s
         configs[0].train.processes,
         any(c.train.threads is not None for c in configs),
         named_launcher(hydra_overrides, target),
+        [c.train.steps for c in configs],
     )
 
 
