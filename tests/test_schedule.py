@@ -90,3 +90,5 @@ def test_packs_start_largest_first_and_the_one_that_would_end_last_is_split_whil
     # the runs' steps weigh: one long run outweighs three short ones, and nothing shorter ends sooner
     assert balance([[0], [1, 2, 3]], [900, 100, 100, 100], 2) == [[0], [1, 2, 3]]
     assert balance(FOUR, [1] * 8, 2) == FOUR  # balanced already: unchanged, in order
+    # two long runs and four short ones: the long pack split to one run each, then the short one in halves
+    assert balance([[0, 1], [2, 3, 4, 5]], [100, 100, 10, 10, 10, 10], 2) == [[0], [1], [2, 3], [4, 5]]

@@ -22,10 +22,12 @@ The rule, first match wins:
    rounding (tests/test_model.py: runs trained together match runs trained alone), so a
    split changes results only to rounding. A sweep of one run stays in this process with
    train.threads' default (1 thread for the MLP and LSTM, every core for conv nets).
-Whenever packs train in several processes (rules 2 and 6), balance() orders them largest first
-(the local runner starts each on the first process free) and splits in halves the pack that
+Whenever bnrepro's rule puts packs on several processes (rules 2 and 6; not a launcher you
+name, hydra/launcher=local included, which runs the packs in the sweep's order), balance()
+orders them largest first (the local runner starts each on the first process free) and
+splits in halves the pack that
 would end last while that ends the sweep sooner: packs of unequal work otherwise leave a core
-idle at the end (fig3 on 7 Dec: packs of 10, 10, 5, 5 and 5 runs, one core idle for ~9 of its
+idle at the end (fig3 on 7 Dec: packs of 5, 10, 10, 5 and 5 runs, one core idle for ~9 of its
 40 minutes; balanced: 10, 10, 5, 5, 3, 2). Measured side by side on the idle 2-core CPU (7 Dec,
 fb301b7 against e8ae622, fig3's 35 runs at 1,000 steps): 280.7 s -> 248.3 s (0.88x); the split
 pack's runs ended with the same test accuracies to the last digit.
@@ -61,7 +63,9 @@ class ScheduleError(ValueError):
 @dataclass(frozen=True)
 class Schedule:
     processes: int | None  # packs trained at once in child processes; 1: in this process; None: the user's launcher
-    groups: list[list[int]]  # the packs (indices of the sweep's jobs), split where that fills the cores
+    # the packs (indices of the sweep's jobs) in the order they start: split where that fills the
+    # cores or ends the sweep sooner, largest first (balance())
+    groups: list[list[int]]
     why: str  # which rule chose, for the line printed at the start
 
     def line(self, cores: int) -> str:
@@ -93,7 +97,8 @@ def balance(groups: list[list[int]], work: list[int], processes: int) -> list[li
     """The packs in the order they should start on `processes` processes, each taking the next
     when it is free: largest work first (a pack's work: its runs' `work` summed), and the pack
     that would end last split in halves (its first runs first) for as long as that ends the
-    whole sooner. Deterministic: the same sweep gets the same packs (resume relies on it)."""
+    whole sooner. Deterministic: the same sweep gets the same packs (scripts/budget_probe.py's forced
+    schedule relies on it; `bnrepro resume` reads the packs written, never this)."""
 
     def size(pack: list[int]) -> int:
         return sum(work[i] for i in pack)
@@ -138,8 +143,7 @@ def choose(
     run_steps: every run's train.steps summed; processes: train.processes (null: auto);
     threads_set: some run sets train.threads; launcher_named: the launcher the user chose;
     work: each run's train.steps (None: the runs' work taken as equal), which balance() weighs."""
-    runs = 1 + max((i for g in groups for i in g), default=0)
-    weights = work if work is not None else [1] * runs
+    weights = work if work is not None else [1] * (1 + max((i for g in groups for i in g), default=0))
     if launcher_named is not None:
         if processes is not None:
             raise ScheduleError(

@@ -294,7 +294,7 @@ def form_packs(
 ) -> list[Pack]:
     """Name every run (axes: the keys the experiment file sweeps, kept in run names), create
     their directories with pending summaries, grouped into packs as `plan` says (indices of
-    jobs: `groups`, split by launch/schedule.py), and write each pack's file and the sweep's
+    jobs: `groups`, split and ordered by launch/schedule.py), and write each pack's file and the sweep's
     planned_runs.json."""
     overrides = [list(o) for o in job_overrides]
     names = run_names(overrides, [c.seed for c in configs], list(flatten(to_plain(configs[0]))), axes)
