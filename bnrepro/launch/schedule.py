@@ -24,13 +24,12 @@ The rule, first match wins:
    train.threads' default (1 thread for the MLP and LSTM, every core for conv nets).
 Whenever bnrepro's rule puts packs on several processes (rules 2 and 6; not a launcher you
 name, hydra/launcher=local included, which runs the packs in the sweep's order), balance()
-orders them largest first (the local runner starts each on the first process free) and
-splits in halves the pack that
-would end last while that ends the sweep sooner: packs of unequal work otherwise leave a core
-idle at the end (fig3 on 7 Dec: packs of 5, 10, 10, 5 and 5 runs, one core idle for ~9 of its
-40 minutes; balanced: 10, 10, 5, 5, 3, 2). Measured side by side on the idle 2-core CPU (7 Dec,
-fb301b7 against e8ae622, fig3's 35 runs at 1,000 steps): 280.7 s -> 248.3 s (0.88x); the split
-pack's runs ended with the same test accuracies to the last digit.
+orders them largest first (the local runner starts each on the first process free) and splits
+in halves the pack that would end last while that ends the sweep sooner: packs of unequal work
+otherwise leave a core idle at the end (fig3 on 7 Dec: packs of 5, 10, 10, 5 and 5 runs, one
+core idle for ~9 of its 40 minutes; balanced: 10, 10, 5, 5, 3, 2). Measured side by side on the
+idle 2-core CPU (7 Dec, fb301b7 against e8ae622, fig3's 35 runs at 1,000 steps): 280.7 s ->
+248.3 s (0.88x); the split pack's runs ended with the same test accuracies to the last digit.
 
 Why one thread per process rather than one process with every core's threads (measured side
 by side on the idle 2-core CPU, 2026-12-06, one round: results/bench_schedule_cpu.md):

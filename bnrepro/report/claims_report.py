@@ -104,7 +104,7 @@ def totals(claims: list[dict]) -> str:
     text = ", ".join(f"{counts[k]} {k}" for k in VERDICTS[:4])
     neutral = [c["verdict"] for c in claims if neutral_answer(c)]
     none = neutral.count(NO_DIFFERENCE)
-    text += f"; neutral answers: {len(neutral)} ({len(neutral) - none} a side higher, {none} {NO_DIFFERENCE})"
+    text += f"; neutral answers: {len(neutral)} ({len(neutral) - none} {SIDE_FOUND}, {none} {NO_DIFFERENCE})"
     text += f"; checks: {counts['check: holds']} hold, {counts['check: fails']} fail"
     post_hoc = sum(bool(c.get("post_hoc")) for c in claims)
     return text + underpowered(claims) + (f"; {post_hoc} post hoc" if post_hoc else "")
@@ -120,11 +120,14 @@ def underpowered(claims: list[dict]) -> str:
     return f"; {sum(marked.values())} under-powered by design ({by_verdict})"
 
 
+SIDE_FOUND = "a side higher"  # how the totals name a neutral answer that found a side, whichever
+
+
 def _kind(claim: dict) -> str:
     """The claim's verdict as the totals count it: a neutral answer that found a side is 'a side
     higher' there, whichever side (its table names the side)."""
     if neutral_answer(claim) and claim["verdict"] != NO_DIFFERENCE:
-        return "a side higher"
+        return SIDE_FOUND
     return claim["verdict"]
 
 
@@ -168,7 +171,7 @@ def discoveries(claims: list[dict]) -> str:
         tested = [c for c in claims if found(c) and c.get("q") is not None]
         return f"{sum(c['q'] < sig.ALPHA for c in tested)} of {len(tested)} {words}"
 
-    sided = counted("a side higher", lambda c: neutral_answer(c) and c["verdict"] != NO_DIFFERENCE)
+    sided = counted(SIDE_FOUND, lambda c: _kind(c) == SIDE_FOUND)
     return ", ".join([*(counted(v, lambda c, v=v: c["verdict"] == v) for v in VERDICTS[:2]), sided])
 
 
