@@ -17,7 +17,8 @@ is ~1.3x for one run and ~1.3x for two, ~1.16x for four, ~1.05x for eight (the G
 left to MKL's bmm, are ~60% of a pack's step and compile does not speed them up:
 inductor's own CPU GEMM, mode="max-autotune-no-cudagraphs", was 2.5x slower than bmm at
 every shape). MIN_STEPS: from 30,000 steps on one run saves more than a cold compile's
-~15 s (0.55 ms a step), two runs more so (0.76 ms a step).
+~15 s (0.55 ms a step), two runs more so (0.76 ms a step). No experiment of the CPU suite
+meets the rule (only mnist_fig1 trains that long, in packs of 8): it trains as before.
 
 The step is traced whole, forward, torch.autograd.grad and the update in one graph
 (dynamo's trace_autograd_ops): with the autograd call as a graph break, a pack of 8 was
