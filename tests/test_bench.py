@@ -38,7 +38,11 @@ def fake_processes(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.network
-def test_benchmark_reports_medians_of_interleaved_rounds(fake_processes):
+def test_benchmark_reports_medians_of_interleaved_rounds(fake_processes, monkeypatch):
+    from bnrepro.run import loop
+
+    # the compiled rows train eagerly here: a compile would add ~15 s a row (test_compiled.py)
+    monkeypatch.setattr(loop, "compile_wanted", lambda *args: False)
     rows, facts = run(
         steps=40, reference_steps=10, batched_runs=[2], full=False, device=CPU, repeats=3, log=lambda m: None
     )
@@ -53,6 +57,7 @@ def test_benchmark_reports_medians_of_interleaved_rounds(fake_processes):
         assert keys["single_bn_threads"].against == f"resident_mlp_{threads}t"
         assert keys["reference_bn"].threads == threads and keys["reference_bn"].peak == f"matmul_mlp_1x1_{threads}t"
     assert "every probe" in keys["single_bn_all_probes"].what and facts["all_probes_cost"] < 1
+    assert "train.compile=on" in keys["single_bn_compiled"].what and keys["batched_2_compiled"].runs == 2
     for row in rows:
         assert len(row.rates) == 3 and 0 < min(row.rates) <= row.median <= max(row.rates)
     assert keys["batched_2"].runs == 2 and facts["pack_run_steps"][2] == pytest.approx(2 * keys["batched_2"].median)

@@ -12,8 +12,9 @@ On one device (bench/plan.py has the rows; bench/anchor.py the anchor, matmul an
   same without probes and eval (their cost); eager instead of CUDA graphs; one run without
   checkpoints and with one every steps/10 (the cost of a checkpoint and of the default
   train.checkpoint_every); K BN runs trained together (a pack) for each K of
-  --batched-runs (--pack-steps steps); with --full the whole mnist_fig1 comparison at 5
-  seeds per arm;
+  --batched-runs (--pack-steps steps); on a CPU one run and the first pack compiled
+  (train.compile=on, run/compiled.py; the compile's time left out of their rates); with
+  --full the whole mnist_fig1 comparison at 5 seeds per arm;
 - convnet: fig3's BN-x5 net (VGG-style, 6 convs, batch 32, Fashion-MNIST) in the same
   plain loops against bnrepro's one run with probes and eval, without them, and
   --conv-runs runs trained together;

@@ -171,7 +171,7 @@ def _mlp_plan(
 
     def ours(overrides: list[str], runs: int = 1):
         length = steps if runs == 1 else pack_steps
-        return lambda: bnrepro_rate([dev, f"train.steps={length}", *overrides], runs)["steps_per_s"]
+        return lambda: _rate_after_compiling(bnrepro_rate([dev, f"train.steps={length}", *overrides], runs))
 
     def reference(bn: bool, workers: int, threads: int | None = None):
         task = reference_task(
@@ -188,6 +188,7 @@ def _mlp_plan(
     every_probe = f"probes.which=[{','.join(sorted(PROBES))}]"
     every = checkpoint_every(steps)
     ref = "reference_bn"
+    quiet = ["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"]  # probes, eval at the end only
     rows = [
         Row(
             ref,
@@ -213,7 +214,7 @@ def _mlp_plan(
             "bnrepro",
             "one run, BN, no probes or eval",
             1,
-            ours(["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"]),
+            ours(quiet),
             ref,
         ),
         Row(
@@ -252,6 +253,29 @@ def _mlp_plan(
             for k in batched_runs
         ],
     ]
+    if device.type == "cpu":
+        # train.compile (run/compiled.py; its rule compiles on the CPU only): the rate after
+        # compiling; the compile's seconds are in the summaries (compile_s), not in these rows
+        compiled = "train.compile=on"
+        k = batched_runs[0]
+        rows += [
+            Row(
+                "single_bn_compiled",
+                "bnrepro",
+                f"one run, BN, no probes or eval, compiled ({compiled}; compile time excluded)",
+                1,
+                ours([*quiet, compiled]),
+                ref,
+            ),
+            Row(
+                f"batched_{k}_compiled",
+                "bnrepro",
+                f"{k} BN runs together, probes + eval, compiled ({compiled}; compile time excluded)",
+                k,
+                ours([*full_logging, compiled], runs=k),
+                ref,
+            ),
+        ]
     if threads:
         on_all = f"train.threads={threads}"
         rows.insert(
@@ -308,6 +332,13 @@ def _mlp_plan(
     for row in rows:
         row.net = "mlp"
     return rows
+
+
+def _rate_after_compiling(summary: dict) -> float:
+    """Steps per second of training, the first compiled call's time (compiling) left out."""
+    if not summary.get("compile_s"):
+        return summary["steps_per_s"]
+    return (summary["steps_done"] - 1) / (summary["wall_time_s"] - summary["compile_s"])
 
 
 def _conv_plan(

@@ -476,6 +476,13 @@ class TrainConfig:
     graph: GraphMode = key(
         GraphMode.auto, "capture the step in CUDA graphs: auto (on a GPU; eager on the CPU), on, off"
     )
+    compile: GraphMode = key(
+        GraphMode.auto,
+        "torch.compile the training step but for its probe steps (run/compiled.py): auto (on the CPU "
+        "for an MLP group of at most 2 runs and at least 30,000 steps, where it pays), on, off; "
+        "a compile that fails trains eagerly with a warning (the summaries' compile_error) unless on; "
+        "on a GPU CUDA graphs come first (train.graph=off to compile there)",
+    )
     progress: Optional[bool] = key(
         None, "null: a progress bar on a terminal, else a plain line every 10%; true: the bar; false: silent"
     )

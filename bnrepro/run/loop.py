@@ -53,6 +53,7 @@ from ..stacked.optim import StackedSGD
 from .sampler import Sampler
 from .evaluation import batch_size_sweep, test_metrics
 from .graphs import GraphedStep
+from .compiled import CompiledStep, wanted as compile_wanted
 from .progress import Progress, result_line
 from .step import StepState, initial_probe, train_step
 from ..config.status import DIVERGED, FAILED, RUNNING
@@ -139,7 +140,8 @@ class GroupSession:
     Where the state lives (attributes, all set up by __init__, from the checkpoint when resuming):
     - on the device: `state` (step.StepState: the stacked model's parameters and buffers,
       the momentum, the step counter, the current log interval's sums), built from
-      `data`, `model`, `optimizer` and `sampler`; `stepper` replays its step as CUDA graphs;
+      `data`, `model`, `optimizer` and `sampler`; `stepper` replays its step as CUDA graphs
+      (a GPU) or runs its plain steps compiled (run/compiled.py);
     - per run k: `states[k]` (RunState: status, divergence, evaluations, last train
       scalars, histograms) and `writers[k]` (its files, and the history of its scalars);
     - the counters: `done` (steps completed), `last_log` (the last probe's step: the log
@@ -226,9 +228,11 @@ class GroupSession:
             keep_record=bool(cfg.probes.ics_every or cfg.probes.landscape_every),
         )
         use_graph = device.type == "cuda" and cfg.train.graph != GraphMode.off
-        self.stepper = (
-            GraphedStep(self._step, required=cfg.train.graph == GraphMode.on, warn=self.log) if use_graph else None
-        )
+        self.stepper: GraphedStep | CompiledStep | None = None
+        if use_graph:
+            self.stepper = GraphedStep(self._step, required=cfg.train.graph == GraphMode.on, warn=self.log)
+        elif compile_wanted(cfg, len(cfgs), device):
+            self.stepper = CompiledStep(self._step, required=cfg.train.compile == GraphMode.on, warn=self.log)
 
     def _step(self, probe: bool):
         return train_step(self.state, probe)
@@ -258,7 +262,7 @@ class GroupSession:
         K, train = len(self.cfgs), self.cfg.train
         self.log(
             f"{self.cfg.name}: training {K} run{'s' if K > 1 else ''} together on {self.device.type} "
-            f"({self.where}){', CUDA graphs' if self.stepper is not None else ''}: {self.steps} steps, "
+            f"({self.where}){_stepper_words(self.stepper)}: {self.steps} steps, "
             f"batch {train.batch_size}" + (f"; resumed at step {self.done}" if saved else "")
         )
 
@@ -458,6 +462,7 @@ class GroupSession:
         common = {
             **self.facts,
             **_timing(self.setup_s, self._train_s(), self.done, graphed),
+            **_compile_facts(self.stepper),
             "updated": _now(),
             "finished": _now() if final else None,
             "attempts": self._attempts(),
@@ -578,6 +583,20 @@ def _timing(setup_s: float, train_s: float, done: int, graphed: bool) -> dict:
         "steps_per_s": round(done / train_s, 2) if train_s > 0 else None,
         "cuda_graphs": graphed,
     }
+
+
+def _stepper_words(stepper) -> str:
+    if isinstance(stepper, CompiledStep):
+        return ", torch.compile"
+    return ", CUDA graphs" if stepper is not None else ""
+
+
+def _compile_facts(stepper) -> dict:
+    """Whether the plain steps ran compiled (run/compiled.py), the first compiled call's wall
+    time (compiling included, in wall_time_s too), and why compiling failed if it did."""
+    if not isinstance(stepper, CompiledStep):
+        return {"compiled": False, "compile_s": None, "compile_error": None}
+    return {"compiled": stepper.ready, "compile_s": round(stepper.compile_s, 3), "compile_error": stepper.error}
 
 
 def _summary(cfg: Config, state: RunState, writer, common: dict, tags_too: bool = True) -> dict:
