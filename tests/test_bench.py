@@ -134,6 +134,21 @@ def test_the_scheduling_evidence_lists_the_ways_fastest_first():
     assert "Fastest: **2 processes × 8 runs, 1 thread each** (1.07× the next)" in text
 
 
+def test_the_training_only_target_reads_the_eager_and_the_compiled_run_against_the_resident_loop():
+    rows = [
+        schedule_row("resident_mlp_1t", "mlp", 1, 1, 1, 1000.0),
+        schedule_row("single_bn_quiet", "mlp", 1, 1, 1, 870.0),
+        schedule_row("single_bn_compiled", "mlp", 1, 1, 1, 1380.0),
+    ]
+    for row in rows[1:]:
+        row.against = "resident_mlp_1t"
+    found = anchor.facts(rows)["training_vs_resident"]
+    assert found == [
+        ("MLP", "one process, 1 run, 1 thread", pytest.approx(0.87)),
+        ("MLP", "one process, 1 run, 1 thread, compiled", pytest.approx(1.38)),
+    ]
+
+
 def test_checkpoint_cost_is_the_time_checkpoints_add_per_checkpoint_and_at_the_default_interval():
     facts = checkpoint_cost(rate_without=100.0, rate_with=90.0, steps=1000, every=100)  # 9 checkpoints
     assert facts["checkpoint_s"] == pytest.approx((1000 / 90 - 1000 / 100) / 9)
