@@ -481,7 +481,7 @@ class TrainConfig:
         "torch.compile the training step but for its probe steps (run/compiled.py): auto (on the CPU "
         "for an MLP group of at most 2 runs and at least 30,000 steps, where it pays), on, off; "
         "a compile that fails trains eagerly with a warning (the summaries' compile_error) unless on; "
-        "on a GPU CUDA graphs come first (train.graph=off to compile there)",
+        "on a GPU CUDA graphs come first (train.graph=off and train.compile=on to compile there)",
     )
     progress: Optional[bool] = key(
         None, "null: a progress bar on a terminal, else a plain line every 10%; true: the bar; false: silent"
@@ -773,6 +773,7 @@ WHERE_KEYS = (
     "data.root",
     "train.progress",
     "train.graph",
+    "train.compile",  # changes float rounding only, as device does (run/compiled.py)
     "train.checkpoint_every",
     "train.checkpoint_min_s",
     "train.threads",

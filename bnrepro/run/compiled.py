@@ -4,7 +4,8 @@ The rule (train.compile=auto): compile on the CPU for an MLP group of at most
 MAX_RUNS runs and at least MIN_STEPS steps; never on a GPU (CUDA graphs already make a
 step one launch there, graphs.py), nor for conv nets (bound by oneDNN's convolutions,
 which inductor leaves alone) or the LSTM (not measured). train.compile=on compiles
-wherever it is asked (a failure is then an error), off never.
+wherever it is asked, a failure then an error (on a GPU only with train.graph=off: CUDA
+graphs come first); off never.
 
 The evidence (issue 30; mnist_fig1's 784-100-100-100-10 sigmoid net, batch 60, 1 thread,
 CPU time per step of the eager step and the compiled one measured side by side in one
