@@ -130,11 +130,16 @@ def _train(args: list[str]) -> int:
     # program, which under `python -m bnrepro` is __main__.py: it is still bnrepro.
     program = "bnrepro" if sys.argv[0].endswith("__main__.py") else sys.argv[0]
     sys.argv = [program, *args]
-    from .launch.app import main as app
     from .launch.outcomes import SweepNotFinished
+    from .run.signals import startup_sigint  # no torch
 
     try:
-        app()
+        # Ctrl-C is held while Hydra and OmegaConf build configs (run/signals.py): raised inside
+        # OmegaConf it can become another error, reported as an invalid configuration
+        with startup_sigint():
+            from .launch.app import main as app
+
+            app()
     except SweepNotFinished as e:
         print(e, file=sys.stderr)
         return e.code

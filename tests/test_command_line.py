@@ -3,6 +3,7 @@ is, and a resume hint naming the real sweep directory."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from bnrepro import cli
 from bnrepro.launch.packs import CPU_CONV_PACK_MAX_WIDTH, Pack, cpu_pack_limit, pack_arm, pack_dir, write_pack
 from bnrepro.launch.sweep import arm_log
 from bnrepro.launch.typos import unknown_key
-from bnrepro.run.signals import Interrupted
+from bnrepro.run.signals import Interrupted, held_sigint, release_startup, startup_sigint
 
 from conftest import bnrepro, tiny
 
@@ -106,6 +107,86 @@ def test_ctrl_c_while_starting_prints_one_line_and_exits_130(tmp_path):
         lines[0].startswith("bnrepro train: interrupted (Ctrl-C) while no pack was training; runs not trained stay")
         and "bnrepro resume " in lines[0]
     ), err
+
+
+def test_a_ctrl_c_while_configs_compose_is_held_to_the_end_of_the_composition_then_raised():
+    def ctrl_c():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # Python runs the handler at the next bytecode: here, if nothing holds it
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with startup_sigint():
+            ctrl_c()  # before the sweeper starts: held, as Hydra composes its primary config here
+            done.append("hydra's composition")
+            release_startup()
+    assert done == ["hydra's composition"]
+    with pytest.raises(KeyboardInterrupt):
+        with startup_sigint():
+            release_startup()
+            with held_sigint():
+                ctrl_c()
+                done.append("a job's composition")
+            done.append("after it")  # never: the held Ctrl-C is raised as the block ends
+    assert done == ["hydra's composition", "a job's composition"]
+    with pytest.raises(KeyboardInterrupt):
+        with startup_sigint(), held_sigint():
+            ctrl_c()
+            ctrl_c()  # a second Ctrl-C while one is held: at once, for a start-up that hangs
+            done.append("never")
+    assert done[-1] == "a job's composition"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own handler is back
+
+
+def test_a_sigint_ignored_stays_ignored_while_starting():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with startup_sigint():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            release_startup()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# The sweeper composes each job; a Ctrl-C sent as a composition starts must let it finish.
+_CTRL_C_IN_A_COMPOSITION = """
+import os, signal, sys
+from bnrepro import cli
+from bnrepro.launch import sweep
+
+original = sweep.Composer._compose
+
+def compose(self, job):
+    if not getattr(sweep, "signalled", False):
+        sweep.signalled = True
+        os.kill(os.getpid(), signal.SIGINT)
+    config = original(self, job)
+    print("composed", file=sys.stderr)
+    return config
+
+sweep.Composer._compose = compose
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_jobs_composition_lets_it_finish_then_stops_in_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_IN_A_COMPOSITION, "train", "seed=1,2", "data=synthetic", f"out_dir={tmp_path}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's foreground process
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == [
+        "composed",
+        "bnrepro train: interrupted (Ctrl-C) while starting; nothing was trained",
+    ]
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_packs_arm_is_the_swept_overrides_its_runs_share(tmp_path):

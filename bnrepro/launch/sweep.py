@@ -36,6 +36,7 @@ from ..config import Config, ConfigError, DatasetName, arms, flatten, from_plain
 from ..config.status import PENDING
 
 from ..run.files import PLANNED_RUNS, atomic_write
+from ..run.signals import held_sigint
 from .packs import Pack, pack_arm, read_pack, write_pack
 from .runnames import fresh_dir, run_names, swept_config_keys
 
@@ -99,6 +100,10 @@ class Composer:
         )
 
     def __call__(self, job: Sequence[str]) -> Config:
+        with held_sigint():  # a Ctrl-C waits for this job's config: OmegaConf must not see it (run/signals.py)
+            return self._compose(job)
+
+    def _compose(self, job: Sequence[str]) -> Config:
         from .hydra_internals import apply_value_overrides, parse_overrides
 
         if tuple(job) in self.done:

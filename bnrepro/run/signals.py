@@ -16,12 +16,22 @@ stays valid).
 else (a joblib worker): a stop signal that comes between groups, or while a group sets
 up, is remembered and stops the next group after its first step, instead of ending the
 worker (which would break the whole pool).
+
+While `bnrepro train` starts, a Ctrl-C is *held* wherever Hydra and OmegaConf build
+configs (`startup_sigint` for the command, `held_sigint` around each composition): it is
+noted and raised as KeyboardInterrupt when that composition is done (~0.3 s a job).
+Raised inside OmegaConf, a KeyboardInterrupt can meet a half-built node in the `finally`
+of its flag_override, whose AttributeError then replaces it, and Hydra reports an
+invalid configuration with exit status 1 (reproduced: Ctrl-C ~0.9 s into `bnrepro train
++experiment=fig3`, 3 times in 40 tries). A second Ctrl-C while one is held raises at once.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2") if hasattr(signal, name)
@@ -58,6 +68,65 @@ def sweep_stopped(signum: int, packs_finished: list[bool]) -> Interrupted:
     started yet stay `pending` and are not in it). RunsFinished when every one had, so the
     sweep's last line says the runs completed, not that they wait for a resume."""
     return RunsFinished(signum) if packs_finished and all(packs_finished) else Interrupted(signum)
+
+
+_hold = {"depth": 0, "pending": False}  # held_sigint sections open; a Ctrl-C noted in one
+
+
+def _held(signum, frame) -> None:
+    """SIGINT's handler while `bnrepro train` starts: noted inside a held section, else (or
+    the second time) Python's own KeyboardInterrupt at once."""
+    if _hold["depth"] and not _hold["pending"]:
+        _hold["pending"] = True
+        return
+    raise KeyboardInterrupt
+
+
+def _raise_held() -> None:
+    if _hold["pending"] and not _hold["depth"]:
+        _hold["pending"] = False
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def held_sigint() -> Iterator[None]:
+    """A Ctrl-C inside waits for the end of the block (where startup_sigint installed the
+    handler; elsewhere it changes nothing)."""
+    _hold["depth"] += 1
+    try:
+        yield
+    finally:
+        _hold["depth"] -= 1
+        _raise_held()
+
+
+@contextmanager
+def startup_sigint() -> Iterator[None]:
+    """Around `bnrepro train`'s Hydra app: SIGINT gets the `_held` handler (only where it had
+    Python's own: a SIGINT ignored stays ignored), held from the start until
+    `release_startup()` (the sweeper calls it once Hydra's own composition is done), and
+    Python's handler is back afterwards."""
+    ours = threading.current_thread() is threading.main_thread()
+    ours = ours and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, _held) if ours else None
+    _hold["depth"] += 1
+    _hold["startup"] = True
+    try:
+        yield
+    finally:
+        if _hold.pop("startup", False):
+            _hold["depth"] -= 1
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        _raise_held()
+
+
+def release_startup() -> None:
+    """Hydra has composed the primary config: a Ctrl-C held since the start is raised now,
+    and from here only held_sigint blocks hold one."""
+    if _hold.pop("startup", False):
+        _hold["depth"] -= 1
+        _raise_held()
 
 
 def _remember(signum, frame) -> None:
@@ -108,7 +177,7 @@ class StopSignals:
         """Whether the received signal had a handler of someone else's before (submitit's).
         Python's own Ctrl-C handler and the defaults do not count: Interrupted says it."""
         previous = self._previous.get(self.received)
-        return callable(previous) and previous not in (signal.default_int_handler, _remember)
+        return callable(previous) and previous not in (signal.default_int_handler, _remember, _held)
 
     def hand_on(self) -> None:
         """Call that handler (after __exit__): submitit's requeues the job and raises

@@ -105,12 +105,15 @@ class BnreproSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from bnrepro.launch.declared_arms import ArmsError, describe, keys
         from bnrepro.launch.sweep import InvalidJob, check, check_experiment_claims, claim_sweep_dir, refuse_run_dir
+        from bnrepro.run.signals import held_sigint, release_startup
 
+        release_startup()  # Hydra's own composition is done: a Ctrl-C held since the start is raised here
         refuse_run_dir(list(self.config.hydra.overrides.hydra))
         chosen = [a for a in arguments if a.lstrip("+").startswith("experiment=")]
         try:
-            arms = self._arms()
-            jobs, own_jobs = self._jobs(arms, list(arguments)), self._jobs(arms, chosen)
+            with held_sigint():  # Hydra's override parser and config loader (each job's composition: sweep.Composer)
+                arms = self._arms()
+                jobs, own_jobs = self._jobs(arms, list(arguments)), self._jobs(arms, chosen)
         except ArmsError as e:
             raise InvalidJob(str(e)) from None
         configs = self._configs(jobs)
@@ -145,10 +148,11 @@ class BnreproSweeper(BasicSweeper):
         from bnrepro.launch.outcomes import settle
         from bnrepro.launch.schedule import launch
         from bnrepro.launch.sweep import form_packs, sweep_dir_override
+        from bnrepro.run.signals import held_sigint
 
-        with read_write(self.config.hydra), open_dict(self.config.hydra):
+        with held_sigint(), read_write(self.config.hydra), open_dict(self.config.hydra):
             self.config.hydra.sweep.dir = str(sweep_dir)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+            OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         packs = form_packs(configs, jobs, sweep_dir, schedule.groups, self.axes)
         # A pack's job is composed from its first run's overrides: the sweep directory and
         # hydra settings are the sweep's; the runs themselves come from the pack file.
