@@ -109,7 +109,15 @@ def test_ctrl_c_while_starting_prints_one_line_and_exits_130(tmp_path):
     ), err
 
 
-def test_a_ctrl_c_while_configs_compose_is_held_to_the_end_of_the_composition_then_raised():
+@pytest.fixture
+def python_ctrl_c():
+    """SIGINT with Python's own handler, as `bnrepro train` starts (a test before may have left another)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_while_configs_compose_is_held_to_the_end_of_the_composition_then_raised(python_ctrl_c):
     def ctrl_c():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)  # Python runs the handler at the next bytecode: here, if nothing holds it
