@@ -142,8 +142,9 @@ def markdown(runs: pd.DataFrame, paper: dict) -> list[str]:
         "",
         markdown_table(pd.DataFrame(table)),
         "",
-        f"Claims on `{COLUMN}` rank a run that never reached the target (and a diverged run) last, "
-        "and compare the arms with a rank test.",
+        f"Claims on `{COLUMN}` rank a run that never reached the target (and a diverged run) last: "
+        "with such a run in either arm they compare the arms with a rank test (Mann-Whitney U), "
+        "else with Welch's t-test (docs/verdicts.md); the claims table names the test each used.",
     ]
 
 
