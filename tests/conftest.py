@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from bnrepro.config import Config, from_plain
+from bnrepro.run import signals
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,6 +68,18 @@ def train_changed_experiment(tmp_path: Path, source: str, old: str, new: str, *o
 def _deterministic_threads():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _stop_signals_restored():
+    """A test that runs a worker's code in this process (remember_stops) leaves no handler of it
+    behind: a later SIGINT would be remembered instead of raised, and stop a later test's group."""
+    saved = {sig: signal.getsignal(sig) for sig in signals.STOP_SIGNALS}
+    yield
+    for sig, handler in saved.items():
+        if signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
+    signals._remembered.clear()
 
 
 def pytest_collection_modifyitems(config, items):
