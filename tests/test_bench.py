@@ -134,6 +134,25 @@ def test_the_scheduling_evidence_lists_the_ways_fastest_first():
     assert "Fastest: **2 processes × 8 runs, 1 thread each** (1.07× the next)" in text
 
 
+def test_the_pack_target_reads_the_row_with_probes_and_eval_and_states_the_step_alone_apart():
+    rows = [
+        schedule_row("batched_16_procs", "mlp", 16, 1, 2, 100.0),  # 1,600 run-steps/s
+        schedule_row("batched_16_procs_quiet", "mlp", 16, 1, 2, 130.0),  # 2,080
+        schedule_row("matmul_mlp_2x8_1t", "mlp", 16, 1, 2, 200.0),  # 3,200: the 100%
+    ]
+    for row in rows:
+        row.flops, row.peak = 1000, "matmul_mlp_2x8_1t"
+    rows[2].path, rows[2].short = "matmul", "2×bmm[8] 1t"
+    found = anchor.facts(rows)
+    assert found["pack_matmul_share"] == ("2 processes × 8 runs, 1 thread each", pytest.approx(0.5), "2×bmm[8] 1t")
+    assert found["pack_matmul_share_training"][1] == pytest.approx(0.65)
+    text = report(rows, plan.facts(rows, 100), CPU, "bnrepro bench --parts schedule", cuda=False)
+    assert "**50%** of 2×bmm[8] 1t with probes + eval (2 processes × 8 runs, 1 thread each; not met)" in text
+    assert "training only 65% of 2×bmm[8] 1t (met for the step alone)" in text
+    # the training-only row is not one of the scheduling choices (those compare like with like)
+    assert [rate for _, rate in found["schedule"][0][1]] == [1600.0]
+
+
 def test_the_training_only_target_reads_the_eager_and_the_compiled_run_against_the_resident_loop():
     rows = [
         schedule_row("resident_mlp_1t", "mlp", 1, 1, 1, 1000.0),

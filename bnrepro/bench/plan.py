@@ -138,6 +138,10 @@ def plan(
         rows += [row for row in mlp if row.key in keep]
         if schedule:
             rows.append(anchor.schedule_row("mlp", [dev, f"train.steps={pack_steps}", *FULL_LOGGING], k, threads))
+            quiet = ["model.bn=pre", f"train.log_every={pack_steps}", f"train.eval_every={pack_steps}"]
+            rows.append(
+                anchor.schedule_row("mlp", [dev, f"train.steps={pack_steps}", *quiet], k, threads, training_only=True)
+            )
     if "convnet" in parts or schedule:
         convnet = [dev, *CONVNET, *conv_overrides]
         cfgs["convnet"] = experiment_config(convnet, "fig3")

@@ -137,10 +137,14 @@ def _anchor_lines(facts: dict) -> list[str]:
     ]
     if "pack_matmul_share" in facts:
         how, share, peak = facts["pack_matmul_share"]
-        targets.append(
+        line = (
             f"- MLP pack on every core ≥ 60% of the matmul rate at its shapes: **{100 * share:.0f}%** of {peak} "
-            f"({how}; {_met(share >= 0.6)})"
+            f"with probes + eval ({how}; {_met(share >= 0.6)})"
         )
+        if "pack_matmul_share_training" in facts:
+            how, share, peak = facts["pack_matmul_share_training"]
+            line += f"; training only {100 * share:.0f}% of {peak} ({_met(share >= 0.6)} for the step alone)"
+        targets.append(line)
     if "conv_pack_gain" in facts:
         runs, gain = facts["conv_pack_gain"]
         targets.append(
