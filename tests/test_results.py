@@ -13,7 +13,14 @@ from conftest import REPO
 
 RESULTS = REPO / "results"
 # bnrepro bench and scripts/compare_bn_layers.py write these, not bnrepro table/figures/report
-NOT_FROM_RUNS = ("bench.md", "bench_cpu.md", "bench_cpu_mlp.md", "bench_schedule_cpu.md", "bn_layers.md")
+NOT_FROM_RUNS = (
+    "bench.md",
+    "bench_cpu.md",
+    "bench_cpu_mlp.md",
+    "bench_cpu_pack.md",
+    "bench_schedule_cpu.md",
+    "bn_layers.md",
+)
 
 
 def _experiments():
