@@ -26,7 +26,7 @@ run: setup ## the main job: sigmoid10 (BN vs no BN, two setups, 3 seeds), its ta
 test: setup ## the whole test suite, CPU only (a few minutes)
 	$(BIN)/python -m pytest
 
-test-fast: ## the tests not marked slow (about a minute on an idle 2-core CPU: 57 s measured, 596 tests, 2026-12-07)
+test-fast: ## the tests not marked slow (under a minute on an idle 2-core CPU: 56 s measured, 607 tests, 2026-12-07 15:02)
 	$(BIN)/python -m pytest -m "not slow"
 
 reproduce: setup ## regenerate results/: every experiment at full length (GPU when present), tables, figures, report

@@ -118,6 +118,7 @@ def _sweep(name: str, *jobs: list[str]):
         return [typed(compose("train", overrides=[f"+experiment={name}", *job])) for job in jobs]
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_a_claim_whose_metric_or_arm_can_never_exist_is_refused_before_training():
     configs = _sweep("mnist_fig1", ["model.bn=none"], ["model.bn=pre"])
     check_claim_metrics(configs, own_sweep=True)  # the file as it is

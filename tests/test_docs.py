@@ -35,6 +35,7 @@ def glossary_patterns() -> list[re.Pattern]:
     return patterns
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_every_logged_tag_is_in_the_glossary(tmp_path):
     from bnrepro.run.probes import PROBES
 

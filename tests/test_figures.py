@@ -57,6 +57,7 @@ def test_figures_leave_out_diverged_and_unfinished_runs_and_label_n(tmp_path, mo
     assert "4 completed runs (1 diverged, 1 interrupted, left out)" in saved["exp_test_acc.png:title"]
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_figures_of_a_short_weight_scale_sweep_plot_the_claims_metrics(tmp_path):
     claims = [
         ClaimConfig(

@@ -21,6 +21,7 @@ from conftest import tiny
 quiet = dict(log=lambda message: None)
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_a_group_trains_under_its_lock_and_a_second_trainer_is_refused_naming_the_holder(tmp_path, monkeypatch):
     run = tmp_path / "run"
     with lock.GroupLock(run, "runs run") as held:
@@ -72,6 +73,7 @@ def test_a_slow_healthy_run_is_running_and_a_dead_one_killed_whatever_the_age(tm
         assert shown_status({**summary, "group": ["run", "other"]}, run_dir=other) == "running"
 
 
+@pytest.mark.slow  # over 1 s: the fast set keeps its one-minute budget
 def test_the_heartbeat_is_on_a_clock_not_at_probe_steps(tmp_path, monkeypatch):
     monkeypatch.setattr(lock, "BEAT_S", 0.05)
     beats = set()
