@@ -3,13 +3,18 @@ to the eager one to float rounding."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+
 import pandas as pd
 import pytest
 import torch
 
-from bnrepro.run import compiled
+from bnrepro.launch.resume import resume_group
+from bnrepro.run import compiled, loop
 from bnrepro.run.compiled import CompiledStep
-from bnrepro.run.loop import train_runs
+from bnrepro.run.loop import Interrupted, train_runs
 
 from conftest import tiny
 
@@ -66,6 +71,41 @@ def test_a_compiled_pack_equals_the_eager_pack_to_rounding(tmp_path):
     for i in range(2):
         a, b = (pd.read_csv(tmp_path / f"{kind}{i}" / "scalars.csv") for kind in "ce")
         pd.testing.assert_frame_equal(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_compiled_group_stopped_mid_run_resumes_to_the_uninterrupted_compiled_results(tmp_path, monkeypatch):
+    """SIGTERM at the third probe step (steps 1, 10, 20) of a compiled pack of two: a checkpoint, `interrupted`;
+    `bnrepro resume`'s path compiles again and finishes to what the uninterrupted compiled pack
+    gives, to float rounding (a compiled step is not bit for bit the eager one; its replays are)."""
+    base = dict(model__bn="pre", optim__momentum=0.9, train__steps=50, train__log_every=10, train__eval_every=20)
+    base.update(train__checkpoint_every=0, train__compile="on")
+
+    def pack():
+        return [tiny(seed=1, **base), tiny(seed=2, optim__lr=0.3, **base)]
+
+    whole = [tmp_path / f"whole{i}" for i in range(2)]
+    train_runs(pack(), whole, log=lambda m: None)
+    real, probes = loop.train_step, []
+
+    def step(state, probe):  # probe steps run eagerly (CompiledStep): their calls can be counted
+        probes.extend([1] if probe else [])
+        if probe and len(probes) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(state, probe)
+
+    monkeypatch.setattr(loop, "train_step", step)
+    dirs = [tmp_path / f"cut{i}" for i in range(2)]
+    with pytest.raises(Interrupted):
+        train_runs(pack(), dirs, log=lambda m: None)
+    summaries = [json.loads((d / "summary.json").read_text()) for d in dirs]
+    assert [(s["status"], s["steps_done"], s["compiled"]) for s in summaries] == [("interrupted", 20, True)] * 2
+    monkeypatch.undo()
+    resume_group(dirs, log=lambda m: None)
+    for a, b in zip(whole, dirs):
+        done = json.loads((b / "summary.json").read_text())
+        assert done["status"] == "completed" and done["steps_done"] == 50 and done["compiled"]
+        pd.testing.assert_frame_equal(pd.read_csv(a / "scalars.csv"), pd.read_csv(b / "scalars.csv"), rtol=1e-5)
 
 
 def test_the_benchmark_leaves_the_compile_out_of_a_compiled_rows_rate():
