@@ -356,9 +356,10 @@ def requeued_sweep(slurm, tmp_path, steps: int, delay: float, launcher: list[str
 def test_a_pack_past_its_time_limit_checkpoints_on_sigusr2_and_finishes_after_requeues(slurm, tmp_path):
     """A real time limit: 2 minutes, USR2 30 s before it (SLURM checks every 30 s and may send
     it up to that much earlier: 60-90 s into each attempt; with a 1-minute limit it can come
-    before Python has a handler, and kill the job); the pack needs about 150 s and has no
-    periodic checkpoints. Each attempt saves a checkpoint on USR2, submitit requeues the
-    job, the next attempt continues; the result is that of the uninterrupted sweep."""
+    before Python has a handler, and kill the job); the pack needs about 105 s (more than the
+    latest USR2 leaves it) and has no periodic checkpoints. Each attempt saves a checkpoint on
+    USR2, submitit requeues the job, the next attempt continues; the result is that of the
+    uninterrupted sweep."""
     limit = [
         "hydra/launcher=submitit_slurm",
         "hydra.launcher.timeout_min=2",
@@ -366,7 +367,7 @@ def test_a_pack_past_its_time_limit_checkpoints_on_sigusr2_and_finishes_after_re
         "hydra.launcher.max_num_timeout=8",
         "hydra.launcher.cpus_per_task=1",
     ]
-    runs = requeued_sweep(slurm, tmp_path, steps=600, delay=0.25, launcher=limit)
+    runs = requeued_sweep(slurm, tmp_path, steps=420, delay=0.25, launcher=limit)
     summary = json.loads((runs["seed=1"] / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["resumed_from"], summary["attempts"]
     first, *later = summary["attempts"]
