@@ -23,7 +23,7 @@ noted and raised as KeyboardInterrupt when that composition is done (~0.3 s a jo
 Raised inside OmegaConf, a KeyboardInterrupt can meet a half-built node in the `finally`
 of its flag_override, whose AttributeError then replaces it, and Hydra reports an
 invalid configuration with exit status 1 (reproduced: Ctrl-C ~0.9 s into `bnrepro train
-+experiment=fig3`, 3 times in 40 tries). A second Ctrl-C while one is held raises at once.
++experiment=fig3`, 3 times in 41 tries). A second Ctrl-C while one is held raises at once.
 """
 
 from __future__ import annotations
@@ -70,20 +70,26 @@ def sweep_stopped(signum: int, packs_finished: list[bool]) -> Interrupted:
     return RunsFinished(signum) if packs_finished and all(packs_finished) else Interrupted(signum)
 
 
-_hold = {"depth": 0, "pending": False}  # held_sigint sections open; a Ctrl-C noted in one
+# What holds a Ctrl-C now: the command's start, until the sweeper runs (startup_sigint,
+# release_startup), and the held_sigint blocks open; `pending`: a Ctrl-C noted while held.
+_hold = {"startup": False, "depth": 0, "pending": False}
+
+
+def _holding() -> bool:
+    return _hold["startup"] or _hold["depth"] > 0
 
 
 def _held(signum, frame) -> None:
-    """SIGINT's handler while `bnrepro train` starts: noted inside a held section, else (or
-    the second time) Python's own KeyboardInterrupt at once."""
-    if _hold["depth"] and not _hold["pending"]:
+    """SIGINT's handler while `bnrepro train` starts: noted while held, else (or the second
+    time) Python's own KeyboardInterrupt at once."""
+    if _holding() and not _hold["pending"]:
         _hold["pending"] = True
         return
     raise KeyboardInterrupt
 
 
 def _raise_held() -> None:
-    if _hold["pending"] and not _hold["depth"]:
+    if _hold["pending"] and not _holding():
         _hold["pending"] = False
         raise KeyboardInterrupt
 
@@ -109,13 +115,11 @@ def startup_sigint() -> Iterator[None]:
     ours = threading.current_thread() is threading.main_thread()
     ours = ours and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     previous = signal.signal(signal.SIGINT, _held) if ours else None
-    _hold["depth"] += 1
     _hold["startup"] = True
     try:
         yield
     finally:
-        if _hold.pop("startup", False):
-            _hold["depth"] -= 1
+        _hold["startup"] = False
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
         _raise_held()
@@ -124,9 +128,8 @@ def startup_sigint() -> Iterator[None]:
 def release_startup() -> None:
     """Hydra has composed the primary config: a Ctrl-C held since the start is raised now,
     and from here only held_sigint blocks hold one."""
-    if _hold.pop("startup", False):
-        _hold["depth"] -= 1
-        _raise_held()
+    _hold["startup"] = False
+    _raise_held()
 
 
 def _remember(signum, frame) -> None:
