@@ -138,7 +138,7 @@ def plan(
         rows += [row for row in mlp if row.key in keep]
         if schedule:
             rows.append(anchor.schedule_row("mlp", [dev, f"train.steps={pack_steps}", *FULL_LOGGING], k, threads))
-            quiet = ["model.bn=pre", f"train.log_every={pack_steps}", f"train.eval_every={pack_steps}"]
+            quiet = ["model.bn=pre", *quiet_logging(pack_steps)]
             rows.append(
                 anchor.schedule_row("mlp", [dev, f"train.steps={pack_steps}", *quiet], k, threads, training_only=True)
             )
@@ -160,6 +160,11 @@ def plan(
 
 
 FULL_LOGGING = ["model.bn=pre", "train.log_every=100", "train.eval_every=500"]  # the MLP rows' probes + eval
+
+
+def quiet_logging(steps: int) -> list[str]:
+    """Probes and the evaluation at the last of `steps` steps only: a row of training alone."""
+    return [f"train.log_every={steps}", f"train.eval_every={steps}"]
 
 
 def _mlp_plan(
@@ -192,7 +197,7 @@ def _mlp_plan(
     every_probe = f"probes.which=[{','.join(sorted(PROBES))}]"
     every = checkpoint_every(steps)
     ref = "reference_bn"
-    quiet = ["model.bn=pre", f"train.log_every={steps}", f"train.eval_every={steps}"]  # probes, eval at the end only
+    quiet = ["model.bn=pre", *quiet_logging(steps)]
     rows = [
         Row(
             ref,
@@ -361,7 +366,7 @@ def _conv_plan(
 
     # the training step's own speed: probes at the first and last step, and the one evaluation
     # (at the last step) on 100 test images instead of 10,000
-    quiet = (f"train.log_every={ours_steps}", f"train.eval_every={ours_steps}", "data.test_limit=100")
+    quiet = (*quiet_logging(ours_steps), "data.test_limit=100")
     ref = "reference_conv"
     rows = [
         Row(
@@ -473,7 +478,7 @@ WHITENING_GROUPS = (4, 20, 100)  # decorrelated BN's group sizes in the whitenin
 def _whitening_plan(dev: str, steps: int) -> list[Row]:
     """mnist_fig1's MLP, one run, training only: BN against decorrelated BN (ZCA whitening of
     groups of G units over the batch; the whitening_cost experiment's arms) at each G."""
-    quiet = [dev, "model.bn=pre", f"train.steps={steps}", f"train.log_every={steps}", f"train.eval_every={steps}"]
+    quiet = [dev, "model.bn=pre", f"train.steps={steps}", *quiet_logging(steps)]
 
     def rate(*more: str):
         return lambda: bnrepro_rate([*quiet, *more])["steps_per_s"]
