@@ -111,7 +111,8 @@ def test_ctrl_c_while_starting_prints_one_line_and_exits_130(tmp_path):
 
 @pytest.fixture
 def python_ctrl_c():
-    """SIGINT with Python's own handler, as `bnrepro train` starts (a test before may have left another)."""
+    """SIGINT with Python's own handler, as `bnrepro train` starts from a terminal (pytest started in
+    the background by a script inherits SIGINT ignored, where the hold rightly changes nothing)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
