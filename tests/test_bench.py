@@ -57,6 +57,7 @@ def test_benchmark_reports_medians_of_interleaved_rounds(fake_processes, monkeyp
         assert keys["single_bn_threads"].against == f"resident_mlp_{threads}t"
         assert keys["reference_bn"].threads == threads and keys["reference_bn"].peak == f"matmul_mlp_1x1_{threads}t"
     assert "every probe" in keys["single_bn_all_probes"].what and facts["all_probes_cost"] < 1
+    assert len(keys["single_bn"].shares) == 3 and len(facts["probe_eval_costs_in_run"]) == 3
     assert "train.compile=on" in keys["single_bn_compiled"].what and keys["batched_2_compiled"].runs == 2
     for row in rows:
         assert len(row.rates) == 3 and 0 < min(row.rates) <= row.median <= max(row.rates)
@@ -166,6 +167,19 @@ def test_the_training_only_target_reads_the_eager_and_the_compiled_run_against_t
         ("MLP", "one process, 1 run, 1 thread", pytest.approx(0.87)),
         ("MLP", "one process, 1 run, 1 thread, compiled", pytest.approx(1.38)),
     ]
+
+
+def test_the_probes_cost_target_reads_the_shares_timed_within_the_runs_not_the_rates_drift():
+    rows = [schedule_row("single_bn", "mlp", 1, 1, 1, 700.0), schedule_row("single_bn_quiet", "mlp", 1, 1, 1, 720.0)]
+    rows[0].rates, rows[1].rates = [700.0, 600.0, 650.0], [720.0, 800.0, 700.0]  # a drift of up to 25% between runs
+    rows[0].shares, rows[1].shares = [0.14, 0.16, 0.13], [0.03, 0.02, None]  # a round without a share drops out
+    found = plan.facts(rows, 100)
+    assert found["probe_eval_costs_in_run"] == pytest.approx([0.11, 0.14])
+    assert found["probe_eval_cost_in_run"] == pytest.approx(0.125)
+    assert found["probe_eval_cost"] == pytest.approx(1 - 650 / 720)
+    text = report(rows, found, CPU, "bnrepro bench", cuda=False)
+    assert "probes and eval ≤ 15% of a run: **12.5%** timed within the runs" in text
+    assert "round by round 11.0%, 14.0%" in text and "(met); from the two rows' rates 9.7%" in text
 
 
 def test_checkpoint_cost_is_the_time_checkpoints_add_per_checkpoint_and_at_the_default_interval():

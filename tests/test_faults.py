@@ -36,6 +36,7 @@ TIMING = {
     "wall_time_s",
     "setup_time_s",
     "steps_per_s",
+    "probes_eval_share",
     "updated",
     "finished",
     "started",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pandas as pd
 import pytest
@@ -135,3 +136,34 @@ def test_the_end_of_run_batch_size_sweep_without_bn_still_writes_the_summary(tmp
     (summary,) = train_runs([cfg], [tmp_path / "run"], **quiet)
     assert summary["status"] == "completed"
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_the_summary_says_what_share_of_training_probes_and_evaluation_took(tmp_path, monkeypatch):
+    """Timed within the run (run/logging_cost.py): the probing and evaluating steps beyond as many
+    plain steps. An evaluation made 50 ms slower on 3 of 30 steps shows as at least that share."""
+    from bnrepro.run import evaluation
+
+    slow_metrics = evaluation.test_metrics
+
+    def test_metrics(*args):
+        time.sleep(0.05)
+        return slow_metrics(*args)
+
+    [summary] = train_runs([tiny()], [tmp_path / "plain"], **quiet)
+    assert 0 <= summary["probes_eval_share"] < 1
+    monkeypatch.setattr(loop, "test_metrics", test_metrics)
+    [slowed] = train_runs([tiny()], [tmp_path / "slowed"], **quiet)  # evaluates at steps 15 and 30
+    assert slowed["probes_eval_share"] >= 0.1 / slowed["wall_time_s"]
+    assert slowed["probes_eval_share"] > summary["probes_eval_share"]
+    # probes at every step: no plain step to compare with, so no share
+    [every] = train_runs([tiny(train__log_every=1)], [tmp_path / "every"], **quiet)
+    assert every["probes_eval_share"] is None
+
+
+def test_the_logging_cost_is_the_logging_steps_time_beyond_as_many_plain_steps():
+    from bnrepro.run.logging_cost import LoggingCost
+
+    cost = LoggingCost(seconds=3.0, steps=2)  # 2 logging steps took 3 s; 8 plain steps took 10 - 3 = 7 s
+    assert cost.share(10.0, 10) == pytest.approx((3.0 - 2 * 7 / 8) / 10)
+    assert LoggingCost(seconds=0.5, steps=2).share(10.0, 10) == 0  # faster than plain steps: no cost, not a gain
+    assert LoggingCost(seconds=1.0, steps=10).share(10.0, 10) is None

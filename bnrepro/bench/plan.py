@@ -33,6 +33,9 @@ class Row:
     peak: str | None = None  # the key of the matmul row at the same shapes, threads and processes
     short: str = ""  # a few words naming the row where it is another's denominator
     rates: list = field(default_factory=list)  # one per round so far
+    # per round, where the row keeps them: the share of its run that probes and evaluation took,
+    # timed within the run (its summary's probes_eval_share, run/logging_cost.py)
+    shares: list | None = None
 
     @property
     def median(self) -> float | None:
@@ -178,9 +181,16 @@ def _mlp_plan(
 ) -> list[Row]:
     from ..run.probes import PROBES
 
-    def ours(overrides: list[str], runs: int = 1):
+    def ours(overrides: list[str], runs: int = 1, shares: list | None = None):
         length = steps if runs == 1 else pack_steps
-        return lambda: _rate_after_compiling(bnrepro_rate([dev, f"train.steps={length}", *overrides], runs))
+
+        def measure() -> float:
+            summary = bnrepro_rate([dev, f"train.steps={length}", *overrides], runs)
+            if shares is not None:
+                shares.append(summary.get("probes_eval_share"))
+            return _rate_after_compiling(summary)
+
+        return measure
 
     def reference(bn: bool, workers: int, threads: int | None = None):
         task = reference_task(
@@ -198,6 +208,8 @@ def _mlp_plan(
     every = checkpoint_every(steps)
     ref = "reference_bn"
     quiet = ["model.bn=pre", *quiet_logging(steps)]
+    full_shares: list = []
+    quiet_shares: list = []
     rows = [
         Row(
             ref,
@@ -209,7 +221,15 @@ def _mlp_plan(
             short="DataLoader",
         ),
         Row("reference_nobn", "reference", "same, no BN", 1, reference(False, 0), ref),
-        Row("single_bn", "bnrepro", "one run, BN, probes every 100 + eval every 500", 1, ours(full_logging), ref),
+        Row(
+            "single_bn",
+            "bnrepro",
+            "one run, BN, probes every 100 + eval every 500",
+            1,
+            ours(full_logging, shares=full_shares),
+            ref,
+            shares=full_shares,
+        ),
         Row(
             "single_bn_all_probes",
             "bnrepro",
@@ -223,8 +243,9 @@ def _mlp_plan(
             "bnrepro",
             "one run, BN, no probes or eval",
             1,
-            ours(quiet),
+            ours(quiet, shares=quiet_shares),
             ref,
+            shares=quiet_shares,
         ),
         Row(
             "single_bn_nockpt",
@@ -535,6 +556,12 @@ def facts(rows: list[Row], steps: int) -> dict:
         found["speedup"], found["speedups"] = speedup("single_bn", "reference_bn")
     if have("single_bn", "single_bn_quiet"):
         found["probe_eval_cost"] = 1 - med["single_bn"] / med["single_bn_quiet"]
+        within = _cost_within_runs(
+            *(next(row for row in rows if row.key == key) for key in ("single_bn", "single_bn_quiet"))
+        )
+        if within:
+            found["probe_eval_costs_in_run"] = within
+            found["probe_eval_cost_in_run"] = statistics.median(within)
     if have("single_bn_all_probes", "single_bn_quiet"):
         found["all_probes_cost"] = 1 - med["single_bn_all_probes"] / med["single_bn_quiet"]
     packs = {row.runs: row.key for row in rows if row.key == f"batched_{row.runs}" and row.key in med}
@@ -548,6 +575,14 @@ def facts(rows: list[Row], steps: int) -> dict:
 
     found.update(anchor_facts(rows))
     return found
+
+
+def _cost_within_runs(full: Row, quiet: Row) -> list[float]:
+    """Per round: the share of the run with probes and evaluation that they took, timed within
+    it, less the training-only run's own share (it probes and evaluates at its last step too):
+    the cost beside training only, free of the drift between two runs (run/logging_cost.py)."""
+    pairs = zip(full.shares or [], quiet.shares or [])
+    return [a - b for a, b in pairs if a is not None and b is not None]
 
 
 def checkpoint_every(steps: int) -> int:

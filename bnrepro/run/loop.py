@@ -47,6 +47,7 @@ from .ending import Ending, Exit, decide
 from .fetcher import Fetcher
 from .files import read_summary
 from .lock import GroupLock
+from .logging_cost import LoggingCost
 from .signals import Interrupted, RunsFinished, StopSignals  # noqa: F401 (Interrupted: the cli and callers catch loop.Interrupted)
 from ..stacked.model import StackedNet
 from ..stacked.optim import StackedSGD
@@ -192,6 +193,7 @@ class GroupSession:
         restored = checkpoint.restore(saved, self.state, self.states, self.writers) if saved else (0, 0, 0.0)
         self.done, self.last_log, self.train_before = restored  # steps done, the last probe's, seconds trained
         self.last_eval = saved.get("last_eval", 0) if saved else 0  # the step of the last evaluation pushed
+        self.logging_cost = LoggingCost()  # this process's probes and evaluations, timed as they happen
         self._record_attempt(saved, command)
         self.error: BaseException | None = None  # what stopped the loop, if anything raised
         self.records_written = False  # every step done and the end-of-run records written
@@ -273,11 +275,15 @@ class GroupSession:
         with StopSignals(self.log) as self.signals:
             try:
                 self.write_summaries()  # status `running` from the start: a killed run shows
+                started = self.logging_cost.start()
                 self._initial_probe()
+                self.logging_cost.add(started, steps=0)
                 self._train()
                 if self.done == self.steps:
                     self.signals.trained = True
+                    started = self.logging_cost.start()
                     self._end_of_run_records()
+                    self.logging_cost.add(started, steps=0)
                 elif self.signals.received is not None:
                     self.save_checkpoint()
             except (Exception, KeyboardInterrupt, SystemExit) as e:  # a bug, a full disk, Ctrl-C without our handler
@@ -304,14 +310,18 @@ class GroupSession:
                 sampler.start_epoch(t // sampler.steps_per_epoch)
             step_no = t + 1
             probe = step_no == 1 or step_no % log_every == 0 or step_no == steps
+            evaluate = step_no % eval_every == 0 or step_no == steps
+            started = self.logging_cost.start() if probe or evaluate else None
             out = advance(probe)
             self.done = step_no
             if probe:
                 self._probe(step_no, out)
-            if step_no % eval_every == 0 or step_no == steps:
+            if evaluate:
                 self._evaluate(step_no)
             if probe:
                 self._write_records()
+            if started is not None:
+                self.logging_cost.add(started)
             self.settled = True
             if probe and all(s.status != RUNNING for s in states):
                 break  # every run diverged
@@ -454,6 +464,14 @@ class GroupSession:
     def _train_s(self) -> float:
         return self.train_before + time.perf_counter() - self.t_train
 
+    def _probes_eval_share(self) -> float | None:
+        """This process's share of training time spent on probes and evaluation (run/logging_cost.py;
+        None on a GPU)."""
+        if self.device.type != "cpu":
+            return None
+        share = self.logging_cost.share(time.perf_counter() - self.t_train, self.done - self.attempt["steps_from"])
+        return None if share is None else round(share, 4)
+
     def _attempts(self) -> list[dict]:
         return [*self.earlier, {**self.attempt, "steps_to": self.done}]
 
@@ -462,6 +480,7 @@ class GroupSession:
         common = {
             **self.facts,
             **_timing(self.setup_s, self._train_s(), self.done, graphed),
+            "probes_eval_share": self._probes_eval_share(),
             **_compile_facts(self.stepper),
             "updated": _now(),
             "finished": _now() if final else None,
