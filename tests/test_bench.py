@@ -4,6 +4,7 @@ its data fetched before measuring, rows kept as measured, and the machine's load
 from __future__ import annotations
 
 import shutil
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 
 import bnrepro.bench as bench
 from bnrepro.bench import anchor, checkpoint_cost, load, plan, procs, report, run
+from bnrepro.bench.loops import experiment_config, reference_task
 from bnrepro.data import sources
 
 CPU = torch.device("cpu")
@@ -32,7 +34,12 @@ def fake_processes(monkeypatch):
         calls.append((commands, threads, runs))
         return 1000.0 * len(commands)
 
+    def rates_side_by_side(commands, threads):
+        calls.append((commands, threads, None))
+        return [1000.0] * len(commands)
+
     monkeypatch.setattr(procs, "run_together", run_together)
+    monkeypatch.setattr(procs, "rates_side_by_side", rates_side_by_side)
     return calls
 
 
@@ -108,6 +115,11 @@ def test_packs_in_processes_of_their_own_time_together_over_one_span():
     task = {"overrides": ["device=cpu", "train.steps=30", "train.threads=1"], "runs": 2, "experiment": "mnist_fig1"}
     rate = procs.run_together([procs.worker_command(task)] * 2, None, [2, 2])
     assert 0 < rate
+    # bnrepro's run and the resident plain loop at the same time: each one's own rate
+    plain = reference_task(experiment_config(["device=cpu", "model.bn=pre"]), "resident", CPU, 30, 1)
+    together = [procs.worker_command({**task, "runs": 1}), procs.reference_command(plain)]
+    ours, theirs = procs.rates_side_by_side(together, 1)
+    assert ours > 0 and theirs > 0
     bad = {**task, "experiment": "no_such_experiment"}  # composing fails: the process exits before "ready"
     with pytest.raises(RuntimeError, match="a measuring process failed"):
         procs.run_together([procs.worker_command(bad)], None, [2])
@@ -180,6 +192,16 @@ def test_the_probes_cost_target_reads_the_shares_timed_within_the_runs_not_the_r
     text = report(rows, found, CPU, "bnrepro bench", cuda=False)
     assert "probes and eval ≤ 15% of a run: **12.5%** timed within the runs" in text
     assert "round by round 11.0%, 14.0%" in text and "(met); from the two rows' rates 9.7%" in text
+
+
+def test_the_training_only_target_also_reads_the_run_timed_beside_its_plain_loop_round_by_round():
+    row = schedule_row("single_bn_beside", "mlp", 1, 1, 1, 900.0)
+    row.rates, row.partner_rates = [900.0, 700.0, 800.0], [1000.0, 760.0, 850.0]  # both slow in round 2
+    [(net, how, value)] = anchor.facts([row])["training_vs_resident"]
+    assert value == pytest.approx(statistics.median([0.9, 700 / 760, 800 / 850]))
+    assert "at the same time as the plain loop on the other core; round by round 0.90×, 0.92×, 0.94×" in how
+    text = report([row], plan.facts([row], 100), CPU, "bnrepro bench", cuda=False)
+    assert "**0.92×** (met)" in text
 
 
 def test_checkpoint_cost_is_the_time_checkpoints_add_per_checkpoint_and_at_the_default_interval():

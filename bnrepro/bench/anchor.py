@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import torch
 
 from ..run.cpu import intra_op_threads
@@ -45,6 +47,35 @@ def resident_rows(net: str, cfg, device: torch.device, steps: int, threads: int 
             )
         )
     return rows
+
+
+def beside_row(cfg, overrides: list[str], device: torch.device, steps: int) -> Row:
+    """bnrepro's one MLP run, training only, and the resident plain loop at the same time, one
+    1-thread process each on its own core (procs.rates_side_by_side): per round bnrepro's rate,
+    and the plain loop's in `partner_rates`. Their ratio is the training-only target's reading
+    that the machine's drift between two measurements does not reach."""
+    ours = {"overrides": [*overrides, "train.threads=1"], "runs": 1, "experiment": EXPERIMENTS["mlp"]}
+    plain = reference_task(cfg, "resident", device, steps, 1)
+    row = Row(
+        "single_bn_beside",
+        "bnrepro",
+        "one run, BN, training only, at the same time as the resident plain loop on the other core",
+        1,
+        lambda: 0.0,
+        net="mlp",
+        threads=1,
+        partner_rates=[],
+    )
+
+    def measure() -> float:
+        rate, plain_rate = processes.rates_side_by_side(
+            [processes.worker_command(ours), processes.reference_command(plain)], 1
+        )
+        row.partner_rates.append(plain_rate)
+        return rate
+
+    row.measure = measure
+    return row
 
 
 def schedule_row(net: str, overrides: list[str], pack: int, threads: int, training_only: bool = False) -> Row:
@@ -205,6 +236,13 @@ def facts(rows: list[Row]) -> dict:
         if key in by and (against := by.get(by[key].against)) is not None and against.key.startswith("resident"):
             how = layout(by[key]) + (", compiled" if key.endswith("_compiled") else "")
             found.setdefault("training_vs_resident", []).append((TITLES[by[key].net], how, ratio(by[key], against)))
+    if "single_bn_beside" in by:  # measured at the same time as its plain loop: the ratio per round
+        row = by["single_bn_beside"]
+        ratios = [a / b for a, b in zip(row.rates, row.partner_rates or [])]
+        if ratios:
+            rounds = ", ".join(f"{r:.2f}×" for r in ratios)
+            how = f"{layout(row)}, at the same time as the plain loop on the other core; round by round {rounds}"
+            found.setdefault("training_vs_resident", []).append(("MLP", how, statistics.median(ratios)))
     packs = [
         row
         for row in by.values()

@@ -36,6 +36,8 @@ class Row:
     # per round, where the row keeps them: the share of its run that probes and evaluation took,
     # timed within the run (its summary's probes_eval_share, run/logging_cost.py)
     shares: list | None = None
+    # per round, for a row measured side by side with a plain loop (anchor.beside_row): that loop's rate
+    partner_rates: list | None = None
 
     @property
     def median(self) -> float | None:
@@ -135,9 +137,12 @@ def plan(
     cfgs, rows = {}, []
     if "mlp" in parts or schedule:
         cfgs["mlp"] = experiment_config([dev, "model.bn=pre"])
+        training_only = [dev, f"train.steps={steps}", "model.bn=pre", *quiet_logging(steps)]
         mlp = _mlp_plan(dev, steps, reference_steps, batched_runs, device, threads, pack_steps)
         keep = {row.key for row in mlp} if "mlp" in parts else {f"batched_{k}", f"batched_{k}_threads"}
         rows += anchor.resident_rows("mlp", cfgs["mlp"], device, steps, threads)
+        if "mlp" in parts and threads is not None:  # a core for each of the two loops
+            rows.append(anchor.beside_row(cfgs["mlp"], training_only, device, steps))
         rows += [row for row in mlp if row.key in keep]
         if schedule:
             rows.append(anchor.schedule_row("mlp", [dev, f"train.steps={pack_steps}", *FULL_LOGGING], k, threads))

@@ -34,6 +34,21 @@ def run_together(commands: list[list[str]], threads: int | None, runs: list[int]
     """Start the commands, let them time together; return the group's run-steps/s over the
     span (runs[i]: the runs process i trains at once). threads: OMP_NUM_THREADS in their
     environment (None: the caller's environment unchanged)."""
+    results = _time_together(commands, threads)
+    span = max(r["end"] for r in results) - min(r["start"] for r in results)
+    return sum(k * r["steps"] for k, r in zip(runs, results)) / span
+
+
+def rates_side_by_side(commands: list[list[str]], threads: int | None) -> list[float]:
+    """Start the commands (one per core), let them time together; return each one's steps/s over
+    its own span. Two loops measured at the same time meet the same spell of the machine, so
+    their ratio holds where rates measured one after another drift apart (up to ~25% between
+    back-to-back runs on the shared 2-core CPU, 7 Dec)."""
+    return [r["steps"] / (r["end"] - r["start"]) for r in _time_together(commands, threads)]
+
+
+def _time_together(commands: list[list[str]], threads: int | None) -> list[dict]:
+    """Each process's report ({"steps", "start", "end"}), the processes told to go together."""
     env = dict(os.environ)
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
@@ -62,8 +77,7 @@ def run_together(commands: list[list[str]], threads: int | None, runs: list[int]
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
-    span = max(r["end"] for r in results) - min(r["start"] for r in results)
-    return sum(k * r["steps"] for k, r in zip(runs, results)) / span
+    return results
 
 
 def _expect(proc: subprocess.Popen, err: Path, key: str) -> dict:
