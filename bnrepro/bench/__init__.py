@@ -12,7 +12,10 @@ On one device (bench/plan.py has the rows; bench/anchor.py the anchor, matmul an
   same without probes and eval (their cost); eager instead of CUDA graphs; one run without
   checkpoints and with one every steps/10 (the cost of a checkpoint and of the default
   train.checkpoint_every); K BN runs trained together (a pack) for each K of
-  --batched-runs (--pack-steps steps); on a CPU one run and the first pack compiled
+  --batched-runs (--pack-steps steps); on a CPU with several cores the run without probes or
+  eval again, at the same time as the resident plain loop on another core (their ratio per
+  round: the machine's drift between two measurements does not reach it); on a CPU one run and
+  the first pack compiled
   (train.compile=on, run/compiled.py; the compile's time left out of their rates); with
   --full the whole mnist_fig1 comparison at 5 seeds per arm;
 - convnet: fig3's BN-x5 net (VGG-style, 6 convs, batch 32, Fashion-MNIST) in the same
@@ -31,10 +34,10 @@ On one device (bench/plan.py has the rows; bench/anchor.py the anchor, matmul an
 - for each network, thread count and pack, the machine's matmul rate at the step's GEMM
   shapes (torch.mm / torch.bmm, own processes): every row's GFLOP/s and its % of that.
 Every figure is steps (or run-steps) per second of training, excluding start-up: the
-median of --repeats interleaved rounds, with their range. On an idle 2-core CPU the
-default (mlp,convnet,measures, 3 rounds) takes about 10 minutes, schedule about 1 more
-(measured: results/bench_cpu.md, every part, 10.3 minutes on 7 Dec; an earlier, slower spell of
-the same machine took over 10 for the default alone). The data
+median of --repeats interleaved rounds, with their range; the probes' and evaluation's cost
+is also timed within the runs (run/logging_cost.py). On an idle 2-core CPU the default
+(mlp,convnet,measures, 3 rounds) takes about 15 minutes, schedule about 1 more (measured:
+results/bench_cpu.md, every part, 16.3 minutes on 7 Dec, the packs at 2,000 steps). The data
 sets are fetched before anything is measured; the report (--out) is rewritten after every measurement, and
 says how busy the machine was (bench/load.py): figures measured beside other work are
 marked not comparable, and a report meant for a results/ folder goes elsewhere then.
@@ -138,7 +141,7 @@ def main(args: list[str]) -> int:
         "(Santurkar et al.'s measures on the landscape experiment's VGG), whitening (mnist_fig1's MLP "
         "with BN and with decorrelated BN in groups of 4, 20, 100 units), schedule (a CPU with several "
         "threads: the MLP pack and the conv run on every core as one process or one 1-thread process per "
-        "core; about 1 more minute); default mlp,convnet,measures (about 10 minutes on an idle 2-core CPU, "
+        "core; about 1 more minute); default mlp,convnet,measures (about 15 minutes on an idle 2-core CPU, "
         "measured)",
     )
     parser.add_argument(
