@@ -12,7 +12,7 @@ from bnrepro.report.tables import write_tables
 from conftest import REPO
 
 RESULTS = REPO / "results"
-# bnrepro bench and scripts/compare_bn_layers.py write these, not bnrepro table/figures/report
+# bnrepro bench, scripts/compare_bn_layers.py and scripts/suite_floor.py write these, not bnrepro table/figures/report
 NOT_FROM_RUNS = (
     "bench.md",
     "bench_cpu.md",
@@ -20,6 +20,7 @@ NOT_FROM_RUNS = (
     "bench_cpu_pack.md",
     "bench_schedule_cpu.md",
     "bn_layers.md",
+    "suite_floor.md",  # scripts/suite_floor.py, from the runs and the bench's matmul rates
 )
 
 
