@@ -13,11 +13,13 @@ conv nets at --conv-gflops. Give the rates `bnrepro bench --parts schedule` meas
 same machine: its `2×bmm[8] 1t` row for the MLP (torch.bmm at the MLP's shapes, two 1-thread
 processes at once: the fastest way the suite's packs can use both cores) and its `2×mm 1t`
 row for the conv net. The result is how long the matrix products alone take at those rates:
-not counted are BN, activations, the update, probes, data, start-up, and networks without a
-FLOP count (the LSTM: its runs are listed as not counted). It is not a strict bound: oneDNN's
-direct convolutions can beat the im2col GEMMs the conv rate times, and narrower networks than
-the bench's reach lower rates; it says how far from the machine's matrix rate a suite's time
-can be brought, not that a given time is reachable.
+not counted are BN, activations, the update, probes, data, start-up, an evaluation's further
+passes (eval.compare_stats' other statistics and population batches, eval.train_gap,
+eval.variance_shift, the end-of-run eval.batch_sizes sweep: one test pass is counted per
+evaluation), and networks without a FLOP count (the LSTM: its runs are listed as not counted).
+It is not a strict bound: oneDNN's direct convolutions can beat the im2col GEMMs the conv
+rate times, and narrower networks than the bench's reach lower rates; it says how far from
+the machine's matrix rate a suite's time can be brought, not that a given time is reachable.
 
 The wall time is the experiment's reproduce.json (scripts/reproduce.sh). With --experiments,
 the experiments the CPU suite leaves out (their `# Suite:` line) are marked and left out of
@@ -30,9 +32,11 @@ import argparse
 import json
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+# each data set's input [C, H, W] (gaussian: [data.dim, 1, 1], data/gaussian.py)
+IMAGES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "synthetic": (1, 28, 28), "cifar10": (3, 32, 32)}
 TEST_EXAMPLES = 10_000  # MNIST's, Fashion-MNIST's and CIFAR-10's test sets
 
 
@@ -59,13 +63,14 @@ def run_seconds(summary: dict, rates: dict) -> tuple[float, float] | None:
 
     cfg = from_plain(summary["config"])
     try:
-        net = net_of(cfg)
+        net = replace(net_of(cfg), image=IMAGES.get(cfg.data.name.value) or (cfg.data.dim, 1, 1))
     except ValueError:
         return None
     steps = summary.get("steps_done") or 0
     forward = gemms(net)[: len(net.widths) + 1]  # every layer's forward product, the classifier's last
     per_example = sum(2 * m * k * n for m, k, n in forward) / net.batch
-    evaluations = -(-steps // cfg.train.eval_every)  # every eval_every steps, and at the last
+    every = cfg.train.eval_every  # and at the last step, when the run got there (loop.py)
+    evaluations = steps // every + (steps == cfg.train.steps and steps % every != 0)
     generated = cfg.data.name.value in ("synthetic", "gaussian")
     examples = min(cfg.data.synthetic_test if generated else TEST_EXAMPLES, cfg.data.test_limit or TEST_EXAMPLES)
     rate = rates["conv" if net.conv else "mlp"]
@@ -134,9 +139,12 @@ def main(argv: list[str]) -> int:
     rates = {"mlp": opts.mlp_gflops * 1e9, "conv": opts.conv_gflops * 1e9}
     found = [measure(folder, rates) for folder in opts.folders]
     if opts.experiments is not None:
-        from bnrepro.config.suite import memberships
+        from bnrepro.config.suite import SuiteError, memberships
 
-        left_out = {m.name for m in memberships(opts.experiments) if not m.in_cpu_suite}
+        try:
+            left_out = {m.name for m in memberships(opts.experiments) if not m.in_cpu_suite}
+        except SuiteError as e:
+            parser.error(f"--experiments: {opts.experiments / str(e)}")
         for e in found:
             e.in_suite = e.name not in left_out
     text = table(found, rates, shlex.join(["python", "scripts/suite_floor.py", *argv]))

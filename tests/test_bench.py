@@ -36,7 +36,7 @@ def fake_processes(monkeypatch):
 
     def rates_side_by_side(commands, threads):
         calls.append((commands, threads, None))
-        return [1000.0] * len(commands)
+        return [1000.0] * len(commands), 1.0
 
     monkeypatch.setattr(procs, "run_together", run_together)
     monkeypatch.setattr(procs, "rates_side_by_side", rates_side_by_side)
@@ -118,8 +118,8 @@ def test_packs_in_processes_of_their_own_time_together_over_one_span():
     # bnrepro's run and the resident plain loop at the same time: each one's own rate
     plain = reference_task(experiment_config(["device=cpu", "model.bn=pre"]), "resident", CPU, 30, 1)
     together = [procs.worker_command({**task, "runs": 1}), procs.reference_command(plain)]
-    ours, theirs = procs.rates_side_by_side(together, 1)
-    assert ours > 0 and theirs > 0
+    (ours, theirs), overlap = procs.rates_side_by_side(together, 1)
+    assert ours > 0 and theirs > 0 and 0 <= overlap <= 1
     bad = {**task, "experiment": "no_such_experiment"}  # composing fails: the process exits before "ready"
     with pytest.raises(RuntimeError, match="a measuring process failed"):
         procs.run_together([procs.worker_command(bad)], None, [2])
@@ -186,20 +186,24 @@ def test_the_probes_cost_target_reads_the_shares_timed_within_the_runs_not_the_r
     rows[0].rates, rows[1].rates = [700.0, 600.0, 650.0], [720.0, 800.0, 700.0]  # a drift of up to 25% between runs
     rows[0].shares, rows[1].shares = [0.14, 0.16, 0.13], [0.03, 0.02, None]  # a round without a share drops out
     found = plan.facts(rows, 100)
-    assert found["probe_eval_costs_in_run"] == pytest.approx([0.11, 0.14])
-    assert found["probe_eval_cost_in_run"] == pytest.approx(0.125)
+    # the training-only run's probing seconds over the full run's time: its share x its time / the full run's
+    expected = [0.14 - 0.03 * 700 / 720, 0.16 - 0.02 * 600 / 800]
+    assert found["probe_eval_costs_in_run"] == pytest.approx(expected)
+    assert found["probe_eval_cost_in_run"] == pytest.approx(sum(expected) / 2)
     assert found["probe_eval_cost"] == pytest.approx(1 - 650 / 720)
     text = report(rows, found, CPU, "bnrepro bench", cuda=False)
-    assert "probes and eval ≤ 15% of a run: **12.5%** timed within the runs" in text
-    assert "round by round 11.0%, 14.0%" in text and "(met); from the two rows' rates 9.7%" in text
+    assert "probes and eval ≤ 15% of a run: **12.8%** timed within the runs" in text
+    assert "round by round 11.1%, 14.5%" in text and "(met); from the two rows' rates 9.7%" in text
 
 
 def test_the_training_only_target_also_reads_the_run_timed_beside_its_plain_loop_round_by_round():
     row = schedule_row("single_bn_beside", "mlp", 1, 1, 1, 900.0)
     row.rates, row.partner_rates = [900.0, 700.0, 800.0], [1000.0, 760.0, 850.0]  # both slow in round 2
+    row.overlaps = [1.0, 0.97, 1.0]
     [(net, how, value)] = anchor.facts([row])["training_vs_resident"]
     assert value == pytest.approx(statistics.median([0.9, 700 / 760, 800 / 850]))
     assert "at the same time as the plain loop on the other core; round by round 0.90×, 0.92×, 0.94×" in how
+    assert "the plain loop timed through 97% of its span or more" in how
     text = report([row], plan.facts([row], 100), CPU, "bnrepro bench", cuda=False)
     assert "**0.92×** (met)" in text
 

@@ -36,8 +36,18 @@ def test_an_experiment_counts_every_runs_steps_and_evaluations_at_the_rate_of_it
     forward_per_example = sum(2 * a * b for a, b in zip(sizes, sizes[1:]))  # a multiply-add per weight
     assert found.runs == 2 and found.uncounted == 0 and found.wall_s == 12
     assert found.train_s == pytest.approx(50 * step_flops(net) / 1e9)
-    # evaluations at steps 15 and 30 (run1), 15 and 20 (run2: at its last step)
-    assert found.eval_s == pytest.approx(4 * 128 * forward_per_example / 1e9, rel=1e-9)
+    # evaluations at steps 15 and 30 (run1) and 15 (run2: stopped at 20 of 30, before the last step's)
+    assert found.eval_s == pytest.approx(3 * 128 * forward_per_example / 1e9, rel=1e-9)
+
+
+def test_a_gaussian_input_is_counted_at_its_dimension_not_as_an_image(tmp_path):
+    cfg = tiny(data__name="gaussian", data__dim=10, model__width=4, model__depth=1)
+    write_run(tmp_path / "exp" / "run1", cfg, 1)
+    found = floor.measure(tmp_path / "exp", {"mlp": 1.0, "conv": 1.0})
+    batch = cfg.train.batch_size
+    forward = 2 * batch * (10 * 4 + 4 * 10)  # 10 inputs -> 4 units -> 10 classes
+    backward = 2 * batch * (10 * 4 + 4 * 10) + 2 * batch * 4 * 10  # both weight gradients, the hidden layer's input
+    assert found.train_s == pytest.approx(forward + backward)
 
 
 def test_a_network_without_a_flop_count_is_listed_as_not_counted_and_the_suite_totals_its_members(tmp_path, capsys):
@@ -58,5 +68,6 @@ def test_a_missing_folder_or_a_rate_of_zero_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         floor.main(["--mlp-gflops", "1", "--conv-gflops", "1", str(tmp_path / "none")])
     assert exit_.value.code == 2 and "not a folder of runs" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_:
         floor.main(["--mlp-gflops", "0", "--conv-gflops", "1", str(tmp_path)])
+    assert exit_.value.code == 2 and "the rates must be positive" in capsys.readouterr().err

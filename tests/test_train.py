@@ -140,7 +140,7 @@ def test_the_end_of_run_batch_size_sweep_without_bn_still_writes_the_summary(tmp
 
 def test_the_summary_says_what_share_of_training_probes_and_evaluation_took(tmp_path, monkeypatch):
     """Timed within the run (run/logging_cost.py): the probing and evaluating steps beyond as many
-    plain steps. An evaluation made 50 ms slower on 3 of 30 steps shows as at least that share."""
+    plain steps. An evaluation made 50 ms slower at 2 of 30 steps (15 and 30) shows as at least those 0.1 s."""
     from bnrepro.run import evaluation
 
     slow_metrics = evaluation.test_metrics

@@ -36,8 +36,10 @@ class Row:
     # per round, where the row keeps them: the share of its run that probes and evaluation took,
     # timed within the run (its summary's probes_eval_share, run/logging_cost.py)
     shares: list | None = None
-    # per round, for a row measured side by side with a plain loop (anchor.beside_row): that loop's rate
+    # per round, for a row measured side by side with a plain loop (anchor.beside_row): that loop's
+    # rate, and the share of the row's timed span during which the plain loop was timing too
     partner_rates: list | None = None
+    overlaps: list | None = None
 
     @property
     def median(self) -> float | None:
@@ -191,9 +193,10 @@ def _mlp_plan(
 
         def measure() -> float:
             summary = bnrepro_rate([dev, f"train.steps={length}", *overrides], runs)
+            rate = _rate_after_compiling(summary)
             if shares is not None:
                 shares.append(summary.get("probes_eval_share"))
-            return _rate_after_compiling(summary)
+            return rate
 
         return measure
 
@@ -584,10 +587,12 @@ def facts(rows: list[Row], steps: int) -> dict:
 
 def _cost_within_runs(full: Row, quiet: Row) -> list[float]:
     """Per round: the share of the run with probes and evaluation that they took, timed within
-    it, less the training-only run's own share (it probes and evaluates at its last step too):
-    the cost beside training only, free of the drift between two runs (run/logging_cost.py)."""
-    pairs = zip(full.shares or [], quiet.shares or [])
-    return [a - b for a, b in pairs if a is not None and b is not None]
+    it, less the training-only run's own seconds of probing and evaluating (it does both at its
+    last step too) as a share of the same run's time: the cost beside training only, free of the
+    drift between two runs (run/logging_cost.py). Both rows train the same steps, so the
+    training-only run's time over the full run's is the inverse ratio of their rates."""
+    rounds = zip(full.shares or [], quiet.shares or [], full.rates, quiet.rates)
+    return [a - b * r_full / r_quiet for a, b, r_full, r_quiet in rounds if a is not None and b is not None]
 
 
 def checkpoint_every(steps: int) -> int:

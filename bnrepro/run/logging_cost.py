@@ -6,8 +6,10 @@ with the machine's drift between the runs: on the shared 2-core CPU, back-to-bac
 than the 15% the cost is held to. Here the steps that probe or evaluate are timed as they
 happen, among the plain steps of the same seconds: their time beyond that many plain steps
 (the plain steps' mean), plus step 0's probe and the end-of-run records, over the attempt's
-training time. On a GPU the host's clock does not see the device's work (a plain step only
-queues it; a probe step waits for it), so no share is given there.
+training time (a compiled run's compile left out). Checkpoints and the summaries' heartbeat
+count with the plain steps (at most ~2% of a run at the defaults); the first step, a probe
+step, carries the first call's warm-up. On a GPU the host's clock does not see the device's
+work (a plain step only queues it; a probe step waits for it), so no share is given there.
 """
 
 from __future__ import annotations

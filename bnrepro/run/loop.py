@@ -469,7 +469,10 @@ class GroupSession:
         None on a GPU)."""
         if self.device.type != "cpu":
             return None
-        share = self.logging_cost.share(time.perf_counter() - self.t_train, self.done - self.attempt["steps_from"])
+        span = time.perf_counter() - self.t_train
+        if isinstance(self.stepper, CompiledStep):  # its first plain step compiles: not a plain step's time
+            span -= self.stepper.compile_s or 0.0
+        share = self.logging_cost.share(span, self.done - self.attempt["steps_from"])
         return None if share is None else round(share, 4)
 
     def _attempts(self) -> list[dict]:
