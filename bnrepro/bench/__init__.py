@@ -37,7 +37,7 @@ Every figure is steps (or run-steps) per second of training, excluding start-up:
 median of --repeats interleaved rounds, with their range; the probes' and evaluation's cost
 is also timed within the runs (run/logging_cost.py). On an idle 2-core CPU the default
 (mlp,convnet,measures, 3 rounds) takes about 15 minutes, schedule about 1 more (measured:
-results/bench_cpu.md, every part, 16.3 minutes on 7 Dec, the packs at 2,000 steps). The data
+results/bench_cpu.md, every part, 16.3 and 16.9 minutes on 7 Dec, the packs at 2,000 steps). The data
 sets are fetched before anything is measured; the report (--out) is rewritten after every measurement, and
 says how busy the machine was (bench/load.py): figures measured beside other work are
 marked not comparable, and a report meant for a results/ folder goes elsewhere then.
