@@ -56,28 +56,28 @@ def beside_row(cfg, overrides: list[str], device: torch.device, steps: int) -> R
     that the machine's drift between two measurements does not reach."""
     ours = {"overrides": [*overrides, "train.threads=1"], "runs": 1, "experiment": EXPERIMENTS["mlp"]}
     plain = reference_task(cfg, "resident", device, 2 * steps, 1)  # the longer: bnrepro sets up after "go"
-    row = Row(
-        "single_bn_beside",
-        "bnrepro",
-        "one run, BN, training only, at the same time as the resident plain loop on the other core",
-        1,
-        lambda: 0.0,
-        net="mlp",
-        threads=1,
-        partner_rates=[],
-        overlaps=[],
-    )
+    partner_rates: list = []
+    overlaps: list = []
 
     def measure() -> float:
         (rate, plain_rate), overlap = processes.rates_side_by_side(
             [processes.worker_command(ours), processes.reference_command(plain)], 1
         )
-        row.partner_rates.append(plain_rate)
-        row.overlaps.append(overlap)
+        partner_rates.append(plain_rate)
+        overlaps.append(overlap)
         return rate
 
-    row.measure = measure
-    return row
+    return Row(
+        "single_bn_beside",
+        "bnrepro",
+        "one run, BN, training only, at the same time as the resident plain loop on the other core",
+        1,
+        measure,
+        net="mlp",
+        threads=1,
+        partner_rates=partner_rates,
+        overlaps=overlaps,
+    )
 
 
 def schedule_row(net: str, overrides: list[str], pack: int, threads: int, training_only: bool = False) -> Row:

@@ -564,9 +564,8 @@ def facts(rows: list[Row], steps: int) -> dict:
         found["speedup"], found["speedups"] = speedup("single_bn", "reference_bn")
     if have("single_bn", "single_bn_quiet"):
         found["probe_eval_cost"] = 1 - med["single_bn"] / med["single_bn_quiet"]
-        within = _cost_within_runs(
-            *(next(row for row in rows if row.key == key) for key in ("single_bn", "single_bn_quiet"))
-        )
+        by_key = {row.key: row for row in rows}
+        within = _cost_within_runs(by_key["single_bn"], by_key["single_bn_quiet"])
         if within:
             found["probe_eval_costs_in_run"] = within
             found["probe_eval_cost_in_run"] = statistics.median(within)
