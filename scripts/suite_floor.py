@@ -32,7 +32,7 @@ import argparse
 import json
 import shlex
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 # each data set's input [C, H, W] (gaussian: [data.dim, 1, 1], data/gaussian.py)
@@ -49,7 +49,6 @@ class Experiment:
     eval_s: float = 0.0  # the evaluations' forward passes at the rate
     wall_s: float | None = None
     in_suite: bool = True
-    nets: set = field(default_factory=set)
 
     @property
     def floor_s(self) -> float:
